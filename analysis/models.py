@@ -1,0 +1,383 @@
+"""The corpus, every pipeline output, and the hardness measures.
+
+Central idea: every label has an assessor. NIST's qrels ("official"), each LLM judge
+file and every human annotator are Assessors of the one Judgment table, so agreement,
+the H2J finder and the human studies are the same query over different assessors.
+Ids from the pipelines (qid, docid) are kept as strings: leading zeros are never lost.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Collection(models.Model):
+    """A test collection (dl19, dl21, ...): its queries, its corpus, its outputs."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    corpus = models.CharField(max_length=128, blank=True, help_text="e.g. msmarco-v1-passage")
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Query(models.Model):
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="queries")
+    qid = models.CharField(max_length=64)
+    text = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["collection", "qid"]
+        constraints = [models.UniqueConstraint(fields=["collection", "qid"], name="uniq_query_qid")]
+        verbose_name_plural = "queries"
+
+    def __str__(self) -> str:
+        return f"{self.collection.name}:{self.qid}"
+
+
+class Passage(models.Model):
+    """A passage of a collection's corpus.
+
+    Qrels, runs and judgments may name docids whose text was never imported: such a
+    passage exists with ``text=None`` so that the label is kept; only passages with
+    text count as passages in the inventory.
+    """
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="passages")
+    docid = models.CharField(max_length=128)
+    text = models.TextField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["collection", "docid"]
+        constraints = [models.UniqueConstraint(fields=["collection", "docid"], name="uniq_passage_docid")]
+
+    def __str__(self) -> str:
+        return f"{self.collection.name}:{self.docid}"
+
+    @property
+    def has_text(self) -> bool:
+        return self.text is not None
+
+
+class Assessor(models.Model):
+    """Anyone or anything that labels: official qrels, an LLM, a human annotator."""
+
+    OFFICIAL = "official"
+    LLM = "llm"
+    HUMAN = "human"
+    KIND_CHOICES = [(OFFICIAL, "official qrels"), (LLM, "LLM"), (HUMAN, "human")]
+
+    GRADED = "graded"
+    BINARY = "binary"
+    SCALE_CHOICES = [(GRADED, "graded 0-3"), (BINARY, "binary 0/1")]
+
+    name = models.CharField(max_length=128, unique=True)
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES)
+    scale = models.CharField(max_length=8, choices=SCALE_CHOICES, default=GRADED)
+    model = models.CharField(max_length=128, blank=True, help_text="LLM model id, e.g. llama3.2:latest")
+    prompt_template = models.CharField(max_length=128, blank=True)
+    prompt_version = models.CharField(max_length=64, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assessor"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportSource(models.Model):
+    """One imported file: what it was, where it went, and its fingerprint.
+
+    The identity of a source is (kind, collection, label): the same qrels file of the
+    same assessor imported again is recognised, ``--replace`` replaces its rows.
+    """
+
+    kind = models.CharField(max_length=32)
+    collection = models.ForeignKey(Collection, null=True, blank=True, on_delete=models.CASCADE, related_name="imports")
+    label = models.CharField(max_length=200, help_text="assessor, system or generator the file belongs to")
+    filename = models.CharField(max_length=500)
+    sha256 = models.CharField(max_length=64)
+    options = models.JSONField(default=dict, blank=True)
+    rows = models.IntegerField(default=0)
+    created = models.IntegerField(default=0)
+    updated = models.IntegerField(default=0)
+    skipped = models.IntegerField(default=0)
+    imported_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-imported_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "collection", "label"], name="uniq_import_source")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.label} ({self.filename})"
+
+
+class Judgment(models.Model):
+    """A relevance label of one (query, passage) by one assessor.
+
+    ``grade`` is 0..3 on the graded scale and 0/1 on the binary one. An LLM answer that
+    could not be parsed is kept with ``valid=False`` and ``grade=None`` and its raw text,
+    never silently as grade 0.
+    """
+
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="judgments")
+    passage = models.ForeignKey(Passage, on_delete=models.CASCADE, related_name="judgments")
+    assessor = models.ForeignKey(Assessor, on_delete=models.CASCADE, related_name="judgments")
+    grade = models.SmallIntegerField(null=True, blank=True)
+    valid = models.BooleanField(default=True)
+    raw_response = models.TextField(blank=True)
+    source = models.ForeignKey(ImportSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["assessor", "query", "passage"], name="uniq_judgment"),
+        ]
+        indexes = [models.Index(fields=["query", "passage"])]
+
+    def __str__(self) -> str:
+        return f"{self.assessor.name} {self.query.qid} {self.passage.docid} -> {self.grade}"
+
+
+class System(models.Model):
+    """A retrieval system (BM25, uniCOIL, TAS-B ...)."""
+
+    name = models.CharField(max_length=128, unique=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Run(models.Model):
+    system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="runs")
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="runs")
+    tag = models.CharField(max_length=128, blank=True)
+    source = models.ForeignKey(ImportSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["collection", "system"]
+        constraints = [models.UniqueConstraint(fields=["system", "collection"], name="uniq_run")]
+
+    def __str__(self) -> str:
+        return f"{self.system.name}@{self.collection.name}"
+
+
+class RunRow(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="rows")
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="run_rows")
+    passage = models.ForeignKey(Passage, on_delete=models.CASCADE, related_name="run_rows")
+    rank = models.IntegerField()
+    score = models.FloatField()
+
+    class Meta:
+        ordering = ["run", "query", "rank"]
+        constraints = [models.UniqueConstraint(fields=["run", "query", "passage"], name="uniq_run_row")]
+
+
+class Generation(models.Model):
+    """A passage an LLM generated for a query (the H2G input).
+
+    ``response`` is the raw answer as received; ``text`` is the candidate used for
+    scoring, with any ``<think>`` block removed.
+    """
+
+    ZERO_SHOT = "zero_shot"
+    REASON_EXPANSION = "reason_expansion"
+    SETTING_CHOICES = [(ZERO_SHOT, "zero-shot (D2Q)"), (REASON_EXPANSION, "with failure reasons as context")]
+
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="generations")
+    generator = models.ForeignKey(Assessor, on_delete=models.CASCADE, related_name="generations")
+    setting = models.CharField(max_length=32, choices=SETTING_CHOICES, default=ZERO_SHOT)
+    prompt = models.TextField(blank=True)
+    response = models.TextField()
+    text = models.TextField()
+    extracted_answer = models.TextField(null=True, blank=True)
+    source = models.ForeignKey(ImportSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["query", "generator", "setting"], name="uniq_generation")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.generator.name}/{self.setting} {self.query}"
+
+
+class BertScore(models.Model):
+    """BERTScore of a generated passage (candidate) against one judged passage (reference)."""
+
+    IMPORTED = "imported"
+    COMPUTED = "computed"
+
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="bertscores")
+    generator = models.ForeignKey(Assessor, on_delete=models.CASCADE, related_name="bertscores")
+    setting = models.CharField(max_length=32, default=Generation.ZERO_SHOT)
+    generation = models.ForeignKey(Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="bertscores")
+    passage = models.ForeignKey(Passage, on_delete=models.CASCADE, related_name="bertscores")
+    position = models.IntegerField(default=0, help_text="position in the file's dids list")
+    precision = models.FloatField()
+    recall = models.FloatField()
+    f1 = models.FloatField()
+    model_id = models.CharField(max_length=200, help_text="bert-score hash code: model, layer, idf, version")
+    origin = models.CharField(max_length=16, default=IMPORTED)
+    source = models.ForeignKey(ImportSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["query", "generator", "setting", "passage", "model_id", "origin"], name="uniq_bertscore"
+            )
+        ]
+
+
+class PairwisePreference(models.Model):
+    """An LLM's preference between a judged passage (position 1) and a generated one (2)."""
+
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="preferences")
+    passage = models.ForeignKey(Passage, on_delete=models.CASCADE, related_name="preferences")
+    assessor = models.ForeignKey(Assessor, on_delete=models.CASCADE, related_name="preferences")
+    generation = models.ForeignKey(Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    label = models.SmallIntegerField(help_text="1: the judged passage is preferred; 2: the generated one")
+    raw_response = models.TextField(blank=True)
+    source = models.ForeignKey(ImportSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["assessor", "query", "passage"], name="uniq_preference")
+        ]
+
+
+class Task(models.TextChoices):
+    H2R = "h2r", "Hard to Retrieve"
+    H2G = "h2g", "Hard to Generate"
+    H2J = "h2j", "Hard to Judge"
+
+
+class FailureCategory(models.Model):
+    """A failure category of the taxonomy (seeded with the paper's categories; editable)."""
+
+    name = models.CharField(max_length=128, unique=True)
+    description = models.TextField(blank=True)
+    position = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "failure categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReasonProposal(models.Model):
+    """The ordered list of failure reasons one assessor proposed for one query and task."""
+
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="reason_proposals")
+    task = models.CharField(max_length=3, choices=Task.choices)
+    assessor = models.ForeignKey(Assessor, on_delete=models.CASCADE, related_name="reason_proposals")
+    label = models.CharField(max_length=200, blank=True, help_text="pipeline label, e.g. dl19_bm25_bertscore_umbrela_0.3")
+    raw_response = models.TextField(blank=True)
+    source = models.ForeignKey(ImportSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["query", "task", "assessor", "label"], name="uniq_reason_proposal")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assessor.name}/{self.task} {self.query}"
+
+
+class Reason(models.Model):
+    proposal = models.ForeignKey(ReasonProposal, on_delete=models.CASCADE, related_name="reasons")
+    position = models.IntegerField()
+    text = models.TextField()
+    category = models.ForeignKey(FailureCategory, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["proposal", "position"]
+        constraints = [models.UniqueConstraint(fields=["proposal", "position"], name="uniq_reason_position")]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class HardnessAnalysis(models.Model):
+    """One hardness computation: a task over one subject of one collection.
+
+    The subject is the run's system (H2R), the generator (H2G) or the judge (H2J).
+    Imported hard-query CSVs are analyses too, with ``origin='imported'``.
+    """
+
+    COMPUTED = "computed"
+    IMPORTED = "imported"
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    STATUS_CHOICES = [(PENDING, "pending"), (RUNNING, "running"), (DONE, "done"), (FAILED, "failed")]
+
+    task = models.CharField(max_length=3, choices=Task.choices)
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="analyses")
+    subject = models.CharField(max_length=200, help_text="system, generator or judge (assessor) name")
+    variant = models.CharField(max_length=32, blank=True, help_text="e.g. graded / binary for H2J")
+    measure = models.CharField(max_length=64, blank=True, help_text="e.g. ndcg_cut_10, bertscore_f1, disagreement")
+    quantile = models.FloatField(default=0.25)
+    threshold = models.FloatField(null=True, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    origin = models.CharField(max_length=16, default=COMPUTED)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=PENDING)
+    progress_done = models.IntegerField(default=0)
+    progress_total = models.IntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "hardness analyses"
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.collection.name} {self.subject} q={self.quantile}"
+
+
+class HardnessLabel(models.Model):
+    """The measure of one query in one analysis and whether it is hard."""
+
+    OK = "ok"
+    NO_RELEVANT = "no_relevant"
+    EXCLUDED = "excluded"
+    STATUS_CHOICES = [
+        (OK, "measured"),
+        (NO_RELEVANT, "judged, no relevant passage"),
+        (EXCLUDED, "left out of the distribution"),
+    ]
+
+    analysis = models.ForeignKey(HardnessAnalysis, on_delete=models.CASCADE, related_name="labels")
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="hardness_labels")
+    value = models.FloatField(null=True, blank=True)
+    hard = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=OK)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["analysis", "value"]
+        constraints = [models.UniqueConstraint(fields=["analysis", "query"], name="uniq_hardness_label")]

@@ -1,0 +1,1 @@
+"""Campaigns, items, assignments, human verdicts and their history."""

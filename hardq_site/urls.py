@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from analysis import views as analysis_views
+
+urlpatterns = [
+    path("", analysis_views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("analysis/", include("analysis.urls")),
+    path("judges/", include("judges.urls")),
+    path("annotation/", include("annotation.urls")),
+]

@@ -1,0 +1,1 @@
+"""Endpoints, versioned prompt templates, LLM jobs and the call cache/audit trail."""
