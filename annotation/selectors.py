@@ -271,9 +271,11 @@ class Screen:
 
 def assignment_for_screen(*, pk: int) -> Assignment:
     """One query: the assignment with its item, query, passage, campaign and analysis."""
-    return Assignment.objects.select_related(
+    assignment = Assignment.objects.select_related(
         "user", "item__campaign__analysis", "item__campaign__reference_assessor", "item__query", "item__passage"
     ).get(pk=pk)
+    assignment.screen_loaded = True  # type: ignore[attr-defined]  # the views skip reloading it
+    return assignment
 
 
 def item_screen(*, assignment: Assignment, reveal: bool = False) -> Screen:

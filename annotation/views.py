@@ -48,7 +48,7 @@ def _panel(request: HttpRequest, campaign: Campaign, assignment: Assignment | No
         context["progress"] = selectors.campaign_progress(campaign=campaign, user=request.user)
         template = "annotation/_done.html"
     else:
-        if "item" not in assignment._state.fields_cache:  # a bare row from a service: load what the screen reads
+        if not getattr(assignment, "screen_loaded", False):  # a bare row from a service: load what the screen reads
             assignment = selectors.assignment_for_screen(pk=assignment.pk)
         context["s"] = selectors.item_screen(assignment=assignment)
         template = "annotation/_item.html"
@@ -73,9 +73,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def annotate(request: HttpRequest, pk: int) -> HttpResponse:
     """The annotation screen: the user's current item (leased on arrival)."""
-    campaign = _campaign_for(request, pk)
+    campaign = get_object_or_404(Campaign.objects.select_related("collection"), pk=pk)
     if not campaign.annotators.filter(pk=request.user.pk).exists():
-        return redirect("annotation:review", pk=campaign.pk)
+        if request.user.is_staff:  # admins follow campaigns they do not annotate on the review page
+            return redirect("annotation:review", pk=campaign.pk)
+        raise Http404("no such campaign")
     assignment = services.assignment_next(campaign=campaign, user=request.user)
     context: dict[str, Any] = {"campaign": campaign}
     if assignment is not None:

@@ -107,9 +107,9 @@ def official(name: str = "official") -> am.Assessor:
     return AssessorFactory(name=name, kind=am.Assessor.OFFICIAL)
 
 
-def pairs_collection(*, n: int, name: str = "dl-test") -> tuple[am.Collection, list[tuple[am.Query, am.Passage]]]:
+def pairs_collection(*, n: int, name: str = "") -> tuple[am.Collection, list[tuple[am.Query, am.Passage]]]:
     """A collection with ``n`` query-passage pairs (bulk, for the big campaigns)."""
-    coll = CollectionFactory(name=name)
+    coll = CollectionFactory(**({"name": name} if name else {}))
     queries = am.Query.objects.bulk_create(
         [am.Query(collection=coll, qid=str(100 + i), text=f"query {i}") for i in range(n)]
     )
@@ -121,7 +121,7 @@ def pairs_collection(*, n: int, name: str = "dl-test") -> tuple[am.Collection, l
 
 def h2r_setup(*, n_queries: int = 2, n_reasons: int = 3, n_rows: int = 3, models: tuple[str, ...] = ("llama-a",)):
     """A collection with an H2R analysis: hard queries, a bm25 run, official grades, reasons."""
-    coll = CollectionFactory(name="dl-h2r")
+    coll = CollectionFactory()
     off = official()
     analysis = HardnessAnalysisFactory(collection=coll, task="h2r", subject="bm25", threshold=0.3)
     system = am.System.objects.get_or_create(name="bm25")[0]
@@ -139,7 +139,7 @@ def h2r_setup(*, n_queries: int = 2, n_reasons: int = 3, n_rows: int = 3, models
             llm = AssessorFactory(name=m)
             proposal = ReasonProposalFactory(query=q, task="h2r", assessor=llm)
             for i in range(n_reasons):
-                ReasonFactory(proposal=proposal, position=i, text=f"{m} reason {i} for {q.qid}")
+                ReasonFactory(proposal=proposal, position=i, text=f"model {models.index(m)} reason {i} for {q.qid}")
     # a query that is not hard
     HardnessLabelFactory(analysis=analysis, query=QueryFactory(collection=coll), value=0.9, hard=False)
     return coll, analysis, queries
