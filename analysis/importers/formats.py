@@ -234,13 +234,16 @@ def parse_passages(src: SourceFile, *, progress: bool = False) -> tuple[list[Pas
     return list(records.values()), repeated
 
 
-def parse_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> list[QrelRecord]:
-    """TREC qrels ``qid Q0 docid grade`` (the second column is ignored: Q0 or 0)."""
+def parse_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> tuple[list[QrelRecord], str | None]:
+    """TREC qrels ``qid Q0 docid grade``. The second column (``Q0`` or ``0``) carries no
+    meaning; it is returned when every line has the same one, else ``None``."""
     allowed = SCALES[scale]
     records: list[QrelRecord] = []
     seen: dict[tuple[str, str], int] = {}
+    column2: set[str] = set()
     for line, text in src.lines(progress=progress):
-        qid, _, docid, grade_text = _columns(src, line, text, 4, "qid Q0 docid grade")
+        qid, second, docid, grade_text = _columns(src, line, text, 4, "qid Q0 docid grade")
+        column2.add(second)
         qid = _id(src, line, qid, "qid", MAX_QID)
         docid = _id(src, line, docid, "docid", MAX_DOCID)
         grade = _int(src, line, grade_text, "grade")
@@ -250,7 +253,7 @@ def parse_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> list[
             )
         _no_duplicate(src, seen, (qid, docid), line, f"judgment of ({qid}, {docid})")
         records.append(QrelRecord(line, qid, docid, grade))
-    return records
+    return records, (column2.pop() if len(column2) == 1 else None)
 
 
 def parse_run(src: SourceFile, *, progress: bool = False) -> list[RunRecord]:

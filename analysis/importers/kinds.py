@@ -130,6 +130,10 @@ class Importer:
     def check(self) -> None:
         """Database checks that may reject the file; no writes."""
 
+    def recorded_options(self) -> dict[str, Any]:
+        """Facts about the file worth keeping with its source (after parsing)."""
+        return {}
+
     def delete_previous(self, source: ImportSource) -> int:
         return 0
 
@@ -154,7 +158,9 @@ class Importer:
                 .filter(kind=self.kind, collection=self.collection, label=self.label())
                 .first()
             )
-            if source and not self.replace and source.sha256 == sha and source.options == self.options():
+            # Options a parser records (e.g. the qrels' second column) are not part of the identity.
+            same_options = source is not None and all(source.options.get(k) == v for k, v in self.options().items())
+            if source and not self.replace and source.sha256 == sha and same_options:
                 report.status = "unchanged"
                 report.rows = source.rows
                 return report
@@ -166,7 +172,7 @@ class Importer:
                 source = ImportSource(kind=self.kind, collection=self.collection, label=self.label())
             source.filename = self.src.basename[:500]
             source.sha256 = sha
-            source.options = self.options()
+            source.options = {**self.options(), **self.recorded_options()}
             source.save()
             self.write(source)
             source.rows = report.rows
@@ -200,9 +206,8 @@ class Importer:
             assert self.collection is not None
             cid = self.collection.id
             insert_rows(Passage, ["collection", "docid", "text"], ((cid, d, None) for d in missing))
-            known.update(
-                Passage.objects.filter(collection=self.collection, docid__in=missing).values_list("docid", "id")
-            )
+            # Reading the collection's ids again is cheaper than an IN list of thousands of docids.
+            known = dict(Passage.objects.filter(collection=self.collection).values_list("docid", "id"))
             self.report.new_passages += len(missing)
         return known
 
@@ -296,8 +301,12 @@ class QrelsImporter(Importer):
         return {"scale": self.scale}
 
     def parse(self) -> None:
-        self.records = formats.parse_qrels(self.src, scale=self.scale, progress=self.progress)
+        self.records, self.column2 = formats.parse_qrels(self.src, scale=self.scale, progress=self.progress)
         self.report.rows = len(self.records)
+
+    def recorded_options(self) -> dict[str, Any]:
+        # export_qrels writes the second column back as the file had it (Q0 or 0).
+        return {"column2": self.column2} if self.column2 is not None else {}
 
     def check(self) -> None:
         self.qids = self.query_ids()
