@@ -244,3 +244,16 @@ def test_create_campaign_command_for_reasons_uses_the_latest_analysis(alice, cap
                  "--annotators", "alice", "--json")
     out = json.loads(capsys.readouterr().out.strip())
     assert out["items"] == 3 and out["analysis"] == analysis.pk
+
+
+def test_export_qrels_reads_an_annotators_grades_like_any_assessor(alice, capsys):
+    campaign = relevance_campaign([alice], n=2)
+    expected = []
+    while (a := services.assignment_next(campaign=campaign, user=alice)) is not None:
+        item = Item.objects.select_related("query", "passage").get(pk=a.item_id)
+        services.assignment_submit(assignment=a, user=alice, grade=item.pk % 4)
+        expected.append(f"{item.query.qid} 0 {item.passage.docid} {item.pk % 4}")
+    capsys.readouterr()
+    call_command("export_qrels", "--collection", campaign.collection.name, "--assessor", "alice", "--output", "-")
+    lines = [" ".join(line.split()) for line in capsys.readouterr().out.strip().splitlines()]
+    assert lines == sorted(expected)
