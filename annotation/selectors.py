@@ -17,7 +17,7 @@ from xml.etree.ElementTree import Element
 
 import markdown
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Abs, Cast
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -164,34 +164,47 @@ def render_guidelines(text: str) -> SafeString:
 
 # --- progress -----------------------------------------------------------------------
 
+def _count(qs: QuerySet, field: str = "pk", fn: type = Count) -> Subquery:
+    """A scalar subquery aggregating ``qs`` (filtered on OuterRef, grouped on a constant ``grp``)."""
+    return Subquery(qs.order_by().values("grp").annotate(n=fn(field)).values("n")[:1])
+
+
 def campaign_progress(*, campaign: Campaign, user: AbstractBaseUser | None = None) -> dict[str, Any]:
-    """Campaign-wide and (with ``user``) personal progress.
+    """Campaign-wide and (with ``user``) personal progress, in one query.
 
     ``assigned`` is the user's share: the campaign's slots (sum of every item's k) split
-    evenly over the annotators, at most one per item. Three queries.
+    evenly over the annotators, at most one per item.
     """
-    totals = Item.objects.filter(campaign=campaign).aggregate(
-        items=Count("pk"), slots=Sum("overlap"), completed=Sum("completed_count")
-    )
-    items, slots, completed = totals["items"] or 0, totals["slots"] or 0, totals["completed"] or 0
+    items = Item.objects.filter(campaign=OuterRef("pk")).annotate(grp=Value(1))
+    fields: dict[str, Any] = {
+        "n_items": _count(items),
+        "n_slots": _count(items, "overlap", Sum),
+        "n_completed": _count(items, "completed_count", Sum),
+    }
+    if user is not None:
+        members = Campaign.annotators.through.objects.filter(campaign=OuterRef("pk")).annotate(grp=Value(1))
+        mine = Assignment.objects.filter(item__campaign=OuterRef("pk"), user=user).annotate(grp=Value(1))
+        fields.update(
+            n_annotators=_count(members),
+            n_done=_count(mine.filter(status=Assignment.DONE)),
+            n_skipped=_count(mine.filter(status=Assignment.SKIPPED)),
+        )
+    row = Campaign.objects.filter(pk=campaign.pk).values(**fields).get()
+    items_n, slots, completed = row["n_items"] or 0, row["n_slots"] or 0, row["n_completed"] or 0
     out: dict[str, Any] = {
-        "items": items,
+        "items": items_n,
         "slots": slots,
         "completed": completed,
         "percent": round(100 * completed / slots) if slots else 0,
     }
     if user is not None:
-        n_annotators = campaign.annotators.count()
-        mine = Assignment.objects.filter(item__campaign=campaign, user=user).aggregate(
-            done=Count("pk", filter=Q(status=Assignment.DONE)),
-            skipped=Count("pk", filter=Q(status=Assignment.SKIPPED)),
-        )
-        assigned = min(items, math.ceil(slots / n_annotators)) if n_annotators else 0
+        n_annotators, done = row["n_annotators"] or 0, row["n_done"] or 0
+        assigned = min(items_n, math.ceil(slots / n_annotators)) if n_annotators else 0
         out.update(
-            done=mine["done"],
-            skipped=mine["skipped"],
+            done=done,
+            skipped=row["n_skipped"] or 0,
             assigned=assigned,
-            my_percent=min(100, round(100 * mine["done"] / assigned)) if assigned else 100,
+            my_percent=min(100, round(100 * done / assigned)) if assigned else 100,
         )
     return out
 
@@ -269,11 +282,20 @@ class Screen:
     guidelines_html: str = ""
 
 
+def screen_assignments() -> QuerySet[Assignment]:
+    """Assignments with everything the screen reads in the same row: item, query, passage,
+    campaign, analysis, and the query's measure in that analysis (``hardness_value``)."""
+    label = HardnessLabel.objects.filter(
+        analysis_id=OuterRef("item__campaign__analysis_id"), query_id=OuterRef("item__query_id")
+    ).values("value")[:1]
+    return Assignment.objects.select_related(
+        "user", "item__campaign__analysis", "item__campaign__reference_assessor", "item__query", "item__passage"
+    ).annotate(hardness_value=Subquery(label))
+
+
 def assignment_for_screen(*, pk: int) -> Assignment:
     """One query: the assignment with its item, query, passage, campaign and analysis."""
-    assignment = Assignment.objects.select_related(
-        "user", "item__campaign__analysis", "item__campaign__reference_assessor", "item__query", "item__passage"
-    ).get(pk=pk)
+    assignment = screen_assignments().get(pk=pk)
     assignment.screen_loaded = True  # type: ignore[attr-defined]  # the views skip reloading it
     return assignment
 
@@ -298,7 +320,9 @@ def item_screen(*, assignment: Assignment, reveal: bool = False) -> Screen:
     if campaign.kind == Campaign.REASONS:
         screen.categories = list(FailureCategory.objects.all())
         screen.reasons = _reasons(item=item, campaign=campaign, assignment=assignment, blind=blind)
-        screen.evidence = _evidence(item=item, campaign=campaign, show_grades=not blind)
+        screen.evidence = _evidence(
+            item=item, campaign=campaign, show_grades=not blind, value=getattr(assignment, "hardness_value", None)
+        )
     elif not blind:
         screen.known_grades = _known_grades(item=item, campaign=campaign)
     screen.progress = campaign_progress(campaign=campaign, user=assignment.user)
@@ -335,38 +359,34 @@ def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: b
     return out
 
 
-def _official_grades(*, query_id: int, passage_ids: list[int]) -> dict[int, int]:
-    return dict(
-        Judgment.objects.filter(
-            query_id=query_id, passage_id__in=passage_ids, assessor__kind=Assessor.OFFICIAL, grade__isnull=False
-        ).values_list("passage_id", "grade")
-    )
-
-
-def _evidence(*, item: Item, campaign: Campaign, show_grades: bool) -> dict[str, Any]:
+def _evidence(*, item: Item, campaign: Campaign, show_grades: bool, value: float | None) -> dict[str, Any]:
     analysis = campaign.analysis
     if analysis is None:
         return {"kind": "none"}
     subject = analysis.subject
     if campaign.task == "h2r":
-        rows = list(
-            RunRow.objects.filter(
-                run__collection_id=campaign.collection_id, run__system__name=subject, query_id=item.query_id
+        rows = RunRow.objects.filter(
+            run__collection_id=campaign.collection_id, run__system__name=subject, query_id=item.query_id
+        ).select_related("passage")
+        if show_grades:  # blind: the official grades are not even read
+            rows = rows.annotate(
+                official_grade=Subquery(
+                    Judgment.objects.filter(
+                        query_id=OuterRef("query_id"), passage_id=OuterRef("passage_id"),
+                        assessor__kind=Assessor.OFFICIAL, grade__isnull=False,
+                    ).values("grade")[:1]
+                )
             )
-            .select_related("passage")
-            .order_by("rank")[:EVIDENCE_ROWS]
-        )
-        grades = _official_grades(query_id=item.query_id, passage_ids=[r.passage_id for r in rows]) if show_grades else {}
-        label = HardnessLabel.objects.filter(analysis=analysis, query_id=item.query_id).first()
         return {
             "kind": "h2r",
             "system": subject,
             "rows": [
-                {"rank": r.rank, "docid": r.passage.docid, "text": r.passage.text, "grade": grades.get(r.passage_id)}
-                for r in rows
+                {"rank": r.rank, "docid": r.passage.docid, "text": r.passage.text,
+                 "grade": getattr(r, "official_grade", None)}
+                for r in rows.order_by("rank")[:EVIDENCE_ROWS]
             ],
             "measure": analysis.measure or "ndcg_cut_10",
-            "value": label.value if label else None,
+            "value": value,
             "threshold": analysis.threshold,
         }
     if campaign.task == "h2g":

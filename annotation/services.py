@@ -234,12 +234,15 @@ def assignment_next(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment
     if not campaign.is_open:
         return None
     now = timezone.now()
+    # The resumed lease comes with what the screen reads (one query instead of two).
     current = (
-        Assignment.objects.filter(item__campaign=campaign, user=user, status=Assignment.LEASED, expires_at__gt=now)
+        selectors.screen_assignments()
+        .filter(item__campaign=campaign, user=user, status=Assignment.LEASED, expires_at__gt=now)
         .order_by("leased_at", "pk")
         .first()
     )
     if current is not None:
+        current.screen_loaded = True  # type: ignore[attr-defined]
         return current
 
     tried: list[int] = []
@@ -273,15 +276,11 @@ def assignment_next(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment
             if item.completed_count + others >= item.overlap:
                 tried.append(item.pk)
                 continue
-            assignment, _ = Assignment.objects.update_or_create(
-                item=item, user=user,
-                defaults={
-                    "status": Assignment.LEASED,
-                    "leased_at": now,
-                    "expires_at": now + timedelta(seconds=campaign.lease_seconds),
-                },
-            )
-            return assignment
+            lease = {"status": Assignment.LEASED, "leased_at": now, "expires_at": now + timedelta(seconds=campaign.lease_seconds)}
+            # Re-lease the user's own expired row if there is one (unique per item and user).
+            if Assignment.objects.filter(item=item, user=user).update(**lease):
+                return Assignment.objects.get(item=item, user=user)
+            return Assignment.objects.create(item=item, user=user, **lease)
     return None
 
 

@@ -74,14 +74,17 @@ def home(request: HttpRequest) -> HttpResponse:
 def annotate(request: HttpRequest, pk: int) -> HttpResponse:
     """The annotation screen: the user's current item (leased on arrival)."""
     campaign = get_object_or_404(Campaign.objects.select_related("collection"), pk=pk)
-    if not campaign.annotators.filter(pk=request.user.pk).exists():
+    try:
+        assignment = services.assignment_next(campaign=campaign, user=request.user)
+    except services.NotAllowed as exc:
         if request.user.is_staff:  # admins follow campaigns they do not annotate on the review page
             return redirect("annotation:review", pk=campaign.pk)
-        raise Http404("no such campaign")
-    assignment = services.assignment_next(campaign=campaign, user=request.user)
+        raise Http404("no such campaign") from exc
     context: dict[str, Any] = {"campaign": campaign}
     if assignment is not None:
-        context["s"] = selectors.item_screen(assignment=selectors.assignment_for_screen(pk=assignment.pk))
+        if not getattr(assignment, "screen_loaded", False):
+            assignment = selectors.assignment_for_screen(pk=assignment.pk)
+        context["s"] = selectors.item_screen(assignment=assignment)
     else:
         context["progress"] = selectors.campaign_progress(campaign=campaign, user=request.user)
     return render(request, "annotation/annotate.html", context)

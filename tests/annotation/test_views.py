@@ -193,16 +193,15 @@ def _screen_and_submit_queries(client, django_assert_num_queries, campaign, user
     assert r.status_code == 200 and Assignment.objects.get(pk=a.pk).status == Assignment.DONE
 
 
-# Reasons screen, 15 queries: session, user, campaign, membership (view), membership
-# (service), current lease, assignment+item+query+campaign+analysis, categories, reasons,
-# run top 10, official grades of those rows, the query's nDCG label, progress (items,
-# annotators, mine).
-# Reasons submit and next screen, 29: session, user, assignment (view); in the
-# transaction: savepoint, lock item, lock assignment, proposed reason ids, insert
-# verdicts, insert added reasons, insert history, update assignment, update item,
-# release; then the next lease: membership, current lease, savepoint, lock candidate,
-# recount, update-or-create (select, savepoint, insert, release), release, and the next
-# screen: assignment, categories, reasons, run rows, grades, label, progress x3.
+# Reasons screen, 9 queries: session, user, campaign, membership, the current lease with
+# item/query/passage/campaign/analysis and the query's nDCG (one row), categories, the
+# reasons of every model, the run's top 10 with their official grades, progress (one row).
+# Reasons submit and the next screen, 26: session, user, assignment; in the transaction:
+# savepoint, lock item, lock assignment, the proposed reason ids, insert verdicts, insert
+# added reasons, insert history, update assignment, update item, release; the next lease:
+# membership, current lease (none), savepoint, lock a candidate, recount its leases,
+# re-lease own row (update, none) and insert, release; the next screen: assignment,
+# categories, reasons, run rows with grades, progress.
 @pytest.mark.parametrize("n", [2, 9])
 def test_reasons_screen_and_submit_run_constant_queries(client, alice, django_assert_num_queries, n):
     campaign = reasons([alice], n_reasons=n, n_rows=n)
@@ -212,14 +211,15 @@ def test_reasons_screen_and_submit_run_constant_queries(client, alice, django_as
         # one added reason in both sizes: adding none skips its INSERT
         return {**{f"verdict_{i}": "agree" for i in ids}, "added_text": ["one"], "added_category": [""]}
 
-    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=15, submit=34, data=data)
+    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=9, submit=26, data=data)
 
 
-# Relevance screen, 10: session, user, campaign, membership (view), membership (service),
-# current lease, assignment with its item/query/passage, known grades (not blind),
-# progress x3 -> 11 minus nothing; the passage text size never matters.
-# Relevance submit and next screen, 27: as for reasons, with the human assessor lookup,
-# the existing judgment lookup and its insert in place of the verdict inserts.
+# Relevance screen, 7: session, user, campaign, membership, the current lease with
+# item/query/passage, the official and reference grades (not blind), progress; the passage
+# text size never matters.
+# Relevance submit and the next screen, 24: as for reasons, with the human assessor, the
+# existing judgment lookup and its insert in place of reason ids and verdict inserts, and
+# the known grades in place of categories, reasons and run rows.
 @pytest.mark.parametrize("size", [10, 5000])
 def test_relevance_screen_and_submit_run_constant_queries(client, alice, django_assert_num_queries, size):
     coll, pairs = f.pairs_collection(n=2)
@@ -228,7 +228,7 @@ def test_relevance_screen_and_submit_run_constant_queries(client, alice, django_
     Passage.objects.update(text="x" * size)
     campaign = services.campaign_create(name="q", kind=Campaign.RELEVANCE, collection=coll, annotators=[alice],
                                         pairs=[(q.qid, p.docid) for q, p in pairs])
-    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=11, submit=30,
+    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=7, submit=24,
                                data=lambda a: {"grade": 2})
 
 
