@@ -544,16 +544,27 @@ def campaign_review(*, campaign: Campaign) -> dict[str, Any]:
         if len(assignments) < 2:
             continue
         if campaign.kind == Campaign.REASONS:
-            per_reason: dict[int, set[str]] = defaultdict(set)
+            per_reason: dict[int, list[str]] = defaultdict(list)
             for a in assignments:
                 for (iid, rid), verdict in labels[a.user.username].items():
                     if iid == item_id:
-                        per_reason[rid].add(verdict)
-            split = sum(1 for v in per_reason.values() if len(v) > 1)
+                        per_reason[rid].append(f"{a.user.username}: {verdict}")
+            split = [rid for rid, v in per_reason.items() if len({x.split(": ")[1] for x in v}) > 1]
             if split:
-                disagreements.append({"item": items[item_id], "assignments": assignments, "split_reasons": split})
+                disagreements.append({"item": items[item_id], "assignments": assignments, "split_reasons": len(split),
+                                      "reasons": [(rid, per_reason[rid]) for rid in sorted(split)]})
         elif len({a.grade for a in assignments}) > 1:
             disagreements.append({"item": items[item_id], "assignments": assignments, "split_reasons": None})
+    # The texts of the split reasons, in one query, for the adjudication forms.
+    texts = dict(
+        Reason.objects.filter(pk__in={rid for d in disagreements for rid, _ in d.get("reasons", [])})
+        .values_list("pk", "text")
+    )
+    for d in disagreements:
+        d["reasons"] = [
+            {"id": rid, "text": texts.get(rid, ""), "verdicts": v, "final": d["item"].final_verdicts.get(str(rid), "")}
+            for rid, v in d.get("reasons", [])
+        ]
     return {
         "annotators": rows,
         "pairs": pairs,

@@ -156,7 +156,7 @@ def start_gunicorn(args: argparse.Namespace, env: dict[str, str], port: int) -> 
     cmd = [
         sys.executable, "-m", "gunicorn", "hardq_site.wsgi:application", "--bind", f"127.0.0.1:{port}",
         "--worker-class", "gthread", "--workers", str(args.workers), "--threads", str(args.threads),
-        "--log-level", "warning",
+        "--log-level", "warning", "--keep-alive", "75",  # annotators think for seconds between requests
     ]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env)
     deadline = time.monotonic() + 60

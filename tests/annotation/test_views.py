@@ -276,3 +276,60 @@ def test_blind_reasons_are_merged_and_shuffled_per_annotator(alice, bob):
                        sorted(__import__("analysis.models").models.Reason.objects.filter(pk__in=orders[0]),
                               key=lambda r: orders[0].index(r.pk))]
     assert models_in_order != sorted(models_in_order)  # not one model's block after the other
+
+
+def test_reasons_review_shows_split_verdicts_and_takes_final_verdicts(client, alice, bob, admin_user):
+    campaign = reasons([alice, bob], n_reasons=1, overlap=2)
+    for user, verdict in ((alice, "agree"), (bob, "disagree")):
+        a = services.assignment_next(campaign=campaign, user=user)
+        ids = selectors.item_reason_ids(item=a.item, task="h2r")
+        services.assignment_submit(assignment=a, user=user, verdicts={i: verdict for i in ids})
+    client.force_login(admin_user)
+    page = client.get(f"/annotation/campaigns/{campaign.pk}/review/").content.decode()
+    assert "alice: agree" in page and "bob: disagree" in page
+    item = Assignment.objects.filter(user=alice).first().item
+    ids = selectors.item_reason_ids(item=item, task="h2r")
+    client.post(f"/annotation/items/{item.pk}/adjudicate/", {f"final_{i}": "agree" for i in ids})
+    item.refresh_from_db()
+    assert item.final_verdicts == {str(i): "agree" for i in ids}
+
+
+def test_h2r_evidence_shows_the_runs_top_10_with_official_grades_and_ndcg_against_threshold(client, alice):
+    campaign = reasons([alice], n_rows=12)
+    client.force_login(alice)
+    page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
+    a = Assignment.objects.get(user=alice)
+    from analysis.models import HardnessLabel, RunRow
+
+    rows = RunRow.objects.filter(query=a.item.query).order_by("rank").select_related("passage")
+    assert page.count('data-grade-source="official"') == 10
+    shown = re.findall(r"<td>(\d+)</td><td>(D\d+)</td><td data-grade-source=\"official\">(\d)</td>", page)
+    official = {j.passage.docid: j.grade for j in Judgment.objects.filter(query=a.item.query, assessor__kind="official")
+                .select_related("passage")}
+    assert [(int(r), d, int(g)) for r, d, g in shown] == [(r.rank, r.passage.docid, official[r.passage.docid])
+                                                          for r in rows[:10]]
+    value = HardnessLabel.objects.get(analysis=campaign.analysis, query=a.item.query).value
+    assert f"ndcg_cut_10: <strong>{value:.3f}</strong>" in page and "hardness threshold 0.300" in page
+
+
+def test_h2g_evidence_shows_the_generated_passage_beside_relevant_passages_with_bertscore(client, alice):
+    from analysis.models import BertScore, Generation
+
+    coll, analysis, queries = f.h2r_setup(n_queries=1, n_rows=2)
+    analysis.task, analysis.subject, analysis.measure = "h2g", "gen-model", "bertscore_f1"
+    analysis.save()
+    from analysis.models import ReasonProposal
+
+    ReasonProposal.objects.update(task="h2g")
+    gen = f.AssessorFactory(name="gen-model")
+    q = queries[0]
+    Generation.objects.create(query=q, generator=gen, response="x", text="Generated answer about boiling <points>")
+    for n, row in enumerate(q.run_rows.select_related("passage")):
+        BertScore.objects.create(query=q, generator=gen, passage=row.passage, precision=0.5, recall=0.5,
+                                 f1=0.8123 - n / 10, model_id="m")
+    campaign = services.campaign_create(name="g", kind=Campaign.REASONS, task="h2g", collection=coll,
+                                        annotators=[alice], analysis=analysis)
+    client.force_login(alice)
+    page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
+    assert "Generated answer about boiling &lt;points&gt;" in page
+    assert "0.812" in page and "0.712" in page
