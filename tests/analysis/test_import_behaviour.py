@@ -244,3 +244,16 @@ def test_a_hard_query_csv_becomes_an_imported_analysis_with_one_hard_label_per_r
     rows = [line.split(",") for line in read_lines(dl21 / "h2r_hard_to_retrieve_dl21.csv")[1:]]
     assert {(l.query.qid, l.value, l.hard) for l in analysis.labels.select_related("query")} == {
         (qid, float(v), True) for qid, v in rows}
+
+
+def test_bertscores_imported_before_their_generations_are_linked_when_the_generations_arrive(paper_data):
+    dl19 = paper_data / "dl19"
+    services.queries_import(collection="dl19", path=dl19 / "test2019-queries-filterd.tsv")
+    services.bertscore_import(collection="dl19", generator="qwen3_8b", path=dl19 / "dl19_bert_score_qwen3.json")
+    assert not BertScore.objects.filter(generation__isnull=False).exists()
+    services.generations_import(collection="dl19", generator="qwen3_8b", path=dl19 / "DL19_D2Q_ZS_qwen3_8b.json")
+    assert not BertScore.objects.filter(generation__isnull=True).exists()
+    services.generations_import(collection="dl19", generator="qwen3_8b", path=dl19 / "DL19_D2Q_ZS_qwen3_8b.json",
+                                replace=True)
+    linked = BertScore.objects.select_related("generation", "query")
+    assert all(b.generation.query_id == b.query_id for b in linked)
