@@ -80,7 +80,7 @@ class ImportReport:
         where = f" into {self.collection}" if self.collection else ""
         head = f"{self.filename}: {self.kind} '{self.label}'{where}"
         if self.status == "unchanged":
-            return f"{head}: unchanged (same file imported before; {self.rows} rows)"
+            return f"{head}: unchanged (same file imported before, {self.rows} rows; --replace imports it again)"
         parts = [
             f"{self.rows} rows read",
             f"{self.created} created",
