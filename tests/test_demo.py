@@ -1,6 +1,8 @@
 """The demo command brings up a site whose pages list the demo queries."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.management import call_command
 
@@ -19,18 +21,27 @@ def demo_password(username: str) -> str:
     return next(a.password for a in DEMO_ACCOUNTS if a.username == username)
 
 
+def inventory() -> dict:
+    from io import StringIO
+
+    out = StringIO()
+    call_command("inventory", "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
 @pytest.mark.django_db
 def test_demo_is_idempotent_and_creates_only_demo_accounts(django_user_model, capsys):
-    from analysis.models import Query
-
     call_command("demo")
     first = capsys.readouterr().out
-    n_queries = Query.objects.filter(collection__name="dl19").count()
+    before = inventory()
     users = sorted(django_user_model.objects.values_list("username", "is_superuser"))
     call_command("demo")
 
-    assert n_queries == len(fixture_queries()) == 10
-    assert Query.objects.filter(collection__name="dl19").count() == n_queries
+    official = (FIXTURES / "dl19" / "qrels.dl19-passage.txt").read_text().splitlines()
+    dl19 = before["collections"]["dl19"]
+    assert dl19["queries"] == len(fixture_queries()) == 10
+    assert dl19["judgments"]["official"] == len(official)
+    assert inventory() == before
     assert sorted(django_user_model.objects.values_list("username", "is_superuser")) == users
     assert users == [("admin", True), ("alice", False), ("bob", False)]
     assert "http://127.0.0.1:8000/" in first

@@ -33,7 +33,9 @@ print(json.dumps({
 
 
 def production_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HARDQ_HTTPS", "SECURE_", "DEBUG"))}
+    """The test run's environment less its development switches, plus production settings."""
+    dev_only = ("HARDQ_HTTPS", "SECURE_", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dev_only)}
     env.update(
         DJANGO_SETTINGS_MODULE="hardq_site.settings",
         DEBUG="0",
