@@ -169,7 +169,9 @@ def _count(qs: QuerySet, field: str = "pk", fn: type = Count) -> Subquery:
     return Subquery(qs.order_by().values("grp").annotate(n=fn(field)).values("n")[:1])
 
 
-def campaign_progress(*, campaign: Campaign, user: AbstractBaseUser | None = None) -> dict[str, Any]:
+def campaign_progress(
+    *, campaign: Campaign, user: AbstractBaseUser | None = None, user_id: int | None = None
+) -> dict[str, Any]:
     """Campaign-wide and (with ``user``) personal progress, in one query.
 
     ``assigned`` is the user's share: the campaign's slots (sum of every item's k) split
@@ -182,8 +184,10 @@ def campaign_progress(*, campaign: Campaign, user: AbstractBaseUser | None = Non
         "n_completed": _count(items, "completed_count", Sum),
     }
     if user is not None:
+        user_id = user.pk
+    if user_id is not None:
         members = Campaign.annotators.through.objects.filter(campaign=OuterRef("pk")).annotate(grp=Value(1))
-        mine = Assignment.objects.filter(item__campaign=OuterRef("pk"), user=user).annotate(grp=Value(1))
+        mine = Assignment.objects.filter(item__campaign=OuterRef("pk"), user_id=user_id).annotate(grp=Value(1))
         fields.update(
             n_annotators=_count(members),
             n_done=_count(mine.filter(status=Assignment.DONE)),
@@ -197,7 +201,7 @@ def campaign_progress(*, campaign: Campaign, user: AbstractBaseUser | None = Non
         "completed": completed,
         "percent": round(100 * completed / slots) if slots else 0,
     }
-    if user is not None:
+    if user_id is not None:
         n_annotators, done = row["n_annotators"] or 0, row["n_done"] or 0
         assigned = min(items_n, math.ceil(slots / n_annotators)) if n_annotators else 0
         out.update(
@@ -285,11 +289,13 @@ class Screen:
 def screen_assignments() -> QuerySet[Assignment]:
     """Assignments with everything the screen reads in the same row: item, query, passage,
     campaign, analysis, and the query's measure in that analysis (``hardness_value``)."""
+    # No default ordering in the subquery (HardnessLabel's would join the analysis again)
+    # and no more joins than the screen reads: PostgreSQL's planning time grows with them.
     label = HardnessLabel.objects.filter(
         analysis_id=OuterRef("item__campaign__analysis_id"), query_id=OuterRef("item__query_id")
-    ).values("value")[:1]
+    ).order_by().values("value")[:1]
     return Assignment.objects.select_related(
-        "user", "item__campaign__analysis", "item__campaign__reference_assessor", "item__query", "item__passage"
+        "item__campaign__analysis", "item__query", "item__passage"
     ).annotate(hardness_value=Subquery(label))
 
 
@@ -325,7 +331,7 @@ def item_screen(*, assignment: Assignment, reveal: bool = False) -> Screen:
         )
     elif not blind:
         screen.known_grades = _known_grades(item=item, campaign=campaign)
-    screen.progress = campaign_progress(campaign=campaign, user=assignment.user)
+    screen.progress = campaign_progress(campaign=campaign, user_id=assignment.user_id)
     return screen
 
 
