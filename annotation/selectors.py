@@ -302,7 +302,7 @@ def screen_assignments() -> QuerySet[Assignment]:
 def assignment_for_screen(*, pk: int) -> Assignment:
     """One query: the assignment with its item, query, passage, campaign and analysis."""
     assignment = screen_assignments().get(pk=pk)
-    assignment.screen_loaded = True  # type: ignore[attr-defined]  # the views skip reloading it
+    assignment.screen_loaded = True  # the views skip reloading it
     return assignment
 
 
@@ -333,6 +333,42 @@ def item_screen(*, assignment: Assignment, reveal: bool = False) -> Screen:
         screen.known_grades = _known_grades(item=item, campaign=campaign)
     screen.progress = campaign_progress(campaign=campaign, user_id=assignment.user_id)
     return screen
+
+
+def assignment_payload(*, assignment: Assignment) -> dict[str, Any]:
+    """A JSON-ready description of a lease for the REST API (``POST /api/campaigns/{id}/next/``).
+
+    ``item`` holds ``qid, query, docid, passage`` (docid/passage are None for reasons
+    items, which list their ``reasons`` instead). Blind campaigns never name the model
+    that proposed a reason, and no grade of anyone is included. Takes an assignment
+    loaded by ``assignment_for_screen``; one more query for reasons items.
+    """
+    item = assignment.item
+    campaign = item.campaign
+    payload: dict[str, Any] = {
+        "assignment": assignment.pk,
+        "campaign": campaign.pk,
+        "kind": campaign.kind,
+        "task": campaign.task or None,
+        "blind": campaign.blind,
+        "status": assignment.status,
+        "expires_at": assignment.expires_at.isoformat(),
+        "item": {
+            "id": item.pk,
+            "qid": item.query.qid,
+            "query": item.query.text,
+            "docid": item.passage.docid if item.passage else None,
+            "passage": item.passage.text if item.passage else None,
+        },
+    }
+    if campaign.kind == Campaign.REASONS:
+        payload["item"]["reasons"] = [
+            {"id": r["id"], "text": r["text"], **({} if campaign.blind else {"model": r["model"]})}
+            for r in _reasons(item=item, campaign=campaign, assignment=assignment, blind=campaign.blind)
+        ]
+    else:
+        payload["grades"] = {str(g): meaning for g, meaning in GRADE_MEANINGS.items()}
+    return payload
 
 
 def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: bool) -> list[dict[str, Any]]:

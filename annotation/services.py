@@ -242,7 +242,7 @@ def assignment_next(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment
         .first()
     )
     if current is not None:
-        current.screen_loaded = True  # type: ignore[attr-defined]
+        current.screen_loaded = True  # the views skip reloading it
         return current
 
     tried: list[int] = []
@@ -288,6 +288,7 @@ def _normalise_verdicts(verdicts: Any) -> dict[int, dict[str, Any]]:
     """Accept ``{reason_id: "agree"}``, ``{reason_id: {"verdict", "category"}}`` or a list of dicts."""
     if verdicts is None:
         return {}
+    pairs: Iterable[tuple[Any, Any]]
     if isinstance(verdicts, Mapping):
         pairs = verdicts.items()
     else:

@@ -257,3 +257,20 @@ def test_export_qrels_reads_an_annotators_grades_like_any_assessor(alice, capsys
     call_command("export_qrels", "--collection", campaign.collection.name, "--assessor", "alice", "--output", "-")
     lines = [" ".join(line.split()) for line in capsys.readouterr().out.strip().splitlines()]
     assert lines == sorted(expected)
+
+
+def test_api_payload_of_a_lease_names_the_pair_and_hides_models_when_blind(alice):
+    campaign = relevance_campaign([alice], n=1)
+    a = services.assignment_next(campaign=campaign, user=alice)
+    payload = selectors.assignment_payload(assignment=selectors.assignment_for_screen(pk=a.pk))
+    item = Item.objects.select_related("query", "passage").get(pk=a.item_id)
+    assert payload["assignment"] == a.pk
+    assert payload["item"] | {} == {"id": item.pk, "qid": item.query.qid, "query": item.query.text,
+                                    "docid": item.passage.docid, "passage": item.passage.text}
+    coll, analysis, queries = f.h2r_setup(n_queries=1, n_reasons=2, models=("model-x", "model-y"))
+    blind = services.campaign_create(name="b", kind=Campaign.REASONS, task="h2r", collection=coll,
+                                     annotators=[alice], blind=True)
+    a = services.assignment_next(campaign=blind, user=alice)
+    payload = selectors.assignment_payload(assignment=selectors.assignment_for_screen(pk=a.pk))
+    assert len(payload["item"]["reasons"]) == 4
+    assert "model-x" not in json.dumps(payload) and "model" not in payload["item"]["reasons"][0]
