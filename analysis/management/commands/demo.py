@@ -102,8 +102,8 @@ class Command(BaseCommand):
         self._step(title)
         try:
             step()
-        except (CommandError, TypeError, ValueError) as exc:
-            self.stderr.write(self.style.WARNING(f"  skipped: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - any failure of a plug-in step is reported, not fatal
+            self.stderr.write(self.style.WARNING(f"  skipped, it failed: {type(exc).__name__}: {exc}"))
 
     def _step(self, title: str) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING(f"== {title}"))
