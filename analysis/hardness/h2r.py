@@ -8,7 +8,7 @@ judged without any relevant document is reported as ``no_relevant`` and never ha
 
 ``compat="trectools"`` recomputes the reference script's numbers (trectools'
 ``get_ndcg(per_query=True, removeUnjudged=True)``) to the digit: ties broken by docid
-*ascending* (numerically when every docid is an integer, as pandas parses them) and
+*ascending* (trectools 0.0.50 casts docids to strings before sorting) and
 NaN wherever no relevant document is in the judged top k. pandas' quantile drops those
 NaN, so the hardest queries vanish from the paper's figures (DL19 BM25: 1063750).
 
@@ -191,13 +191,6 @@ def per_query_measure(
 
 # --- the reference script's numbers (trectools) ---------------------------------------------
 
-def _trectools_docid_key(docids: pd.Series) -> pd.Series:
-    """Docids as trectools sorts them: numbers when pandas would parse them all as integers."""
-    if docids.str.fullmatch(r"[+-]?\d+").all():
-        return pd.to_numeric(docids)
-    return docids
-
-
 def trectools_ndcg(run: pd.DataFrame, qrels: pd.DataFrame, *, depth: int = 10) -> dict[str, float]:
     """nDCG@depth as trectools' ``get_ndcg(per_query=True, removeUnjudged=True)`` returns it.
 
@@ -207,9 +200,8 @@ def trectools_ndcg(run: pd.DataFrame, qrels: pd.DataFrame, *, depth: int = 10) -
     the qrels. A query with no relevant row in that top ``depth`` gets NaN.
     """
     judged_qids = set(qrels["qid"].unique().tolist())
-    run = run.loc[run["qid"].isin(judged_qids)].copy()
-    run["_dockey"] = _trectools_docid_key(run["docid"])
-    run = run.sort_values(["qid", "score", "_dockey"], ascending=[True, False, True], kind="mergesort")
+    run = run.loc[run["qid"].isin(judged_qids)]
+    run = run.sort_values(["qid", "score", "docid"], ascending=[True, False, True], kind="mergesort")
     run = _judged_only(run, qrels)
     top = run.groupby("qid", sort=False).head(depth).copy()
     top["rank"] = top.groupby("qid", sort=False).cumcount() + 1
@@ -258,13 +250,18 @@ def h2r_analysis(
     tt = trectools_ndcg(run, qrels, depth=spec.cutoff or 10)
     compat_values: dict[str, float | None] = {}
     compat_status: dict[str, str] = {}
+    compat_details = {q: dict(d) for q, d in details.items()}
     for qid in values:
-        if qid in tt:
+        if qid in tt and not math.isnan(tt[qid]):
             compat_values[qid], compat_status[qid] = tt[qid], "ok"
+        elif qid in tt:
+            # NaN: pandas' quantile skips it, so the query is neither counted nor hard
+            compat_values[qid], compat_status[qid] = float("nan"), "excluded"
+            compat_details[qid]["reason"] = "trectools: NaN (no relevant passage in the judged top k)"
         else:
             compat_values[qid], compat_status[qid] = None, status[qid]
     outcome = label_hard(compat_values, quantile=quantile, direction=BELOW, status=compat_status)
-    outcome.details = dict(details)
+    outcome.details = compat_details
     disagreements = compare_outcomes(default, outcome)
     outcome.details["_compat"] = {"mode": compat, "default_threshold": default.threshold,
                                   "default_hard": default.hard, "disagreements": disagreements}
