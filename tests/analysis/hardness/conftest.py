@@ -22,16 +22,26 @@ DL19_JUDGES = [
 ]
 
 
+def _import(command: str, *args: str) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    call_command(command, *args, "--no-progress", stdout=io.StringIO(), stderr=io.StringIO())
+
+
 def load_dl19():
-    """DL19 queries, official qrels, the three runs and two LLM judges."""
+    """DL19 through the import commands: queries, official qrels, the three runs, two judges."""
+    from analysis.models import Collection
+
     d = PAPER_DATA / "dl19"
-    collection = loaders.load_collection(d, "dl19")
-    loaders.load_qrels(collection, d / "qrels.dl19-passage.txt")
+    _import("import_queries", str(d / "test2019-queries-filterd.tsv"), "--collection", "dl19")
+    _import("import_qrels", str(d / "qrels.dl19-passage.txt"), "--collection", "dl19")
     for system, name in DL19_RUNS.items():
-        loaders.load_run(collection, d / name, system)
+        _import("import_run", str(d / name), "--collection", "dl19", "--system", system)
     for name, assessor, scale in DL19_JUDGES:
-        loaders.load_qrels(collection, d / name, assessor, "llm", scale=scale)
-    return collection
+        _import("import_qrels", str(d / name), "--collection", "dl19", "--assessor", assessor, "--scale", scale)
+    return Collection.objects.get(name="dl19")
 
 
 @pytest.fixture(scope="module")
