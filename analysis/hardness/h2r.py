@@ -18,6 +18,7 @@ project path faster than feeding pytrec_eval the whole run.
 """
 from __future__ import annotations
 
+import io
 import math
 import re
 from dataclasses import dataclass
@@ -83,25 +84,23 @@ def parse_measure(name: str = DEFAULT_MEASURE, cutoff: int | None = None) -> Mea
 def read_run_file(path: str | Path) -> pd.DataFrame:
     """A TREC run file (``qid Q0 docid rank score tag``) as columns qid, docid (str), score.
 
-    pandas' C parser does the work; ``round_trip`` float parsing gives the same doubles
-    as Python's ``float()``, so ties are the ties trec_eval sees.
+    pandas' C parser does the work; its float parsing gives the same doubles as Python's
+    ``float()`` on these files (checked in the tests), so ties are the ties trec_eval sees.
     """
-    df = pd.read_csv(
+    return pd.read_csv(
         path,
         sep=r"\s+",
         header=None,
         usecols=[0, 2, 4],
         names=["qid", "docid", "score"],
         dtype={"qid": str, "docid": str, "score": np.float64},
-        float_precision="round_trip",
         engine="c",
     )
-    return df
 
 
 def read_qrels_file(path: str | Path) -> pd.DataFrame:
     """A qrels file (``qid iter docid grade``) as columns qid, docid (str), grade (int)."""
-    df = pd.read_csv(
+    return pd.read_csv(
         path,
         sep=r"\s+",
         header=None,
@@ -110,16 +109,171 @@ def read_qrels_file(path: str | Path) -> pd.DataFrame:
         dtype={"qid": str, "docid": str, "grade": np.int64},
         engine="c",
     )
+
+
+def _int_ids_are_safe(buf: bytes) -> bool:
+    """No token of the file starts with '+' or with '0' followed by a digit.
+
+    Then reading the ids as integers and printing them back loses nothing (no "007"
+    read as 7); a non-integer id makes the integer parse fail instead. Vectorised over
+    the raw bytes: a regular expression over 30 MB would cost as much as the parse.
+    """
+    if b"+" in buf:
+        return False
+    a = np.frombuffer(buf, dtype=np.uint8)
+    if a.size < 2:
+        return True
+    if a[0] == 48 and 48 <= a[1] <= 57:
+        return False
+    chunk = 1 << 20  # cache-sized pieces: the temporaries stay in L2
+    for start in range(0, a.size - 1, chunk):
+        part = a[start : start + chunk + 2]
+        sep = part[:-1] == 32
+        sep |= part[:-1] == 10
+        sep |= part[:-1] == 9
+        sep &= part[1:] == 48  # a token starting with '0' at i + 1
+        after = np.flatnonzero(sep) + 2  # the byte after that '0'
+        after = after[after < part.size]
+        nxt = part[after]
+        if ((nxt >= 48) & (nxt <= 57)).any():
+            return False
+    return True
+
+
+def _read_int_columns(buf: bytes, usecols: list[int], names: list[str], dtypes: dict, single_spaced: bool) -> pd.DataFrame | None:
+    """Columns of a whitespace-separated file with integer ids, or None if they are not.
+
+    ``sep=" "`` is twice as fast as ``\\s+``; a doubled space then shifts the columns,
+    which makes an integer column fail to parse or a float column NaN: both fall back.
+    """
+    try:
+        df = pd.read_csv(
+            io.BytesIO(buf), sep=" " if single_spaced else r"\s+", header=None, usecols=usecols, names=names,
+            dtype=dtypes, engine="c",
+        )
+    except (ValueError, OverflowError):
+        return None
+    if any(df[c].isna().any() for c, t in dtypes.items() if t is np.float64):
+        return None
     return df
+
+
+def _as_strings(codes: np.ndarray, uniques: np.ndarray) -> np.ndarray:
+    """Integer ids back to the strings the file held (one str() per distinct id)."""
+    return np.array(list(map(str, uniques.tolist())), dtype=object)[codes]
+
+
+def read_judged_run(run_path: str | Path, qrels_path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, set[str]]:
+    """The judged rows of a run file (trec_eval -J), the qrels, and the run's judged queries.
+
+    The fast path of ``hardness h2r --run-file``: when neither file holds an id that an
+    integer conversion could change, qid and docid are parsed as int64 (no Python string
+    per row), filtered against the qrels by integer keys, and only the kept rows get
+    their ids back as strings. Anything else takes the string path, same result.
+    """
+    run_buf, qrels_buf = Path(run_path).read_bytes(), Path(qrels_path).read_bytes()
+    if _int_ids_are_safe(qrels_buf) and _int_ids_are_safe(run_buf):
+        # qrels: small, and a doubled space could shift an integer into the grade: \s+
+        q_int = _read_int_columns(qrels_buf, [0, 2, 3], ["qid", "docid", "grade"],
+                                  {"qid": np.int64, "docid": np.int64, "grade": np.int64}, single_spaced=False)
+        run = None
+        if q_int is not None:
+            # the rank column is read to catch shifted columns (see _read_int_columns)
+            run = _read_int_columns(run_buf, [0, 2, 3, 4], ["qid", "docid", "rank", "score"],
+                                    {"qid": np.int64, "docid": np.int64, "rank": np.int64, "score": np.float64},
+                                    single_spaced=b"\t" not in run_buf)
+        if q_int is not None and run is not None:
+            q_codes, q_uniques = pd.factorize(q_int["qid"])
+            d_codes, d_uniques = pd.factorize(q_int["docid"])
+            q_str = np.array(list(map(str, q_uniques.tolist())), dtype=object)
+            d_str = np.array(list(map(str, d_uniques.tolist())), dtype=object)
+            # object columns as they are: letting pandas infer its string dtype costs a pass
+            qrels = pd.DataFrame({"qid": pd.Series(q_str[q_codes], dtype=object),
+                                  "docid": pd.Series(d_str[d_codes], dtype=object), "grade": q_int["grade"].to_numpy()})
+            keep, present, rq, rd = _judged_mask_int(run, q_int, q_codes, q_uniques, d_codes, d_uniques)
+            judged = pd.DataFrame({"qid": pd.Series(q_str[rq], dtype=object), "docid": pd.Series(d_str[rd], dtype=object),
+                                   "score": run["score"].to_numpy()[keep]})
+            return judged, qrels, set(q_str[present].tolist())
+    qrels = read_qrels_file(io.BytesIO(qrels_buf))
+    run = read_run_file(io.BytesIO(run_buf))
+    keep, present, _, _ = _judged_mask(run, qrels)
+    return run.loc[keep].reset_index(drop=True), qrels, set(pd.Index(qrels["qid"].unique())[present].tolist())
+
+
+_DENSE_LIMIT = 64_000_000  # at most 64 MB of lookup table for a docid range
+
+
+def _judged_mask_int(run: pd.DataFrame, q_int: pd.DataFrame, q_codes, q_uniques, d_codes, d_uniques):
+    """The judged rows of a run with integer ids.
+
+    When the docids span a moderate range (MS MARCO v1: 8.8M), a byte table indexed by
+    docid first drops every row whose docid nobody judged (one gather over the run);
+    only the remaining rows are matched by (qid, docid). Returns (row mask, mask over
+    ``q_uniques`` present in the run, the kept rows' qid codes into ``q_uniques``,
+    their docid codes into ``d_uniques``).
+    """
+    rqid = run["qid"].to_numpy()
+    rdoc = run["docid"].to_numpy()
+    q_index = pd.Index(q_uniques)
+    d_index = pd.Index(d_uniques)
+    present = np.zeros(len(q_index), dtype=bool)
+    run_q = q_index.get_indexer(pd.unique(rqid))
+    present[run_q[run_q >= 0]] = True
+
+    qdocs = q_int["docid"].to_numpy()
+    lo, hi = int(qdocs.min()), int(qdocs.max())
+    if hi - lo < _DENSE_LIMIT:
+        table = np.zeros(hi - lo + 1, dtype=bool)
+        table[qdocs - lo] = True
+        inside = (rdoc >= lo) & (rdoc <= hi)
+        cand = np.flatnonzero(inside)
+        cand = cand[table[rdoc[cand] - lo]]
+    else:
+        cand = np.flatnonzero(d_index.get_indexer(rdoc) >= 0)
+    # exact (qid, docid) match among the candidates, by codes
+    cq = q_index.get_indexer(rqid[cand])
+    cd = d_index.get_indexer(rdoc[cand])
+    n_docs = np.int64(len(d_index))
+    pairs = np.unique(q_codes.astype(np.int64) * n_docs + d_codes)
+    keys = cq.astype(np.int64) * n_docs + cd
+    pos = np.minimum(np.searchsorted(pairs, keys), len(pairs) - 1)
+    ok = (cq >= 0) & (cd >= 0) & (pairs[pos] == keys)
+    keep = np.zeros(len(run), dtype=bool)
+    keep[cand[ok]] = True
+    return keep, present, cq[ok], cd[ok]
 
 
 # --- the default engine: pytrec_eval on the rows that matter --------------------------------
 
+def _judged_mask(run: pd.DataFrame, qrels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Which run rows are judged, which judged queries the run holds, and the id codes.
+
+    Hash lookups of qid and docid into the qrels' distinct values (in order of first
+    appearance) give integer codes; a (qid, docid) pair is judged when its combined code
+    is one of the qrels' codes. Returns (row mask, mask over the qrels' distinct qids
+    present in the run, qid codes, docid codes).
+    """
+    q_index = pd.Index(qrels["qid"].unique())
+    d_index = pd.Index(qrels["docid"].unique())
+    rq = q_index.get_indexer(run["qid"].to_numpy())
+    rd = d_index.get_indexer(run["docid"].to_numpy())
+    present = np.zeros(len(q_index), dtype=bool)
+    present[rq[rq >= 0]] = True
+    both = np.flatnonzero((rq >= 0) & (rd >= 0))
+    n_docs = np.int64(len(d_index))
+    run_keys = rq[both].astype(np.int64) * n_docs + rd[both]
+    qrel_keys = q_index.get_indexer(qrels["qid"].to_numpy()).astype(np.int64) * n_docs + d_index.get_indexer(
+        qrels["docid"].to_numpy()
+    )
+    judged = pd.Index(np.unique(qrel_keys)).get_indexer(run_keys) >= 0
+    mask = np.zeros(len(run), dtype=bool)
+    mask[both[judged]] = True
+    return mask, present, rq, rd
+
+
 def _judged_only(run: pd.DataFrame, qrels: pd.DataFrame) -> pd.DataFrame:
     """Keep the run rows whose (qid, docid) is judged (trec_eval -J)."""
-    keys = pd.MultiIndex.from_arrays([qrels["qid"].to_numpy(), qrels["docid"].to_numpy()])
-    mask = pd.MultiIndex.from_arrays([run["qid"].to_numpy(), run["docid"].to_numpy()]).isin(keys)
-    return run.loc[mask]
+    return run.loc[_judged_mask(run, qrels)[0]]
 
 
 def _top_k_trec_eval_order(run: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -129,14 +283,16 @@ def _top_k_trec_eval_order(run: pd.DataFrame, k: int) -> pd.DataFrame:
 
 
 def _nested(df: pd.DataFrame, value: str) -> dict[str, dict[str, float | int]]:
-    """{qid: {docid: value}} from a frame, grouped in one pass."""
-    out: dict[str, dict] = {}
-    for qid, docid, v in zip(df["qid"].tolist(), df["docid"].tolist(), df[value].tolist()):
-        d = out.get(qid)
-        if d is None:
-            d = out[qid] = {}
-        d[docid] = v
-    return out
+    """{qid: {docid: value}}: one stable sort by qid, then a dict per contiguous block."""
+    qids = df["qid"].to_numpy(dtype=object)
+    order = np.argsort(qids, kind="stable")
+    qids = qids[order]
+    docids = df["docid"].to_numpy(dtype=object)[order].tolist()
+    values = df[value].to_numpy()[order].tolist()
+    if len(qids) == 0:
+        return {}
+    starts = np.flatnonzero(np.r_[True, qids[1:] != qids[:-1]]).tolist() + [len(qids)]
+    return {qids[a]: dict(zip(docids[a:b], values[a:b])) for a, b in zip(starts[:-1], starts[1:])}
 
 
 def per_query_measure(
@@ -145,6 +301,7 @@ def per_query_measure(
     *,
     measure: MeasureSpec | str = DEFAULT_MEASURE,
     relevance_level: int = 1,
+    run_qids: set[str] | None = None,
 ) -> tuple[dict[str, float | None], dict[str, str], dict[str, dict]]:
     """Per-query values of ``measure`` computed by pytrec_eval.
 
@@ -155,15 +312,21 @@ def per_query_measure(
     """
     spec = parse_measure(measure) if isinstance(measure, str) else measure
     judged_qids = set(qrels["qid"].unique().tolist())
-    run = run.loc[run["qid"].isin(judged_qids)]
-    run_qids = set(run["qid"].unique().tolist())
-    if spec.judged_only:
-        run = _judged_only(run, qrels)
-    if spec.cutoff is not None:
+    if run_qids is None:
+        run = run.loc[run["qid"].isin(judged_qids)]
+        run_qids = set(run["qid"].unique().tolist())
+        if spec.judged_only:
+            run = _judged_only(run, qrels)
+    # else: ``run`` is already the judged rows of the judged queries (read_judged_run)
+    if spec.cutoff is not None and not spec.judged_only:
+        # a whole run: only its top k (in trec_eval's order) can count; the judged rows
+        # are few already, pytrec_eval sorts them itself
         run = _top_k_trec_eval_order(run, spec.cutoff)
     relevant_qids = set(qrels.loc[qrels["grade"] >= relevance_level, "qid"].unique().tolist())
 
-    qrels_in_run = qrels.loc[qrels["qid"].isin(run_qids)]
+    # every supported measure scores a document by its grade only when the grade is > 0
+    # (trec_eval: zero and unjudged both gain nothing), so the zero rows can stay out
+    qrels_in_run = qrels.loc[(qrels["grade"] > 0) & qrels["qid"].isin(run_qids)]
     evaluator = pytrec_eval.RelevanceEvaluator(
         _nested(qrels_in_run, "grade"), {spec.pytrec_request}, relevance_level=relevance_level
     )
@@ -230,6 +393,7 @@ def h2r_analysis(
     measure: MeasureSpec | str = DEFAULT_MEASURE,
     compat: str | None = None,
     relevance_level: int = 1,
+    run_qids: set[str] | None = None,
 ) -> HardnessOutcome:
     """Per-query values, threshold and hard queries of a run.
 
@@ -238,7 +402,11 @@ def h2r_analysis(
     or hard label differs from the default computation.
     """
     spec = parse_measure(measure) if isinstance(measure, str) else measure
-    values, status, details = per_query_measure(run, qrels, measure=spec, relevance_level=relevance_level)
+    if run_qids is not None and compat:
+        raise ValueError("the compatibility mode needs the whole run")
+    values, status, details = per_query_measure(
+        run, qrels, measure=spec, relevance_level=relevance_level, run_qids=run_qids
+    )
     default = label_hard(values, quantile=quantile, direction=BELOW, status=status)
     default.details = details
     if not compat:
@@ -295,5 +463,18 @@ def compare_outcomes(default: HardnessOutcome, other: HardnessOutcome) -> list[d
 
 
 def h2r_from_files(run_file: str | Path, qrels_file: str | Path, **kwargs) -> HardnessOutcome:
-    """The ``hardness h2r --run-file F --qrels-file Q`` path: parse both, then analyse."""
-    return h2r_analysis(read_run_file(run_file), read_qrels_file(qrels_file), **kwargs)
+    """The ``hardness h2r --run-file F [--qrels-file Q]`` path: parse, then analyse.
+
+    For judged-only measures outside the compatibility mode only the judged rows are
+    kept while reading (``read_judged_run``); the values are the same by construction.
+    """
+    spec = parse_measure(kwargs.pop("measure", DEFAULT_MEASURE), kwargs.pop("cutoff", None))
+    if spec.judged_only and not kwargs.get("compat"):
+        run, qrels, run_qids = read_judged_run(run_file, qrels_file)
+        return h2r_analysis(run, qrels, measure=spec, run_qids=run_qids, **kwargs)
+    return h2r_analysis(read_run_file(run_file), read_qrels_file(qrels_file), measure=spec, **kwargs)
+
+
+def h2r_run_file_with_qrels(run_file: str | Path, qrels: pd.DataFrame, **kwargs) -> HardnessOutcome:
+    """A run file against qrels already in memory (the database's): the string path."""
+    return h2r_analysis(read_run_file(run_file), qrels, **kwargs)

@@ -145,3 +145,31 @@ def test_other_measures_equal_pytrec_eval(paper_data):
         o = h2r_from_files(d / RUNS["bm25"], d / "qrels.dl19-passage.txt", measure=measure)
         for qid, v in o.values.items():
             assert abs(v - oracle[qid][key]) < 1e-9, (measure, qid)
+
+
+@pytest.mark.parametrize("shape", ["plain", "leading_zeros", "alphanumeric", "messy_spacing", "tabs"])
+def test_run_file_reader_keeps_ids_as_strings_whatever_the_file_looks_like(tmp_path, shape):
+    """The integer fast path must never change a result: "007" is not "7"."""
+    import random
+
+    rng = random.Random(5)
+    qrels_lines, run_lines = [], []
+    for q in range(30):
+        qid = {"leading_zeros": f"0{q}", "alphanumeric": f"q{q}"}.get(shape, str(q + 1))
+        docs = [f"{d:03d}" if shape == "leading_zeros" and d % 3 == 0 else
+                (f"msmarco_passage_{d:02d}_{d * 7}" if shape == "alphanumeric" else str(d)) for d in rng.sample(range(1, 300), 60)]
+        for d in docs[:25]:
+            qrels_lines.append(f"{qid} 0 {d} {rng.choice([0, 0, 1, 2, 3])}")
+        if shape == "leading_zeros":  # the run also names "7" where the qrels say "007"
+            docs += [d.lstrip("0") for d in docs[:5] if d.startswith("0")]
+        for r, d in enumerate(docs):
+            sep = {"messy_spacing": "  " if r % 7 == 0 else " ", "tabs": "\t"}.get(shape, " ")
+            run_lines.append(sep.join([qid, "Q0", d, str(r + 1), f"{rng.uniform(0, 9):.3f}", "x"]))
+    (tmp_path / "qrels").write_text("\n".join(qrels_lines) + "\n")
+    (tmp_path / "run").write_text("\n".join(run_lines) + "\n")
+    oracle = pytrec_judged_ndcg10(tmp_path / "run", tmp_path / "qrels")
+    got = h2r_from_files(tmp_path / "run", tmp_path / "qrels")
+    assert set(oracle) <= set(got.values)
+    for qid, v in got.values.items():
+        if got.status[qid] == "ok":
+            assert abs(v - oracle.get(qid, 0.0)) < 1e-12, qid
