@@ -147,7 +147,7 @@ def test_other_measures_equal_pytrec_eval(paper_data):
             assert abs(v - oracle[qid][key]) < 1e-9, (measure, qid)
 
 
-@pytest.mark.parametrize("shape", ["plain", "leading_zeros", "alphanumeric", "messy_spacing", "tabs"])
+@pytest.mark.parametrize("shape", ["plain", "leading_zeros", "alphanumeric", "messy_spacing", "tabs", "crlf", "no_final_newline"])
 def test_run_file_reader_keeps_ids_as_strings_whatever_the_file_looks_like(tmp_path, shape):
     """The integer fast path must never change a result: "007" is not "7"."""
     import random
@@ -165,8 +165,9 @@ def test_run_file_reader_keeps_ids_as_strings_whatever_the_file_looks_like(tmp_p
         for r, d in enumerate(docs):
             sep = {"messy_spacing": "  " if r % 7 == 0 else " ", "tabs": "\t"}.get(shape, " ")
             run_lines.append(sep.join([qid, "Q0", d, str(r + 1), f"{rng.uniform(0, 9):.3f}", "x"]))
-    (tmp_path / "qrels").write_text("\n".join(qrels_lines) + "\n")
-    (tmp_path / "run").write_text("\n".join(run_lines) + "\n")
+    eol = "\r\n" if shape == "crlf" else "\n"
+    (tmp_path / "qrels").write_bytes((eol.join(qrels_lines) + eol).encode())
+    (tmp_path / "run").write_bytes((eol.join(run_lines) + ("" if shape == "no_final_newline" else eol)).encode())
     oracle = pytrec_judged_ndcg10(tmp_path / "run", tmp_path / "qrels")
     got = h2r_from_files(tmp_path / "run", tmp_path / "qrels")
     assert set(oracle) <= set(got.values)
