@@ -173,3 +173,34 @@ def latest_hard_sets(*, collection: Collection) -> dict[str, set[str]]:
     ):
         sets[names[analysis_id]].add(qid)
     return sets
+
+
+def paper_table_rows() -> list[dict]:
+    """The latest finished analysis per (collection, task, subject, variant), for the paper's tables.
+
+    Two queries: the analyses with their hard-query aggregates, newest first.
+    """
+    seen: set[tuple[str, str, str, str]] = set()
+    rows = []
+    analyses = (
+        HardnessAnalysis.objects.filter(status=HardnessAnalysis.DONE)
+        .select_related("collection")
+        .annotate(
+            hard_count=Count("labels", filter=Q(labels__hard=True)),
+            hard_mean=Avg("labels__value", filter=Q(labels__hard=True)),
+        )
+        .order_by("-created_at", "-id")
+    )
+    for a in analyses:
+        key = (a.collection.name, a.task, a.subject, a.variant)
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append({
+            "collection": a.collection.name, "task": a.task, "subject": a.subject, "variant": a.variant,
+            "measure": a.measure, "quantile": a.quantile, "threshold": a.threshold,
+            "hard_mean": a.hard_mean, "hard_count": a.hard_count, "analysis_id": a.id,
+        })
+    order = {"h2r": 0, "h2g": 1, "h2j": 2}
+    rows.sort(key=lambda r: (r["collection"], order.get(r["task"], 3), r["subject"], r["variant"]))
+    return rows

@@ -117,3 +117,17 @@ def test_overlap_of_the_latest_hard_sets(dl19):
     assert len(rows) == 7
     pair = next(r for r in rows if r["sets"] == "H2R bm25 & H2R tas-b")
     assert int(pair["intersection_size"]) == len(set(bm25["hard"]) & set(tasb["hard"]))
+
+
+@pytest.mark.django_db
+def test_paper_tables_print_the_seed_figures(dl19):
+    run_json("h2r", "--collection", "dl19", "--system", "bm25", "--compat", "trectools")
+    run_json("h2r", "--collection", "dl19", "--system", "tas-b")
+    out = io.StringIO()
+    call_command("paper_tables", "--collection", "dl19", stdout=out)
+    text = out.getvalue()
+    # the seed table: BM25 0.217 / 0.381 (compat), TAS-B 0.457 / 0.631 (the paper truncates: 0.6319 -> 0.631)
+    bm25 = next(line for line in text.splitlines() if "bm25" in line)
+    tasb = next(line for line in text.splitlines() if "tas-b" in line)
+    assert "0.217" in bm25 and "0.381" in bm25
+    assert "0.458" in tasb and "0.632" in tasb
