@@ -281,10 +281,26 @@ def _judged_only(run: pd.DataFrame, qrels: pd.DataFrame) -> pd.DataFrame:
     return run.loc[_judged_mask(run, qrels)[0]]
 
 
-def _top_k_trec_eval_order(run: pd.DataFrame, k: int) -> pd.DataFrame:
-    """The first k rows per query in trec_eval's order: score descending, docid descending."""
-    ordered = run.sort_values(["qid", "score", "docid"], ascending=[True, False, False], kind="mergesort")
-    return ordered.groupby("qid", sort=False).head(k)
+def _top_k_with_ties(run: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Per query, the rows scoring at least the k-th highest score (ties at the cut kept).
+
+    Whatever order trec_eval gives tied documents, its top k lies within these rows, so
+    a cut-off measure computed by pytrec_eval on them equals the one on the whole run.
+    Numeric only (no string sort): pytrec_eval still breaks the ties itself.
+    """
+    if len(run) == 0:
+        return run
+    codes = pd.factorize(run["qid"])[0]
+    score = run["score"].to_numpy()
+    order = np.lexsort((-score, codes))
+    sc, cd = score[order], codes[order]
+    starts = np.flatnonzero(np.r_[True, cd[1:] != cd[:-1]])
+    sizes = np.diff(np.r_[starts, len(cd)])
+    kth = np.where(sizes >= k, sc[np.minimum(starts + k - 1, len(sc) - 1)], -np.inf)
+    keep_sorted = sc >= np.repeat(kth, sizes)
+    keep = np.zeros(len(run), dtype=bool)
+    keep[order[keep_sorted]] = True
+    return run.loc[keep]
 
 
 def _nested(df: pd.DataFrame, value: str) -> dict[str, dict[str, float | int]]:
@@ -323,10 +339,8 @@ def per_query_measure(
         if spec.judged_only:
             run = _judged_only(run, qrels)
     # else: ``run`` is already the judged rows of the judged queries (read_judged_run)
-    if spec.cutoff is not None and not spec.judged_only:
-        # a whole run: only its top k (in trec_eval's order) can count; the judged rows
-        # are few already, pytrec_eval sorts them itself
-        run = _top_k_trec_eval_order(run, spec.cutoff)
+    if spec.cutoff is not None:
+        run = _top_k_with_ties(run, spec.cutoff)
     relevant_qids = set(qrels.loc[qrels["grade"] >= relevance_level, "qid"].unique().tolist())
 
     # every supported measure scores a document by its grade only when the grade is > 0
