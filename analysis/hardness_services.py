@@ -99,9 +99,10 @@ def h2r_analysis_run(
     The qrels are the collection's official ones unless ``qrels_file`` is given.
     """
     spec = h2r.parse_measure(measure, cutoff)
-    options = dict(quantile=quantile, measure=spec, compat=compat, relevance_level=relevance_level)
     if run_file and qrels_file:
-        outcome = h2r.h2r_from_files(run_file, qrels_file, **options)
+        outcome = h2r.h2r_from_files(
+            run_file, qrels_file, quantile=quantile, measure=spec, compat=compat, relevance_level=relevance_level
+        )
     else:
         qrels = h2r.read_qrels_file(qrels_file) if qrels_file else sel.qrels_frame(collection=collection)
         if qrels.empty:
@@ -110,7 +111,9 @@ def h2r_analysis_run(
             run = h2r.read_run_file(run_file)
         else:
             run = sel.run_frame(run=sel.run_get(collection=collection, system=system))
-        outcome = h2r.h2r_analysis(run, qrels, **options)
+        outcome = h2r.h2r_analysis(
+            run, qrels, quantile=quantile, measure=spec, compat=compat, relevance_level=relevance_level
+        )
     params = {
         "measure": spec.name, "cutoff": spec.cutoff, "judged_only": spec.judged_only, "compat": compat or "",
         "relevance_level": relevance_level, "engine": "trectools semantics" if compat else "pytrec_eval",

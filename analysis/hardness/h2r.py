@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytrec_eval
@@ -81,7 +83,7 @@ def parse_measure(name: str = DEFAULT_MEASURE, cutoff: int | None = None) -> Mea
 
 # --- files -------------------------------------------------------------------------------
 
-def read_run_file(path: str | Path) -> pd.DataFrame:
+def read_run_file(path: str | Path | io.BytesIO) -> pd.DataFrame:
     """A TREC run file (``qid Q0 docid rank score tag``) as columns qid, docid (str), score.
 
     pandas' C parser does the work; its float parsing gives the same doubles as Python's
@@ -98,7 +100,7 @@ def read_run_file(path: str | Path) -> pd.DataFrame:
     )
 
 
-def read_qrels_file(path: str | Path) -> pd.DataFrame:
+def read_qrels_file(path: str | Path | io.BytesIO) -> pd.DataFrame:
     """A qrels file (``qid iter docid grade``) as columns qid, docid (str), grade (int)."""
     return pd.read_csv(
         path,
@@ -303,7 +305,7 @@ def _top_k_with_ties(run: pd.DataFrame, k: int) -> pd.DataFrame:
     return run.loc[keep]
 
 
-def _nested(df: pd.DataFrame, value: str) -> dict[str, dict[str, float | int]]:
+def _nested(df: pd.DataFrame, value: str) -> dict[str, dict[str, Any]]:
     """{qid: {docid: value}}: one stable sort by qid, then a dict per contiguous block."""
     qids = df["qid"].to_numpy(dtype=object)
     order = np.argsort(qids, kind="stable")
@@ -469,7 +471,7 @@ def compare_outcomes(default: HardnessOutcome, other: HardnessOutcome) -> list[d
         a, b = default.values.get(qid), other.values.get(qid)
         a_nan = a is None or math.isnan(a)
         b_nan = b is None or math.isnan(b)
-        differs = (a_nan != b_nan) or (not a_nan and not b_nan and abs(a - b) > 1e-9)
+        differs = (a_nan != b_nan) or (a is not None and b is not None and not a_nan and not b_nan and abs(a - b) > 1e-9)
         if differs or ((qid in d_hard) != (qid in o_hard)):
             out.append({
                 "qid": qid,

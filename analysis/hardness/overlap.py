@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import io
 from itertools import combinations
+from typing import Any
 
 MAX_SETS = 10  # 2**10 - 1 regions: beyond that the table is unreadable anyway
 
 
-def overlap_regions(sets: dict[str, set[str]]) -> list[dict]:
+def overlap_regions(sets: dict[str, set[str]]) -> list[dict[str, Any]]:
     """Every combination of the named sets with its intersection and exclusive region.
 
     ``intersection``: queries in all sets of the combination; ``exclusive``: queries in
@@ -68,7 +69,10 @@ def overlap_svg(sets: dict[str, set[str]], title: str = "", fmt: str = "svg") ->
         fig, ax = plt.subplots(figsize=(6.5, 5.5))
         ax.set_aspect("equal")
         ax.axis("off")
-        centres = {1: [(0, 0)], 2: [(-0.6, 0), (0.6, 0)], 3: [(-0.6, 0.45), (0.6, 0.45), (0, -0.55)]}[len(names)]
+        layouts: dict[int, list[tuple[float, float]]] = {
+            1: [(0.0, 0.0)], 2: [(-0.6, 0.0), (0.6, 0.0)], 3: [(-0.6, 0.45), (0.6, 0.45), (0.0, -0.55)],
+        }
+        centres = layouts[len(names)]
         colours = ["#1f77b4", "#d62728", "#2ca02c"]
         for (x, y), name, colour in zip(centres, names, colours):
             ax.add_patch(Circle((x, y), 1.0, alpha=0.25, color=colour, lw=2))
@@ -126,7 +130,7 @@ def _render(fig, fmt: str) -> str | bytes:
     """The figure as SVG text or PNG bytes; the figure is closed either way."""
     import matplotlib.pyplot as plt
 
-    buf: io.IOBase = io.StringIO() if fmt == "svg" else io.BytesIO()
+    buf: io.StringIO | io.BytesIO = io.StringIO() if fmt == "svg" else io.BytesIO()
     fig.savefig(buf, format=fmt, bbox_inches="tight", dpi=110)
     plt.close(fig)
     return buf.getvalue()

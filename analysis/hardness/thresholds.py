@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -31,7 +32,7 @@ class HardnessOutcome:
     @property
     def hard_mean(self) -> float | None:
         """Mean value of the hard queries (NaN values are skipped, as pandas does)."""
-        vals = [self.values[q] for q in self.hard if _finite(self.values[q])]
+        vals = [float(v) for q in self.hard if (v := self.values[q]) is not None and _finite(v)]
         return float(sum(vals) / len(vals)) if vals else None
 
     @property
@@ -73,7 +74,7 @@ def quantile_threshold(values: pd.Series, q: float) -> float | None:
 
 
 def label_hard(
-    values: dict[str, float | None],
+    values: Mapping[str, float | None],
     *,
     quantile: float,
     direction: str = BELOW,
@@ -100,9 +101,9 @@ def label_hard(
         hard_mask = counted > threshold if threshold is not None else counted != counted
     else:
         raise ValueError(f"unknown direction {direction!r}")
-    hard = sorted(counted.index[hard_mask.to_numpy()], key=lambda q: (values[q], q))
-    if direction == ABOVE:
-        hard = sorted(hard, key=lambda q: (-values[q], q))
+    # hardest first: lowest values below the threshold, highest above it
+    sign = -1.0 if direction == ABOVE else 1.0
+    hard = sorted(counted.index[hard_mask.to_numpy()], key=lambda q: (sign * float(counted[q]), q))
     return HardnessOutcome(
         values=dict(values), status=status, threshold=threshold, hard=list(hard), direction=direction, quantile=quantile
     )
