@@ -3,12 +3,14 @@
 Kept apart from ``analysis/selectors.py`` because these reads return numpy arrays
 for the statistics in ``analysis.agreement`` rather than querysets for pages.
 
-The aligned read is one SQL statement per assessor set: the judgments of the first
-assessor joined on (query, passage) to those of every other one, valid and graded
-only. On PostgreSQL the rows come back through ``COPY ... TO STDOUT (FORMAT
-binary)`` and are decoded by numpy in one call, because building a million Python
-tuples (``fetchall``) costs more than the join itself; other databases use a
-plain cursor.
+On PostgreSQL each assessor's valid grades in a collection are kept as a packed
+array (``LabelArray``: sorted int64 pair keys and int8 grades), invalidated by
+triggers whenever the assessor's judgments change (``LabelVersion``), and aligned
+in numpy. Why: joining two million judgment rows took 2-3 s on the CI machine
+(bench/agreement_bench.py), reading two arrays takes milliseconds. A stale array
+is rebuilt with ``COPY ... TO STDOUT (FORMAT binary)`` decoded by numpy in one
+call, never by building Python tuples. Other databases (the embedded SQLite
+default) use one k-way join over the judgments.
 """
 from __future__ import annotations
 
@@ -65,7 +67,7 @@ def resolve_assessors(*, collection: str, names: Sequence[str]) -> tuple[Collect
 
 
 def _aligned_sql(k: int) -> str:
-    """The k-way join; every value cast to a fixed width so binary COPY rows are fixed size."""
+    """The k-way join (databases other than PostgreSQL)."""
     cols = ", ".join(["j0.query_id::int8"] + [f"j{i}.grade::int2" for i in range(k)])
     joins = "\n".join(
         f"JOIN analysis_judgment j{i} ON j{i}.query_id = j0.query_id AND j{i}.passage_id = j0.passage_id"
@@ -81,18 +83,19 @@ def _aligned_sql(k: int) -> str:
     )
 
 
-def _decode_binary_copy(data: bytes, k: int) -> np.ndarray:
-    """Rows of PostgreSQL's binary COPY format (int8, k x int2, no NULLs) as a structured array."""
+def _decode_binary_copy(data: bytes, fields: list[tuple[str, str]], *, n_fields: int) -> np.ndarray:
+    """Rows of PostgreSQL's binary COPY format with fixed-width, non-NULL columns.
+
+    ``fields`` spells each row: the int16 field count, then per column its int32
+    length and its big-endian value; numpy reads the whole body in one call.
+    """
     signature = b"PGCOPY\n\xff\r\n\x00"
     if not data.startswith(signature):
         raise ValueError("not a binary COPY stream")
     ext = int.from_bytes(data[15:19], "big")
-    body = data[19 + ext : len(data) - 2]  # header, then the trailer (int16 -1)
-    fields = [("nfields", ">i2"), ("len_q", ">i4"), ("query", ">i8")]
-    for i in range(k):
-        fields += [(f"len_{i}", ">i4"), (f"g{i}", ">i2")]
+    body = data[19 + ext : len(data) - 2]  # after the header, before the trailer (int16 -1)
     rows = np.frombuffer(body, dtype=np.dtype(fields))
-    if rows.size and (rows["nfields"] != k + 1).any():
+    if rows.size and (rows["nfields"] != n_fields).any():
         raise ValueError("unexpected row layout in COPY stream")
     return rows
 
@@ -100,26 +103,22 @@ def _decode_binary_copy(data: bytes, k: int) -> np.ndarray:
 def aligned_labels(*, collection: str, assessors: Sequence[str]) -> AlignedLabels:
     """Grades of the named assessors on the pairs of ``collection`` that all of them judged.
 
-    Queries: the collection, the assessors, then one join over the judgments.
+    On PostgreSQL the grades come from each assessor's packed label array (rebuilt
+    from the judgments when the triggers say they changed), aligned in numpy; the
+    queries are then: the collection, the assessors, one read of the fresh arrays,
+    and one COPY (plus one upsert) per stale array. Elsewhere: one k-way join.
     """
     if len(assessors) < 2:
         raise AgreementInputError("agreement needs at least two assessors")
     coll, found = resolve_assessors(collection=collection, names=assessors)
     k = len(found)
-    # Parameter order follows the SQL text: collection, joined assessors, first assessor.
-    params = [coll.pk] + [a.pk for a in found[1:]] + [found[0].pk]
-    sql = _aligned_sql(k)
     if connection.vendor == "postgresql":
-        literal = sql % tuple(int(p) for p in params)  # ids only, all ints: safe to inline in COPY
-        with connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY ({literal}) TO STDOUT (FORMAT binary)") as copy:
-                data = b"".join(bytes(block) for block in copy)
-        rows = _decode_binary_copy(data, k)
-        query_ids = rows["query"].astype(np.int64)
-        grades = np.column_stack([rows[f"g{i}"].astype(np.int64) for i in range(k)]) if rows.size else np.zeros((0, k), dtype=np.int64)
+        arrays = label_arrays(collection_id=coll.pk, assessor_ids=[a.pk for a in found])
+        query_ids, grades = _align([arrays[a.pk] for a in found])
     else:
+        params = [coll.pk] + [a.pk for a in found[1:]] + [found[0].pk]
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(_aligned_sql(k), params)
             table = np.asarray(cursor.fetchall(), dtype=np.int64).reshape(-1, k + 1)
         query_ids, grades = table[:, 0], table[:, 1:]
     return AlignedLabels(
@@ -129,6 +128,88 @@ def aligned_labels(*, collection: str, assessors: Sequence[str]) -> AlignedLabel
         query_ids=query_ids,
         grades=grades,
     )
+
+
+def _align(arrays: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Intersect sorted pair keys of k assessors; (query ids, (n, k) grades) in key order."""
+    common = arrays[0][0]
+    picks = [np.arange(common.size)]
+    for keys, _ in arrays[1:]:
+        if keys.size == 0 or common.size == 0:
+            common = common[:0]
+            picks = [p[:0] for p in picks] + [np.zeros(0, dtype=np.int64)]
+            continue
+        pos = np.minimum(np.searchsorted(keys, common), keys.size - 1)
+        hit = keys[pos] == common
+        common = common[hit]
+        picks = [p[hit] for p in picks] + [pos[hit]]
+    grades = np.column_stack([g[p].astype(np.int64) for (_, g), p in zip(arrays, picks)])
+    return common >> 32, grades
+
+
+_KEY_LIMIT = 1 << 31  # query ids below it and passage ids below 2**32 pack into one int64
+
+
+def label_arrays(*, collection_id: int, assessor_ids: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Each assessor's sorted pair keys and grades in the collection, fresh (PostgreSQL only).
+
+    A stored array is used when its version equals the assessor's current
+    LabelVersion (one statement reads both, so they are consistent). A stale or
+    missing one is rebuilt: the version is read *before* the judgments, so a write
+    committed in between leaves the new copy marked stale rather than wrong.
+    """
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    import psycopg
+
+    with connection.cursor() as wrapper:
+        cursor = wrapper.cursor
+        # Django's cursors bind client-side, which rules out binary results; a plain
+        # psycopg cursor on the same connection (same transaction) returns the
+        # arrays as raw bytes instead of hex text.
+        with psycopg.Cursor(connection.connection) as binary_cursor:
+            binary_cursor.execute(
+                "SELECT la.assessor_id, la.keys, la.grades FROM analysis_labelarray la"
+                " LEFT JOIN analysis_labelversion v ON v.assessor_id = la.assessor_id"
+                " WHERE la.collection_id = %s AND la.assessor_id = ANY(%s) AND la.version = COALESCE(v.version, 0)",
+                [collection_id, list(assessor_ids)],
+                binary=True,
+            )
+            for assessor_id, keys, grades in binary_cursor.fetchall():
+                out[assessor_id] = (np.frombuffer(keys, dtype="<i8"), np.frombuffer(grades, dtype=np.int8))
+        for assessor_id in assessor_ids:
+            if assessor_id not in out:
+                out[assessor_id] = _build_label_array(cursor, collection_id=collection_id, assessor_id=assessor_id)
+    return out
+
+
+def _build_label_array(cursor: Any, *, collection_id: int, assessor_id: int) -> tuple[np.ndarray, np.ndarray]:
+    cursor.execute("SELECT version FROM analysis_labelversion WHERE assessor_id = %s", [assessor_id])
+    row = cursor.fetchone()
+    version = row[0] if row else 0
+    select = (
+        "SELECT j.query_id::int8, j.passage_id::int8, j.grade::int2 FROM analysis_judgment j"
+        f" JOIN analysis_query q ON q.id = j.query_id AND q.collection_id = {int(collection_id)}"
+        f" WHERE j.assessor_id = {int(assessor_id)} AND j.valid AND j.grade IS NOT NULL"
+    )
+    with cursor.copy(f"COPY ({select}) TO STDOUT (FORMAT binary)") as copy:
+        data = b"".join(bytes(block) for block in copy)
+    fields = [("nfields", ">i2"), ("len_q", ">i4"), ("query", ">i8"), ("len_p", ">i4"), ("passage", ">i8")]
+    rows = _decode_binary_copy(data, [*fields, ("len_g", ">i4"), ("grade", ">i2")], n_fields=3)
+    query, passage = rows["query"].astype(np.int64), rows["passage"].astype(np.int64)
+    if rows.size and (query.max() >= _KEY_LIMIT or passage.max() >= 2 * _KEY_LIMIT):
+        raise AgreementInputError("ids too large to pack into label arrays")
+    keys = (query << 32) | passage
+    order = np.argsort(keys, kind="stable")
+    keys = np.ascontiguousarray(keys[order], dtype="<i8")
+    grades = rows["grade"][order].astype(np.int8)
+    cursor.execute(
+        "INSERT INTO analysis_labelarray (collection_id, assessor_id, version, n, keys, grades, built_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, now())"
+        " ON CONFLICT (collection_id, assessor_id) DO UPDATE SET version = EXCLUDED.version,"
+        " n = EXCLUDED.n, keys = EXCLUDED.keys, grades = EXCLUDED.grades, built_at = EXCLUDED.built_at",
+        [collection_id, assessor_id, version, int(keys.size), keys.tobytes(), grades.tobytes()],
+    )
+    return keys, grades
 
 
 def collection_assessors(*, collection: str) -> list[dict[str, Any]]:
