@@ -13,19 +13,31 @@ from sklearn.metrics import cohen_kappa_score
 from analysis import agreement
 from analysis.agreement_selectors import AgreementInputError, aligned_labels
 from analysis.models import Assessor
-from tests.analysis.qrels_loading import load_qrels, read_qrels
+from tests.analysis.qrels_loading import read_qrels
 
 PAPER_DL21_LLAMA = [[1215, 1260, 859, 1004], [258, 987, 662, 1156], [126, 720, 439, 1056], [37, 344, 212, 493]]
 LLAMA_GRADED = "qrels.dl21-passage_llama3.2_latest_0123_0_1.txt"
 
 
+def import_dl21(base, *files) -> None:
+    """The DL21 queries, official qrels and the given LLM judge files, through the import commands."""
+    from django.core.management import call_command
+
+    call_command("import_queries", str(base / "test2021-queries-filterd.tsv"), collection="dl21", no_progress=True)
+    call_command("import_qrels", str(base / "qrels.dl21-passage.txt"), collection="dl21", no_progress=True)
+    for filename, assessor, scale in files:
+        call_command(
+            "import_qrels", str(base / filename), collection="dl21", assessor=assessor, scale=scale, no_progress=True
+        )
+
+
 @pytest.fixture
 def dl21(paper_data, db):
     base = paper_data / "dl21"
-    load_qrels(base / "qrels.dl21-passage.txt", collection="dl21", assessor="nist", kind=Assessor.OFFICIAL)
-    load_qrels(base / LLAMA_GRADED, collection="dl21", assessor="llama3.2")
-    load_qrels(
-        base / "binary_llama3.2_latest_dl21.txt", collection="dl21", assessor="llama3.2-binary", scale=Assessor.BINARY
+    import_dl21(
+        base,
+        (LLAMA_GRADED, "llama3.2", "graded"),
+        ("binary_llama3.2_latest_dl21.txt", "llama3.2-binary", "binary"),
     )
     return base
 
@@ -38,7 +50,7 @@ def _raw_arrays(base, other_file):
 
 
 def test_dl21_llama_graded_reproduces_the_paper_confusion_matrix_and_sklearn_kappas(dl21):
-    data = aligned_labels(collection="dl21", assessors=["nist", "llama3.2"])
+    data = aligned_labels(collection="dl21", assessors=["official", "llama3.2"])
     result = agreement.pair_agreement(data.grades[:, 0], data.grades[:, 1], data.query_ids, n_boot=200)
     assert result.confusion_matrix == PAPER_DL21_LLAMA
     ref, llm = _raw_arrays(dl21, LLAMA_GRADED)
@@ -53,7 +65,7 @@ def test_dl21_llama_graded_reproduces_the_paper_confusion_matrix_and_sklearn_kap
 
 
 def test_binary_judge_is_compared_on_the_grade_2_split(dl21):
-    data = aligned_labels(collection="dl21", assessors=["nist", "llama3.2-binary"])
+    data = aligned_labels(collection="dl21", assessors=["official", "llama3.2-binary"])
     assert data.binary_scale == [False, True]
     result = agreement.pair_agreement(
         data.grades[:, 0], data.grades[:, 1], data.query_ids, other_is_binary=True, n_boot=0
@@ -66,7 +78,7 @@ def test_binary_judge_is_compared_on_the_grade_2_split(dl21):
 
 
 def test_graded_judge_on_the_binary_split(dl21):
-    data = aligned_labels(collection="dl21", assessors=["nist", "llama3.2"])
+    data = aligned_labels(collection="dl21", assessors=["official", "llama3.2"])
     result = agreement.pair_agreement(data.grades[:, 0], data.grades[:, 1], data.query_ids, binary=True, n_boot=0)
     m = np.array(PAPER_DL21_LLAMA)
     # Collapse the paper's matrix: grades 0-1 -> 0, 2-3 -> 1.
