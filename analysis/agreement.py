@@ -178,14 +178,14 @@ class PairAgreement:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (floats, lists, None for NaN)."""
-        return _json_ready(asdict(self))
+        return json_ready(asdict(self))
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
+        return {k: json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):
@@ -278,7 +278,7 @@ class SetAgreement:
     pairwise: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return _json_ready(asdict(self))
+        return json_ready(asdict(self))
 
 
 def category_counts(labels_matrix: np.ndarray, *, n_categories: int) -> np.ndarray:
