@@ -240,6 +240,25 @@ def agreement_last_change(*, collection: str, assessors: Sequence[str]) -> datet
     )["last"]
 
 
+def labels_state(*, collection: str, assessors: Sequence[str]) -> dict[str, Any]:
+    """What identifies the current labels of these assessors: versions, counts, last change.
+
+    Two queries; used for ETags, so that a report is rebuilt exactly when its data changed.
+    """
+    from analysis.models import LabelVersion
+
+    rows = (
+        Judgment.objects.filter(query__collection__name=collection, assessor__name__in=list(assessors))
+        .values("assessor_id", "assessor__name")
+        .annotate(n=Count("id"), last=Max("updated_at"))
+        .order_by("assessor__name")
+    )
+    counts = {r["assessor__name"]: [r["n"], r["last"].isoformat() if r["last"] else None] for r in rows}
+    ids = {r["assessor_id"]: r["assessor__name"] for r in rows}
+    versions = {ids[a]: v for a, v in LabelVersion.objects.filter(assessor_id__in=list(ids)).values_list("assessor_id", "version")}
+    return {"counts": counts, "versions": versions}
+
+
 def assessor_sources(*, collection: str, assessors: Sequence[str]) -> list[dict[str, Any]]:
     """Per assessor: kind, scale, model, judgment count and the files its labels came from.
 

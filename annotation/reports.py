@@ -240,14 +240,17 @@ def last_change(params: ReportParams) -> datetime | None:
 
 
 def report_etag(params: ReportParams, fmt: str) -> str:
-    """A strong validator from the parameters, the data's last change and the version.
+    """A strong validator from the parameters, the state of the data and the version.
 
-    Cheap (no statistics): the content is a function of exactly these.
+    Cheap (no statistics): the content is a function of exactly these. The state is
+    the assessors' label versions (bumped by database triggers on any write, even a
+    queryset ``update()`` that leaves ``updated_at`` alone), their judgment counts
+    and the last ``updated_at``.
     """
     p = params.resolved()
-    changed = selectors.agreement_last_change(collection=p.collection, assessors=p.involved())
-    counts = [a["judgments"] for a in selectors.collection_assessors(collection=p.collection) if a["name"] in p.involved()]
-    key = json.dumps([asdict(p), fmt, changed.isoformat() if changed else None, counts, hardq_version()], sort_keys=True)
+    names = p.involved()
+    state = selectors.labels_state(collection=p.collection, assessors=names)
+    key = json.dumps([asdict(p), fmt, state, hardq_version()], sort_keys=True, default=str)
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

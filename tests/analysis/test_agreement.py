@@ -13,22 +13,10 @@ from sklearn.metrics import cohen_kappa_score
 from analysis import agreement
 from analysis.agreement_selectors import AgreementInputError, aligned_labels
 from analysis.models import Assessor
-from tests.analysis.qrels_loading import read_qrels
+from tests.analysis.qrels_loading import import_dl21, read_qrels
 
 PAPER_DL21_LLAMA = [[1215, 1260, 859, 1004], [258, 987, 662, 1156], [126, 720, 439, 1056], [37, 344, 212, 493]]
 LLAMA_GRADED = "qrels.dl21-passage_llama3.2_latest_0123_0_1.txt"
-
-
-def import_dl21(base, *files) -> None:
-    """The DL21 queries, official qrels and the given LLM judge files, through the import commands."""
-    from django.core.management import call_command
-
-    call_command("import_queries", str(base / "test2021-queries-filterd.tsv"), collection="dl21", no_progress=True)
-    call_command("import_qrels", str(base / "qrels.dl21-passage.txt"), collection="dl21", no_progress=True)
-    for filename, assessor, scale in files:
-        call_command(
-            "import_qrels", str(base / filename), collection="dl21", assessor=assessor, scale=scale, no_progress=True
-        )
 
 
 @pytest.fixture
