@@ -178,28 +178,31 @@ def reason_verdict_frame(*, collection: str, task: str = "", model: str = "", an
     """Human verdicts on LLM-proposed reasons as the frame ``analysis.agreement`` expects.
 
     Adapter over ``annotation.models.ReasonVerdict`` (owned by the annotation app):
-    expected fields ``reason`` (FK to analysis.Reason), ``user``, ``verdict``
-    (agree / disagree / unsure) and ``category`` (FK to FailureCategory, optional).
-    Until that model exists the frame is empty and the report says so.
+    fields ``reason`` (FK to analysis.Reason), ``verdict`` (agree / disagree /
+    unsure), ``category`` (FK to FailureCategory, optional) and the annotator either
+    as ``user`` or through ``assignment.user``. One query. Until that model exists
+    the frame is empty and the reports say "no verdicts yet".
     """
     columns = list(agreement.REASON_COLUMNS) + ["reason_text"]
     try:
         from annotation.models import ReasonVerdict  # type: ignore[attr-defined]
     except ImportError:
         return pd.DataFrame(columns=columns)
+    field_names = {f.name for f in ReasonVerdict._meta.get_fields()}
+    user = "user__username" if "user" in field_names else "assignment__user__username"
     rows = ReasonVerdict.objects.filter(reason__proposal__query__collection__name=collection)
     if task:
         rows = rows.filter(reason__proposal__task=task)
     if model:
         rows = rows.filter(reason__proposal__assessor__name__icontains=model)
     if annotator:
-        rows = rows.filter(user__username=annotator)
-    values = rows.values_list(
+        rows = rows.filter(**{user: annotator})
+    values = rows.order_by("reason_id", user).values_list(
         "reason_id",
         "reason__proposal__task",
         "reason__proposal__assessor__name",
         "reason__category__name",
-        "user__username",
+        user,
         "verdict",
         "category__name",
         "reason__text",
