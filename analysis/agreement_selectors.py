@@ -100,34 +100,61 @@ def _decode_binary_copy(data: bytes, fields: list[tuple[str, str]], *, n_fields:
     return rows
 
 
+class LabelSource:
+    """The labels of a set of assessors in one collection, read once, aligned on demand.
+
+    A report compares many pairs of the same assessors; reading every assessor's
+    array once keeps the number of queries of a page independent of the number of
+    pairs. Queries on creation (PostgreSQL): the collection, the assessors, one read
+    of the fresh arrays, plus one COPY and one upsert per stale array. Elsewhere
+    nothing is read up front and each ``aligned`` call runs one k-way join.
+    """
+
+    def __init__(self, *, collection: str, assessors: Sequence[str]) -> None:
+        self.collection, found = resolve_assessors(collection=collection, names=assessors)
+        self.assessors = {a.name: a for a in found}
+        self.arrays: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
+        if connection.vendor == "postgresql":
+            self.arrays = label_arrays(collection_id=self.collection.pk, assessor_ids=[a.pk for a in found])
+
+    def aligned(self, names: Sequence[str]) -> AlignedLabels:
+        """Grades of ``names`` (a subset of the source's assessors) on the pairs all judged."""
+        if len(names) < 2:
+            raise AgreementInputError("agreement needs at least two assessors")
+        if len(set(names)) != len(names):
+            raise AgreementInputError("an assessor is named twice")
+        missing = [n for n in names if n not in self.assessors]
+        if missing:
+            raise AgreementInputError(f"unknown assessor(s): {', '.join(missing)}")
+        found = [self.assessors[n] for n in names]
+        if self.arrays is not None:
+            query_ids, grades = _align([self.arrays[a.pk] for a in found])
+        else:
+            k = len(found)
+            params = [self.collection.pk] + [a.pk for a in found[1:]] + [found[0].pk]
+            with connection.cursor() as cursor:
+                cursor.execute(_aligned_sql(k), params)
+                table = np.asarray(cursor.fetchall(), dtype=np.int64).reshape(-1, k + 1)
+            query_ids, grades = table[:, 0], table[:, 1:]
+        return AlignedLabels(
+            collection=self.collection.name,
+            assessors=[a.name for a in found],
+            binary_scale=[a.scale == Assessor.BINARY for a in found],
+            query_ids=query_ids,
+            grades=grades,
+        )
+
+
 def aligned_labels(*, collection: str, assessors: Sequence[str]) -> AlignedLabels:
     """Grades of the named assessors on the pairs of ``collection`` that all of them judged.
 
     On PostgreSQL the grades come from each assessor's packed label array (rebuilt
-    from the judgments when the triggers say they changed), aligned in numpy; the
-    queries are then: the collection, the assessors, one read of the fresh arrays,
-    and one COPY (plus one upsert) per stale array. Elsewhere: one k-way join.
+    from the judgments when the triggers say they changed), aligned in numpy; see
+    ``LabelSource`` for the queries. Elsewhere: one k-way join.
     """
     if len(assessors) < 2:
         raise AgreementInputError("agreement needs at least two assessors")
-    coll, found = resolve_assessors(collection=collection, names=assessors)
-    k = len(found)
-    if connection.vendor == "postgresql":
-        arrays = label_arrays(collection_id=coll.pk, assessor_ids=[a.pk for a in found])
-        query_ids, grades = _align([arrays[a.pk] for a in found])
-    else:
-        params = [coll.pk] + [a.pk for a in found[1:]] + [found[0].pk]
-        with connection.cursor() as cursor:
-            cursor.execute(_aligned_sql(k), params)
-            table = np.asarray(cursor.fetchall(), dtype=np.int64).reshape(-1, k + 1)
-        query_ids, grades = table[:, 0], table[:, 1:]
-    return AlignedLabels(
-        collection=coll.name,
-        assessors=[a.name for a in found],
-        binary_scale=[a.scale == Assessor.BINARY for a in found],
-        query_ids=query_ids,
-        grades=grades,
-    )
+    return LabelSource(collection=collection, assessors=assessors).aligned(list(assessors))
 
 
 def _align(arrays: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

@@ -100,6 +100,7 @@ def pair_report(
     binary: bool = False,
     n_boot: int = agreement.DEFAULT_N_BOOT,
     seed: int = agreement.DEFAULT_SEED,
+    source: selectors.LabelSource | None = None,
 ) -> dict[str, Any]:
     """Agreement of ``assessor`` with ``reference`` on their shared pairs, JSON-ready.
 
@@ -108,7 +109,8 @@ def pair_report(
     ``*_ci`` [lo, hi] (95%, bootstrap over queries), binary, n_boot, seed.
     A binary-scale assessor is compared on the grade >= 2 split.
     """
-    data = selectors.aligned_labels(collection=collection, assessors=[reference, assessor])
+    source = source or selectors.LabelSource(collection=collection, assessors=[reference, assessor])
+    data = source.aligned([reference, assessor])
     if data.binary_scale[0] and not data.binary_scale[1]:
         raise selectors.AgreementInputError("a binary reference needs a binary assessor")
     result = agreement.pair_agreement(
@@ -135,6 +137,7 @@ def set_report(
     binary: bool = False,
     n_boot: int = agreement.DEFAULT_N_BOOT,
     seed: int = agreement.DEFAULT_SEED,
+    source: selectors.LabelSource | None = None,
 ) -> dict[str, Any]:
     """Fleiss' kappa and Krippendorff's alpha (nominal, ordinal) on the pairs all assessors judged.
 
@@ -142,7 +145,8 @@ def set_report(
     percent_unanimous and the ``*_ci`` intervals; binary-scale assessors switch the
     whole set to the grade >= 2 split.
     """
-    data = selectors.aligned_labels(collection=collection, assessors=list(assessors))
+    source = source or selectors.LabelSource(collection=collection, assessors=list(assessors))
+    data = source.aligned(list(assessors))
     result = agreement.set_agreement(
         data.grades,
         data.query_ids,
@@ -157,14 +161,25 @@ def set_report(
     return out
 
 
-def evaluation_effect_report(*, collection: str, reference: str, assessor: str) -> dict[str, Any] | None:
-    """Each run's nDCG@10 under the reference's and the assessor's qrels, and Kendall's tau."""
-    runs = selectors.runs(collection=collection)
+def evaluation_effect_report(
+    *,
+    collection: str,
+    reference: str,
+    assessor: str,
+    runs: dict[str, Any] | None = None,
+    reference_qrels: dict[str, dict[str, int]] | None = None,
+) -> dict[str, Any] | None:
+    """Each run's nDCG@10 under the reference's and the assessor's qrels, and Kendall's tau.
+
+    ``runs`` and ``reference_qrels`` may be passed in when several assessors are
+    compared, so that they are read once.
+    """
+    runs = selectors.runs(collection=collection) if runs is None else runs
     if not runs:
         return None
     effect = agreement.evaluation_effect(
         runs,
-        official=selectors.qrels(collection=collection, assessor=reference),
+        official=reference_qrels or selectors.qrels(collection=collection, assessor=reference),
         llm=selectors.qrels(collection=collection, assessor=assessor),
     )
     effect["assessor"] = assessor
@@ -261,25 +276,35 @@ def build_report(params: ReportParams, *, with_effect: bool = True) -> dict[str,
     """Everything the exports show: parameters, sources, pairs, set, effect, reasons."""
     p = params.resolved()
     involved = p.involved()
+    # Queries: resolve (2) + labels of every involved assessor (LabelSource) + runs (1)
+    # + one qrels read per assessor when the collection has runs + sources (2)
+    # + last change (1) + reason verdicts (1): independent of the number of pairs.
+    source = selectors.LabelSource(collection=p.collection, assessors=involved) if len(involved) >= 2 else None
     pairs = []
     effects = []
+    runs = selectors.runs(collection=p.collection) if (with_effect and p.reference and p.assessors) else {}
+    reference_qrels = selectors.qrels(collection=p.collection, assessor=p.reference) if runs else None
     if p.reference:
         for name in p.assessors:
             if name == p.reference:
                 continue
-            pair = pair_report(
-                collection=p.collection, reference=p.reference, assessor=name, binary=p.binary,
-                n_boot=p.n_boot, seed=p.seed,
+            pairs.append(
+                pair_report(
+                    collection=p.collection, reference=p.reference, assessor=name, binary=p.binary,
+                    n_boot=p.n_boot, seed=p.seed, source=source,
+                )
             )
-            pairs.append(pair)
-            if with_effect:
-                effect = evaluation_effect_report(collection=p.collection, reference=p.reference, assessor=name)
+            if runs:
+                effect = evaluation_effect_report(
+                    collection=p.collection, reference=p.reference, assessor=name,
+                    runs=runs, reference_qrels=reference_qrels,
+                )
                 if effect:
                     effects.append(effect)
     set_result = None
     if len(involved) >= 3 or (not p.reference and len(involved) >= 2):
         set_result = set_report(
-            collection=p.collection, assessors=involved, binary=p.binary, n_boot=p.n_boot, seed=p.seed
+            collection=p.collection, assessors=involved, binary=p.binary, n_boot=p.n_boot, seed=p.seed, source=source
         )
     changed = selectors.agreement_last_change(collection=p.collection, assessors=involved)
     reasons = reasons_report(

@@ -207,3 +207,22 @@ def test_download_sends_etag_and_answers_304_when_unchanged(client, admin_user, 
 def test_unknown_format_is_404(client, admin_user, three_annotators):
     client.force_login(admin_user)
     assert client.get(reverse("agreement:export", args=["pdf"]), {"collection": "study"}).status_code == 404
+
+
+def test_dashboard_queries_do_not_grow_with_the_number_of_compared_assessors(client, admin_user, three_annotators):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(admin_user)
+    url = reverse("agreement:dashboard")
+    one = {"collection": "study", "reference": "alice", "assessor": ["bob"]}
+    two = {"collection": "study", "reference": "alice", "assessor": ["bob", "carol"]}
+    client.get(url, two)  # builds the label arrays once
+    with CaptureQueriesContext(connection) as with_one:
+        assert client.get(url, one).status_code == 200
+    with CaptureQueriesContext(connection) as with_two:
+        assert client.get(url, two).status_code == 200
+    # Expected: session + user, collections, assessors of the collection (filters),
+    # report: collection check + assessors (resolve), collection + assessors + one read
+    # of all label arrays (LabelSource), sources (2), last change, reason verdicts.
+    assert len(with_two.captured_queries) == len(with_one.captured_queries)
