@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -63,7 +63,7 @@ def confusion_matrix(reference: np.ndarray, other: np.ndarray, *, labels: Sequen
     return np.bincount(ref * k + oth, minlength=k * k).reshape(k, k)
 
 
-def kappa_from_matrix(matrix: np.ndarray, *, weights: str | None = None) -> float:
+def kappa_from_matrix(matrix: np.ndarray, *, weights: str | None = None) -> Any:
     """Cohen's kappa (unweighted, ``"linear"`` or ``"quadratic"``) of a confusion matrix.
 
     The same definition as scikit-learn's ``cohen_kappa_score``: observed against
@@ -87,10 +87,11 @@ def kappa_from_matrix(matrix: np.ndarray, *, weights: str | None = None) -> floa
         observed_disagreement = (w * cm).sum(axis=(-2, -1))
         expected_disagreement = (w * expected).sum(axis=(-2, -1))
         kappa = 1.0 - observed_disagreement / expected_disagreement
+    # A float for one matrix, an array for a stack of them.
     return kappa if np.ndim(kappa) else float(kappa)
 
 
-def percent_agreement_from_matrix(matrix: np.ndarray) -> float | np.ndarray:
+def percent_agreement_from_matrix(matrix: np.ndarray) -> Any:
     """Share of pairs on the diagonal (0..1)."""
     cm = np.asarray(matrix, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -296,7 +297,9 @@ def fleiss_kappa_from_counts(counts: np.ndarray) -> float:
     return float(fleiss_kappa(counts, method="fleiss"))
 
 
-def krippendorff_alpha_from_counts(counts: np.ndarray, *, level: str, n_categories: int) -> float:
+def krippendorff_alpha_from_counts(
+    counts: np.ndarray, *, level: Literal["nominal", "ordinal"], n_categories: int
+) -> float:
     """Krippendorff's alpha (``nominal`` / ``ordinal``) from value counts per item."""
     import krippendorff
 

@@ -283,7 +283,7 @@ def build_report(params: ReportParams, *, with_effect: bool = True) -> dict[str,
     pairs = []
     effects = []
     runs = selectors.runs(collection=p.collection) if (with_effect and p.reference and p.assessors) else {}
-    reference_qrels = selectors.qrels(collection=p.collection, assessor=p.reference) if runs else None
+    reference_qrels = selectors.qrels(collection=p.collection, assessor=p.reference) if runs and p.reference else None
     if p.reference:
         for name in p.assessors:
             if name == p.reference:

@@ -23,3 +23,28 @@ def test_html_report_opens_in_chromium_and_shows_the_heatmap(page, paper_data, t
     assert widths and all(w > 0 for w in widths)
     assert "1215" in page.locator("table.confusion").first.inner_text()
     assert page.title() == "Agreement report: dl21"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_staff_sees_the_dashboard_heatmaps_and_downloads_the_report(page, live_server, admin_user):
+    from analysis.models import Assessor, Collection, Judgment, Passage, Query
+    from tests.conftest import browser_login
+
+    coll = Collection.objects.create(name="study")
+    queries = Query.objects.bulk_create([Query(collection=coll, qid=str(i)) for i in range(4)])
+    passages = Passage.objects.bulk_create([Passage(collection=coll, docid=f"p{i}") for i in range(40)])
+    official = Assessor.objects.create(name="official", kind=Assessor.OFFICIAL)
+    llm = Assessor.objects.create(name="llama3.2", kind=Assessor.LLM, model="llama3.2:latest")
+    Judgment.objects.bulk_create(
+        [Judgment(query=queries[i // 10], passage=passages[i], assessor=official, grade=i % 4) for i in range(40)]
+        + [Judgment(query=queries[i // 10], passage=passages[i], assessor=llm, grade=(i * 7) % 4) for i in range(40)]
+    )
+    browser_login(page, live_server, "admin", "admin-pass-123")
+    page.goto(f"{live_server.url}/agreement/?collection=study")
+    page.locator("img.heatmap").first.wait_for()
+    widths = page.evaluate("() => [...document.querySelectorAll('img.heatmap, img.kappa-chart')].map(i => i.naturalWidth)")
+    assert len(widths) == 3 and all(w > 0 for w in widths)
+    with page.expect_download() as download:
+        page.click("a.download:text('CSV')")
+    assert download.value.suggested_filename == "agreement-study.csv"
