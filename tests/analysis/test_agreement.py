@@ -204,3 +204,19 @@ def test_agreement_follows_every_change_to_the_judgments():
     assert grades()[0] == [3, 1]
     Judgment.objects.create(query=q, passage=ps[0], assessor=llm, grade=2)
     assert grades()[0] == [0, 2]
+
+
+def test_evaluation_effect_ranks_systems_under_each_qrels_and_gives_kendall_tau():
+    import math
+
+    official = {"q1": {"d1": 3, "d2": 0}}
+    llm = {"q1": {"d1": 0, "d2": 3}}
+    runs = {"A": {"q1": {"d1": 2.0, "d2": 1.0}}, "B": {"q1": {"d1": 1.0, "d2": 2.0}}}
+    effect = agreement.evaluation_effect(runs, official=official, llm=llm)
+    by_run = {r["run"]: r for r in effect["runs"]}
+    second_place = (3 / math.log2(3)) / 3  # the relevant passage at rank 2, linear gain
+    assert by_run["A"]["ndcg_cut_10_official"] == pytest.approx(1.0)
+    assert by_run["B"]["ndcg_cut_10_official"] == pytest.approx(second_place)
+    assert by_run["A"]["ndcg_cut_10_llm"] == pytest.approx(second_place)
+    assert by_run["B"]["ndcg_cut_10_llm"] == pytest.approx(1.0)
+    assert effect["kendall_tau"] == pytest.approx(-1.0)

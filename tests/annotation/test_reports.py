@@ -226,3 +226,23 @@ def test_dashboard_queries_do_not_grow_with_the_number_of_compared_assessors(cli
     # report: collection check + assessors (resolve), collection + assessors + one read
     # of all label arrays (LabelSource), sources (2), last change, reason verdicts.
     assert len(with_two.captured_queries) == len(with_one.captured_queries)
+
+
+def test_report_shows_each_runs_ndcg_under_both_qrels(three_annotators):
+    from analysis.models import Run, RunRow, System
+
+    from annotation import reports
+
+    coll = Collection.objects.get(name="study")
+    query = Query.objects.get(collection=coll, qid="0")
+    passages = list(Passage.objects.filter(collection=coll, docid__in=["p0", "p1"]).order_by("docid"))
+    for name, scores in (("bm25", (2.0, 1.0)), ("dense", (1.0, 2.0))):
+        run = Run.objects.create(system=System.objects.create(name=name), collection=coll)
+        RunRow.objects.bulk_create(
+            [RunRow(run=run, query=query, passage=p, rank=r, score=s) for r, (p, s) in enumerate(zip(passages, scores), 1)]
+        )
+    report = reports.build_report(reports.ReportParams(collection="study", reference="alice", n_boot=0))
+    effect = {e["assessor"]: e for e in report["evaluation_effect"]}
+    assert set(effect) == {"bob", "carol"}
+    assert [r["run"] for r in effect["bob"]["runs"]] == ["bm25", "dense"]
+    assert all(r["n_queries"] == 1 for r in effect["bob"]["runs"])
