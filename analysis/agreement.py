@@ -121,12 +121,12 @@ def _query_codes(query_ids: np.ndarray) -> tuple[np.ndarray, int]:
     ids = np.asarray(query_ids)
     if ids.size == 0:
         return np.zeros(0, dtype=np.int64), 0
-    if ids.size > 1 and np.all(ids[1:] >= ids[:-1]):
+    if np.all(ids[1:] >= ids[:-1]):
         # The selectors return pairs sorted by query: one pass instead of a sort.
-        codes = np.concatenate([[0], np.cumsum(ids[1:] != ids[:-1])])
+        codes = np.concatenate([[0], np.cumsum(ids[1:] != ids[:-1])]).astype(np.int64)
     else:
-        _, codes = np.unique(ids, return_inverse=True)
-    return codes.astype(np.int64), int(codes[-1] if ids.size > 1 and np.all(ids[1:] >= ids[:-1]) else codes.max()) + 1
+        codes = np.unique(ids, return_inverse=True)[1].astype(np.int64)
+    return codes, int(codes.max()) + 1
 
 
 def bootstrap_query_weights(n_queries: int, *, n_boot: int, seed: int) -> np.ndarray:
@@ -203,21 +203,22 @@ def pair_agreement(
     assessor: str = "assessor",
     binary: bool = False,
     other_is_binary: bool = False,
+    reference_is_binary: bool = False,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = DEFAULT_SEED,
 ) -> PairAgreement:
     """Percent agreement, Cohen's kappas, confusion matrix and per-grade accuracy.
 
-    ``binary`` compares on the relevant / not relevant split (reference grade >= 2);
-    a judge that only answers 0/1 (``other_is_binary``) is always compared that way,
-    its answers taken as they are. ``n_boot`` query-resampling replicates give the
+    ``binary`` compares on the relevant / not relevant split (grade >= 2); an
+    assessor that only answers 0/1 (``other_is_binary`` / ``reference_is_binary``)
+    forces that split and its answers are taken as they are. ``n_boot`` query-resampling replicates give the
     95% intervals (0 switches them off); the seed makes them reproducible.
     """
     ref = np.asarray(reference_grades, dtype=np.int64)
     oth = np.asarray(other_grades, dtype=np.int64)
-    if binary or other_is_binary:
+    if binary or other_is_binary or reference_is_binary:
         binary = True
-        ref = to_binary(ref)
+        ref = ref if reference_is_binary else to_binary(ref)
         oth = oth if other_is_binary else to_binary(oth)
         labels: tuple[int, ...] = BINARY_LABELS
     else:

@@ -111,15 +111,14 @@ def pair_report(
     """
     source = source or selectors.LabelSource(collection=collection, assessors=[reference, assessor])
     data = source.aligned([reference, assessor])
-    if data.binary_scale[0] and not data.binary_scale[1]:
-        raise selectors.AgreementInputError("a binary reference needs a binary assessor")
     result = agreement.pair_agreement(
         data.grades[:, 0],
         data.grades[:, 1],
         data.query_ids,
         reference=reference,
         assessor=assessor,
-        binary=binary or data.binary_scale[0],
+        binary=binary,
+        reference_is_binary=data.binary_scale[0],
         other_is_binary=data.binary_scale[1],
         n_boot=n_boot,
         seed=seed,
@@ -461,9 +460,8 @@ def render_csv(report: dict[str, Any]) -> bytes:
     stats = ["percent_agreement", "kappa", "kappa_linear", "kappa_quadratic"]
     w.writerow(head + [c for s in stats for c in (s, f"{s}_ci_low", f"{s}_ci_high")])
     for p in report["pairs"]:
-        ci = lambda s: p.get(f"{s}_ci") or [None, None]  # noqa: E731
-        w.writerow([p["reference"], p["assessor"], p["binary"], p["n"], p["n_queries"]]
-                   + [_fmt(v) for s in stats for v in (p[s], *ci(s))])
+        values = [v for s in stats for v in (p[s], *(p.get(f"{s}_ci") or [None, None]))]
+        w.writerow([p["reference"], p["assessor"], p["binary"], p["n"], p["n_queries"]] + [_fmt(v) for v in values])
     for p in report["pairs"]:
         w.writerow([])
         w.writerow([f"confusion matrix: rows {p['reference']}, columns {p['assessor']}"] + p["labels"])

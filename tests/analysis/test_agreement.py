@@ -220,3 +220,17 @@ def test_evaluation_effect_ranks_systems_under_each_qrels_and_gives_kendall_tau(
     assert by_run["A"]["ndcg_cut_10_llm"] == pytest.approx(second_place)
     assert by_run["B"]["ndcg_cut_10_llm"] == pytest.approx(1.0)
     assert effect["kendall_tau"] == pytest.approx(-1.0)
+
+
+def test_two_binary_judges_are_compared_as_they_answered(dl21):
+    """A binary reference keeps its 0/1 answers (never re-thresholded at grade 2)."""
+    from annotation.reports import pair_report
+
+    result = pair_report(collection="dl21", reference="llama3.2-binary", assessor="official", n_boot=0)
+    binary = read_qrels(dl21 / "binary_llama3.2_latest_dl21.txt")
+    official = read_qrels(dl21 / "qrels.dl21-passage.txt")
+    keys = sorted(binary)
+    ref = np.array([binary[k] for k in keys])
+    other = np.array([int(official[k] >= 2) for k in keys])
+    assert result["confusion_matrix"] == [[int(np.sum((ref == a) & (other == b))) for b in (0, 1)] for a in (0, 1)]
+    assert result["kappa"] == pytest.approx(cohen_kappa_score(ref, other), abs=1e-12)
