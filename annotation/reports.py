@@ -416,6 +416,24 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value: Any) -> Any:
+    """Text a spreadsheet would run as a formula (names, file names) gets a leading quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _SafeCsvWriter:
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out, lineterminator="\n")
+
+    def writerow(self, row: Sequence[Any]) -> None:
+        self._writer.writerow([_spreadsheet_safe(v) for v in row])
+
+
 def render_json(report: dict[str, Any]) -> bytes:
     return (json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -448,7 +466,7 @@ def summary_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 def render_csv(report: dict[str, Any]) -> bytes:
     """Sections separated by a blank line: parameters, pair summary, confusion matrices, set, effect."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = _SafeCsvWriter(out)
     w.writerow(["# HardQ agreement report", report["hardq_version"], report["generated_at"]])
     for key, value in report["parameters"].items():
         w.writerow(["parameter", key, ",".join(value) if isinstance(value, list) else _fmt(value)])
@@ -527,6 +545,11 @@ def render_xlsx(report: dict[str, Any]) -> bytes:
     for src in report["sources"]:
         for s in src["sources"]:
             sheet.append([src["assessor"], src["kind"], src["scale"], src["model"], s["judgments"], s["filename"], s["sha256"]])
+    for worksheet in wb.worksheets:
+        for row in worksheet.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and cell.value.startswith(FORMULA_STARTS):
+                    cell.data_type = "s"  # text, never a formula
     # Fixed document dates so that the same data gives the same workbook contents.
     stamp = datetime.fromisoformat(report["last_change"]).replace(tzinfo=None) if report["last_change"] else datetime(2000, 1, 1)
     wb.properties.created = wb.properties.modified = stamp

@@ -246,3 +246,24 @@ def test_report_shows_each_runs_ndcg_under_both_qrels(three_annotators):
     assert set(effect) == {"bob", "carol"}
     assert [r["run"] for r in effect["bob"]["runs"]] == ["bm25", "dense"]
     assert all(r["n_queries"] == 1 for r in effect["bob"]["runs"])
+
+
+def test_spreadsheet_exports_never_turn_names_into_formulas(db, tmp_path):
+    from openpyxl import load_workbook
+
+    from annotation import reports
+
+    coll = Collection.objects.create(name="f")
+    q = Query.objects.create(collection=coll, qid="1")
+    ps = Passage.objects.bulk_create([Passage(collection=coll, docid=f"d{i}") for i in range(2)])
+    ref = Assessor.objects.create(name="official", kind=Assessor.OFFICIAL)
+    evil = Assessor.objects.create(name="=HYPERLINK(\"http://x\")", kind=Assessor.LLM)
+    Judgment.objects.bulk_create([Judgment(query=q, passage=p, assessor=a, grade=1) for p in ps for a in (ref, evil)])
+    params = reports.ReportParams(collection="f", n_boot=0)
+    text = reports.report_export(params=params, fmt="csv").content.decode()
+    assert "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text and "'=HYPERLINK" in text
+    path = tmp_path / "r.xlsx"
+    path.write_bytes(reports.report_export(params=params, fmt="xlsx").content)
+    cells = [c for ws in load_workbook(path).worksheets for row in ws.iter_rows() for c in row if c.value]
+    assert any(str(c.value).startswith("=HYPERLINK") for c in cells)
+    assert all(c.data_type != "f" for c in cells)
