@@ -36,34 +36,11 @@ def staff_required(view: Callable) -> Callable:
 
 # The dashboard recomputes on every visit; fewer resamples keep it quick, exports use the default.
 DASHBOARD_N_BOOT = 500
-MAX_N_BOOT = 10_000
 
 
 def params_from_request(request: HttpRequest, *, n_boot: int = DEFAULT_N_BOOT) -> reports.ReportParams | None:
     """Report parameters from the query string; None without a collection."""
-    get = request.GET
-    collection = get.get("collection", "").strip()
-    if not collection:
-        return None
-    assessors = [a for a in get.getlist("assessor") if a] or [
-        a.strip() for a in get.get("assessors", "").split(",") if a.strip()
-    ]
-    try:
-        n_boot = min(max(int(get.get("n_boot", n_boot)), 0), MAX_N_BOOT)
-        seed = int(get.get("seed", 0))
-    except ValueError:
-        n_boot, seed = n_boot, 0
-    return reports.ReportParams(
-        collection=collection,
-        reference=get.get("reference") or None,
-        assessors=assessors,
-        binary=get.get("binary") in {"1", "on", "true"},
-        n_boot=n_boot,
-        seed=seed,
-        task=get.get("task", ""),
-        model=get.get("model", ""),
-        annotator=get.get("annotator", ""),
-    )
+    return reports.params_from_query(request.GET, n_boot=n_boot)
 
 
 @require_GET

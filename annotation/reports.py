@@ -89,6 +89,40 @@ class ReportParams:
         return ([self.reference] if self.reference else []) + [a for a in self.assessors if a != self.reference]
 
 
+MAX_N_BOOT = 10_000
+
+
+def params_from_query(query: Any, *, n_boot: int = agreement.DEFAULT_N_BOOT) -> ReportParams | None:
+    """Report parameters from a query string (a QueryDict or a plain dict); None without a collection.
+
+    Keys: collection, reference, assessor (repeatable) or assessors (comma-separated),
+    binary (1/on/true), n_boot (capped at 10,000), seed, task, model, annotator.
+    Shared by the dashboard, the downloads and the API.
+    """
+    get = query.get
+    collection = (get("collection") or "").strip()
+    if not collection:
+        return None
+    repeated = query.getlist("assessor") if hasattr(query, "getlist") else [get("assessor") or ""]
+    assessors = [a for a in repeated if a] or [a.strip() for a in (get("assessors") or "").split(",") if a.strip()]
+    try:
+        n_boot = min(max(int(get("n_boot") or n_boot), 0), MAX_N_BOOT)
+        seed = int(get("seed") or agreement.DEFAULT_SEED)
+    except ValueError:
+        seed = agreement.DEFAULT_SEED
+    return ReportParams(
+        collection=collection,
+        reference=get("reference") or None,
+        assessors=assessors,
+        binary=str(get("binary") or "").lower() in {"1", "on", "true", "yes"},
+        n_boot=n_boot,
+        seed=seed,
+        task=get("task") or "",
+        model=get("model") or "",
+        annotator=get("annotator") or "",
+    )
+
+
 # --------------------------------------------------------------------------- JSON entry points
 
 
