@@ -118,7 +118,8 @@ class JobRunner:
             )
             for e in endpoints
         ]
-        self.high_water = max(4 * self.job.concurrency, 64)
+        # Claim enough items to keep every slot busy between two flushes, in few queries.
+        self.high_water = max(8 * self.job.concurrency, 256)
         self.states: dict[int, ItemState] = {}
         self.waiting: dict[str, list[PlannedCall]] = {}  # cache key -> calls waiting for it
         self.futures: dict[concurrent.futures.Future, PlannedCall] = {}
@@ -275,8 +276,11 @@ class JobRunner:
                 LLMCall.objects.bulk_create(calls, ignore_conflicts=True, batch_size=500)
             if finished:
                 self.handler.write(self, finished)
-                LLMJobItem.objects.bulk_update(
-                    [s.item for s in finished], ["status", "result", "error", "attempts", "claimed_until"], batch_size=500
+                # An upsert on the primary key: one INSERT ... ON CONFLICT DO UPDATE per
+                # batch, where bulk_update's CASE WHEN per field costs seconds per thousand.
+                LLMJobItem.objects.bulk_create(
+                    [s.item for s in finished], update_conflicts=True, unique_fields=["id"],
+                    update_fields=["status", "result", "error", "attempts", "claimed_until"], batch_size=500,
                 )
             job = LLMJob.objects.select_for_update().only("stats", "status").get(pk=self.job.pk)
             stats = job.stats or {}
@@ -322,8 +326,8 @@ class JobRunner:
             if self.job.status == LLMJob.CANCELLED:
                 self.release()
                 return
-            if len(self.states) < self.high_water and now >= next_claim:
-                items = self.claim(min(self.high_water - len(self.states), 500))
+            if len(self.states) <= self.high_water // 2 and now >= next_claim:
+                items = self.claim(min(self.high_water - len(self.states), 1000))
                 if items:
                     self.start_items(items)
                 else:

@@ -160,6 +160,11 @@ def make_handler(state: FakeState):
                 state.reset()
                 self._send(200, b"{}")
                 return
+            if self.path.rstrip("/") == "/config":
+                for name, value in json.loads(raw or b"{}").items():
+                    setattr(state.config, name, value)
+                self._send(200, json.dumps(asdict(state.config)).encode())
+                return
             if self.path.rstrip("/") != "/v1/chat/completions":
                 self._send(404, b'{"error": {"message": "not found"}}')
                 return
@@ -204,8 +209,12 @@ def make_handler(state: FakeState):
 
         def _fault(self, prompt: str, attempt: int) -> str:
             cfg = state.config
+            # A permanent outage of some prompts is drawn independently of the other
+            # faults, so switching it off changes nothing else.
+            if (_h("outage", prompt) % 10_000) / 10_000 < cfg.rate_always_500:
+                return "always_500"
             r = (_h("fault", prompt) % 10_000) / 10_000
-            edges = [("always_500", cfg.rate_always_500), ("garbage", cfg.rate_garbage)]
+            edges = [("garbage", cfg.rate_garbage)]
             transient = [("429", cfg.rate_429), ("500", cfg.rate_500), ("slow", cfg.rate_slow), ("truncated", cfg.rate_truncated)]
             acc = 0.0
             for name, rate in edges:
@@ -252,6 +261,49 @@ class FakeLLMServer:
 
     def __enter__(self) -> "FakeLLMServer":
         return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class FakeLLMProcess:
+    """The server as a subprocess (its own interpreter, so it does not share the GIL)."""
+
+    def __init__(self, config: FakeConfig | None = None) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--config", json.dumps(asdict(config or FakeConfig()))],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        self.port = int(self.proc.stdout.readline().split()[1])
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+
+    def _post(self, path: str, payload: dict) -> dict:
+        import urllib.request
+
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=json.dumps(payload).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def stats(self) -> dict:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/stats", timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def configure(self, **fields) -> dict:
+        return self._post("/config", fields)
+
+    def reset(self) -> None:
+        self._post("/reset", {})
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def __enter__(self) -> "FakeLLMProcess":
+        return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
