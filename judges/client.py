@@ -154,7 +154,8 @@ class CallEngine:
         self.semaphore = asyncio.Semaphore(self.concurrency)
         self.clients = {
             key: openai.AsyncOpenAI(
-                base_url=e.base_url, api_key=e.api_key() or "not-needed", timeout=e.timeout, max_retries=0
+                base_url=e.base_url, api_key=e.api_key(), timeout=e.timeout, max_retries=0,
+                http_client=_http_client(e.timeout),
             )
             for key, e in self.endpoints.items()
         }
@@ -225,6 +226,17 @@ class CallEngine:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(timeout=10)
             self.loop.close()
+
+
+def _http_client(timeout: float):
+    """The SDK's aiohttp transport when aiohttp is installed (less CPU per call than
+    the default one, which matters at hundreds of calls per second), else its default."""
+    if os.environ.get("HARDQ_LLM_HTTP", "aiohttp") == "aiohttp":
+        try:
+            return openai.DefaultAioHttpClient(timeout=timeout)
+        except RuntimeError:  # the SDK's aiohttp extra is not installed
+            pass
+    return None
 
 
 def _describe(exc: BaseException) -> str:

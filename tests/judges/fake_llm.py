@@ -94,16 +94,19 @@ class FakeState:
 
 def answer_for(prompt: str, *, styles: bool = True) -> str:
     """The deterministic answer to a prompt, by what the prompt asks for."""
-    low = prompt.lower()
+    # What is asked is read from the template's own words, never from the inputs (a
+    # passage may well contain "yes or no").
+    frame = re.sub(r"^(Query|Passage|Passage 1|Passage 2|Context|Previous reasons):.*$", "", prompt, flags=re.MULTILINE)
+    low = frame.lower()
     query = _field(prompt, "Query")
     style = _h("style", prompt) % 4 if styles else 0
-    if "candidates:" in low:
+    if re.search(r"^Candidates:", prompt, re.MULTILINE):
         numbers = re.findall(r"^\[(\d+)\]", prompt, re.MULTILINE)
-        flagged = [int(n) for n in numbers if _h("flag", query, n, low[:40]) % 5 == 0]
+        flagged = [int(n) for n in numbers if _h("flag", query, n, str(len(numbers))) % 5 == 0]
         return json.dumps(flagged)
-    if "passage 1:" in low and "passage 2:" in low:
+    if re.search(r"^Passage 1:", prompt, re.MULTILINE) and re.search(r"^Passage 2:", prompt, re.MULTILINE):
         return f"##preferred: {1 + _h('pref', prompt) % 2}"
-    if "failure reasons" in low or "reasons" in low and "list" in low:
+    if "failure reasons" in low:
         reasons = expected_reasons(query)
         previous = _field(prompt, "Previous reasons")
         if previous:
