@@ -72,3 +72,14 @@ def relabeled_examples(*, job: LLMJob) -> list[dict[str, Any]]:
         out.append({"query_id": example.qid, "query": example.query_text,
                     "positive_passages": positives, "negative_passages": negatives})
     return out
+
+
+def relabels_to_verify(*, job: LLMJob) -> QuerySet[RelabelDecision]:
+    """The cascade's relabeled pairs (moved or removed negatives), for a human
+    verification campaign ("verify cascade relabels")."""
+    return (
+        RelabelDecision.objects.filter(job=job)
+        .exclude(action=RelabelDecision.KEPT)
+        .select_related("example", "example__query")
+        .order_by("example__qid", "docid")
+    )

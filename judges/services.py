@@ -226,6 +226,29 @@ def job_create_relabel(
     )
 
 
+def job_create_from_form(*, data: dict[str, Any], created_by=None) -> LLMJob:
+    """Create a job of any kind from the web form's cleaned data (``judges.forms.LLMJobForm``)."""
+    endpoint = endpoint_get_or_create(base_url=data["base_url"], model=data["model"], api_key_env=data.get("api_key_env") or "")
+    common = {"endpoint": endpoint, "template": data["template"], "limit": data.get("limit"),
+              "concurrency": data.get("concurrency") or 16, "created_by": created_by}
+    kind = data["kind"]
+    if kind == JobKind.JUDGE:
+        return job_create_judge(collection=data["collection"], assessor_name=data.get("assessor") or "",
+                                samples=data.get("samples") or 1, **common)
+    if kind == JobKind.GENERATE:
+        return job_create_generate(collection=data["collection"], assessor_name=data.get("assessor") or "", **common)
+    if kind == JobKind.PAIRWISE:
+        return job_create_pairwise(collection=data["collection"], generator=data["generator"],
+                                   assessor_name=data.get("assessor") or "", samples=data.get("samples") or 1, **common)
+    if kind == JobKind.REASONS:
+        return job_create_reasons(collection=data["collection"], task=data["template"].kind.removeprefix("reasons_"),
+                                  assessor_name=data.get("assessor") or "", rounds=data.get("rounds") or 1, **common)
+    endpoint2 = endpoint_get_or_create(base_url=data["stage2_base_url"], model=data["stage2_model"],
+                                       api_key_env=data.get("api_key_env") or "")
+    return job_create_relabel(training_set=data["training_set"], endpoint2=endpoint2, policy=data.get("policy") or "move",
+                              **common)
+
+
 def job_start(*, job: LLMJob) -> None:
     """Send the job's task once the surrounding transaction commits (eager: runs it now)."""
     from judges.tasks import run_llm_job

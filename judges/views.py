@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from judges import selectors, services
-from judges.forms import JudgeJobForm
+from judges.forms import LLMJobForm
 from judges.models import LLMJob
 
 
@@ -31,15 +31,10 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_member_required
 def job_create(request: HttpRequest) -> HttpResponse:
-    form = JudgeJobForm(request.POST or None)
+    form = LLMJobForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
         with transaction.atomic():
-            endpoint = services.endpoint_get_or_create(base_url=d["base_url"], model=d["model"], api_key_env=d["api_key_env"])
-            job = services.job_create_judge(
-                collection=d["collection"], endpoint=endpoint, template=d["template"], assessor_name=d["assessor"],
-                limit=d["limit"], samples=d["samples"], concurrency=d["concurrency"], created_by=request.user,
-            )
+            job = services.job_create_from_form(data=form.cleaned_data, created_by=request.user)
             services.job_start(job=job)
         messages.success(request, f"Job {job.pk} started.")
         return redirect("judges:job_detail", pk=job.pk)

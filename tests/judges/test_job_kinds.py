@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from analysis.models import Assessor, Collection, Generation, Judgment, PairwisePreference, Passage, Query, ReasonProposal
 from judges import selectors, services
-from judges.models import LLMCall, LLMJob, RelabelDecision
+from judges.models import LLMCall, LLMJob, RelabelDecision, TrainingExample
 from tests.judges.fake_llm import FakeConfig, FakeLLMServer, expected_grade, expected_reasons
 
 
@@ -167,3 +167,31 @@ def test_a_cancelled_job_stops_and_can_be_resumed():
     job.refresh_from_db()
     progress = selectors.job_progress(job=job)
     assert job.status == LLMJob.DONE and progress.finished == progress.total == 12
+
+
+@pytest.mark.django_db
+def test_cascade_examples_built_from_qrels_and_a_run(capsys):
+    from analysis.models import Run, RunRow, System
+
+    collection = small_collection(n_queries=2, per_query=4)  # grades 0,1,2,3 per query
+    run_ = Run.objects.create(system=System.objects.create(name="bm25"), collection=collection)
+    for q in collection.queries.all():
+        extra = Passage.objects.create(collection=collection, docid=f"x-{q.qid}", text=f"unjudged about {q.text}")
+        ranked = [extra] + [Passage.objects.get(docid=f"d{q.qid[1:]}-{j}") for j in range(4)]
+        for rank, p in enumerate(ranked, start=1):
+            RunRow.objects.create(run=run_, query=q, passage=p, rank=rank, score=10 - rank)
+    with FakeLLMServer(FakeConfig()) as server:
+        out = run("relabel", server.base_url, capsys, "--stage2-base-url", server.base_url, "--stage2-model", "strong",
+                  "--collection", "mini", "--run", "bm25", "--k", "3", "--policy", "remove")
+    job = LLMJob.objects.get(pk=out["job"])
+    examples = {e.qid: e for e in TrainingExample.objects.filter(training_set__name__startswith="mini-bm25")}
+    assert len(examples) == 2
+    for qid, example in examples.items():
+        i = qid[1:]
+        # Positives: judged >= 1; hard negatives: the run's top 3 judged below 1 or unjudged.
+        assert {p["docid"] for p in example.positives} == {f"d{i}-1", f"d{i}-2", f"d{i}-3"}
+        assert {p["docid"] for p in example.negatives} == {f"x-{qid}", f"d{i}-0"}
+        assert all(p["text"] for p in example.negatives)
+    removed = set(selectors.relabels_to_verify(job=job).values_list("docid", flat=True))
+    assert all(d.action in ("kept", "removed") for d in job.relabel_decisions.all())
+    assert removed == set(job.relabel_decisions.filter(action="removed").values_list("docid", flat=True))
