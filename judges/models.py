@@ -161,7 +161,10 @@ class LLMJob(models.Model):
     )
     item_spec = models.JSONField(default=dict, blank=True, help_text="which items: source assessor, limit, task ...")
     samples = models.PositiveSmallIntegerField(default=1)
-    concurrency = models.PositiveSmallIntegerField(default=16)
+    concurrency = models.PositiveSmallIntegerField(default=16, help_text="calls in flight, all runners together")
+    runners = models.PositiveSmallIntegerField(
+        default=1, help_text="Celery tasks working on the job at once (each gets concurrency / runners)"
+    )
     status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=PENDING)
     total = models.IntegerField(default=0)
     done = models.IntegerField(default=0, help_text="items with a valid result")

@@ -119,7 +119,8 @@ class JobRunner:
             for e in endpoints
         ]
         # Claim enough items to keep every slot busy between two flushes, in few queries.
-        self.high_water = max(8 * self.job.concurrency, 256)
+        self.concurrency = max(1, self.job.concurrency // max(1, self.job.runners))
+        self.high_water = max(16 * self.concurrency, 256)
         self.states: dict[int, ItemState] = {}
         self.waiting: dict[str, list[PlannedCall]] = {}  # cache key -> calls waiting for it
         self.futures: dict[concurrent.futures.Future, PlannedCall] = {}
@@ -309,7 +310,7 @@ class JobRunner:
     def run(self) -> None:
         self.engine = CallEngine(
             self.engine_configs,
-            concurrency=self.job.concurrency,
+            concurrency=self.concurrency,
             backoff_base=float(getattr(settings, "HARDQ_LLM_BACKOFF_BASE", 0.5)),
             backoff_max=float(getattr(settings, "HARDQ_LLM_BACKOFF_MAX", 20.0)),
         )

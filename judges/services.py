@@ -147,6 +147,7 @@ def job_create_judge(
     limit: int | None = None,
     samples: int = 1,
     concurrency: int = 16,
+    runners: int = 1,
     created_by=None,
 ) -> LLMJob:
     """A relevance judging job over the officially judged pairs (or the given ones)."""
@@ -157,7 +158,7 @@ def job_create_judge(
     keys = [f"{q}\t{d}" for q, d in pairs][:limit] if pairs is not None else officially_judged_pairs(collection=collection, limit=limit)
     return _job_create(
         kind=JobKind.JUDGE, keys=keys, endpoint=endpoint, template=template, collection=collection, assessor=assessor,
-        samples=samples, concurrency=concurrency, created_by=created_by,
+        samples=samples, concurrency=concurrency, runners=runners, created_by=created_by,
         item_spec={"source": "pairs" if pairs is not None else "official", "limit": limit},
     )
 
@@ -250,10 +251,18 @@ def job_create_from_form(*, data: dict[str, Any], created_by=None) -> LLMJob:
 
 
 def job_start(*, job: LLMJob) -> None:
-    """Send the job's task once the surrounding transaction commits (eager: runs it now)."""
+    """Send the job's task(s) once the surrounding transaction commits (eager: runs them now).
+
+    With ``job.runners`` > 1 as many tasks are sent: the runners share the items through
+    their claims, so the job fans out over several worker processes or machines.
+    """
     from judges.tasks import run_llm_job
 
-    transaction.on_commit(lambda: run_llm_job.delay(job.pk))
+    def send() -> None:
+        for _ in range(max(1, job.runners)):
+            run_llm_job.delay(job.pk)
+
+    transaction.on_commit(send)
 
 
 def job_resume(*, job: LLMJob) -> LLMJob:
