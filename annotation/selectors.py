@@ -109,20 +109,24 @@ def disagreement_pairs(*, collection: Collection, assessor: Assessor, limit: int
     return list(rows[:limit])
 
 
-def cascade_pairs(*, cascade_id: int) -> list[tuple[str, str]]:
-    """The relabeled (qid, docid) pairs of a cascade run of the judges app.
+def cascade_pairs(*, job_id: int) -> list[tuple[str, str]]:
+    """The relabeled (qid, docid) pairs of a cascade job of the judges app.
 
-    The judges app owns the cascade; this hook reads it only if that model exists, so
-    the annotation app keeps working (with explicit pairs) without it.
+    Those are the judges app's RelabelDecision rows whose action is not "kept" (moved to
+    the positives or removed). Read through the app registry so that the annotation app
+    keeps working (with explicit pairs) where the judges app has no cascade model.
     """
     from django.apps import apps
 
     try:
-        model = apps.get_model("judges", "CascadeRelabel")
+        model = apps.get_model("judges", "RelabelDecision")
     except LookupError as exc:
-        raise LookupError("the judges app has no cascade model yet: pass the (qid, docid) pairs") from exc
-    rows = model.objects.filter(cascade_id=cascade_id).values_list("query__qid", "passage__docid")
-    return [(q, d) for q, d in rows]
+        raise LookupError("the judges app has no cascade decisions: pass the (qid, docid) pairs") from exc
+    rows = (
+        model.objects.filter(job_id=job_id).exclude(action="kept")
+        .order_by("example__qid", "docid").values_list("example__qid", "docid")
+    )
+    return [(str(q), str(d)) for q, d in rows]
 
 
 def item_reason_ids(*, item: Item, task: str) -> list[int]:

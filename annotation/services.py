@@ -125,6 +125,7 @@ def campaign_create(
     from_assessor: Assessor | None = None,
     limit: int | None = None,
     pairs: Iterable[tuple[str, str]] | None = None,
+    cascade_job: int | None = None,
     gold: Iterable[Mapping[str, Any]] = (),
     guidelines: str = "",
     blind: bool = False,
@@ -137,7 +138,8 @@ def campaign_create(
     Items: ``reasons`` takes the hard queries of ``analysis`` (default: the latest done
     analysis of ``task`` on the collection); ``relevance`` takes ``pairs`` (qid, docid) or
     the ``limit`` judged pairs where ``from_assessor`` and the official qrels disagree
-    most; ``cascade`` takes ``pairs`` (the relabeled pairs of a cascade run). ``gold``
+    most; ``cascade`` takes ``pairs`` or the relabeled pairs of the judges app's cascade
+    job ``cascade_job`` (their passages must be in the collection). ``gold``
     items (``{"qid", "docid", "grade"}`` or ``{"qid", "verdicts": {reason_id: verdict}}``)
     are spread evenly among them and shown to every annotator.
     """
@@ -152,6 +154,8 @@ def campaign_create(
         raise AnnotationError(f"overlap {overlap} needs at least {overlap} annotators, got {len(annotators)}")
 
     try:
+        if kind == Campaign.CASCADE and pairs is None and cascade_job is not None:
+            pairs = selectors.cascade_pairs(job_id=cascade_job)
         targets = _select_targets(
             kind=kind, collection=collection, task=task, analysis=analysis, from_assessor=from_assessor,
             limit=limit, pairs=pairs,
