@@ -17,7 +17,7 @@ from xml.etree.ElementTree import Element
 
 import markdown
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Abs, Cast
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -107,6 +107,32 @@ def disagreement_pairs(*, collection: Collection, assessor: Assessor, limit: int
         .order_by("-gap", "query__qid", "passage__docid")
     )
     return list(rows[:limit])
+
+
+def gold_candidates(
+    *, collection: Collection, limit: int, exclude: Iterable[tuple[int, int]] = (), assessor: Assessor | None = None
+) -> list[dict[str, Any]]:
+    """Pairs with a known answer for gold items: official grade, agreed on by ``assessor``.
+
+    Returned as ``{"qid", "docid", "grade"}`` (the official grade), in a fixed
+    pseudo-random order (by primary key hash) so that gold items are not all from the
+    first queries; ``exclude`` holds (query id, passage id) pairs already in the campaign.
+    """
+    rows = Judgment.objects.filter(
+        query__collection=collection, assessor__kind=Assessor.OFFICIAL, grade__isnull=False, passage__text__isnull=False
+    )
+    if assessor is not None:
+        agreed = Judgment.objects.filter(
+            query=OuterRef("query"), passage=OuterRef("passage"), assessor=assessor, grade=OuterRef("grade")
+        )
+        rows = rows.filter(Exists(agreed))
+    excluded = set(exclude)
+    out: list[dict[str, Any]] = []
+    for j in rows.select_related("query", "passage").order_by("query__qid", "passage__docid")[: limit * 20 + 100]:
+        if (j.query_id, j.passage_id) not in excluded:
+            out.append({"qid": j.query.qid, "docid": j.passage.docid, "grade": j.grade})
+    random.Random(f"gold-{collection.pk}").shuffle(out)
+    return out[:limit]
 
 
 def cascade_pairs(*, job_id: int) -> list[tuple[str, str]]:

@@ -127,6 +127,7 @@ def campaign_create(
     pairs: Iterable[tuple[str, str]] | None = None,
     cascade_job: int | None = None,
     gold: Iterable[Mapping[str, Any]] = (),
+    gold_count: int = 0,
     guidelines: str = "",
     blind: bool = False,
     reveal_after_commit: bool = False,
@@ -141,7 +142,9 @@ def campaign_create(
     most; ``cascade`` takes ``pairs`` or the relabeled pairs of the judges app's cascade
     job ``cascade_job`` (their passages must be in the collection). ``gold``
     items (``{"qid", "docid", "grade"}`` or ``{"qid", "verdicts": {reason_id: verdict}}``)
-    are spread evenly among them and shown to every annotator.
+    are spread evenly among them and shown to every annotator; ``gold_count`` adds that
+    many relevance gold items taken from the official qrels (where ``from_assessor``
+    agrees with them, when given).
     """
     if kind not in {Campaign.RELEVANCE, Campaign.REASONS, Campaign.CASCADE}:
         raise AnnotationError(f"unknown campaign kind {kind!r}")
@@ -161,6 +164,11 @@ def campaign_create(
             limit=limit, pairs=pairs,
         )
         gold = list(gold)
+        if gold_count and kind != Campaign.REASONS:
+            gold += selectors.gold_candidates(
+                collection=collection, limit=gold_count, assessor=from_assessor,
+                exclude=[(q.pk, p.pk) for q, p in targets if p is not None],
+            )
         gold_targets = selectors.resolve_pairs(
             collection=collection, pairs=[(g["qid"], g.get("docid")) for g in gold], allow_no_passage=True
         )

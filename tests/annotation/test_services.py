@@ -298,3 +298,26 @@ def test_cascade_campaign_takes_the_relabeled_pairs_of_a_cascade_job(alice):
     a = services.assignment_next(campaign=campaign, user=alice)
     services.assignment_submit(assignment=a, user=alice, grade=0)
     assert Judgment.objects.get(assessor__name="alice").grade == 0
+
+
+def test_create_campaign_mixes_in_gold_pairs_answered_by_the_official_qrels(alice, bob, capsys):
+    coll = f.CollectionFactory(name="dl-gold")
+    off, llm = f.official(), f.AssessorFactory(name="judge-g")
+    agreed = set()
+    for i in range(8):
+        q = f.QueryFactory(collection=coll)
+        p = f.PassageFactory(collection=coll)
+        f.JudgmentFactory(query=q, passage=p, assessor=off, grade=i % 4)
+        f.JudgmentFactory(query=q, passage=p, assessor=llm, grade=i % 4 if i >= 4 else 3 - i % 4)
+        if i >= 4 or i % 4 == 3 - i % 4:
+            agreed.add((q.qid, p.docid, i % 4))
+    call_command("create_campaign", "--collection", "dl-gold", "--kind", "relevance", "--from-assessor", "judge-g",
+                 "--limit", "3", "--gold", "2", "--annotators", "alice,bob", "--json")
+    out = json.loads(capsys.readouterr().out.strip())
+    assert out["items"] == 5 and out["gold"] == 2
+    campaign = Campaign.objects.get(pk=out["campaign"])
+    gold = campaign.items.filter(is_gold=True).select_related("query", "passage")
+    assert all((g.query.qid, g.passage.docid, g.gold_grade) in agreed for g in gold)
+    assert all(g.overlap == 2 for g in gold)
+    normal = {(i.query_id, i.passage_id) for i in campaign.items.filter(is_gold=False)}
+    assert not normal & {(g.query_id, g.passage_id) for g in gold}
