@@ -199,6 +199,47 @@ def _count(qs: QuerySet, field: str = "pk", fn: type = Count) -> Subquery:
     return Subquery(qs.order_by().values("grp").annotate(n=fn(field)).values("n")[:1])
 
 
+def _progress_fields(*, campaign_ref: Any, user_ref: Any = None) -> dict[str, Subquery]:
+    """Scalar subqueries of the progress counts, for a campaign (and user) given as references."""
+    items = Item.objects.filter(campaign=campaign_ref).annotate(grp=Value(1))
+    fields: dict[str, Any] = {
+        "n_items": _count(items),
+        "n_slots": _count(items, "overlap", Sum),
+        "n_completed": _count(items, "completed_count", Sum),
+    }
+    if user_ref is not None:
+        members = Campaign.annotators.through.objects.filter(campaign=campaign_ref).annotate(grp=Value(1))
+        mine = Assignment.objects.filter(item__campaign=campaign_ref, user_id=user_ref).annotate(grp=Value(1))
+        fields.update(
+            n_annotators=_count(members),
+            n_done=_count(mine.filter(status=Assignment.DONE)),
+            n_skipped=_count(mine.filter(status=Assignment.SKIPPED)),
+        )
+    return fields
+
+
+def _progress_of(row: Any, *, personal: bool) -> dict[str, Any]:
+    """The progress dict from the counts of ``_progress_fields`` (a dict or annotated object)."""
+    get = row.get if isinstance(row, dict) else (lambda name: getattr(row, name, None))
+    items_n, slots, completed = get("n_items") or 0, get("n_slots") or 0, get("n_completed") or 0
+    out: dict[str, Any] = {
+        "items": items_n,
+        "slots": slots,
+        "completed": completed,
+        "percent": round(100 * completed / slots) if slots else 0,
+    }
+    if personal:
+        n_annotators, done = get("n_annotators") or 0, get("n_done") or 0
+        assigned = min(items_n, math.ceil(slots / n_annotators)) if n_annotators else 0
+        out.update(
+            done=done,
+            skipped=get("n_skipped") or 0,
+            assigned=assigned,
+            my_percent=min(100, round(100 * done / assigned)) if assigned else 100,
+        )
+    return out
+
+
 def campaign_progress(
     *, campaign: Campaign, user: AbstractBaseUser | None = None, user_id: int | None = None
 ) -> dict[str, Any]:
@@ -207,40 +248,11 @@ def campaign_progress(
     ``assigned`` is the user's share: the campaign's slots (sum of every item's k) split
     evenly over the annotators, at most one per item.
     """
-    items = Item.objects.filter(campaign=OuterRef("pk")).annotate(grp=Value(1))
-    fields: dict[str, Any] = {
-        "n_items": _count(items),
-        "n_slots": _count(items, "overlap", Sum),
-        "n_completed": _count(items, "completed_count", Sum),
-    }
     if user is not None:
         user_id = user.pk
-    if user_id is not None:
-        members = Campaign.annotators.through.objects.filter(campaign=OuterRef("pk")).annotate(grp=Value(1))
-        mine = Assignment.objects.filter(item__campaign=OuterRef("pk"), user_id=user_id).annotate(grp=Value(1))
-        fields.update(
-            n_annotators=_count(members),
-            n_done=_count(mine.filter(status=Assignment.DONE)),
-            n_skipped=_count(mine.filter(status=Assignment.SKIPPED)),
-        )
+    fields = _progress_fields(campaign_ref=OuterRef("pk"), user_ref=user_id)
     row = Campaign.objects.filter(pk=campaign.pk).values(**fields).get()
-    items_n, slots, completed = row["n_items"] or 0, row["n_slots"] or 0, row["n_completed"] or 0
-    out: dict[str, Any] = {
-        "items": items_n,
-        "slots": slots,
-        "completed": completed,
-        "percent": round(100 * completed / slots) if slots else 0,
-    }
-    if user_id is not None:
-        n_annotators, done = row["n_annotators"] or 0, row["n_done"] or 0
-        assigned = min(items_n, math.ceil(slots / n_annotators)) if n_annotators else 0
-        out.update(
-            done=done,
-            skipped=row["n_skipped"] or 0,
-            assigned=assigned,
-            my_percent=min(100, round(100 * done / assigned)) if assigned else 100,
-        )
-    return out
+    return _progress_of(row, personal=user_id is not None)
 
 
 def campaigns_for_user(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
@@ -289,6 +301,12 @@ def campaigns_for_user(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
     return out
 
 
+def campaigns_with_membership(*, user: AbstractBaseUser) -> QuerySet[Campaign]:
+    """Campaigns annotated with ``is_member``: whether ``user`` is one of their annotators."""
+    member = Campaign.annotators.through.objects.filter(campaign_id=OuterRef("pk"), user_id=user.pk)
+    return Campaign.objects.annotate(is_member=Exists(member))
+
+
 def campaign_visible(*, campaign: Campaign, user: AbstractBaseUser) -> bool:
     return bool(user.is_staff or campaign.annotators.filter(pk=user.pk).exists())
 
@@ -316,22 +334,33 @@ class Screen:
     guidelines_html: str = ""
 
 
-def screen_assignments() -> QuerySet[Assignment]:
+def screen_assignments(*, progress: bool = True) -> QuerySet[Assignment]:
     """Assignments with everything the screen reads in the same row: item, query, passage,
-    campaign, analysis, and the query's measure in that analysis (``hardness_value``)."""
+    campaign, analysis, the query's measure in that analysis (``hardness_value``), whether
+    the user is still an annotator of the campaign (``is_member``) and, with ``progress``,
+    the counts of the progress bar (one round trip instead of three)."""
     # No default ordering in the subquery (HardnessLabel's would join the analysis again)
     # and no more joins than the screen reads: PostgreSQL's planning time grows with them.
     label = HardnessLabel.objects.filter(
         analysis_id=OuterRef("item__campaign__analysis_id"), query_id=OuterRef("item__query_id")
     ).order_by().values("value")[:1]
-    return Assignment.objects.select_related(
+    member = Campaign.annotators.through.objects.filter(
+        campaign_id=OuterRef("item__campaign_id"), user_id=OuterRef("user_id")
+    )
+    qs = Assignment.objects.select_related(
         "item__campaign__analysis", "item__query", "item__passage"
-    ).annotate(hardness_value=Subquery(label))
+    ).annotate(hardness_value=Subquery(label), is_member=Exists(member))
+    if progress:
+        qs = qs.annotate(
+            has_progress=Value(True),
+            **_progress_fields(campaign_ref=OuterRef("item__campaign_id"), user_ref=OuterRef("user_id")),
+        )
+    return qs
 
 
-def assignment_for_screen(*, pk: int) -> Assignment:
+def assignment_for_screen(*, pk: int, progress: bool = True) -> Assignment:
     """One query: the assignment with its item, query, passage, campaign and analysis."""
-    assignment = screen_assignments().get(pk=pk)
+    assignment = screen_assignments(progress=progress).get(pk=pk)
     assignment.screen_loaded = True  # the views skip reloading it
     return assignment
 
@@ -342,7 +371,8 @@ def item_screen(*, assignment: Assignment, reveal: bool = False) -> Screen:
     In a blind campaign nothing here holds an official or LLM grade, nor the name of the
     model that proposed a reason, unless ``reveal`` (after commit, when the campaign
     allows it). Expected queries: relevance 3 (+1 when grades are shown); reasons 6
-    (reasons, categories, two or three for the evidence) + 3 for progress.
+    (reasons, categories, two or three for the evidence) + 1 for progress unless the
+    assignment was loaded with it.
     """
     item = assignment.item
     campaign = item.campaign
@@ -361,7 +391,10 @@ def item_screen(*, assignment: Assignment, reveal: bool = False) -> Screen:
         )
     elif not blind:
         screen.known_grades = _known_grades(item=item, campaign=campaign)
-    screen.progress = campaign_progress(campaign=campaign, user_id=assignment.user_id)
+    if getattr(assignment, "has_progress", False):  # counted in the row that loaded the assignment
+        screen.progress = _progress_of(assignment, personal=True)
+    else:
+        screen.progress = campaign_progress(campaign=campaign, user_id=assignment.user_id)
     return screen
 
 

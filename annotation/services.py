@@ -230,19 +230,26 @@ def _active_leases(*, item_ref: Any, now: Any) -> Subquery:
     )
 
 
-def _check_member(*, campaign: Campaign, user: AbstractBaseUser) -> None:
-    if not campaign.annotators.filter(pk=user.pk).exists():
+def _check_member(*, campaign: Campaign, user: AbstractBaseUser, is_member: bool | None = None) -> None:
+    """Refuse non-members; ``is_member`` is the answer when the caller read it already."""
+    if is_member is None:
+        is_member = campaign.annotators.filter(pk=user.pk).exists()
+    if not is_member:
         raise NotAllowed("you are not an annotator of this campaign")
 
 
-def assignment_next(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment | None:
+def assignment_next(
+    *, campaign: Campaign, user: AbstractBaseUser, is_member: bool | None = None
+) -> Assignment | None:
     """The user's current lease in the campaign, or a new lease on the next free item.
 
     A free item is one the user has neither done nor skipped whose completed
     annotations plus other people's live leases are fewer than its k. Returns None when
-    nothing is left for this user (or the campaign is closed).
+    nothing is left for this user (or the campaign is closed). ``is_member``: whether the
+    user is an annotator of the campaign, when the caller read it in this request
+    (saves a query); otherwise it is checked here.
     """
-    _check_member(campaign=campaign, user=user)
+    _check_member(campaign=campaign, user=user, is_member=is_member)
     if not campaign.is_open:
         return None
     now = timezone.now()
@@ -288,12 +295,26 @@ def assignment_next(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment
             if item.completed_count + others >= item.overlap:
                 tried.append(item.pk)
                 continue
-            lease = {"status": Assignment.LEASED, "leased_at": now, "expires_at": now + timedelta(seconds=campaign.lease_seconds)}
-            # Re-lease the user's own expired row if there is one (unique per item and user).
-            if Assignment.objects.filter(item=item, user=user).update(**lease):
-                return Assignment.objects.get(item=item, user=user)
-            return Assignment.objects.create(item=item, user=user, **lease)
+            # One statement: a new row, or the user's own expired lease on the item taken
+            # again (rows are unique per item and user). The returned object holds the
+            # lease fields only; the screen reloads the row with everything it reads.
+            lease = Assignment(
+                item=item, user=user, status=Assignment.LEASED, leased_at=now,
+                expires_at=now + timedelta(seconds=campaign.lease_seconds),
+            )
+            Assignment.objects.bulk_create(
+                [lease], update_conflicts=True, unique_fields=["item", "user"],
+                update_fields=["status", "leased_at", "expires_at"],
+            )
+            return lease
     return None
+
+
+def _lock_with_item(*, pk: int, with_campaign: bool = False) -> Assignment:
+    """Lock an assignment and its item in one statement (always in this order, so that
+    submit and undo never wait on each other crosswise)."""
+    related = "item__campaign" if with_campaign else "item"
+    return Assignment.objects.select_for_update(of=("self", "item")).select_related(related).get(pk=pk)
 
 
 def _normalise_verdicts(verdicts: Any) -> dict[int, dict[str, Any]]:
@@ -379,9 +400,11 @@ def assignment_submit(
     now = timezone.now()
 
     with transaction.atomic():
-        item = Item.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=assignment.item_id)
+        # The assignment and its item locked in one statement (the item's lock serialises
+        # the completed_count bump with leases and other submits).
+        current = _lock_with_item(pk=assignment.pk, with_campaign=True)
+        item = current.item
         campaign = item.campaign
-        current = Assignment.objects.select_for_update().get(pk=assignment.pk)
         is_relevance = campaign.kind in {Campaign.RELEVANCE, Campaign.CASCADE}
 
         if is_relevance:
@@ -524,8 +547,8 @@ def assignment_undo(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment
         return None
     now = timezone.now()
     with transaction.atomic():
-        item = Item.objects.select_for_update().get(pk=last.item_id)
-        last = Assignment.objects.select_for_update().get(pk=last.pk)
+        last = _lock_with_item(pk=last.pk)
+        item = last.item
         if last.status != Assignment.DONE:
             return None
         before = _answer_of(last)

@@ -22,17 +22,24 @@ from annotation import selectors, services
 from annotation.models import Assignment, Campaign, Item
 
 
+def _campaign_with_membership(request: HttpRequest, pk: int) -> Campaign:
+    """The campaign with ``is_member`` (the user annotates it) read in the same query."""
+    return get_object_or_404(selectors.campaigns_with_membership(user=request.user).select_related("collection"), pk=pk)
+
+
 def _campaign_for(request: HttpRequest, pk: int) -> Campaign:
     """The campaign if the user may see it; a 404 otherwise (no hint that it exists)."""
-    campaign = get_object_or_404(Campaign.objects.select_related("collection"), pk=pk)
-    if not selectors.campaign_visible(campaign=campaign, user=request.user):
+    campaign = _campaign_with_membership(request, pk)
+    if not (request.user.is_staff or campaign.is_member):
         raise Http404("no such campaign")
     return campaign
 
 
 def _own_assignment(request: HttpRequest, pk: int) -> Assignment:
+    """The user's assignment with what the screen reads and ``is_member``; 404 for others'."""
     try:
-        assignment = selectors.assignment_for_screen(pk=pk)
+        # No progress counts: this row is about to change; the next screen counts afresh.
+        assignment = selectors.assignment_for_screen(pk=pk, progress=False)
     except Assignment.DoesNotExist as exc:
         raise Http404("no such assignment") from exc
     if assignment.user_id != request.user.pk:
@@ -73,9 +80,9 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def annotate(request: HttpRequest, pk: int) -> HttpResponse:
     """The annotation screen: the user's current item (leased on arrival)."""
-    campaign = get_object_or_404(Campaign.objects.select_related("collection"), pk=pk)
+    campaign = _campaign_with_membership(request, pk)
     try:
-        assignment = services.assignment_next(campaign=campaign, user=request.user)
+        assignment = services.assignment_next(campaign=campaign, user=request.user, is_member=campaign.is_member)
     except services.NotAllowed as exc:
         if request.user.is_staff:  # admins follow campaigns they do not annotate on the review page
             return redirect("annotation:review", pk=campaign.pk)
@@ -95,7 +102,7 @@ def annotate(request: HttpRequest, pk: int) -> HttpResponse:
 def next_item(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign_for(request, pk)
     try:
-        assignment = services.assignment_next(campaign=campaign, user=request.user)
+        assignment = services.assignment_next(campaign=campaign, user=request.user, is_member=campaign.is_member)
     except services.NotAllowed as exc:
         raise Http404(str(exc)) from exc
     return _respond(request, campaign, assignment)
@@ -137,8 +144,8 @@ def submit(request: HttpRequest, pk: int) -> HttpResponse:
         done = services.assignment_submit(assignment=assignment, user=request.user, **_parse_submission(request))
     except services.AnnotationError as exc:
         if isinstance(exc, services.LeaseLost):
-            return _respond(request, campaign, services.assignment_next(campaign=campaign, user=request.user),
-                            error=str(exc))
+            return _respond(request, campaign, services.assignment_next(
+                campaign=campaign, user=request.user, is_member=assignment.is_member), error=str(exc))
         # Re-show the same item with the message and the user's input kept as draft.
         assignment.draft = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
         return _respond(request, campaign, assignment, error=str(exc), status=422)
@@ -146,7 +153,8 @@ def submit(request: HttpRequest, pk: int) -> HttpResponse:
         done = selectors.assignment_for_screen(pk=done.pk)
         return render(request, "annotation/_revealed.html",
                       {"campaign": campaign, "s": selectors.item_screen(assignment=done, reveal=True)})
-    return _respond(request, campaign, services.assignment_next(campaign=campaign, user=request.user))
+    return _respond(request, campaign,
+                    services.assignment_next(campaign=campaign, user=request.user, is_member=assignment.is_member))
 
 
 @login_required
@@ -158,7 +166,8 @@ def skip(request: HttpRequest, pk: int) -> HttpResponse:
         services.assignment_skip(assignment=assignment, user=request.user, reason=request.POST.get("skip_reason", ""))
     except services.AnnotationError as exc:
         return _respond(request, campaign, assignment, error=str(exc), status=422)
-    return _respond(request, campaign, services.assignment_next(campaign=campaign, user=request.user))
+    return _respond(request, campaign,
+                    services.assignment_next(campaign=campaign, user=request.user, is_member=assignment.is_member))
 
 
 @login_required
@@ -184,7 +193,7 @@ def undo(request: HttpRequest, pk: int) -> HttpResponse:
     except services.AnnotationError as exc:
         return _respond(request, campaign, None, error=str(exc))
     if reopened is None:
-        current = services.assignment_next(campaign=campaign, user=request.user)
+        current = services.assignment_next(campaign=campaign, user=request.user, is_member=campaign.is_member)
         return _respond(request, campaign, current, error="nothing to undo")
     return _respond(request, campaign, reopened)
 
