@@ -31,6 +31,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -52,6 +53,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=3)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--keep", action="store_true", help="keep the scratch database")
+    p.add_argument("--in-process", type=int, default=0, metavar="N",
+                   help="no server: time N screens and N submits one at a time with Django's test client "
+                        "(DEBUG off), count their SQL queries, and stop")
+    p.add_argument("--profile", action="store_true", help="with --in-process: print a cProfile of the timed requests")
     return p.parse_args()
 
 
@@ -218,6 +223,58 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
+def in_process(args: argparse.Namespace, campaign: int, keys: list[str]) -> None:
+    """Service time without HTTP or contention: one request at a time, in this process."""
+    import cProfile
+    import pstats
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    screen_url = f"/annotation/campaigns/{campaign}/"
+    times: dict[str, list[float]] = {"screen": [], "submit": []}
+    sql: dict[str, list[tuple[int, float]]] = {"screen": [], "submit": []}
+    profiler = cProfile.Profile() if args.profile else None
+    rng = random.Random(1)
+    clients = []
+    for key in keys:
+        c = Client(HTTP_HX_REQUEST="true")
+        c.cookies["sessionid"] = key
+        c.get(screen_url)  # warm-up: takes the first lease, fills the caches
+        clients.append(c)
+
+    def timed(name: str, fn: Any) -> Any:
+        with CaptureQueriesContext(connection) as ctx:
+            if profiler:
+                profiler.enable()
+            t0 = time.perf_counter()
+            r = fn()
+            times[name].append((time.perf_counter() - t0) * 1000)
+            if profiler:
+                profiler.disable()
+        sql[name].append((len(ctx.captured_queries), sum(float(q["time"]) for q in ctx.captured_queries) * 1000))
+        return r
+
+    for n in range(args.in_process):
+        c = clients[n % len(clients)]
+        r = timed("screen", lambda: c.get(screen_url))
+        m = ASSIGNMENT_RE.search(r.content.decode())
+        if not m:
+            break
+        data = {f"verdict_{rid}": rng.choice(["agree", "disagree", "unsure"])
+                for rid in set(VERDICT_RE.findall(r.content.decode()))}
+        data.update(comment="", confidence="3", elapsed_ms="4000")
+        timed("submit", lambda: c.post(f"/annotation/assignments/{m.group(1)}/submit/", data))
+    for name in ("screen", "submit"):
+        v = times[name]
+        queries = statistics.median(q for q, _ in sql[name])
+        print(f"{name:7s} n={len(v):4d}  median={statistics.median(v):6.1f} ms  p95={pct(v, 95):6.1f} ms  "
+              f"queries={queries:.0f}  SQL time (client side) median={statistics.median(t for _, t in sql[name]):5.1f} ms")
+    if profiler:
+        pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(45)
+
+
 def main() -> None:
     args = parse_args()
     url = scratch_url(args)
@@ -225,6 +282,8 @@ def main() -> None:
     secret = secrets.token_urlsafe(40)
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "hardq_site.settings", "SECRET_KEY": secret}
     os.environ.update({"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "hardq_site.settings", "SECRET_KEY": secret})
+    if args.in_process:  # the server's settings in this process (cached template loader, no debug cursor)
+        os.environ.update({"DEBUG": "0", "ALLOWED_HOSTS": "testserver", "CONN_MAX_AGE": "60", "LOG_LEVEL": "ERROR"})
     sys.path.insert(0, str(REPO))
     print(f"scratch database {urlsplit(url).path.lstrip('/')}", flush=True)
     recreate_database(url)
@@ -232,6 +291,9 @@ def main() -> None:
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
         campaign, keys = seed(args)
+        if args.in_process:
+            in_process(args, campaign, keys)
+            return
         port = free_port()
         server_env = {
             **env, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1",
