@@ -17,7 +17,9 @@ from xml.etree.ElementTree import Element
 
 import markdown
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Abs, Cast
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -194,26 +196,35 @@ def render_guidelines(text: str) -> SafeString:
 
 # --- progress -----------------------------------------------------------------------
 
-def _count(qs: QuerySet, field: str = "pk", fn: type = Count) -> Subquery:
-    """A scalar subquery aggregating ``qs`` (filtered on OuterRef, grouped on a constant ``grp``)."""
-    return Subquery(qs.order_by().values("grp").annotate(n=fn(field)).values("n")[:1])
+def _progress_fields(*, campaign_sql: str, user_sql: str | None = None, params: tuple = ()) -> dict[str, RawSQL]:
+    """Scalar subqueries of the progress counts, as plain SQL.
 
-
-def _progress_fields(*, campaign_ref: Any, user_ref: Any = None) -> dict[str, Subquery]:
-    """Scalar subqueries of the progress counts, for a campaign (and user) given as references."""
-    items = Item.objects.filter(campaign=campaign_ref).annotate(grp=Value(1))
-    fields: dict[str, Any] = {
-        "n_items": _count(items),
-        "n_slots": _count(items, "overlap", Sum),
-        "n_completed": _count(items, "completed_count", Sum),
+    ``campaign_sql`` and ``user_sql`` are SQL expressions for the campaign id and user id
+    (an outer column, or ``%s`` with its value in ``params``, used once each). Written as
+    SQL rather than ORM subqueries because they are on every screen: building and
+    compiling six ORM subqueries cost several milliseconds of CPU per request, more
+    than running them. The SQL is portable (PostgreSQL and SQLite).
+    """
+    qn = connection.ops.quote_name
+    item, assignment = qn(Item._meta.db_table), qn(Assignment._meta.db_table)
+    members = qn(Campaign.annotators.through._meta.db_table)
+    campaign_params = params[:1]
+    fields = {
+        "n_items": RawSQL(f"SELECT COUNT(*) FROM {item} WHERE campaign_id = {campaign_sql}", campaign_params),
+        "n_slots": RawSQL(f"SELECT SUM(overlap) FROM {item} WHERE campaign_id = {campaign_sql}", campaign_params),
+        "n_completed": RawSQL(
+            f"SELECT SUM(completed_count) FROM {item} WHERE campaign_id = {campaign_sql}", campaign_params
+        ),
     }
-    if user_ref is not None:
-        members = Campaign.annotators.through.objects.filter(campaign=campaign_ref).annotate(grp=Value(1))
-        mine = Assignment.objects.filter(item__campaign=campaign_ref, user_id=user_ref).annotate(grp=Value(1))
+    if user_sql is not None:
+        mine = (
+            f"SELECT COUNT(*) FROM {assignment} a INNER JOIN {item} i ON a.item_id = i.id "
+            f"WHERE i.campaign_id = {campaign_sql} AND a.user_id = {user_sql} AND a.status = %s"
+        )
         fields.update(
-            n_annotators=_count(members),
-            n_done=_count(mine.filter(status=Assignment.DONE)),
-            n_skipped=_count(mine.filter(status=Assignment.SKIPPED)),
+            n_annotators=RawSQL(f"SELECT COUNT(*) FROM {members} WHERE campaign_id = {campaign_sql}", campaign_params),
+            n_done=RawSQL(mine, (*params, Assignment.DONE)),
+            n_skipped=RawSQL(mine, (*params, Assignment.SKIPPED)),
         )
     return fields
 
@@ -250,7 +261,10 @@ def campaign_progress(
     """
     if user is not None:
         user_id = user.pk
-    fields = _progress_fields(campaign_ref=OuterRef("pk"), user_ref=user_id)
+    if user_id is None:
+        fields = _progress_fields(campaign_sql="%s", params=(campaign.pk,))
+    else:
+        fields = _progress_fields(campaign_sql="%s", user_sql="%s", params=(campaign.pk, user_id))
     row = Campaign.objects.filter(pk=campaign.pk).values(**fields).get()
     return _progress_of(row, personal=user_id is not None)
 
@@ -347,13 +361,18 @@ def screen_assignments(*, progress: bool = True) -> QuerySet[Assignment]:
     member = Campaign.annotators.through.objects.filter(
         campaign_id=OuterRef("item__campaign_id"), user_id=OuterRef("user_id")
     )
+    qn = connection.ops.quote_name
     qs = Assignment.objects.select_related(
         "item__campaign__analysis", "item__query", "item__passage"
     ).annotate(hardness_value=Subquery(label), is_member=Exists(member))
     if progress:
+        # The outer row's campaign and user, read through the assignment's own columns
+        # (its table is never aliased in the outer query).
+        outer = qn(Assignment._meta.db_table)
+        campaign_sql = f"(SELECT campaign_id FROM {qn(Item._meta.db_table)} WHERE id = {outer}.item_id)"
         qs = qs.annotate(
             has_progress=Value(True),
-            **_progress_fields(campaign_ref=OuterRef("item__campaign_id"), user_ref=OuterRef("user_id")),
+            **_progress_fields(campaign_sql=campaign_sql, user_sql=f"{outer}.user_id"),
         )
     return qs
 
