@@ -364,3 +364,26 @@ def test_undo_of_reason_verdicts_restores_them_as_the_draft_and_keeps_history(cl
     page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
     assert re.search(rf'name="verdict_{ids[0]}" value="disagree" checked', page)
     assert 'value="needs a year"' in page
+
+
+def _progress_text(html):
+    mine = re.search(r'data-done="\d+">(\d+) of (\d+) done', html)
+    campaign = re.search(r"campaign (\d+) / (\d+) annotations", html)
+    skipped = re.search(r"(\d+) skipped", html)
+    return (*map(int, mine.groups()), *map(int, campaign.groups()), int(skipped.group(1)) if skipped else 0)
+
+
+def test_progress_bar_counts_the_users_and_the_campaigns_annotations(client, alice, bob):
+    # 4 items, k = 1, two annotators: 4 slots, alice's share is 2.
+    campaign = relevance([alice, bob], n=4)
+    client.force_login(alice)
+    page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
+    assert _progress_text(page) == (0, 2, 0, 4, 0)
+    a = Assignment.objects.get(user=alice, status=Assignment.LEASED)
+    page = client.post(f"/annotation/assignments/{a.pk}/submit/", {"grade": 1}, **HX).content.decode()
+    assert _progress_text(page) == (1, 2, 1, 4, 0)
+    # bob's annotation counts for the campaign, not for alice
+    services.assignment_submit(assignment=services.assignment_next(campaign=campaign, user=bob), user=bob, grade=0)
+    a = Assignment.objects.get(user=alice, status=Assignment.LEASED)
+    page = client.post(f"/annotation/assignments/{a.pk}/skip/", {"skip_reason": "unsure"}, **HX).content.decode()
+    assert _progress_text(page) == (1, 2, 2, 4, 1)
