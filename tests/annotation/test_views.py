@@ -387,3 +387,25 @@ def test_progress_bar_counts_the_users_and_the_campaigns_annotations(client, ali
     a = Assignment.objects.get(user=alice, status=Assignment.LEASED)
     page = client.post(f"/annotation/assignments/{a.pk}/skip/", {"skip_reason": "unsure"}, **HX).content.decode()
     assert _progress_text(page) == (1, 2, 2, 4, 1)
+
+
+def test_category_menus_escape_names_and_restore_the_drafted_choice(client, alice):
+    from analysis.models import FailureCategory
+
+    hostile = FailureCategory.objects.create(name="{0} " + HOSTILE, position=99)
+    campaign = reasons([alice], n_reasons=2)
+    client.force_login(alice)
+    client.get(f"/annotation/campaigns/{campaign.pk}/")
+    a = Assignment.objects.get(user=alice, status=Assignment.LEASED)
+    first, second = selectors.item_reason_ids(item=a.item, task="h2r")[:2]
+    client.post(f"/annotation/assignments/{a.pk}/draft/", {f"category_{first}": str(hostile.pk)})
+    page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
+    assert "<script>" not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    menus = dict(re.findall(r'<select name="category_(\d+)">(.*?)</select>', page, re.S))
+    n_categories = FailureCategory.objects.count()
+    for rid in (first, second):  # every category in every reason's menu, plus the empty choice
+        assert menus[str(rid)].count("<option") == n_categories + 1
+    assert re.findall(r'<option value="(\d+)" selected>', menus[str(first)]) == [str(hostile.pk)]
+    assert " selected" not in menus[str(second)]
+    added = re.search(r'<select name="added_category">(.*?)</select>', page, re.S).group(1)
+    assert added.count("<option") == n_categories + 1 and " selected" not in added
