@@ -5,21 +5,29 @@ What it does, all on loopback:
    ``--database-url``), migrates it, and seeds a reasons campaign of the H2R kind (the
    heaviest screen: the run's top 10 with official grades, nDCG against the threshold,
    six proposed reasons of two models, the taxonomy) with k = 3 and 50 annotators;
-2. starts gunicorn (gthread workers) on a free port with DEBUG off;
-3. runs 50 simulated annotators in a thread pool, each with its own session: load the
-   screen, think, submit verdicts for every reason, think, until its item budget or the
-   time limit is used up. Think time is drawn uniformly from ``--think`` seconds (people
-   read between keystrokes; ``--think 0`` gives the closed-loop stress figure);
-4. prints p50/p95/p99 per endpoint, checks that no item got more than k annotations,
-   stops gunicorn and drops the scratch database.
+2. starts gunicorn (2 gthread workers x 8 threads: one process per core) on a free
+   port as in production: DEBUG off (cached template loader), SECRET_KEY and
+   ALLOWED_HOSTS set, persistent database connections (CONN_MAX_AGE=60);
+3. runs 50 simulated annotators in threads, each with its own session and keep-alive
+   connection (plain http.client, the lightest client): a warm-up screen load (not
+   measured), then load the screen, think, submit verdicts for every reason (the
+   response is the next item's panel), think, until its item budget or the time limit
+   is used up. Think time is drawn uniformly from ``--think`` seconds: real annotators
+   spend 5-30 s per query-passage pair or reason list, so the default 1-3 s is
+   pessimistic; ``--think 0.2 0.8`` is the heavy setting, ``--think 0 0`` the
+   closed-loop stress figure;
+4. prints p50/p95/p99 per endpoint and the machine's load average, checks that no item
+   got more than k annotations, stops gunicorn and drops the scratch database.
 
 The last line is ``p95_ms: X``, the larger of the two endpoints' p95.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/hardq python bench/annotation_bench.py
+    DATABASE_URL=... python bench/annotation_bench.py --in-process 100 [--profile]  # service time, SQL counts
 """
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import random
 import re
@@ -32,9 +40,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import requests
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT_RE = re.compile(r'id="item-panel"[^>]*data-assignment="(\d+)"')
@@ -49,8 +56,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--overlap", type=int, default=3)
     p.add_argument("--per-annotator", type=int, default=12, help="items each simulated annotator submits at most")
     p.add_argument("--time-limit", type=float, default=120.0, help="seconds for the whole load phase")
-    p.add_argument("--think", type=float, nargs=2, default=[0.2, 0.8], metavar=("MIN", "MAX"))
-    p.add_argument("--workers", type=int, default=3)
+    # Reading a query, ten passages and six reasons and deciding takes people 5-30 s per
+    # item; 1-3 s between requests is a deliberately pessimistic default (more load than
+    # 50 real annotators make). --think 0.2 0.8 is the heavy setting.
+    p.add_argument("--think", type=float, nargs=2, default=[1.0, 3.0], metavar=("MIN", "MAX"))
+    # Two cores: one gunicorn process per core; threads cover the time a request waits
+    # on PostgreSQL.
+    p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--keep", action="store_true", help="keep the scratch database")
     p.add_argument("--in-process", type=int, default=0, metavar="N",
@@ -167,9 +179,11 @@ def start_gunicorn(args: argparse.Namespace, env: dict[str, str], port: int) -> 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2).status_code == 200:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/accounts/login/")
+            if conn.getresponse().status == 200:
                 return proc
-        except requests.RequestException:
+        except (OSError, http.client.HTTPException):
             pass
         if proc.poll() is not None:
             sys.exit("gunicorn exited during start-up")
@@ -178,41 +192,76 @@ def start_gunicorn(args: argparse.Namespace, env: dict[str, str], port: int) -> 
     sys.exit("gunicorn did not answer within 60 s")
 
 
-def annotator(base: str, campaign: int, session_key: str, args: argparse.Namespace, stop_at: float,
+class Browser:
+    """One annotator's keep-alive HTTP connection with their session and CSRF cookies.
+
+    Plain ``http.client``: the load generator shares the two cores with the server, so
+    it should cost as little CPU per request as possible (``requests`` costs several
+    times more per call).
+    """
+
+    def __init__(self, port: int, session_key: str) -> None:
+        self.port = port
+        token = secrets.token_hex(16)  # 32 characters: a valid unmasked CSRF secret
+        self.headers = {
+            "Cookie": f"sessionid={session_key}; csrftoken={token}",
+            "X-CSRFToken": token, "HX-Request": "true", "Referer": f"http://127.0.0.1:{port}/",
+            "Host": f"127.0.0.1:{port}",
+        }
+        self.conn: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, path: str, body: dict[str, str] | None = None) -> tuple[int, str]:
+        headers = dict(self.headers)
+        data = None
+        if body is not None:
+            data = urlencode(body)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        for attempt in (1, 2):  # the server may have closed an idle keep-alive connection
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                response = self.conn.getresponse()
+                return response.status, response.read().decode()
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def annotator(port: int, campaign: int, session_key: str, args: argparse.Namespace, stop_at: float,
               seed_value: int) -> dict[str, list[float]]:
     """One simulated annotator; returns its latencies in milliseconds per endpoint."""
     rng = random.Random(seed_value)
-    token = secrets.token_hex(16)  # 32 characters: a valid unmasked CSRF secret
-    s = requests.Session()
-    s.cookies.set("sessionid", session_key, domain="127.0.0.1")
-    s.cookies.set("csrftoken", token, domain="127.0.0.1")
-    headers = {"X-CSRFToken": token, "HX-Request": "true", "Referer": base}
+    browser = Browser(port, session_key)
     out: dict[str, list[float]] = {"screen": [], "submit": [], "errors": []}
-    screen_url = f"{base}/annotation/campaigns/{campaign}/"
+    screen_url = f"/annotation/campaigns/{campaign}/"
     # People do not all click in the same millisecond: start at a random moment of the
     # first think interval, then warm up (connection, session; not measured) and think.
     time.sleep(rng.uniform(0, args.think[1]))
-    s.get(screen_url, timeout=30)
+    browser.request("GET", screen_url)
     time.sleep(rng.uniform(*args.think))
     for _ in range(args.per_annotator):
         if time.monotonic() > stop_at:
             break
         t0 = time.perf_counter()
-        r = s.get(screen_url, timeout=30)
+        status, text = browser.request("GET", screen_url)
         out["screen"].append((time.perf_counter() - t0) * 1000)
-        m = ASSIGNMENT_RE.search(r.text)
-        if r.status_code != 200 or not m:
-            if "Nothing left for you" not in r.text:
-                out["errors"].append(r.status_code)
+        m = ASSIGNMENT_RE.search(text)
+        if status != 200 or not m:
+            if "Nothing left for you" not in text:
+                out["errors"].append(status)
             break
         time.sleep(rng.uniform(*args.think))
-        data = {f"verdict_{rid}": rng.choice(["agree", "disagree", "unsure"]) for rid in set(VERDICT_RE.findall(r.text))}
+        data = {f"verdict_{rid}": rng.choice(["agree", "disagree", "unsure"]) for rid in set(VERDICT_RE.findall(text))}
         data.update(comment="", confidence=str(rng.randint(1, 5)), elapsed_ms="4000")
         t0 = time.perf_counter()
-        r = s.post(f"{base}/annotation/assignments/{m.group(1)}/submit/", data=data, headers=headers, timeout=30)
+        status, text = browser.request("POST", f"/annotation/assignments/{m.group(1)}/submit/", data)
         out["submit"].append((time.perf_counter() - t0) * 1000)
-        if r.status_code != 200 or 'class="error"' in r.text:
-            out["errors"].append(r.status_code)
+        if status != 200 or 'class="error"' in text:
+            out["errors"].append(status)
         time.sleep(rng.uniform(*args.think))
     return out
 
@@ -272,7 +321,7 @@ def in_process(args: argparse.Namespace, campaign: int, keys: list[str]) -> None
         print(f"{name:7s} n={len(v):4d}  median={statistics.median(v):6.1f} ms  p95={pct(v, 95):6.1f} ms  "
               f"queries={queries:.0f}  SQL time (client side) median={statistics.median(t for _, t in sql[name]):5.1f} ms")
     if profiler:
-        pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(45)
+        pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(os.environ.get("PROFILE_FILTER", ""), 45)
 
 
 def main() -> None:
@@ -303,10 +352,11 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         print(f"gunicorn {args.workers} workers x {args.threads} threads on {base}; {len(keys)} annotators, "
               f"{args.items} items, k={args.overlap}, think {args.think[0]}-{args.think[1]} s", flush=True)
+        print("load average (1, 5, 15 min) at the start: " + " ".join(f"{v:.2f}" for v in os.getloadavg()), flush=True)
         stop_at = time.monotonic() + args.time_limit
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(keys)) as pool:
-            results = list(pool.map(lambda ik: annotator(base, campaign, ik[1], args, stop_at, ik[0]), enumerate(keys)))
+            results = list(pool.map(lambda ik: annotator(port, campaign, ik[1], args, stop_at, ik[0]), enumerate(keys)))
         elapsed = time.monotonic() - started
         screen = [v for r in results for v in r["screen"]]
         submit = [v for r in results for v in r["submit"]]
@@ -315,6 +365,7 @@ def main() -> None:
             print(f"{name:7s} n={len(values):5d}  p50={pct(values, 50):7.1f} ms  p95={pct(values, 95):7.1f} ms  "
                   f"p99={pct(values, 99):7.1f} ms  max={max(values, default=float('nan')):7.1f} ms", flush=True)
         print(f"throughput {(len(screen) + len(submit)) / elapsed:.1f} req/s over {elapsed:.1f} s; errors {len(errors)}")
+        print("load average (1, 5, 15 min) at the end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
         from annotation.models import Item
 
         over = Item.objects.filter(campaign_id=campaign, completed_count__gt=args.overlap).count()
