@@ -239,7 +239,7 @@ def _check_member(*, campaign: Campaign, user: AbstractBaseUser, is_member: bool
 
 
 def assignment_next(
-    *, campaign: Campaign, user: AbstractBaseUser, is_member: bool | None = None
+    *, campaign: Campaign, user: AbstractBaseUser, is_member: bool | None = None, resume_for_screen: bool = True
 ) -> Assignment | None:
     """The user's current lease in the campaign, or a new lease on the next free item.
 
@@ -247,7 +247,9 @@ def assignment_next(
     annotations plus other people's live leases are fewer than its k. Returns None when
     nothing is left for this user (or the campaign is closed). ``is_member``: whether the
     user is an annotator of the campaign, when the caller read it in this request
-    (saves a query); otherwise it is checked here.
+    (saves a query); otherwise it is checked here. ``resume_for_screen``: a resumed lease
+    comes loaded with everything the screen reads (one query instead of two); callers
+    that rarely find one (right after a submit) pass False to skip building that query.
     """
     _check_member(campaign=campaign, user=user, is_member=is_member)
     if not campaign.is_open:
@@ -255,13 +257,13 @@ def assignment_next(
     now = timezone.now()
     # The resumed lease comes with what the screen reads (one query instead of two).
     current = (
-        selectors.screen_assignments()
+        (selectors.screen_assignments() if resume_for_screen else Assignment.objects.all())
         .filter(item__campaign=campaign, user=user, status=Assignment.LEASED, expires_at__gt=now)
         .order_by("leased_at", "pk")
         .first()
     )
     if current is not None:
-        current.screen_loaded = True  # the views skip reloading it
+        current.screen_loaded = resume_for_screen  # the views skip reloading it
         return current
 
     tried: list[int] = []

@@ -134,6 +134,14 @@ def _parse_submission(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+def _next_after(request: HttpRequest, campaign: Campaign, finished: Assignment) -> Assignment | None:
+    """The next lease once ``finished`` is submitted or skipped (membership was read with it)."""
+    # Right after finishing an item the user rarely holds another lease (only after an
+    # undo), so the check for one is kept cheap; a found one is reloaded for the screen.
+    return services.assignment_next(campaign=campaign, user=request.user, is_member=finished.is_member,
+                                    resume_for_screen=False)
+
+
 @login_required
 @require_POST
 def submit(request: HttpRequest, pk: int) -> HttpResponse:
@@ -144,8 +152,7 @@ def submit(request: HttpRequest, pk: int) -> HttpResponse:
         done = services.assignment_submit(assignment=assignment, user=request.user, **_parse_submission(request))
     except services.AnnotationError as exc:
         if isinstance(exc, services.LeaseLost):
-            return _respond(request, campaign, services.assignment_next(
-                campaign=campaign, user=request.user, is_member=assignment.is_member), error=str(exc))
+            return _respond(request, campaign, _next_after(request, campaign, assignment), error=str(exc))
         # Re-show the same item with the message and the user's input kept as draft.
         assignment.draft = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
         return _respond(request, campaign, assignment, error=str(exc), status=422)
@@ -153,8 +160,7 @@ def submit(request: HttpRequest, pk: int) -> HttpResponse:
         done = selectors.assignment_for_screen(pk=done.pk)
         return render(request, "annotation/_revealed.html",
                       {"campaign": campaign, "s": selectors.item_screen(assignment=done, reveal=True)})
-    return _respond(request, campaign,
-                    services.assignment_next(campaign=campaign, user=request.user, is_member=assignment.is_member))
+    return _respond(request, campaign, _next_after(request, campaign, assignment))
 
 
 @login_required
@@ -166,8 +172,7 @@ def skip(request: HttpRequest, pk: int) -> HttpResponse:
         services.assignment_skip(assignment=assignment, user=request.user, reason=request.POST.get("skip_reason", ""))
     except services.AnnotationError as exc:
         return _respond(request, campaign, assignment, error=str(exc), status=422)
-    return _respond(request, campaign,
-                    services.assignment_next(campaign=campaign, user=request.user, is_member=assignment.is_member))
+    return _respond(request, campaign, _next_after(request, campaign, assignment))
 
 
 @login_required
