@@ -75,11 +75,18 @@ def broker_app():
     from hardq_site.celery import app
 
     redis.Redis.from_url(BROKER).flushdb()  # no message left over from an earlier run
+    def forget_connections() -> None:
+        # Earlier (eager) tests may have built the producer pool for the default broker.
+        app._pool = None
+        app.amqp._producer_pool = None
+
     saved = (app.conf.task_always_eager, app.conf.broker_url)
     app.conf.task_always_eager = False
     app.conf.broker_url = BROKER
+    forget_connections()
     yield app
     app.conf.task_always_eager, app.conf.broker_url = saved
+    forget_connections()
 
 
 @pytest.mark.worker
