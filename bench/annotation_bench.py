@@ -284,6 +284,9 @@ def in_process(args: argparse.Namespace, campaign: int, keys: list[str]) -> None
 
     screen_url = f"/annotation/campaigns/{campaign}/"
     times: dict[str, list[float]] = {"screen": [], "submit": []}
+    # This process's CPU time per request: unlike wall time it hardly depends on what
+    # else the shared machine runs (PostgreSQL's own CPU is not in it).
+    cpu: dict[str, list[float]] = {"screen": [], "submit": []}
     sql: dict[str, list[tuple[int, float]]] = {"screen": [], "submit": []}
     profiler = cProfile.Profile() if args.profile else None
     rng = random.Random(1)
@@ -298,9 +301,10 @@ def in_process(args: argparse.Namespace, campaign: int, keys: list[str]) -> None
         with CaptureQueriesContext(connection) as ctx:
             if profiler:
                 profiler.enable()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             r = fn()
             times[name].append((time.perf_counter() - t0) * 1000)
+            cpu[name].append((time.thread_time() - c0) * 1000)
             if profiler:
                 profiler.disable()
         sql[name].append((len(ctx.captured_queries), sum(float(q["time"]) for q in ctx.captured_queries) * 1000))
@@ -320,7 +324,8 @@ def in_process(args: argparse.Namespace, campaign: int, keys: list[str]) -> None
         v = times[name]
         queries = statistics.median(q for q, _ in sql[name])
         print(f"{name:7s} n={len(v):4d}  median={statistics.median(v):6.1f} ms  p95={pct(v, 95):6.1f} ms  "
-              f"queries={queries:.0f}  SQL time (client side) median={statistics.median(t for _, t in sql[name]):5.1f} ms")
+              f"CPU median={statistics.median(cpu[name]):5.1f} ms  queries={queries:.0f}  "
+              f"SQL time (client side) median={statistics.median(t for _, t in sql[name]):5.1f} ms")
     if profiler:
         pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(os.environ.get("PROFILE_FILTER", ""), 45)
 
