@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "analysis",
     "judges",
@@ -172,6 +173,9 @@ HARDQ_BERTSCORE_MODEL = os.environ.get("HARDQ_BERTSCORE_MODEL", "")
 HARDQ_BERTSCORE_NUM_LAYERS = int(os.environ.get("HARDQ_BERTSCORE_NUM_LAYERS", "0") or 0)
 
 # --- REST framework -------------------------------------------------------------
+# Every endpoint needs a signed-in user (session for the pages, `Authorization: Token
+# KEY` for scripts) except the schema and its docs. Throttling is per user (a token is
+# its user's), with generous defaults that deployments tune through the environment.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -180,12 +184,39 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "hardq_site.api_conventions.PagePagination",
+    "PAGE_SIZE": int(os.environ.get("HARDQ_API_PAGE_SIZE", "100")),
+    "EXCEPTION_HANDLER": "hardq_site.api_conventions.error_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("HARDQ_API_RATE_ANON", "300/hour"),
+        "user": os.environ.get("HARDQ_API_RATE_USER", "50000/hour"),
+        "uploads": os.environ.get("HARDQ_API_RATE_UPLOADS", "600/hour"),
+    },
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "HardQ API",
-    "DESCRIPTION": "Hard queries in retrieval, generation and judging: import, analyse, judge, annotate, agree.",
+    "DESCRIPTION": (
+        "Hard queries in retrieval, generation and judging: import, analyse, judge, annotate, agree.\n\n"
+        "Authenticate with `Authorization: Token KEY` (an admin creates the key with "
+        "`manage.py drf_create_token USERNAME` or in the admin) or with the site's session. "
+        "Errors always have the body `{\"error\": {\"code\", \"message\", \"details\"}}`."
+    ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs are served from the sidecar package's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "hardq_site.api_conventions.document_error_responses",
+    ],
 }
 
 LOGGING = {

@@ -12,4 +12,5 @@ urlpatterns = [
     path("analysis/", include("analysis.urls")),
     path("judges/", include("judges.urls")),
     path("annotation/", include("annotation.urls")),
+    path("api/", include("hardq_site.api_urls")),
 ]

@@ -1,0 +1,224 @@
+"""REST endpoints of the corpus and its outputs (admins only; see hardq_site/api_conventions).
+
+Thin views: parse the request, call one selector or service of ``analysis``, render.
+"""
+from __future__ import annotations
+
+import django_filters
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+
+from analysis import corpus_selectors
+from analysis.models import Assessor, Judgment, Passage, Query
+from hardq_site.api_conventions import (
+    ApiError,
+    CursorPagination,
+    IsAdmin,
+    batched_lines,
+    streaming_text,
+)
+
+# --- Collections --------------------------------------------------------------------
+
+
+class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Test collections (dl19, dl21 ...), addressed by name."""
+
+    permission_classes = [IsAdmin]
+    lookup_field = "name"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    filter_backends: list = []
+
+    class CollectionSerializer(serializers.Serializer):
+        name = serializers.CharField()
+        corpus = serializers.CharField()
+        description = serializers.CharField()
+        n_queries = serializers.IntegerField()
+        created_at = serializers.DateTimeField()
+
+    serializer_class = CollectionSerializer
+
+    def get_queryset(self):
+        return corpus_selectors.collection_list()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("assessor", str, description="assessor name (default: official)")],
+        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="TREC qrels: qid 0 docid grade")},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def qrels(self, request, name: str):
+        """Stream one assessor's judgments of the collection as a TREC qrels file."""
+        collection = self.get_object()
+        assessor_name = request.query_params.get("assessor", "official")
+        assessor = Assessor.objects.filter(name=assessor_name).first()
+        if assessor is None:
+            raise ApiError(f"Unknown assessor {assessor_name!r}.", code="not_found", status_code=404)
+        lines = corpus_selectors.qrels_lines(collection=collection, assessor=assessor)
+        return streaming_text(batched_lines(lines), filename=f"qrels.{collection.name}.{assessor.name}.txt")
+
+
+# --- Queries and passages -----------------------------------------------------------
+
+
+class QueryFilter(django_filters.FilterSet):
+    collection = django_filters.CharFilter(field_name="collection__name", help_text="collection name")
+    qid = django_filters.CharFilter(field_name="qid")
+
+    class Meta:
+        model = Query
+        fields = ["collection", "qid"]
+
+
+class QueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    permission_classes = [IsAdmin]
+    filterset_class = QueryFilter
+
+    class QuerySerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        collection = serializers.CharField(source="collection.name")
+        qid = serializers.CharField()
+        text = serializers.CharField()
+
+    serializer_class = QuerySerializer
+
+    def get_queryset(self):
+        return corpus_selectors.query_list()
+
+
+class PassageFilter(django_filters.FilterSet):
+    collection = django_filters.CharFilter(field_name="collection__name", help_text="collection name")
+    docid = django_filters.CharFilter(field_name="docid")
+
+    class Meta:
+        model = Passage
+        fields = ["collection", "docid"]
+
+
+class PassageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Passages; ``text`` is null when only the docid is known (named by qrels or a run)."""
+
+    permission_classes = [IsAdmin]
+    pagination_class = CursorPagination
+    filterset_class = PassageFilter
+
+    class PassageSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        collection = serializers.CharField(source="collection.name")
+        docid = serializers.CharField()
+        text = serializers.CharField(allow_null=True)
+
+    serializer_class = PassageSerializer
+
+    def get_queryset(self):
+        return corpus_selectors.passage_list()
+
+
+# --- Assessors and judgments --------------------------------------------------------
+
+
+class AssessorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Official qrels, LLM judges and human annotators: everyone who labels."""
+
+    permission_classes = [IsAdmin]
+    filter_backends: list = []
+
+    class AssessorSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        kind = serializers.CharField()
+        scale = serializers.CharField()
+        model = serializers.CharField()
+        prompt_template = serializers.CharField()
+        prompt_version = serializers.CharField()
+        parameters = serializers.JSONField()
+        username = serializers.CharField(source="user.username", allow_null=True, default=None)
+
+    serializer_class = AssessorSerializer
+
+    def get_queryset(self):
+        return corpus_selectors.assessor_list()
+
+
+class JudgmentFilter(django_filters.FilterSet):
+    collection = django_filters.CharFilter(field_name="query__collection__name", help_text="collection name")
+    qid = django_filters.CharFilter(field_name="query__qid", help_text="query id")
+    docid = django_filters.CharFilter(field_name="passage__docid", help_text="passage id")
+    assessor = django_filters.CharFilter(field_name="assessor__name", help_text="assessor name")
+    grade = django_filters.NumberFilter(field_name="grade")
+    valid = django_filters.BooleanFilter(field_name="valid")
+
+    class Meta:
+        model = Judgment
+        fields = ["collection", "qid", "docid", "assessor", "grade", "valid"]
+
+
+class JudgmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Relevance judgments of every assessor, filterable by collection, query, assessor, grade."""
+
+    permission_classes = [IsAdmin]
+    pagination_class = CursorPagination
+    filterset_class = JudgmentFilter
+
+    class JudgmentSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        collection = serializers.CharField(source="query.collection.name")
+        qid = serializers.CharField(source="query.qid")
+        docid = serializers.CharField(source="passage.docid")
+        assessor = serializers.CharField(source="assessor.name")
+        grade = serializers.IntegerField(allow_null=True)
+        valid = serializers.BooleanField()
+        updated_at = serializers.DateTimeField()
+
+    serializer_class = JudgmentSerializer
+
+    def get_queryset(self):
+        return corpus_selectors.judgment_list()
+
+
+# --- Runs ----------------------------------------------------------------------------
+
+
+class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Imported retrieval runs: one per (system, collection)."""
+
+    permission_classes = [IsAdmin]
+    filter_backends: list = []
+
+    class RunSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        system = serializers.CharField(source="system.name")
+        collection = serializers.CharField(source="collection.name")
+        tag = serializers.CharField()
+        n_rows = serializers.IntegerField()
+        created_at = serializers.DateTimeField()
+
+    class RunRowSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        qid = serializers.CharField(source="query.qid")
+        docid = serializers.CharField(source="passage.docid")
+        rank = serializers.IntegerField()
+        score = serializers.FloatField()
+
+    serializer_class = RunSerializer
+
+    def get_queryset(self):
+        return corpus_selectors.run_list()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("qid", str, description="only this query's rows")],
+        responses=RunRowSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], pagination_class=CursorPagination, serializer_class=RunRowSerializer)
+    def rows(self, request, pk: str):
+        """The run's rows (rank, score), cursor-paginated."""
+        run = get_object_or_404(corpus_selectors.run_list(), pk=pk)
+        rows = corpus_selectors.run_row_list(run=run)
+        qid = request.query_params.get("qid")
+        if qid:
+            rows = rows.filter(query__qid=qid)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(self.RunRowSerializer(page, many=True).data)
+

@@ -1,0 +1,76 @@
+"""Reads of the corpus tables for listings and exports (the API and any page that lists them).
+
+Each selector returns a queryset with its joins already chosen, so that a listing runs a
+constant number of queries whatever its page size.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.db.models import Count, Max, QuerySet
+
+from analysis.models import Assessor, Collection, Judgment, Passage, Query, Run, RunRow
+
+
+def collection_list() -> QuerySet[Collection]:
+    """Every collection with its number of queries."""
+    return Collection.objects.annotate(n_queries=Count("queries")).order_by("name")
+
+
+def collection_get(*, name: str) -> Collection | None:
+    return collection_list().filter(name=name).first()
+
+
+def query_list(*, collection: str | None = None) -> QuerySet[Query]:
+    """Queries, optionally of one collection (by name)."""
+    qs = Query.objects.select_related("collection").order_by("collection__name", "qid")
+    if collection:
+        qs = qs.filter(collection__name=collection)
+    return qs
+
+
+def passage_list() -> QuerySet[Passage]:
+    return Passage.objects.select_related("collection")
+
+
+def assessor_list() -> QuerySet[Assessor]:
+    return Assessor.objects.select_related("user").order_by("name")
+
+
+def judgment_list() -> QuerySet[Judgment]:
+    """Judgments with their query, passage, collection and assessor joined."""
+    return Judgment.objects.select_related("query__collection", "passage", "assessor")
+
+
+def run_list() -> QuerySet[Run]:
+    return Run.objects.select_related("system", "collection").annotate(n_rows=Count("rows")).order_by(
+        "collection__name", "system__name"
+    )
+
+
+def run_row_list(*, run: Run) -> QuerySet[RunRow]:
+    return RunRow.objects.filter(run=run).select_related("query", "passage")
+
+
+def qrels_lines(*, collection: Collection, assessor: Assessor, chunk_size: int = 5000) -> Iterator[str]:
+    """One assessor's valid judgments of a collection as TREC qrels lines (``qid 0 docid grade``).
+
+    Read through a server-side cursor in chunks: memory stays flat however many
+    judgments there are. Unparsed LLM answers (``grade`` None) have no qrels line.
+    """
+    rows = (
+        Judgment.objects.filter(query__collection=collection, assessor=assessor, grade__isnull=False)
+        .order_by("query__qid", "passage__docid")
+        .values_list("query__qid", "passage__docid", "grade")
+        .iterator(chunk_size=chunk_size)
+    )
+    for qid, docid, grade in rows:
+        yield f"{qid} 0 {docid} {grade}\n"
+
+
+def judgments_fingerprint(*, collection: Collection, assessors: list[Assessor]) -> tuple[int, object]:
+    """(count, last change) of the judgments of these assessors: what a report depends on."""
+    agg = Judgment.objects.filter(query__collection=collection, assessor__in=assessors).aggregate(
+        n=Count("id"), last=Max("updated_at")
+    )
+    return agg["n"], agg["last"]

@@ -1,0 +1,27 @@
+"""The REST API under /api/: the schema and its docs are public, everything else needs a user.
+
+Each app's endpoints live in its ``apis.py``; this module only routes them.
+"""
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import SimpleRouter
+
+from analysis import apis as analysis_apis
+
+router = SimpleRouter()
+router.register("collections", analysis_apis.CollectionViewSet, basename="collection")
+router.register("queries", analysis_apis.QueryViewSet, basename="query")
+router.register("passages", analysis_apis.PassageViewSet, basename="passage")
+router.register("assessors", analysis_apis.AssessorViewSet, basename="assessor")
+router.register("judgments", analysis_apis.JudgmentViewSet, basename="judgment")
+router.register("runs", analysis_apis.RunViewSet, basename="run")
+
+app_name = "api"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="redoc"),
+    path("", include(router.urls)),
+]
