@@ -5,7 +5,6 @@ Thin views: parse the request, call one selector or service of ``analysis``, ren
 from __future__ import annotations
 
 import django_filters
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -214,7 +213,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @action(detail=True, methods=["get"], pagination_class=CursorPagination, serializer_class=RunRowSerializer)
     def rows(self, request, pk: str):
         """The run's rows (rank, score), cursor-paginated."""
-        run = get_object_or_404(corpus_selectors.run_list(), pk=pk)
+        run = self.get_object()
         rows = corpus_selectors.run_row_list(run=run)
         qid = request.query_params.get("qid")
         if qid:

@@ -213,3 +213,28 @@ def batched_lines(lines: Iterable[str], size: int = 2000) -> Iterable[str]:
     if buffer:
         yield "".join(buffer)
 
+
+
+# --- Errors outside DRF's views (URL that matches no route) -------------------------
+
+
+def not_found(request, exception=None):
+    """404 for any URL: the JSON error body under /api/, Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        body = {"error": {"code": "not_found", "message": "No such endpoint or object.", "details": {}}}
+        return JsonResponse(body, status=404)
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    """500: the JSON error body under /api/ (scripts parse it), Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as django_server_error
+
+    if request.path.startswith("/api/"):
+        body = {"error": {"code": "server_error", "message": "Internal server error.", "details": {}}}
+        return JsonResponse(body, status=500)
+    return django_server_error(request)

@@ -14,3 +14,6 @@ urlpatterns = [
     path("annotation/", include("annotation.urls")),
     path("api/", include("hardq_site.api_urls")),
 ]
+
+handler404 = "hardq_site.api_conventions.not_found"
+handler500 = "hardq_site.api_conventions.server_error"
