@@ -4,11 +4,17 @@ Thin views: parse the request, call one selector or service of ``analysis``, ren
 """
 from __future__ import annotations
 
+import dataclasses
+
 import django_filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
+from rest_framework.views import APIView
 
 from analysis import corpus_selectors
 from analysis.models import Assessor, Judgment, Passage, Query
@@ -221,3 +227,123 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(self.RunRowSerializer(page, many=True).data)
 
+
+
+# --- Uploads --------------------------------------------------------------------------
+
+
+class ImportApi(APIView):
+    """Upload one pipeline file: the same importer, validation and errors as the import commands.
+
+    The whole file is validated before anything is written; the first bad line answers
+    400 with ``{"error": {"code": "bad_line", "details": {"file", "line", "message"}}}``
+    and the database is left exactly as it was. ``dry_run`` counts without writing.
+    """
+
+    permission_classes = [IsAdmin]
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [UserRateThrottle, ScopedRateThrottle]
+    throttle_scope = "uploads"
+
+    # kind -> (service, options it takes besides the file, options it requires)
+    KINDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+        "queries": ("queries_import", ("collection",), ("collection",)),
+        "passages": ("passages_import", ("collection",), ("collection",)),
+        "qrels": ("qrels_import", ("collection", "assessor", "scale", "assessor_kind", "model"), ("collection",)),
+        "run": ("run_import", ("collection", "system"), ("collection", "system")),
+        "generations": ("generations_import", ("collection", "generator", "setting"), ("collection", "generator")),
+        "bertscore": ("bertscore_import", ("collection", "generator", "setting"), ("collection", "generator")),
+        "pairwise": ("pairwise_import", ("collection", "assessor"), ("collection", "assessor")),
+        "reasons": ("reasons_import", ("task", "assessor"), ("task", "assessor")),
+        "hard_queries": (
+            "hard_queries_import",
+            ("collection", "task", "subject", "quantile"),
+            ("collection", "task", "subject"),
+        ),
+    }
+
+    class ImportInputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(
+            choices=["queries", "passages", "qrels", "run", "generations", "bertscore", "pairwise", "reasons", "hard_queries"],
+            help_text="the file kind, as the import_<kind> commands",
+        )
+        file = serializers.FileField()
+        collection = serializers.CharField(required=False, help_text="collection name (created if new)")
+        assessor = serializers.CharField(required=False, help_text="qrels: assessor (default official); pairwise, reasons: the LLM")
+        scale = serializers.ChoiceField(choices=["graded", "binary"], required=False, help_text="qrels: grade scale")
+        assessor_kind = serializers.ChoiceField(
+            choices=["official", "llm", "human"], required=False, help_text="qrels: kind of a new assessor"
+        )
+        model = serializers.CharField(required=False, help_text="qrels: LLM model id")
+        system = serializers.CharField(required=False, help_text="run: system name")
+        generator = serializers.CharField(required=False, help_text="generations, bertscore: the generating LLM")
+        setting = serializers.ChoiceField(
+            choices=["zero_shot", "reason_expansion"], required=False, help_text="generations, bertscore (default: from the file name)"
+        )
+        task = serializers.ChoiceField(choices=["h2r", "h2g", "h2j"], required=False, help_text="reasons, hard_queries")
+        subject = serializers.CharField(required=False, help_text="hard_queries: system, generator or judge")
+        quantile = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, help_text="hard_queries")
+        replace = serializers.BooleanField(default=False, help_text="replace an earlier import of the same source")
+        dry_run = serializers.BooleanField(default=False, help_text="validate and count, write nothing")
+
+    class ImportReportSerializer(serializers.Serializer):
+        kind = serializers.CharField()
+        label = serializers.CharField()
+        filename = serializers.CharField()
+        collection = serializers.CharField(allow_null=True)
+        status = serializers.CharField(help_text="imported, unchanged or dry-run")
+        rows = serializers.IntegerField()
+        created = serializers.IntegerField()
+        updated = serializers.IntegerField()
+        unchanged = serializers.IntegerField()
+        skipped = serializers.IntegerField()
+        deleted = serializers.IntegerField()
+        new_passages = serializers.IntegerField()
+        notes = serializers.ListField(child=serializers.CharField())
+        summary = serializers.CharField()
+
+    @extend_schema(
+        request={"multipart/form-data": ImportInputSerializer},
+        responses={201: ImportReportSerializer, 200: ImportReportSerializer},
+        examples=[
+            OpenApiExample(
+                "Upload a run",
+                value={"kind": "run", "collection": "dl19", "system": "bm25", "file": "run.bm25.txt"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "A bad line",
+                value={"error": {"code": "bad_line", "message": "qrels.txt:3: grade 7 is not in 0..3",
+                                 "details": {"file": "qrels.txt", "line": 3, "message": "grade 7 is not in 0..3"}}},
+                response_only=True,
+                status_codes=["400"],
+            ),
+        ],
+    )
+    def post(self, request):
+        """Import one uploaded file; 201 when rows were written, 200 for a dry run or an unchanged file."""
+        from analysis.importers import services
+        from analysis.importers.errors import ImportFileError
+
+        serializer = self.ImportInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        service_name, accepted, required = self.KINDS[data["kind"]]
+        missing = [name for name in required if not data.get(name)]
+        if missing:
+            raise serializers.ValidationError({name: [f"required for kind {data['kind']}"] for name in missing})
+        upload = data["file"]
+        options = {name: data[name] for name in accepted if data.get(name) not in (None, "")}
+        try:
+            report = getattr(services, service_name)(
+                data=upload.read(), filename=upload.name, replace=data["replace"], dry_run=data["dry_run"], **options
+            )
+        except ImportFileError as exc:
+            raise ApiError(
+                str(exc), code="bad_line", details={"file": exc.filename, "line": exc.line, "message": exc.message}
+            ) from exc
+        except ValueError as exc:  # an option the importer refuses (unknown scale, task, setting)
+            raise ApiError(str(exc), code="invalid") from exc
+        body = {**dataclasses.asdict(report), "summary": report.summary()}
+        created = report.status == "imported"
+        return Response(self.ImportReportSerializer(body).data, status=201 if created else 200)

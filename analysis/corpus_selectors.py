@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from django.db.models import Count, Max, QuerySet
 
-from analysis.models import Assessor, Collection, Judgment, Passage, Query, Run, RunRow
+from analysis.models import Assessor, Collection, ImportSource, Judgment, Passage, Query, Run, RunRow
 
 
 def collection_list() -> QuerySet[Collection]:
@@ -53,19 +53,25 @@ def run_row_list(*, run: Run) -> QuerySet[RunRow]:
 
 
 def qrels_lines(*, collection: Collection, assessor: Assessor, chunk_size: int = 5000) -> Iterator[str]:
-    """One assessor's valid judgments of a collection as TREC qrels lines (``qid 0 docid grade``).
+    """One assessor's valid judgments of a collection as TREC qrels lines, sorted by qid and docid.
 
-    Read through a server-side cursor in chunks: memory stays flat however many
-    judgments there are. Unparsed LLM answers (``grade`` None) have no qrels line.
+    Same lines as the ``export_qrels`` command (the second column is the one the
+    assessor's imported file used, else ``0``; invalid LLM answers are left out), but
+    read through a server-side cursor in chunks: memory stays flat however many
+    judgments there are.
     """
+    options = ImportSource.objects.filter(kind="judgments", collection=collection, label=assessor.name).values_list(
+        "options", flat=True
+    )
+    column2 = next((o.get("column2") for o in options if isinstance(o, dict) and o.get("column2")), "0")
     rows = (
-        Judgment.objects.filter(query__collection=collection, assessor=assessor, grade__isnull=False)
+        Judgment.objects.filter(query__collection=collection, assessor=assessor, valid=True, grade__isnull=False)
         .order_by("query__qid", "passage__docid")
         .values_list("query__qid", "passage__docid", "grade")
         .iterator(chunk_size=chunk_size)
     )
     for qid, docid, grade in rows:
-        yield f"{qid} 0 {docid} {grade}\n"
+        yield f"{qid} {column2} {docid} {grade}\n"
 
 
 def judgments_fingerprint(*, collection: Collection, assessors: list[Assessor]) -> tuple[int, object]:
