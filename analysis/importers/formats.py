@@ -1,0 +1,418 @@
+"""One parser per pipeline file format (pure: no database).
+
+Each parser reads a :class:`SourceFile` completely and returns its records, each with
+the number of the line it came from, or raises :class:`ImportFileError` naming the
+first bad line. Checks that need the database (does the qid exist?) are the
+importers' job (``analysis.importers.kinds``), so that both kinds of error read alike.
+
+Ids are kept as strings exactly as written; a qid given as a JSON number becomes its
+decimal string (JSON numbers cannot carry leading zeros, so none is lost).
+"""
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from analysis.importers.errors import ImportFileError
+from analysis.importers.reading import SourceFile
+
+MAX_QID = 64
+MAX_DOCID = 128
+GRADED_SCALE = (0, 1, 2, 3)
+BINARY_SCALE = (0, 1)
+SCALES = {"graded": GRADED_SCALE, "binary": BINARY_SCALE}
+
+# qwen3 and other reasoning models open their answer with a <think> block; the
+# generated passage is what follows it. An unclosed block is all thinking.
+THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL | re.IGNORECASE)
+
+
+def strip_think(response: str) -> str:
+    """The answer without any ``<think>…</think>`` block, trimmed."""
+    return THINK_BLOCK.sub("", response).strip()
+
+
+# --- records ------------------------------------------------------------------
+@dataclass(slots=True)
+class QueryRecord:
+    line: int
+    qid: str
+    text: str
+
+
+@dataclass(slots=True)
+class PassageRecord:
+    line: int
+    docid: str
+    text: str
+
+
+@dataclass(slots=True)
+class QrelRecord:
+    line: int
+    qid: str
+    docid: str
+    grade: int
+
+
+@dataclass(slots=True)
+class RunRecord:
+    line: int
+    qid: str
+    docid: str
+    rank: int
+    score: float
+    tag: str
+
+
+@dataclass(slots=True)
+class GenerationRecord:
+    line: int
+    qid: str
+    query: str
+    response: str
+    text: str
+    extracted_answer: str | None
+    ds: str | None
+
+
+@dataclass(slots=True)
+class BertScoreRecord:
+    line: int
+    qid: str
+    docids: list[str]
+    precision: list[float]
+    recall: list[float]
+    f1: list[float]
+    model_id: str
+    candidate: str
+
+
+@dataclass(slots=True)
+class PairwiseRecord:
+    line: int
+    qid: str
+    docid: str
+    label: int
+
+
+@dataclass(slots=True)
+class ReasonRecord:
+    line: int
+    label: str
+    collection: str
+    qid: str
+    query: str
+    reasons: list[str]
+    raw: str
+
+
+@dataclass(slots=True)
+class HardQueryRecord:
+    line: int
+    qid: str
+    value: float | None
+
+
+# --- small checks shared by the parsers ----------------------------------------
+def _id(src: SourceFile, line: int, value: str, what: str, limit: int) -> str:
+    if not value:
+        raise ImportFileError(src.name, line, f"empty {what}")
+    if len(value) > limit:
+        raise ImportFileError(src.name, line, f"{what} longer than {limit} characters")
+    return value
+
+
+def _int(src: SourceFile, line: int, value: str, what: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ImportFileError(src.name, line, f"{what} {value!r} is not an integer") from None
+
+
+def _float(src: SourceFile, line: int, value: Any, what: str) -> float:
+    if isinstance(value, bool):
+        raise ImportFileError(src.name, line, f"{what} {value!r} is not a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ImportFileError(src.name, line, f"{what} {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ImportFileError(src.name, line, f"{what} {value!r} is not a finite number")
+    return number
+
+
+def _columns(src: SourceFile, line: int, text: str, expected: int, layout: str) -> list[str]:
+    parts = text.split()
+    if len(parts) != expected:
+        raise ImportFileError(
+            src.name, line, f"expected {expected} columns ({layout}), found {len(parts)}"
+        )
+    return parts
+
+
+def _json_object(src: SourceFile, line: int, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(src.name, line, f"broken JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(value, dict):
+        raise ImportFileError(src.name, line, "expected a JSON object on each line")
+    return value
+
+
+def _json_id(src: SourceFile, line: int, obj: dict[str, Any], key: str, what: str, limit: int) -> str:
+    if key not in obj:
+        raise ImportFileError(src.name, line, f"missing key {key!r}")
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ImportFileError(src.name, line, f"{what} must be a string or an integer, not {value!r}")
+    return _id(src, line, str(value).strip(), what, limit)
+
+
+def _json_str(src: SourceFile, line: int, obj: dict[str, Any], key: str, *, optional: bool = False) -> str | None:
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ImportFileError(src.name, line, f"{key!r} must be a string")
+    return value
+
+
+def _no_duplicate(src: SourceFile, seen: dict, key: Any, line: int, what: str) -> None:
+    first = seen.setdefault(key, line)
+    if first != line:
+        raise ImportFileError(src.name, line, f"duplicate {what} (first on line {first})")
+
+
+# --- parsers --------------------------------------------------------------------
+def parse_queries(src: SourceFile, *, progress: bool = False) -> tuple[list[QueryRecord], int]:
+    """``qid<TAB>query text``. Returns the records and the number of repeated lines skipped."""
+    records: dict[str, QueryRecord] = {}
+    repeated = 0
+    for line, text in src.lines(progress=progress):
+        qid, tab, query = text.partition("\t")
+        if not tab:
+            raise ImportFileError(src.name, line, "expected qid<TAB>query text, found no tab")
+        qid = _id(src, line, qid.strip(), "qid", MAX_QID)
+        query = query.strip()
+        if qid in records:
+            if records[qid].text != query:
+                raise ImportFileError(src.name, line, f"qid {qid} again with another text (first on line {records[qid].line})")
+            repeated += 1
+            continue
+        records[qid] = QueryRecord(line, qid, query)
+    return list(records.values()), repeated
+
+
+def parse_passages(src: SourceFile, *, progress: bool = False) -> tuple[list[PassageRecord], int]:
+    """``docid<TAB>text``, split at the first tab only (the text may hold tabs).
+
+    The qrels_text files list a passage once per judged pair: a docid repeated with the
+    same text is skipped (and counted); with another text it is an error.
+    """
+    records: dict[str, PassageRecord] = {}
+    repeated = 0
+    for line, text in src.lines(progress=progress):
+        docid, tab, passage = text.partition("\t")
+        if not tab:
+            raise ImportFileError(src.name, line, "expected docid<TAB>passage text, found no tab")
+        docid = _id(src, line, docid.strip(), "docid", MAX_DOCID)
+        if docid in records:
+            if records[docid].text != passage:
+                raise ImportFileError(
+                    src.name, line, f"docid {docid} again with another text (first on line {records[docid].line})"
+                )
+            repeated += 1
+            continue
+        records[docid] = PassageRecord(line, docid, passage)
+    return list(records.values()), repeated
+
+
+def parse_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> tuple[list[QrelRecord], str | None]:
+    """TREC qrels ``qid Q0 docid grade``. The second column (``Q0`` or ``0``) carries no
+    meaning; it is returned when every line has the same one, else ``None``."""
+    allowed = SCALES[scale]
+    records: list[QrelRecord] = []
+    seen: dict[tuple[str, str], int] = {}
+    column2: set[str] = set()
+    for line, text in src.lines(progress=progress):
+        qid, second, docid, grade_text = _columns(src, line, text, 4, "qid Q0 docid grade")
+        column2.add(second)
+        qid = _id(src, line, qid, "qid", MAX_QID)
+        docid = _id(src, line, docid, "docid", MAX_DOCID)
+        grade = _int(src, line, grade_text, "grade")
+        if grade not in allowed:
+            raise ImportFileError(
+                src.name, line, f"grade {grade} is outside the {scale} scale {allowed[0]}..{allowed[-1]}"
+            )
+        _no_duplicate(src, seen, (qid, docid), line, f"judgment of ({qid}, {docid})")
+        records.append(QrelRecord(line, qid, docid, grade))
+    return records, (column2.pop() if len(column2) == 1 else None)
+
+
+def parse_run(src: SourceFile, *, progress: bool = False) -> list[RunRecord]:
+    """TREC run ``qid Q0 docid rank score tag``."""
+    records: list[RunRecord] = []
+    seen: dict[tuple[str, str], int] = {}
+    for line, text in src.lines(progress=progress):
+        qid, _, docid, rank_text, score_text, tag = _columns(src, line, text, 6, "qid Q0 docid rank score tag")
+        qid = _id(src, line, qid, "qid", MAX_QID)
+        docid = _id(src, line, docid, "docid", MAX_DOCID)
+        rank = _int(src, line, rank_text, "rank")
+        score = _float(src, line, score_text, "score")
+        _no_duplicate(src, seen, (qid, docid), line, f"run row for ({qid}, {docid})")
+        records.append(RunRecord(line, qid, docid, rank, score, tag))
+    return records
+
+
+def parse_generations(src: SourceFile, *, progress: bool = False) -> list[GenerationRecord]:
+    """JSON lines ``query_id, query, response, extracted_answer`` (and ``ds`` in the
+    reason-expansion files). ``text`` is the response without its ``<think>`` block."""
+    records: list[GenerationRecord] = []
+    seen: dict[str, int] = {}
+    for line, text in src.lines(progress=progress):
+        obj = _json_object(src, line, text)
+        qid = _json_id(src, line, obj, "query_id", "query_id", MAX_QID)
+        response = _json_str(src, line, obj, "response")
+        assert response is not None
+        query = _json_str(src, line, obj, "query", optional=True) or ""
+        extracted = obj.get("extracted_answer")
+        if extracted is not None and not isinstance(extracted, str):
+            extracted = json.dumps(extracted, ensure_ascii=False)
+        ds = obj.get("ds")
+        if ds is not None and not isinstance(ds, str):
+            raise ImportFileError(src.name, line, "'ds' must be a string")
+        _no_duplicate(src, seen, qid, line, f"generation for query {qid}")
+        records.append(GenerationRecord(line, qid, query, response, strip_think(response), extracted, ds))
+    return records
+
+
+def parse_bertscore(src: SourceFile, *, progress: bool = False) -> list[BertScoreRecord]:
+    """JSON lines ``qid, scores{precision[], recall[], f1[], hashcode}, main_performance, dids[]``;
+    the score lists are aligned by position with ``dids``."""
+    records: list[BertScoreRecord] = []
+    seen: dict[str, int] = {}
+    for line, text in src.lines(progress=progress):
+        obj = _json_object(src, line, text)
+        qid = _json_id(src, line, obj, "qid", "qid", MAX_QID)
+        scores = obj.get("scores")
+        dids = obj.get("dids")
+        if not isinstance(scores, dict):
+            raise ImportFileError(src.name, line, "'scores' must be an object")
+        if not isinstance(dids, list):
+            raise ImportFileError(src.name, line, "'dids' must be a list")
+        docids = []
+        for did in dids:
+            if isinstance(did, bool) or not isinstance(did, (str, int)):
+                raise ImportFileError(src.name, line, f"docid {did!r} in 'dids' must be a string or an integer")
+            docids.append(_id(src, line, str(did).strip(), "docid", MAX_DOCID))
+        if len(set(docids)) != len(docids):
+            raise ImportFileError(src.name, line, "a docid appears twice in 'dids'")
+        lists = {}
+        for key in ("precision", "recall", "f1"):
+            values = scores.get(key)
+            if not isinstance(values, list):
+                raise ImportFileError(src.name, line, f"'scores.{key}' must be a list")
+            if len(values) != len(docids):
+                raise ImportFileError(
+                    src.name, line, f"'scores.{key}' has {len(values)} values for {len(docids)} dids"
+                )
+            lists[key] = [_float(src, line, v, f"scores.{key} value") for v in values]
+        hashcode = scores.get("hashcode")
+        if not isinstance(hashcode, str) or not hashcode:
+            raise ImportFileError(src.name, line, "'scores.hashcode' (the BERTScore model id) is missing")
+        candidate = obj.get("main_performance")
+        _no_duplicate(src, seen, qid, line, f"BERTScore row for query {qid}")
+        records.append(
+            BertScoreRecord(
+                line, qid, docids, lists["precision"], lists["recall"], lists["f1"], hashcode[:200],
+                candidate if isinstance(candidate, str) else "",
+            )
+        )
+    return records
+
+
+def parse_pairwise(src: SourceFile, *, progress: bool = False) -> list[PairwiseRecord]:
+    """JSON lines ``qid, did, label`` with label 1 (the judged passage) or 2 (the generated one)."""
+    records: list[PairwiseRecord] = []
+    seen: dict[tuple[str, str], int] = {}
+    for line, text in src.lines(progress=progress):
+        obj = _json_object(src, line, text)
+        qid = _json_id(src, line, obj, "qid", "qid", MAX_QID)
+        docid = _json_id(src, line, obj, "did", "did", MAX_DOCID)
+        label = obj.get("label")
+        if isinstance(label, str) and label.strip() in {"1", "2"}:
+            label = int(label)
+        if isinstance(label, bool) or label not in (1, 2):
+            raise ImportFileError(src.name, line, f"label {obj.get('label')!r} must be 1 or 2")
+        _no_duplicate(src, seen, (qid, docid), line, f"preference for ({qid}, {docid})")
+        records.append(PairwiseRecord(line, qid, docid, int(label)))
+    return records
+
+
+LABEL_COLLECTION = re.compile(r"^([A-Za-z0-9-]+)_")
+
+
+def parse_reasons(src: SourceFile, *, progress: bool = False) -> list[ReasonRecord]:
+    """``label<TAB>qid<TAB>query<TAB>python-list-of-reasons``.
+
+    The list is a Python literal (single quotes), read with ``ast.literal_eval`` and
+    never evaluated as code. The collection is the label's prefix (``dl19_bm25_…``).
+    """
+    records: list[ReasonRecord] = []
+    seen: dict[tuple[str, str], int] = {}
+    for line, text in src.lines(progress=progress):
+        parts = text.split("\t", 3)
+        if len(parts) != 4:
+            raise ImportFileError(
+                src.name, line, f"expected 4 tab-separated columns (label, qid, query, reasons), found {len(parts)}"
+            )
+        label, qid, query, raw = (p.strip() for p in parts)
+        match = LABEL_COLLECTION.match(label)
+        if not match:
+            raise ImportFileError(src.name, line, f"label {label!r} does not start with a collection (e.g. dl19_)")
+        qid = _id(src, line, qid, "qid", MAX_QID)
+        try:
+            reasons = ast.literal_eval(raw)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            raise ImportFileError(src.name, line, "the reasons are not a Python list literal") from None
+        if not isinstance(reasons, (list, tuple)) or not all(isinstance(r, str) for r in reasons):
+            raise ImportFileError(src.name, line, "the reasons must be a list of strings")
+        _no_duplicate(src, seen, (label, qid), line, f"reasons for ({label}, {qid})")
+        records.append(
+            ReasonRecord(line, label[:200], match.group(1).lower(), qid, query, [r.strip() for r in reasons], raw)
+        )
+    return records
+
+
+# The hard-query CSVs name the measure in the header; map it to trec_eval's name.
+MEASURE_NAMES = {"ndcg@10": "ndcg_cut_10", "ndcg_cut_10": "ndcg_cut_10", "bertscore": "bertscore_f1"}
+
+
+def parse_hard_queries(src: SourceFile, *, progress: bool = False) -> tuple[str, list[HardQueryRecord]]:
+    """CSV ``query,<measure>`` whose first column is the qid; returns (measure, records)."""
+    rows = list(src.lines(progress=progress))
+    if not rows:
+        raise ImportFileError(src.name, None, "the file is empty")
+    header_line, header_text = rows[0]
+    header = next(csv.reader([header_text]))
+    if len(header) != 2:
+        raise ImportFileError(src.name, header_line, f"expected a header of 2 columns (query,<measure>), found {len(header)}")
+    measure = MEASURE_NAMES.get(header[1].strip().lower(), header[1].strip()[:64])
+    records: list[HardQueryRecord] = []
+    seen: dict[str, int] = {}
+    for line, text in rows[1:]:
+        cells = next(csv.reader([text]))
+        if len(cells) != 2:
+            raise ImportFileError(src.name, line, f"expected 2 columns (query,{header[1]}), found {len(cells)}")
+        qid = _id(src, line, cells[0].strip(), "qid", MAX_QID)
+        value = None if cells[1].strip().lower() in {"", "nan"} else _float(src, line, cells[1].strip(), header[1])
+        _no_duplicate(src, seen, qid, line, f"query {qid}")
+        records.append(HardQueryRecord(line, qid, value))
+    return measure, records

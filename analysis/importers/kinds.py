@@ -1,0 +1,719 @@
+"""The importers: one per kind of pipeline file, all run through :meth:`Importer.run`.
+
+``run`` is the one validation and reporting path: it fingerprints the file, returns
+"unchanged" when the same content of the same source was imported before, parses the
+whole file (``formats``), checks it against the database, and only then writes, in
+one transaction (a savepoint when called inside a bundle). Any error raises
+:class:`ImportFileError` naming ``FILE:LINE`` and leaves the database as it was.
+
+Identity of a source: ``(kind, collection, label)`` of :class:`ImportSource`; the label
+is the assessor, system, or ``generator/setting`` the file belongs to. Importing a new
+version of a source merges: new rows are created, changed rows updated, the rest
+left alone; ``replace=True`` first deletes the rows of the earlier import. Queries and
+passages are never deleted (everything else hangs on them): for them ``replace``
+re-imports and overwrites texts.
+
+Qrels, runs, judgments, generations, BERTScores, preferences and hard-query lists
+require their queries to exist (import the queries first): an unknown qid is an error
+naming its line, because a qid typo would otherwise create labels for no query. Their
+docids need not exist: an unknown docid becomes ``Passage(text=None)``.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from django.db import transaction
+from django.utils import timezone
+
+from analysis.importers import formats
+from analysis.importers.naming import model_from_name
+from analysis.importers.bulk import insert_rows, update_rows
+from analysis.importers.errors import ImportFileError
+from analysis.importers.reading import SourceFile
+from analysis.models import (
+    Assessor,
+    BertScore,
+    Collection,
+    Generation,
+    HardnessAnalysis,
+    HardnessLabel,
+    ImportSource,
+    Judgment,
+    PairwisePreference,
+    Passage,
+    Query,
+    Reason,
+    ReasonProposal,
+    Run,
+    RunRow,
+    System,
+    Task,
+)
+
+
+@dataclass
+class ImportReport:
+    """What one import did (or, in a dry run, would do)."""
+
+    kind: str
+    label: str
+    filename: str
+    collection: str | None
+    status: str = "imported"  # imported | unchanged | dry-run
+    rows: int = 0  # records read from the file
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0  # rows already stored exactly so
+    skipped: int = 0  # lines not imported (repeats, collections not in the database)
+    deleted: int = 0  # rows of the earlier import removed by replace
+    new_passages: int = 0  # docids without text, kept as Passage(text=None)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        where = f" into {self.collection}" if self.collection else ""
+        head = f"{self.filename}: {self.kind} '{self.label}'{where}"
+        if self.status == "unchanged":
+            return f"{head}: unchanged (same file imported before; {self.rows} rows)"
+        parts = [
+            f"{self.rows} rows read",
+            f"{self.created} created",
+            f"{self.updated} updated",
+            f"{self.unchanged} unchanged",
+            f"{self.skipped} skipped",
+        ]
+        if self.deleted:
+            parts.append(f"{self.deleted} deleted by --replace")
+        if self.new_passages:
+            parts.append(f"{self.new_passages} passages without text added")
+        prefix = "DRY RUN, nothing written: " if self.status == "dry-run" else ""
+        text = f"{head}: {prefix}" + ", ".join(parts)
+        for note in self.notes:
+            text += f"\n  {note}"
+        return text
+
+
+class Importer:
+    """Base of every importer; subclasses provide ``parse``, ``check``, ``write``."""
+
+    kind: ClassVar[str]
+    needs_collection: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        src: SourceFile,
+        collection: str | None,
+        replace: bool = False,
+        dry_run: bool = False,
+        progress: bool = False,
+    ) -> None:
+        self.src = src
+        self.collection_name = collection
+        self.replace = replace
+        self.dry_run = dry_run
+        self.progress = progress
+        self.collection: Collection | None = None
+        self.report = ImportReport(kind=self.kind, label=self.label(), filename=src.basename, collection=collection)
+
+    # --- what subclasses define ---
+    def label(self) -> str:
+        raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+    def parse(self) -> None:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Database checks that may reject the file; no writes."""
+
+    def recorded_options(self) -> dict[str, Any]:
+        """Facts about the file worth keeping with its source (after parsing)."""
+        return {}
+
+    def delete_previous(self, source: ImportSource) -> int:
+        return 0
+
+    def write(self, source: ImportSource) -> None:
+        raise NotImplementedError
+
+    # --- the shared path ---
+    def error(self, line: int | None, message: str) -> ImportFileError:
+        return ImportFileError(self.src.name, line, message)
+
+    def run(self) -> ImportReport:
+        """Validate the whole file, then write it in one transaction; see the module doc."""
+        if self.needs_collection and not self.collection_name:
+            raise self.error(None, "a collection is required")
+        report = self.report
+        sha = self.src.sha256
+        with transaction.atomic():
+            if self.needs_collection:
+                self.collection, _ = Collection.objects.get_or_create(name=self.collection_name)
+            source = (
+                ImportSource.objects.select_for_update()
+                .filter(kind=self.kind, collection=self.collection, label=self.label())
+                .first()
+            )
+            # Options a parser records (e.g. the qrels' second column) are not part of the identity.
+            same_options = source is not None and all(source.options.get(k) == v for k, v in self.options().items())
+            if source and not self.replace and source.sha256 == sha and same_options:
+                report.status = "unchanged"
+                report.rows = source.rows
+                return report
+            self.parse()
+            self.check()
+            if source is not None and self.replace:
+                report.deleted = self.delete_previous(source)
+            if source is None:
+                source = ImportSource(kind=self.kind, collection=self.collection, label=self.label())
+            source.filename = self.src.basename[:500]
+            source.sha256 = sha
+            source.options = {**self.options(), **self.recorded_options()}
+            source.save()
+            self.write(source)
+            source.rows = report.rows
+            source.created = report.created
+            source.updated = report.updated
+            source.skipped = report.skipped
+            source.save(update_fields=["rows", "created", "updated", "skipped"])
+            if self.dry_run:
+                report.status = "dry-run"
+                transaction.set_rollback(True)
+        return report
+
+    # --- helpers shared by the kinds ---
+    def query_ids(self) -> dict[str, int]:
+        return dict(Query.objects.filter(collection=self.collection).values_list("qid", "id"))
+
+    def require_queries(self, records: list[Any], qids: dict[str, int]) -> None:
+        for record in records:
+            if record.qid not in qids:
+                raise self.error(
+                    record.line,
+                    f"unknown qid {record.qid}: not a query of collection {self.collection_name} "
+                    "(import the queries first)",
+                )
+
+    def passage_ids(self, docids: set[str]) -> dict[str, int]:
+        """Ids of the collection's passages, creating text-less ones for unknown ``docids``."""
+        known = dict(Passage.objects.filter(collection=self.collection).values_list("docid", "id"))
+        missing = sorted(docids - known.keys())
+        if missing:
+            assert self.collection is not None
+            cid = self.collection.id
+            insert_rows(Passage, ["collection", "docid", "text"], ((cid, d, None) for d in missing))
+            # Reading the collection's ids again is cheaper than an IN list of thousands of docids.
+            known = dict(Passage.objects.filter(collection=self.collection).values_list("docid", "id"))
+            self.report.new_passages += len(missing)
+        return known
+
+    def llm_assessor(self, name: str, *, kind: str = Assessor.LLM, scale: str | None = None,
+                     model: str = "") -> Assessor:
+        """The named assessor, created if new; an existing one must have the same scale."""
+        assessor = Assessor.objects.filter(name=name).first()
+        if assessor is None:
+            assessor = Assessor.objects.create(
+                name=name, kind=kind, scale=scale or Assessor.GRADED, model=model
+            )
+        elif scale and assessor.scale != scale:
+            raise self.error(None, f"assessor {name} judges on the {assessor.scale} scale, not {scale}")
+        return assessor
+
+
+# --- corpus ----------------------------------------------------------------------
+class QueriesImporter(Importer):
+    kind = "queries"
+
+    def label(self) -> str:
+        return "queries"
+
+    def parse(self) -> None:
+        self.records, repeated = formats.parse_queries(self.src, progress=self.progress)
+        self.report.rows = len(self.records) + repeated
+        self.report.skipped = repeated
+        if repeated:
+            self.report.notes.append(f"{repeated} repeated lines skipped")
+
+    def write(self, source: ImportSource) -> None:
+        existing = {q: (i, t) for q, i, t in Query.objects.filter(collection=self.collection).values_list("qid", "id", "text")}
+        new = [Query(collection=self.collection, qid=r.qid, text=r.text) for r in self.records if r.qid not in existing]
+        changed = [(existing[r.qid][0], r.text) for r in self.records if r.qid in existing and existing[r.qid][1] != r.text]
+        Query.objects.bulk_create(new, batch_size=2000)
+        update_rows(Query, ["text"], changed)
+        self.report.created = len(new)
+        self.report.updated = len(changed)
+        self.report.unchanged = len(self.records) - len(new) - len(changed)
+
+
+class PassagesImporter(Importer):
+    kind = "passages"
+
+    def label(self) -> str:
+        return "passages"
+
+    def parse(self) -> None:
+        self.records, repeated = formats.parse_passages(self.src, progress=self.progress)
+        self.report.rows = len(self.records) + repeated
+        self.report.skipped = repeated
+        if repeated:
+            self.report.notes.append(f"{repeated} repeated lines (same docid, same text) skipped")
+
+    def write(self, source: ImportSource) -> None:
+        existing = {
+            d: (i, t) for d, i, t in Passage.objects.filter(collection=self.collection).values_list("docid", "id", "text")
+        }
+        assert self.collection is not None
+        cid = self.collection.id
+        new = [r for r in self.records if r.docid not in existing]
+        changed = [(existing[r.docid][0], r.text) for r in self.records if r.docid in existing and existing[r.docid][1] != r.text]
+        insert_rows(Passage, ["collection", "docid", "text"], ((cid, r.docid, r.text) for r in new))
+        update_rows(Passage, ["text"], changed)
+        self.report.created = len(new)
+        self.report.updated = len(changed)
+        self.report.unchanged = len(self.records) - len(new) - len(changed)
+
+
+# --- labels ----------------------------------------------------------------------
+class QrelsImporter(Importer):
+    """TREC qrels of one assessor: official NIST qrels, an LLM judge, a human."""
+
+    kind = "judgments"
+
+    def __init__(self, *, assessor: str = "official", scale: str = Assessor.GRADED, assessor_kind: str | None = None,
+                 model: str = "", **kwargs: Any) -> None:
+        if scale not in formats.SCALES:
+            raise ValueError(f"unknown scale {scale!r}")
+        self.assessor_name = assessor
+        self.scale = scale
+        self.assessor_kind = assessor_kind or (Assessor.OFFICIAL if assessor == "official" else Assessor.LLM)
+        # Bundle file names spell the model with "_" for the tag's colon.
+        self.model = model_from_name(model) if model and ":" not in model else model
+        super().__init__(**kwargs)
+
+    def label(self) -> str:
+        return self.assessor_name
+
+    def options(self) -> dict[str, Any]:
+        return {"scale": self.scale}
+
+    def parse(self) -> None:
+        self.records, self.column2 = formats.parse_qrels(self.src, scale=self.scale, progress=self.progress)
+        self.report.rows = len(self.records)
+
+    def recorded_options(self) -> dict[str, Any]:
+        # export_qrels writes the second column back as the file had it (Q0 or 0).
+        return {"column2": self.column2} if self.column2 is not None else {}
+
+    def check(self) -> None:
+        self.qids = self.query_ids()
+        self.require_queries(self.records, self.qids)
+        self.assessor = self.llm_assessor(self.assessor_name, kind=self.assessor_kind, scale=self.scale, model=self.model)
+
+    def delete_previous(self, source: ImportSource) -> int:
+        return Judgment.objects.filter(source=source).delete()[0]
+
+    def write(self, source: ImportSource) -> None:
+        pids = self.passage_ids({r.docid for r in self.records})
+        existing = {
+            (q, p): (i, g, v)
+            for i, q, p, g, v in Judgment.objects.filter(
+                assessor=self.assessor, query__collection=self.collection
+            ).values_list("id", "query_id", "passage_id", "grade", "valid")
+        }
+        now = timezone.now()
+        aid = self.assessor.id
+        new, changed = [], []
+        for r in self.records:
+            key = (self.qids[r.qid], pids[r.docid])
+            old = existing.get(key)
+            if old is None:
+                new.append((key[0], key[1], aid, r.grade, True, "", source.id, now))
+            elif old[1] != r.grade or not old[2]:
+                changed.append((old[0], r.grade, True, source.id, now))
+        insert_rows(
+            Judgment,
+            ["query", "passage", "assessor", "grade", "valid", "raw_response", "source", "updated_at"],
+            new,
+        )
+        update_rows(Judgment, ["grade", "valid", "source", "updated_at"], changed)
+        self.report.created = len(new)
+        self.report.updated = len(changed)
+        self.report.unchanged = len(self.records) - len(new) - len(changed)
+
+
+class RunImporter(Importer):
+    kind = "run"
+
+    def __init__(self, *, system: str, **kwargs: Any) -> None:
+        self.system_name = system
+        super().__init__(**kwargs)
+
+    def label(self) -> str:
+        return self.system_name
+
+    def parse(self) -> None:
+        self.records = formats.parse_run(self.src, progress=self.progress)
+        self.report.rows = len(self.records)
+
+    def check(self) -> None:
+        self.qids = self.query_ids()
+        self.require_queries(self.records, self.qids)
+
+    def delete_previous(self, source: ImportSource) -> int:
+        return RunRow.objects.filter(run__source=source).delete()[0]
+
+    def write(self, source: ImportSource) -> None:
+        system, _ = System.objects.get_or_create(name=self.system_name)
+        tags = Counter(r.tag for r in self.records)
+        tag = tags.most_common(1)[0][0][:128] if tags else ""
+        run, _ = Run.objects.get_or_create(system=system, collection=self.collection, defaults={"tag": tag})
+        if run.source_id != source.id or run.tag != tag:
+            run.source = source
+            run.tag = tag
+            run.save(update_fields=["source", "tag"])
+        pids = self.passage_ids({r.docid for r in self.records})
+        existing = {
+            (q, p): (i, rank, score)
+            for i, q, p, rank, score in RunRow.objects.filter(run=run).values_list(
+                "id", "query_id", "passage_id", "rank", "score"
+            )
+        }
+        new, changed = [], []
+        for r in self.records:
+            key = (self.qids[r.qid], pids[r.docid])
+            old = existing.get(key)
+            if old is None:
+                new.append((run.id, key[0], key[1], r.rank, r.score))
+            elif old[1] != r.rank or old[2] != r.score:
+                changed.append((old[0], r.rank, r.score))
+        insert_rows(RunRow, ["run", "query", "passage", "rank", "score"], new)
+        update_rows(RunRow, ["rank", "score"], changed)
+        self.report.created = len(new)
+        self.report.updated = len(changed)
+        self.report.unchanged = len(self.records) - len(new) - len(changed)
+
+
+def setting_from_filename(name: str) -> str:
+    """Generations and BERTScores made with the failure reasons as context say so in
+    their file name (``*_all_reasons_expansion_*``, ``bert_score_*_reason_expansion_*``)."""
+    return Generation.REASON_EXPANSION if "reason" in name.lower() and "expansion" in name.lower() else Generation.ZERO_SHOT
+
+
+class GenerationsImporter(Importer):
+    kind = "generations"
+
+    def __init__(self, *, generator: str, setting: str | None = None, **kwargs: Any) -> None:
+        self.generator_name = generator
+        self.setting = setting or setting_from_filename(kwargs["src"].basename)
+        if self.setting not in dict(Generation.SETTING_CHOICES):
+            raise ValueError(f"unknown setting {self.setting!r}")
+        super().__init__(**kwargs)
+
+    def label(self) -> str:
+        return f"{self.generator_name}/{self.setting}"
+
+    def parse(self) -> None:
+        self.records = formats.parse_generations(self.src, progress=self.progress)
+        self.report.rows = len(self.records)
+
+    def check(self) -> None:
+        for r in self.records:
+            if r.ds and r.ds.lower() != (self.collection_name or "").lower():
+                raise self.error(r.line, f"'ds' is {r.ds!r}, not the collection {self.collection_name}")
+        self.qids = self.query_ids()
+        self.require_queries(self.records, self.qids)
+        self.generator = self.llm_assessor(self.generator_name, model=model_from_name(self.generator_name))
+
+    def delete_previous(self, source: ImportSource) -> int:
+        return Generation.objects.filter(source=source).delete()[0]
+
+    def write(self, source: ImportSource) -> None:
+        existing = {
+            g.query_id: g for g in Generation.objects.filter(generator=self.generator, setting=self.setting,
+                                                             query__collection=self.collection)
+        }
+        new, changed = [], []
+        for r in self.records:
+            qid = self.qids[r.qid]
+            old = existing.get(qid)
+            if old is None:
+                new.append(Generation(query_id=qid, generator=self.generator, setting=self.setting, response=r.response,
+                                      text=r.text, extracted_answer=r.extracted_answer, source=source))
+            elif (old.response, old.text, old.extracted_answer) != (r.response, r.text, r.extracted_answer):
+                old.response, old.text, old.extracted_answer, old.source = r.response, r.text, r.extracted_answer, source
+                changed.append(old)
+        Generation.objects.bulk_create(new, batch_size=500)
+        Generation.objects.bulk_update(changed, ["response", "text", "extracted_answer", "source"], batch_size=200)
+        self.report.created = len(new)
+        self.report.updated = len(changed)
+        self.report.unchanged = len(self.records) - len(new) - len(changed)
+
+
+class BertScoreImporter(Importer):
+    """BERTScore rows; each is linked to the generation of the same generator and
+    setting when that was imported (import generations first)."""
+
+    kind = "bertscore"
+
+    def __init__(self, *, generator: str, setting: str | None = None, **kwargs: Any) -> None:
+        self.generator_name = generator
+        self.setting = setting or setting_from_filename(kwargs["src"].basename)
+        super().__init__(**kwargs)
+
+    def label(self) -> str:
+        return f"{self.generator_name}/{self.setting}"
+
+    def parse(self) -> None:
+        self.records = formats.parse_bertscore(self.src, progress=self.progress)
+        self.report.rows = sum(len(r.docids) for r in self.records)
+
+    def check(self) -> None:
+        self.qids = self.query_ids()
+        self.require_queries(self.records, self.qids)
+        self.generator = self.llm_assessor(self.generator_name, model=model_from_name(self.generator_name))
+
+    def delete_previous(self, source: ImportSource) -> int:
+        return BertScore.objects.filter(source=source).delete()[0]
+
+    def write(self, source: ImportSource) -> None:
+        pids = self.passage_ids({d for r in self.records for d in r.docids})
+        generations = dict(
+            Generation.objects.filter(generator=self.generator, setting=self.setting,
+                                      query__collection=self.collection).values_list("query_id", "id")
+        )
+        existing = {
+            (q, p, m): (i, pos, pr, rc, f, g)
+            for i, q, p, m, pos, pr, rc, f, g in BertScore.objects.filter(
+                generator=self.generator, setting=self.setting, origin=BertScore.IMPORTED,
+                query__collection=self.collection,
+            ).values_list("id", "query_id", "passage_id", "model_id", "position", "precision", "recall", "f1", "generation_id")
+        }
+        gid = self.generator.id
+        new, changed = [], []
+        for r in self.records:
+            qid = self.qids[r.qid]
+            generation = generations.get(qid)
+            for pos, docid in enumerate(r.docids):
+                key = (qid, pids[docid], r.model_id)
+                values = (pos, r.precision[pos], r.recall[pos], r.f1[pos], generation)
+                old = existing.get(key)
+                if old is None:
+                    new.append((qid, gid, self.setting, generation, key[1], *values[:4], r.model_id,
+                                BertScore.IMPORTED, source.id))
+                elif old[1:] != values:
+                    changed.append((old[0], *values, source.id))
+        insert_rows(
+            BertScore,
+            ["query", "generator", "setting", "generation", "passage", "position", "precision", "recall", "f1",
+             "model_id", "origin", "source"],
+            new,
+        )
+        update_rows(BertScore, ["position", "precision", "recall", "f1", "generation", "source"], changed)
+        self.report.created = len(new)
+        self.report.updated = len(changed)
+        self.report.unchanged = self.report.rows - len(new) - len(changed)
+        if len(generations) < len(self.records):
+            self.report.notes.append(
+                f"{len(self.records) - len(generations)} queries have no imported generation of "
+                f"{self.generator_name}/{self.setting}: their rows are not linked to one"
+            )
+
+
+class PairwiseImporter(Importer):
+    kind = "pairwise"
+
+    def __init__(self, *, assessor: str, **kwargs: Any) -> None:
+        self.assessor_name = assessor
+        super().__init__(**kwargs)
+
+    def label(self) -> str:
+        return self.assessor_name
+
+    def parse(self) -> None:
+        self.records = formats.parse_pairwise(self.src, progress=self.progress)
+        self.report.rows = len(self.records)
+
+    def check(self) -> None:
+        self.qids = self.query_ids()
+        self.require_queries(self.records, self.qids)
+        self.assessor = self.llm_assessor(self.assessor_name)
+
+    def delete_previous(self, source: ImportSource) -> int:
+        return PairwisePreference.objects.filter(source=source).delete()[0]
+
+    def write(self, source: ImportSource) -> None:
+        pids = self.passage_ids({r.docid for r in self.records})
+        existing = {
+            (q, p): (i, label)
+            for i, q, p, label in PairwisePreference.objects.filter(
+                assessor=self.assessor, query__collection=self.collection
+            ).values_list("id", "query_id", "passage_id", "label")
+        }
+        new, changed = [], []
+        for r in self.records:
+            key = (self.qids[r.qid], pids[r.docid])
+            old = existing.get(key)
+            if old is None:
+                new.append(PairwisePreference(query_id=key[0], passage_id=key[1], assessor=self.assessor,
+                                              label=r.label, source=source))
+            elif old[1] != r.label:
+                changed.append((old[0], r.label, source.id))
+        PairwisePreference.objects.bulk_create(new, batch_size=2000)
+        update_rows(PairwisePreference, ["label", "source"], changed)
+        self.report.created = len(new)
+        self.report.updated = len(changed)
+        self.report.unchanged = len(self.records) - len(new) - len(changed)
+
+
+class ReasonsImporter(Importer):
+    """Failure reasons of one LLM for one task, over several collections.
+
+    Each row's collection is its label's prefix; rows of collections that are not in
+    the database are skipped and counted (the published files cover DL19 to DL22).
+    Within a collection that exists, an unknown qid is an error.
+    """
+
+    kind = "reasons"
+    needs_collection = False
+
+    def __init__(self, *, task: str, assessor: str, **kwargs: Any) -> None:
+        if task not in Task.values:
+            raise ValueError(f"unknown task {task!r}")
+        self.task = task
+        self.assessor_name = assessor
+        kwargs["collection"] = None
+        super().__init__(**kwargs)
+
+    def label(self) -> str:
+        return f"{self.assessor_name}/{self.task}"
+
+    def parse(self) -> None:
+        self.records = formats.parse_reasons(self.src, progress=self.progress)
+        self.report.rows = len(self.records)
+
+    def check(self) -> None:
+        names = {r.collection for r in self.records}
+        collections = {c.name: c for c in Collection.objects.filter(name__in=names)}
+        self.qids = {
+            (c, q): i for c, q, i in Query.objects.filter(collection__name__in=collections).values_list(
+                "collection__name", "qid", "id")
+        }
+        self.kept = []
+        skipped: Counter[str] = Counter()
+        for r in self.records:
+            if r.collection not in collections:
+                skipped[r.collection] += 1
+                continue
+            if (r.collection, r.qid) not in self.qids:
+                raise self.error(r.line, f"unknown qid {r.qid}: not a query of collection {r.collection}")
+            self.kept.append(r)
+        self.report.skipped = sum(skipped.values())
+        if skipped:
+            listed = ", ".join(f"{name} ({n})" for name, n in sorted(skipped.items()))
+            self.report.notes.append(f"skipped rows of collections not in the database: {listed}")
+        self.assessor = self.llm_assessor(self.assessor_name, model=model_from_name(self.assessor_name))
+
+    def delete_previous(self, source: ImportSource) -> int:
+        return ReasonProposal.objects.filter(source=source).delete()[1].get("analysis.ReasonProposal", 0)
+
+    def write(self, source: ImportSource) -> None:
+        existing = {
+            (p.query_id, p.label): p
+            for p in ReasonProposal.objects.filter(assessor=self.assessor, task=self.task).prefetch_related("reasons")
+        }
+        new: list[tuple[ReasonProposal, list[str]]] = []
+        changed: list[tuple[ReasonProposal, list[str]]] = []
+        for r in self.kept:
+            qid = self.qids[(r.collection, r.qid)]
+            old = existing.get((qid, r.label))
+            if old is None:
+                proposal = ReasonProposal(query_id=qid, task=self.task, assessor=self.assessor, label=r.label,
+                                          raw_response=r.raw, source=source)
+                new.append((proposal, r.reasons))
+            elif old.raw_response != r.raw or [x.text for x in old.reasons.all()] != r.reasons:
+                old.raw_response, old.source = r.raw, source
+                changed.append((old, r.reasons))
+        ReasonProposal.objects.bulk_create([p for p, _ in new], batch_size=500)
+        ReasonProposal.objects.bulk_update([p for p, _ in changed], ["raw_response", "source"], batch_size=200)
+        Reason.objects.filter(proposal__in=[p for p, _ in changed]).delete()
+        Reason.objects.bulk_create(
+            [Reason(proposal=p, position=i, text=t) for p, reasons in new + changed for i, t in enumerate(reasons)],
+            batch_size=2000,
+        )
+        self.report.created = len(new)
+        self.report.updated = len(changed)
+        self.report.unchanged = len(self.kept) - len(new) - len(changed)
+
+
+class HardQueriesImporter(Importer):
+    """A hard-query CSV (``query,<measure>``: the hard queries and their measure) as a
+    HardnessAnalysis with ``origin='imported'`` and one hard HardnessLabel per row."""
+
+    kind = "hard_queries"
+
+    def __init__(self, *, task: str, subject: str, quantile: float | None = None, **kwargs: Any) -> None:
+        if task not in Task.values:
+            raise ValueError(f"unknown task {task!r}")
+        self.task = task
+        self.subject = subject
+        self.quantile = quantile
+        super().__init__(**kwargs)
+
+    def label(self) -> str:
+        return f"{self.task}:{self.subject}"
+
+    def options(self) -> dict[str, Any]:
+        return {"task": self.task, "subject": self.subject, "quantile": self.quantile}
+
+    def parse(self) -> None:
+        self.measure, self.records = formats.parse_hard_queries(self.src, progress=self.progress)
+        self.report.rows = len(self.records)
+
+    def check(self) -> None:
+        self.qids = self.query_ids()
+        self.require_queries(self.records, self.qids)
+
+    def _analysis(self, source: ImportSource) -> HardnessAnalysis | None:
+        return HardnessAnalysis.objects.filter(
+            origin=HardnessAnalysis.IMPORTED, collection=self.collection, parameters__import_source=source.id
+        ).first()
+
+    def delete_previous(self, source: ImportSource) -> int:
+        return HardnessLabel.objects.filter(analysis__in=HardnessAnalysis.objects.filter(
+            origin=HardnessAnalysis.IMPORTED, collection=self.collection, parameters__import_source=source.id
+        )).delete()[0]
+
+    def write(self, source: ImportSource) -> None:
+        analysis = self._analysis(source)
+        fields = {
+            "task": self.task, "subject": self.subject, "measure": self.measure,
+            "quantile": self.quantile if self.quantile is not None else 0.25,
+            "parameters": {"import_source": source.id, "file": self.src.basename, "quantile_given": self.quantile is not None},
+        }
+        if analysis is None:
+            analysis = HardnessAnalysis.objects.create(
+                collection=self.collection, origin=HardnessAnalysis.IMPORTED, status=HardnessAnalysis.DONE,
+                progress_done=len(self.records), progress_total=len(self.records), finished_at=timezone.now(), **fields,
+            )
+        elif any(getattr(analysis, k) != v for k, v in fields.items()):
+            for k, v in fields.items():
+                setattr(analysis, k, v)
+            analysis.save(update_fields=list(fields))
+        existing = {q: (i, v) for i, q, v in analysis.labels.values_list("id", "query_id", "value")}
+        new, changed = [], []
+        for r in self.records:
+            qid = self.qids[r.qid]
+            old = existing.get(qid)
+            if old is None:
+                new.append(HardnessLabel(analysis=analysis, query_id=qid, value=r.value, hard=True))
+            elif old[1] != r.value:
+                changed.append((old[0], r.value))
+        HardnessLabel.objects.bulk_create(new)
+        update_rows(HardnessLabel, ["value"], changed)
+        self.report.created = len(new)
+        self.report.updated = len(changed)
+        self.report.unchanged = len(self.records) - len(new) - len(changed)
