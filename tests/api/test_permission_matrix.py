@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from drf_spectacular.generators import SchemaGenerator
 
 from tests.api.conftest import token_client
@@ -55,6 +56,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("/api/runs/", "get"): admin_only(),
     ("/api/runs/{id}/", "get"): admin_only(),
     ("/api/runs/{id}/rows/", "get"): admin_only(),
+    ("/api/imports/", "post"): admin_only(201, body=lambda w: {
+        "kind": "queries", "collection": "dl21", "file": SimpleUploadedFile("q.tsv", b"2082\twhat is a test\n"),
+    }, fmt="multipart"),
 }
 
 # Outside the schema on purpose: the schema itself and its two documentation pages.
