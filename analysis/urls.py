@@ -1,5 +1,9 @@
 from django.urls import path
 
+from analysis import views
+
 app_name = "analysis"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("collections/<slug:name>/queries/", views.collection_queries, name="collection_queries"),
+]

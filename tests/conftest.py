@@ -96,3 +96,26 @@ def browser_login(page, live_server, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+# --- Celery: tests run tasks in-process unless they ask for the real broker ------------
+@pytest.fixture
+def celery_worker_broker():
+    """The Redis broker of the test run, with tasks sent to it instead of run in-process.
+
+    `./hardq test` sets CELERY_BROKER_URL (Redis) and CELERY_TASK_ALWAYS_EAGER=1, so that
+    ordinary tests behave as on a developer's machine; a test marked `worker` uses this
+    fixture, starts a real `celery -A hardq_site worker` on the URL it returns, and gets
+    eager execution back when it ends.
+    """
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if not url:
+        pytest.fail("worker tests need CELERY_BROKER_URL (a Redis URL); `./hardq test` sets it")
+    from hardq_site.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        yield url
+    finally:
+        app.conf.task_always_eager = eager

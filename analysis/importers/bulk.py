@@ -25,6 +25,7 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
         )
         with connection.cursor() as cursor:
             with cursor.cursor.copy(statement) as copy:
+                # psycopg's write_row adapts in C: faster than formatting COPY text in Python.
                 for row in rows:
                     copy.write_row(row)
                     written += 1

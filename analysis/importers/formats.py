@@ -251,7 +251,9 @@ def parse_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> tuple
             raise ImportFileError(
                 src.name, line, f"grade {grade} is outside the {scale} scale {allowed[0]}..{allowed[-1]}"
             )
-        _no_duplicate(src, seen, (qid, docid), line, f"judgment of ({qid}, {docid})")
+        first = seen.setdefault((qid, docid), line)
+        if first != line:
+            raise ImportFileError(src.name, line, f"duplicate judgment of ({qid}, {docid}) (first on line {first})")
         records.append(QrelRecord(line, qid, docid, grade))
     return records, (column2.pop() if len(column2) == 1 else None)
 
@@ -261,12 +263,25 @@ def parse_run(src: SourceFile, *, progress: bool = False) -> list[RunRecord]:
     records: list[RunRecord] = []
     seen: dict[tuple[str, str], int] = {}
     for line, text in src.lines(progress=progress):
-        qid, _, docid, rank_text, score_text, tag = _columns(src, line, text, 6, "qid Q0 docid rank score tag")
-        qid = _id(src, line, qid, "qid", MAX_QID)
-        docid = _id(src, line, docid, "docid", MAX_DOCID)
-        rank = _int(src, line, rank_text, "rank")
-        score = _float(src, line, score_text, "score")
-        _no_duplicate(src, seen, (qid, docid), line, f"run row for ({qid}, {docid})")
+        # Runs are the big files: a fast path for good lines, the detailed checks
+        # (and their precise messages) only when it fails.
+        parts = text.split()
+        try:
+            qid, _, docid, rank_text, score_text, tag = parts
+            rank = int(rank_text)
+            score = float(score_text)
+            good = 0 < len(qid) <= MAX_QID and 0 < len(docid) <= MAX_DOCID and math.isfinite(score)
+        except ValueError:
+            good = False
+        if not good:
+            qid, _, docid, rank_text, score_text, tag = _columns(src, line, text, 6, "qid Q0 docid rank score tag")
+            qid = _id(src, line, qid, "qid", MAX_QID)
+            docid = _id(src, line, docid, "docid", MAX_DOCID)
+            rank = _int(src, line, rank_text, "rank")
+            score = _float(src, line, score_text, "score")
+        first = seen.setdefault((qid, docid), line)
+        if first != line:
+            raise ImportFileError(src.name, line, f"duplicate run row for ({qid}, {docid}) (first on line {first})")
         records.append(RunRecord(line, qid, docid, rank, score, tag))
     return records
 

@@ -21,10 +21,11 @@ docids need not exist: an unknown docid becomes ``Passage(text=None)``.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from analysis.importers import formats
@@ -71,11 +72,15 @@ class ImportReport:
     new_passages: int = 0  # docids without text, kept as Passage(text=None)
     notes: list[str] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain data (for an API response or JSON output)."""
+        return asdict(self)
+
     def summary(self) -> str:
         where = f" into {self.collection}" if self.collection else ""
         head = f"{self.filename}: {self.kind} '{self.label}'{where}"
         if self.status == "unchanged":
-            return f"{head}: unchanged (same file imported before; {self.rows} rows)"
+            return f"{head}: unchanged (same file imported before, {self.rows} rows; --replace imports it again)"
         parts = [
             f"{self.rows} rows read",
             f"{self.created} created",
@@ -448,6 +453,15 @@ class GenerationsImporter(Importer):
                 changed.append(old)
         Generation.objects.bulk_create(new, batch_size=500)
         Generation.objects.bulk_update(changed, ["response", "text", "extracted_answer", "source"], batch_size=200)
+        # BERTScores imported before their generations (or orphaned by --replace) get linked now.
+        BertScore.objects.filter(
+            generator=self.generator, setting=self.setting, generation__isnull=True, query__collection=self.collection
+        ).update(
+            generation=Subquery(
+                Generation.objects.filter(generator=self.generator, setting=self.setting, query=OuterRef("query"))
+                .values("id")[:1]
+            )
+        )
         self.report.created = len(new)
         self.report.updated = len(changed)
         self.report.unchanged = len(self.records) - len(new) - len(changed)

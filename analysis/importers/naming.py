@@ -1,33 +1,10 @@
 """What a pipeline file is, from its name (the layout of the paper-data directories).
 
-The naming scheme (also printed by ``import_bundle --help``):
-
-=====================================================  ===========  ==========================================
-file name                                              kind         assessor / system / generator
-=====================================================  ===========  ==========================================
-``test20NN-queries*.tsv``, ``*queries*.tsv``           queries      -
-``qrels_text.dlNN``                                    passages     -
-``qrels.dlNN-passage.txt``                             qrels        ``official`` (kind official, graded)
-``qrels.dlNN-passage_<model>_0123_0_1.txt``            qrels        ``<model>-graded`` (kind llm, graded)
-``binary_<model>_dlNN.txt``                            qrels        ``<model>-binary`` (kind llm, binary)
-``run.<corpus>.<system>.dlNN.txt`` (any separators)    run          ``bm25`` / ``unicoil`` / ``tas-b``, else the
-                                                                    name between corpus and collection
-``DLNN_D2Q_ZS_[generated_]<model>.json``               generations  ``<model>``, setting zero_shot
-``DLNN_all_reasons_expansion_<model>.json``            generations  ``<model>``, setting reason_expansion
-``dlNN_bert_score_<short>.json``                       bertscore    the bundle's generator whose name starts
-                                                                    with ``<short>`` (llama3 -> llama3.2_latest),
-                                                                    setting zero_shot
-``bert_score_dlNN_reason_expansion_<short>.json``      bertscore    same, setting reason_expansion
-``dlNN.json``                                          pairwise     ``pairwise_llm`` (the file does not name its LLM)
-``original.reasons.<model>.<task>.all.txt``            reasons      ``<model>``, task h2r / h2g / h2j
-``<task>_hard_to_*_dlNN.csv``                          hard CSV     subject ``bm25`` (the reference script's run),
-                                                                    quantile 0.3
-=====================================================  ===========  ==========================================
-
-``<model>`` keeps the file's spelling (``llama3.2_latest``, ``qwen3_8b``); the model
-field of the assessor restores the Ollama tag (``llama3.2:latest``, ``qwen3:8b``).
-A judge's name carries its scale because one model can judge on both scales and the
-scale belongs to the assessor.
+The scheme is ``NAMING`` below (``import_bundle --help`` prints it). ``<model>`` keeps
+the file's spelling (``llama3.2_latest``, ``qwen3_8b``); the assessor's ``model``
+field restores the Ollama tag (``llama3.2:latest``, ``qwen3:8b``). A judge's name
+carries its scale because one model can judge on both scales and the scale belongs
+to the assessor.
 """
 from __future__ import annotations
 
@@ -35,6 +12,33 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+NAMING = """\
+file name                                     kind         assessor / system / generator
+--------------------------------------------  -----------  ------------------------------------------
+test20NN-queries*.tsv, *queries*.tsv          queries      -
+qrels_text.dlNN                               passages     -
+qrels.dlNN-passage.txt                        qrels        official (kind official, graded)
+qrels.dlNN-passage_<model>_0123_0_1.txt       qrels        <model>-graded (kind llm, graded)
+binary_<model>_dlNN.txt                       qrels        <model>-binary (kind llm, binary)
+run.<corpus>.<system>.dlNN.txt                run          bm25 / unicoil / tas-b when the name holds
+                                                           one of them, else the part between the
+                                                           corpus and the collection
+DLNN_D2Q_ZS_[generated_]<model>.json          generations  <model>, setting zero_shot
+DLNN_all_reasons_expansion_<model>.json       generations  <model>, setting reason_expansion
+dlNN_bert_score_<short>.json                  bertscore    the bundle's generator whose name starts
+                                                           with <short> (llama3 -> llama3.2_latest),
+                                                           setting zero_shot
+bert_score_dlNN_reason_expansion_<short>.json bertscore    the same, setting reason_expansion
+dlNN.json                                     pairwise     pairwise_llm (the file names no LLM)
+original.reasons.<model>.<task>.all.txt       reasons      <model>, task h2r / h2g / h2j; rows of
+                                                           collections not in the database skipped
+<task>_hard_to_*_dlNN.csv                     hard CSV     subject bm25, quantile 0.3 (the reference
+                                                           script's BM25 run)
+LLM assessors are kind llm with model = <model> with the tag's colon restored
+(llama3.2_latest -> llama3.2:latest). Files whose name names another collection, and
+unknown names, are listed as skipped.
+"""
 
 PAIRWISE_ASSESSOR = "pairwise_llm"
 HARD_CSV_SUBJECT = "bm25"

@@ -69,6 +69,8 @@ class SourceFile:
             for number, line in enumerate(raw, start=1):
                 bar.update(1)
                 line = line.removesuffix("\r")
+                if "\x00" in line:
+                    raise ImportFileError(self.name, number, "contains a NUL character, which cannot be stored")
                 if line.strip():
                     yield number, line
         finally:
