@@ -4,7 +4,6 @@ Thin views: parse the request, call one selector or service of ``analysis``, ren
 """
 from __future__ import annotations
 
-import dataclasses
 
 import django_filters
 from drf_spectacular.types import OpenApiTypes
@@ -344,6 +343,6 @@ class ImportApi(APIView):
             ) from exc
         except ValueError as exc:  # an option the importer refuses (unknown scale, task, setting)
             raise ApiError(str(exc), code="invalid") from exc
-        body = {**dataclasses.asdict(report), "summary": report.summary()}
+        body = {**report.as_dict(), "summary": report.summary()}
         created = report.status == "imported"
         return Response(self.ImportReportSerializer(body).data, status=201 if created else 200)
