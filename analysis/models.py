@@ -381,3 +381,38 @@ class HardnessLabel(models.Model):
     class Meta:
         ordering = ["analysis", "value"]
         constraints = [models.UniqueConstraint(fields=["analysis", "query"], name="uniq_hardness_label")]
+
+
+class LabelVersion(models.Model):
+    """How often an assessor's judgments have changed; bumped by PostgreSQL triggers.
+
+    The triggers on ``analysis_judgment`` (migration ``agreement_label_arrays``) bump
+    the version of every assessor whose judgments a statement inserts, updates or
+    deletes, in the writing transaction, whoever writes (ORM, bulk_create, COPY, raw
+    SQL). No foreign key on purpose: deleting an assessor first deletes its
+    judgments, whose trigger must not resurrect a row Django is about to delete.
+    """
+
+    assessor_id = models.BigIntegerField(primary_key=True)
+    version = models.BigIntegerField(default=0)
+
+
+class LabelArray(models.Model):
+    """A packed copy of one assessor's valid grades in one collection (agreement cache).
+
+    ``keys`` holds sorted little-endian int64 ``query_id << 32 | passage_id``, ``grades``
+    the int8 grades in the same order. A copy is used only while its ``version`` equals
+    the assessor's ``LabelVersion``; otherwise it is rebuilt from the judgments. Why:
+    joining millions of judgment rows costs seconds, reading two arrays milliseconds.
+    """
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    assessor = models.ForeignKey(Assessor, on_delete=models.CASCADE, related_name="+")
+    version = models.BigIntegerField()
+    n = models.IntegerField()
+    keys = models.BinaryField()
+    grades = models.BinaryField()
+    built_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["collection", "assessor"], name="uniq_label_array")]

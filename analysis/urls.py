@@ -1,9 +1,17 @@
 from django.urls import path
 
-from analysis import views
+from analysis import hardness_views, views
 
 app_name = "analysis"
 
 urlpatterns: list = [
+    path("", hardness_views.hardness_list, name="hardness_list"),
     path("collections/<slug:name>/queries/", views.collection_queries, name="collection_queries"),
+    path("hardness/<int:analysis_id>/", hardness_views.analysis_detail, name="hardness_detail"),
+    path("hardness/<int:analysis_id>/distribution.svg", hardness_views.analysis_distribution_svg,
+         name="hardness_distribution"),
+    path("<slug:collection>/overlap/", hardness_views.overlap_page, name="hardness_overlap"),
+    path("<slug:collection>/overlap.svg", hardness_views.overlap_svg, name="hardness_overlap_svg"),
+    path("<slug:collection>/overlap.csv", hardness_views.overlap_csv, name="hardness_overlap_csv"),
+    path("<slug:collection>/overlap.json", hardness_views.overlap_json, name="hardness_overlap_json"),
 ]

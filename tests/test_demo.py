@@ -32,7 +32,7 @@ def inventory() -> dict:
 @pytest.mark.django_db
 def test_demo_is_idempotent_and_creates_only_demo_accounts(django_user_model, capsys):
     call_command("demo")
-    first = capsys.readouterr().out
+    first, errors = capsys.readouterr()
     before = inventory()
     users = sorted(django_user_model.objects.values_list("username", "is_superuser"))
     call_command("demo")
@@ -45,6 +45,7 @@ def test_demo_is_idempotent_and_creates_only_demo_accounts(django_user_model, ca
     assert sorted(django_user_model.objects.values_list("username", "is_superuser")) == users
     assert users == [("admin", True), ("alice", False), ("bob", False)]
     assert "http://127.0.0.1:8000/" in first
+    assert "it failed" not in errors  # every installed plug-in step worked
     assert "alice / " + demo_password("alice") in " ".join(first.split())
 
 
@@ -86,3 +87,29 @@ def test_demo_annotator_sees_the_demo_queries_in_the_browser(page, live_server):
     page.wait_for_load_state("networkidle")
     assert page.locator("#queries tbody tr").count() == 1
     assert "1063750" in page.locator("#queries").inner_text()
+
+
+@pytest.mark.django_db
+def test_demo_runs_every_installed_analysis_step(tmp_path, settings):
+    """Hardness for every run and judge, a campaign for alice and bob, an agreement report:
+    each checked when its command is installed (the demo grows as HardQ does)."""
+    from django.apps import apps
+    from django.core.management import get_commands
+
+    from analysis.models import HardnessAnalysis, Run
+
+    settings.MEDIA_ROOT = tmp_path
+    call_command("demo")
+    installed = get_commands()
+    if "hardness" in installed:
+        systems = set(Run.objects.filter(collection__name="dl19").values_list("system__name", flat=True))
+        analysed = set(HardnessAnalysis.objects.filter(collection__name="dl19", task="h2r")
+                       .values_list("subject", flat=True))
+        assert systems == {"bm25", "unicoil", "tas-b"} and analysed == systems
+        assert HardnessAnalysis.objects.filter(collection__name="dl19", task="h2j").exists()
+    if "create_campaign" in installed:
+        campaign = apps.get_model("annotation", "Campaign")
+        assert campaign.objects.filter(collection__name="dl19").count() == 1
+    if "export_agreement" in installed:
+        report = tmp_path / "reports" / "agreement-dl19.html"
+        assert report.is_file() and report.stat().st_size > 0

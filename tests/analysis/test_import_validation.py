@@ -100,3 +100,28 @@ def test_an_upload_gets_the_same_validation_as_a_file(subset):
     with pytest.raises(ImportFileError) as excinfo:
         services.qrels_import(collection="dl19", data=data, filename="upload.qrels")
     assert str(excinfo.value) == "upload.qrels:2: grade 'x' is not an integer"
+
+
+def test_the_command_exits_non_zero_with_file_and_line_on_stderr(tmp_path):
+    """Run as a user would: a separate process against the test database."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+    from django.db import connection
+
+    bad = tmp_path / "queries.tsv"
+    bad.write_text("1\tfirst\n2 no tab here\n3\tthird\n")
+    db = connection.settings_dict
+    if connection.vendor != "postgresql":
+        pytest.skip("the import tests run against PostgreSQL")
+    user = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    url = f"postgres://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url}
+    result = subprocess.run(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), "import_queries", str(bad), "--collection", "cli"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode != 0
+    assert f"{bad}:2: expected qid<TAB>query text, found no tab" in result.stderr

@@ -1,0 +1,78 @@
+"""create_campaign: set up an annotation campaign from the command line."""
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from analysis.models import Assessor, Collection, HardnessAnalysis
+from annotation import services
+from annotation.models import Campaign
+
+
+class Command(BaseCommand):
+    help = (
+        "Create an annotation campaign: relevance (the N pairs where --from-assessor and the official "
+        "qrels disagree most) or reasons (the hard queries of the latest analysis of --task)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--collection", required=True)
+        parser.add_argument("--kind", required=True, choices=[Campaign.RELEVANCE, Campaign.REASONS])
+        parser.add_argument("--task", choices=["h2r", "h2g", "h2j"], default="")
+        parser.add_argument("--analysis", type=int, help="hardness analysis id (default: the latest of --task)")
+        parser.add_argument("--from-assessor", dest="from_assessor", help="LLM assessor name (relevance)")
+        parser.add_argument("--limit", type=int, help="number of items")
+        parser.add_argument("--overlap", type=int, default=1, help="annotations per item (k)")
+        parser.add_argument("--annotators", required=True, help="comma-separated usernames")
+        parser.add_argument("--blind", action="store_true")
+        parser.add_argument("--reveal-after-commit", dest="reveal", action="store_true")
+        parser.add_argument("--name", default="")
+        parser.add_argument("--guidelines", help="Markdown file shown beside every item")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(self, *args, **opts) -> None:
+        try:
+            collection = Collection.objects.get(name=opts["collection"])
+        except Collection.DoesNotExist as exc:
+            raise CommandError(f"no collection {opts['collection']!r}") from exc
+        names = [n.strip() for n in opts["annotators"].split(",") if n.strip()]
+        users = list(get_user_model().objects.filter(username__in=names))
+        missing = sorted(set(names) - {u.get_username() for u in users})
+        if missing:
+            raise CommandError(f"unknown annotators: {', '.join(missing)}")
+        assessor = None
+        if opts["from_assessor"]:
+            assessor = Assessor.objects.filter(name=opts["from_assessor"]).first()
+            if assessor is None:
+                raise CommandError(f"no assessor {opts['from_assessor']!r}")
+        analysis = None
+        if opts["analysis"]:
+            analysis = HardnessAnalysis.objects.filter(pk=opts["analysis"], collection=collection).first()
+            if analysis is None:
+                raise CommandError(f"no analysis {opts['analysis']} on {collection.name}")
+        guidelines = ""
+        if opts["guidelines"]:
+            with open(opts["guidelines"], encoding="utf-8") as fh:
+                guidelines = fh.read()
+        kind, task = opts["kind"], opts["task"] or ""
+        name = opts["name"] or f"{collection.name} {kind}{' ' + task if task else ''}"
+        try:
+            campaign = services.campaign_create(
+                name=name, kind=kind, collection=collection, task=task, analysis=analysis, from_assessor=assessor,
+                limit=opts["limit"], overlap=opts["overlap"], annotators=users, blind=opts["blind"],
+                reveal_after_commit=opts["reveal"], guidelines=guidelines,
+            )
+        except services.AnnotationError as exc:
+            raise CommandError(str(exc)) from exc
+        n_items = campaign.items.count()
+        if opts["json"]:
+            self.stdout.write(json.dumps({
+                "campaign": campaign.pk, "name": campaign.name, "kind": campaign.kind, "task": campaign.task,
+                "items": n_items, "overlap": campaign.overlap, "annotators": sorted(names),
+                "blind": campaign.blind, "analysis": campaign.analysis_id,
+            }))
+        else:
+            self.stdout.write(f"campaign {campaign.pk} '{campaign.name}': {n_items} items, k={campaign.overlap}, "
+                              f"{len(users)} annotators")

@@ -1,0 +1,619 @@
+"""Reads of the annotation app: item selection, the annotation screen, progress, review.
+
+The screen selector runs a fixed number of SQL queries whatever the number of reasons or
+passages (checked by tests with ``django_assert_num_queries``).
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import combinations
+from typing import Any
+from xml.etree.ElementTree import Element
+
+import markdown
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Abs, Cast
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from analysis.models import (
+    Assessor,
+    BertScore,
+    Collection,
+    FailureCategory,
+    Generation,
+    HardnessAnalysis,
+    HardnessLabel,
+    Judgment,
+    Passage,
+    Query,
+    Reason,
+    RunRow,
+)
+from annotation.models import GRADE_MEANINGS, Assignment, Campaign, Item, ReasonVerdict
+
+EVIDENCE_ROWS = 10
+
+
+# --- item selection -----------------------------------------------------------------
+
+def latest_analysis(*, collection: Collection, task: str) -> HardnessAnalysis | None:
+    """The most recent finished (or imported) hardness analysis of a task on a collection."""
+    return (
+        HardnessAnalysis.objects.filter(collection=collection, task=task)
+        .filter(Q(status=HardnessAnalysis.DONE) | Q(origin=HardnessAnalysis.IMPORTED))
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def hard_queries(*, analysis: HardnessAnalysis) -> list[Query]:
+    """The queries an analysis labelled hard, hardest (lowest measure) first."""
+    labels = (
+        HardnessLabel.objects.filter(analysis=analysis, hard=True)
+        .select_related("query")
+        .order_by(F("value").asc(nulls_first=True), "query__qid")
+    )
+    return [label.query for label in labels]
+
+
+def resolve_pairs(
+    *, collection: Collection, pairs: Iterable[tuple[str, str | None]], allow_no_passage: bool = False
+) -> list[tuple[Query, Passage | None]]:
+    """Look up (qid, docid) pairs of a collection, in order; unknown ids raise LookupError."""
+    pairs = [(str(q), None if d in (None, "") else str(d)) for q, d in pairs]
+    if not pairs:
+        return []
+    queries = {q.qid: q for q in Query.objects.filter(collection=collection, qid__in={q for q, _ in pairs})}
+    passages = {
+        p.docid: p for p in Passage.objects.filter(collection=collection, docid__in={d for _, d in pairs if d})
+    }
+    out: list[tuple[Query, Passage | None]] = []
+    for qid, docid in pairs:
+        if qid not in queries:
+            raise LookupError(f"query {qid} is not in collection {collection.name}")
+        if docid is None:
+            if not allow_no_passage:
+                raise LookupError(f"pair for query {qid} names no passage")
+            out.append((queries[qid], None))
+        elif docid not in passages:
+            raise LookupError(f"passage {docid} is not in collection {collection.name}")
+        else:
+            out.append((queries[qid], passages[docid]))
+    return out
+
+
+def disagreement_pairs(*, collection: Collection, assessor: Assessor, limit: int) -> list[Judgment]:
+    """The ``limit`` pairs judged by ``assessor`` and the official qrels that differ most.
+
+    Each returned Judgment (of ``assessor``) carries ``official_grade`` and ``gap``; ties
+    are broken by qid and docid so that the selection is reproducible.
+    """
+    official = Judgment.objects.filter(
+        query=OuterRef("query"), passage=OuterRef("passage"), assessor__kind=Assessor.OFFICIAL, grade__isnull=False
+    ).values("grade")[:1]
+    rows = (
+        Judgment.objects.filter(assessor=assessor, query__collection=collection, valid=True, grade__isnull=False)
+        .annotate(official_grade=Subquery(official))
+        .filter(official_grade__isnull=False)
+        .annotate(gap=Abs(F("grade") - F("official_grade")))
+        .select_related("query", "passage")
+        .order_by("-gap", "query__qid", "passage__docid")
+    )
+    return list(rows[:limit])
+
+
+def cascade_pairs(*, cascade_id: int) -> list[tuple[str, str]]:
+    """The relabeled (qid, docid) pairs of a cascade run of the judges app.
+
+    The judges app owns the cascade; this hook reads it only if that model exists, so
+    the annotation app keeps working (with explicit pairs) without it.
+    """
+    from django.apps import apps
+
+    try:
+        model = apps.get_model("judges", "CascadeRelabel")
+    except LookupError as exc:
+        raise LookupError("the judges app has no cascade model yet: pass the (qid, docid) pairs") from exc
+    rows = model.objects.filter(cascade_id=cascade_id).values_list("query__qid", "passage__docid")
+    return [(q, d) for q, d in rows]
+
+
+def item_reason_ids(*, item: Item, task: str) -> list[int]:
+    return list(
+        Reason.objects.filter(proposal__query_id=item.query_id, proposal__task=task).values_list("pk", flat=True)
+    )
+
+
+# --- guidelines ---------------------------------------------------------------------
+
+class _SafeLinks(markdown.treeprocessors.Treeprocessor):
+    """Drop link targets that are not http(s), mailto or relative (no javascript: URLs)."""
+
+    def run(self, root: Element) -> None:
+        for el in root.iter():
+            for attr in ("href", "src"):
+                value = el.get(attr)
+                if value is not None:
+                    lowered = value.strip().lower()
+                    if ":" in lowered.split("/")[0] and not lowered.startswith(("http:", "https:", "mailto:")):
+                        el.set(attr, "#")
+
+
+class _NoRawHtml(markdown.Extension):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 (Markdown's API name)
+        md.treeprocessors.register(_SafeLinks(md), "hardq_safe_links", 0)
+
+
+@lru_cache(maxsize=64)
+def render_guidelines(text: str) -> SafeString:
+    """Markdown to HTML with any raw HTML in the source shown as text.
+
+    The source is escaped before Markdown sees it, so tags typed into the guidelines
+    become visible text; Markdown syntax (which uses no < or &) still renders.
+    """
+    html = markdown.markdown(escape(text or ""), extensions=[_NoRawHtml()])
+    return mark_safe(html)  # noqa: S308 - built from escaped source, links filtered
+
+
+# --- progress -----------------------------------------------------------------------
+
+def _count(qs: QuerySet, field: str = "pk", fn: type = Count) -> Subquery:
+    """A scalar subquery aggregating ``qs`` (filtered on OuterRef, grouped on a constant ``grp``)."""
+    return Subquery(qs.order_by().values("grp").annotate(n=fn(field)).values("n")[:1])
+
+
+def campaign_progress(
+    *, campaign: Campaign, user: AbstractBaseUser | None = None, user_id: int | None = None
+) -> dict[str, Any]:
+    """Campaign-wide and (with ``user``) personal progress, in one query.
+
+    ``assigned`` is the user's share: the campaign's slots (sum of every item's k) split
+    evenly over the annotators, at most one per item.
+    """
+    items = Item.objects.filter(campaign=OuterRef("pk")).annotate(grp=Value(1))
+    fields: dict[str, Any] = {
+        "n_items": _count(items),
+        "n_slots": _count(items, "overlap", Sum),
+        "n_completed": _count(items, "completed_count", Sum),
+    }
+    if user is not None:
+        user_id = user.pk
+    if user_id is not None:
+        members = Campaign.annotators.through.objects.filter(campaign=OuterRef("pk")).annotate(grp=Value(1))
+        mine = Assignment.objects.filter(item__campaign=OuterRef("pk"), user_id=user_id).annotate(grp=Value(1))
+        fields.update(
+            n_annotators=_count(members),
+            n_done=_count(mine.filter(status=Assignment.DONE)),
+            n_skipped=_count(mine.filter(status=Assignment.SKIPPED)),
+        )
+    row = Campaign.objects.filter(pk=campaign.pk).values(**fields).get()
+    items_n, slots, completed = row["n_items"] or 0, row["n_slots"] or 0, row["n_completed"] or 0
+    out: dict[str, Any] = {
+        "items": items_n,
+        "slots": slots,
+        "completed": completed,
+        "percent": round(100 * completed / slots) if slots else 0,
+    }
+    if user_id is not None:
+        n_annotators, done = row["n_annotators"] or 0, row["n_done"] or 0
+        assigned = min(items_n, math.ceil(slots / n_annotators)) if n_annotators else 0
+        out.update(
+            done=done,
+            skipped=row["n_skipped"] or 0,
+            assigned=assigned,
+            my_percent=min(100, round(100 * done / assigned)) if assigned else 100,
+        )
+    return out
+
+
+def campaigns_for_user(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
+    """The campaigns the user annotates (staff: every campaign) with progress; two queries."""
+    qs: QuerySet[Campaign] = Campaign.objects.select_related("collection")
+    if not user.is_staff:
+        qs = qs.filter(annotators=user)
+    qs = qs.annotate(
+        n_items=Count("items", distinct=True),
+        n_slots=Sum("items__overlap"),
+        n_completed=Sum("items__completed_count"),
+    )
+    campaigns = list(qs)
+    mine = dict(
+        Assignment.objects.filter(user=user, status=Assignment.DONE, item__campaign__in=campaigns)
+        .values("item__campaign")
+        .annotate(n=Count("pk"))
+        .values_list("item__campaign", "n")
+    )
+    n_annotators = dict(
+        Campaign.annotators.through.objects.filter(campaign__in=campaigns)
+        .values("campaign")
+        .annotate(n=Count("pk"))
+        .values_list("campaign", "n")
+    )
+    out = []
+    for c in campaigns:
+        slots = c.n_slots or 0
+        k = n_annotators.get(c.pk, 0)
+        assigned = min(c.n_items, math.ceil(slots / k)) if k else 0
+        out.append(
+            {
+                "campaign": c,
+                "done": mine.get(c.pk, 0),
+                "assigned": assigned,
+                "completed": c.n_completed or 0,
+                "slots": slots,
+                "percent": round(100 * (c.n_completed or 0) / slots) if slots else 0,
+            }
+        )
+    member_of = set(
+        Campaign.annotators.through.objects.filter(user=user, campaign__in=campaigns).values_list("campaign", flat=True)
+    )
+    for row in out:
+        row["is_member"] = row["campaign"].pk in member_of
+    return out
+
+
+def campaign_visible(*, campaign: Campaign, user: AbstractBaseUser) -> bool:
+    return bool(user.is_staff or campaign.annotators.filter(pk=user.pk).exists())
+
+
+# --- the annotation screen ----------------------------------------------------------
+
+@dataclass
+class Screen:
+    """Everything the item template needs; built with a fixed number of queries."""
+
+    assignment: Assignment
+    campaign: Campaign
+    item: Item
+    query: Query
+    passage: Passage | None
+    blind: bool
+    show_grades: bool
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    categories: list[FailureCategory] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    known_grades: list[dict[str, Any]] = field(default_factory=list)
+    draft: dict[str, Any] = field(default_factory=dict)
+    progress: dict[str, Any] = field(default_factory=dict)
+    grade_meanings: dict[int, str] = field(default_factory=lambda: dict(GRADE_MEANINGS))
+    guidelines_html: str = ""
+
+
+def screen_assignments() -> QuerySet[Assignment]:
+    """Assignments with everything the screen reads in the same row: item, query, passage,
+    campaign, analysis, and the query's measure in that analysis (``hardness_value``)."""
+    # No default ordering in the subquery (HardnessLabel's would join the analysis again)
+    # and no more joins than the screen reads: PostgreSQL's planning time grows with them.
+    label = HardnessLabel.objects.filter(
+        analysis_id=OuterRef("item__campaign__analysis_id"), query_id=OuterRef("item__query_id")
+    ).order_by().values("value")[:1]
+    return Assignment.objects.select_related(
+        "item__campaign__analysis", "item__query", "item__passage"
+    ).annotate(hardness_value=Subquery(label))
+
+
+def assignment_for_screen(*, pk: int) -> Assignment:
+    """One query: the assignment with its item, query, passage, campaign and analysis."""
+    assignment = screen_assignments().get(pk=pk)
+    assignment.screen_loaded = True  # the views skip reloading it
+    return assignment
+
+
+def item_screen(*, assignment: Assignment, reveal: bool = False) -> Screen:
+    """The annotation screen of an assignment (loaded with ``assignment_for_screen``).
+
+    In a blind campaign nothing here holds an official or LLM grade, nor the name of the
+    model that proposed a reason, unless ``reveal`` (after commit, when the campaign
+    allows it). Expected queries: relevance 3 (+1 when grades are shown); reasons 6
+    (reasons, categories, two or three for the evidence) + 3 for progress.
+    """
+    item = assignment.item
+    campaign = item.campaign
+    blind = campaign.blind and not reveal
+    screen = Screen(
+        assignment=assignment, campaign=campaign, item=item, query=item.query, passage=item.passage,
+        blind=blind, show_grades=not blind,
+        draft=assignment.draft or {},
+        guidelines_html=render_guidelines(campaign.guidelines),
+    )
+    if campaign.kind == Campaign.REASONS:
+        screen.categories = list(FailureCategory.objects.all())
+        screen.reasons = _reasons(item=item, campaign=campaign, assignment=assignment, blind=blind)
+        screen.evidence = _evidence(
+            item=item, campaign=campaign, show_grades=not blind, value=getattr(assignment, "hardness_value", None)
+        )
+    elif not blind:
+        screen.known_grades = _known_grades(item=item, campaign=campaign)
+    screen.progress = campaign_progress(campaign=campaign, user_id=assignment.user_id)
+    return screen
+
+
+def assignment_payload(*, assignment: Assignment) -> dict[str, Any]:
+    """A JSON-ready description of a lease for the REST API (``POST /api/campaigns/{id}/next/``).
+
+    ``item`` holds ``qid, query, docid, passage`` (docid/passage are None for reasons
+    items, which list their ``reasons`` instead). Blind campaigns never name the model
+    that proposed a reason, and no grade of anyone is included. Takes an assignment
+    loaded by ``assignment_for_screen``; one more query for reasons items.
+    """
+    item = assignment.item
+    campaign = item.campaign
+    payload: dict[str, Any] = {
+        "assignment": assignment.pk,
+        "campaign": campaign.pk,
+        "kind": campaign.kind,
+        "task": campaign.task or None,
+        "blind": campaign.blind,
+        "status": assignment.status,
+        "expires_at": assignment.expires_at.isoformat(),
+        "item": {
+            "id": item.pk,
+            "qid": item.query.qid,
+            "query": item.query.text,
+            "docid": item.passage.docid if item.passage else None,
+            "passage": item.passage.text if item.passage else None,
+        },
+    }
+    if campaign.kind == Campaign.REASONS:
+        payload["item"]["reasons"] = [
+            {"id": r["id"], "text": r["text"], **({} if campaign.blind else {"model": r["model"]})}
+            for r in _reasons(item=item, campaign=campaign, assignment=assignment, blind=campaign.blind)
+        ]
+    else:
+        payload["grades"] = {str(g): meaning for g, meaning in GRADE_MEANINGS.items()}
+    return payload
+
+
+def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: bool) -> list[dict[str, Any]]:
+    """The reasons of every model for the query and task, one list.
+
+    Blind: merged and shuffled with a seed of the assignment, so each annotator sees
+    their own order and no model gets the top of the list, and the model is not named.
+    """
+    reasons = list(
+        Reason.objects.filter(proposal__query_id=item.query_id, proposal__task=campaign.task)
+        .select_related("proposal__assessor")
+        .order_by("proposal__assessor__name", "proposal__label", "position", "pk")
+    )
+    if blind:
+        random.Random(f"hardq-{assignment.pk}").shuffle(reasons)
+    draft = assignment.draft or {}
+    out = []
+    for n, r in enumerate(reasons, start=1):
+        out.append(
+            {
+                "n": n,
+                "id": r.pk,
+                "text": r.text,
+                "model": None if blind else r.proposal.assessor.name,
+                "suggested_category": r.category_id,
+                "verdict": draft.get(f"verdict_{r.pk}", ""),
+                "category": str(draft.get(f"category_{r.pk}", r.category_id or "")),
+            }
+        )
+    return out
+
+
+def _evidence(*, item: Item, campaign: Campaign, show_grades: bool, value: float | None) -> dict[str, Any]:
+    analysis = campaign.analysis
+    if analysis is None:
+        return {"kind": "none"}
+    subject = analysis.subject
+    if campaign.task == "h2r":
+        rows = RunRow.objects.filter(
+            run__collection_id=campaign.collection_id, run__system__name=subject, query_id=item.query_id
+        ).select_related("passage")
+        if show_grades:  # blind: the official grades are not even read
+            rows = rows.annotate(
+                official_grade=Subquery(
+                    Judgment.objects.filter(
+                        query_id=OuterRef("query_id"), passage_id=OuterRef("passage_id"),
+                        assessor__kind=Assessor.OFFICIAL, grade__isnull=False,
+                    ).values("grade")[:1]
+                )
+            )
+        return {
+            "kind": "h2r",
+            "system": subject,
+            "rows": [
+                {"rank": r.rank, "docid": r.passage.docid, "text": r.passage.text,
+                 "grade": getattr(r, "official_grade", None)}
+                for r in rows.order_by("rank")[:EVIDENCE_ROWS]
+            ],
+            "measure": analysis.measure or "ndcg_cut_10",
+            "value": value,
+            "threshold": analysis.threshold,
+        }
+    if campaign.task == "h2g":
+        setting = (analysis.parameters or {}).get("setting", Generation.ZERO_SHOT)
+        generation = Generation.objects.filter(
+            query_id=item.query_id, generator__name=subject, setting=setting
+        ).first()
+        scores = list(
+            BertScore.objects.filter(query_id=item.query_id, generator__name=subject, setting=setting)
+            .select_related("passage")
+            .order_by("-f1", "position")[:EVIDENCE_ROWS]
+        )
+        return {
+            "kind": "h2g",
+            "generator": subject if show_grades else None,
+            "generated": generation.text if generation else None,
+            "rows": [
+                {"docid": s.passage.docid, "text": s.passage.text, "f1": s.f1, "precision": s.precision, "recall": s.recall}
+                for s in scores
+            ],
+            "threshold": analysis.threshold,
+        }
+    # H2J: the pairs where the judge and the official grades differ most.
+    judged = list(
+        Judgment.objects.filter(
+            query_id=item.query_id, grade__isnull=False
+        ).filter(Q(assessor__name=subject) | Q(assessor__kind=Assessor.OFFICIAL)).select_related("passage", "assessor")
+    )
+    llm = {j.passage_id: j for j in judged if j.assessor.name == subject}
+    official = {j.passage_id: j.grade for j in judged if j.assessor.kind == Assessor.OFFICIAL}
+    pairs = [
+        (abs(j.grade - official[pid]), j.passage.docid, j, official[pid]) for pid, j in llm.items() if pid in official
+    ]
+    pairs.sort(key=lambda t: (-t[0], t[1]))
+    return {
+        "kind": "h2j",
+        "judge": subject if show_grades else None,
+        "rows": [
+            {
+                "docid": j.passage.docid,
+                "text": j.passage.text,
+                "llm_grade": j.grade if show_grades else None,
+                "official_grade": off if show_grades else None,
+            }
+            for _, _, j, off in pairs[:EVIDENCE_ROWS]
+        ],
+    }
+
+
+def _known_grades(*, item: Item, campaign: Campaign) -> list[dict[str, Any]]:
+    """Official and reference-LLM grades of a pair (only shown when not blind)."""
+    who = Q(assessor__kind=Assessor.OFFICIAL)
+    if campaign.reference_assessor_id:
+        who |= Q(assessor_id=campaign.reference_assessor_id)
+    rows = Judgment.objects.filter(who, query_id=item.query_id, passage_id=item.passage_id).select_related("assessor")
+    return [{"assessor": j.assessor.name, "kind": j.assessor.kind, "grade": j.grade} for j in rows]
+
+
+# --- labels and review --------------------------------------------------------------
+
+def visible_assignments(*, campaign: Campaign, user: AbstractBaseUser) -> QuerySet[Assignment]:
+    """Done assignments the user may read: their own, everyone's once closed or for staff."""
+    qs = Assignment.objects.filter(item__campaign=campaign, status=Assignment.DONE).select_related(
+        "user", "item__query", "item__passage"
+    )
+    if not (user.is_staff or campaign.status == Campaign.CLOSED):
+        qs = qs.filter(user=user)
+    return qs.order_by("item__position", "user__username")
+
+
+def _labels_by_annotator(*, campaign: Campaign) -> tuple[dict[str, dict[Any, Any]], list[Assignment]]:
+    """Each annotator's labels keyed by unit: item (relevance) or (item, reason)."""
+    done = list(
+        Assignment.objects.filter(item__campaign=campaign, status=Assignment.DONE)
+        .select_related("user", "item__query", "item__passage")
+        .order_by("item__position")
+    )
+    labels: dict[str, dict[Any, Any]] = defaultdict(dict)
+    if campaign.kind == Campaign.REASONS:
+        for v in ReasonVerdict.objects.filter(assignment__in=done).select_related("assignment__user"):
+            labels[v.assignment.user.username][(v.assignment.item_id, v.reason_id)] = v.verdict
+    else:
+        for a in done:
+            labels[a.user.username][a.item_id] = a.grade
+    return labels, done
+
+
+def campaign_review(*, campaign: Campaign) -> dict[str, Any]:
+    """Per-annotator progress, gold accuracy and agreement; items with disagreement."""
+    from sklearn.metrics import cohen_kappa_score
+
+    labels, done = _labels_by_annotator(campaign=campaign)
+    items = {i.pk: i for i in Item.objects.filter(campaign=campaign).select_related("query", "passage")}
+    annotators = list(campaign.annotators.order_by("username"))
+    stats = {
+        row["user__username"]: row
+        for row in Assignment.objects.filter(item__campaign=campaign)
+        .values("user__username")
+        .annotate(
+            done=Count("pk", filter=Q(status=Assignment.DONE)),
+            skipped=Count("pk", filter=Q(status=Assignment.SKIPPED)),
+            seconds=Sum(Cast("seconds_spent", FloatField()), filter=Q(status=Assignment.DONE)),
+        )
+    }
+
+    def gold_accuracy(username: str) -> tuple[int, int]:
+        right = total = 0
+        for key, value in labels.get(username, {}).items():
+            item_id, reason_id = key if isinstance(key, tuple) else (key, None)
+            item = items.get(item_id)
+            if item is None or not item.is_gold:
+                continue
+            expected = item.gold_grade if reason_id is None else item.gold_verdicts.get(str(reason_id))
+            if expected is None:
+                continue
+            total += 1
+            right += int(expected == value)
+        return right, total
+
+    pairs = []
+    for a, b in combinations(sorted(labels), 2):
+        shared = sorted(set(labels[a]) & set(labels[b]), key=str)
+        if not shared:
+            continue
+        x = [labels[a][k] for k in shared]
+        y = [labels[b][k] for k in shared]
+        agree = sum(p == q for p, q in zip(x, y)) / len(shared)
+        kappa = cohen_kappa_score(x, y) if len(set(x) | set(y)) > 1 else None
+        pairs.append({"a": a, "b": b, "n": len(shared), "agreement": agree, "kappa": kappa})
+
+    rows = []
+    for user in annotators:
+        s = stats.get(user.username, {})
+        right, total = gold_accuracy(user.username)
+        mine = [p for p in pairs if user.username in (p["a"], p["b"])]
+        n = sum(p["n"] for p in mine)
+        rows.append(
+            {
+                "username": user.username,
+                "done": s.get("done", 0),
+                "skipped": s.get("skipped", 0),
+                "mean_seconds": (s.get("seconds") or 0) / s["done"] if s.get("done") else None,
+                "gold_right": right,
+                "gold_total": total,
+                "gold_accuracy": right / total if total else None,
+                "agreement": sum(p["agreement"] * p["n"] for p in mine) / n if n else None,
+            }
+        )
+
+    by_item: dict[int, list[Assignment]] = defaultdict(list)
+    for a in done:
+        by_item[a.item_id].append(a)
+    disagreements = []
+    for item_id, assignments in by_item.items():
+        if len(assignments) < 2:
+            continue
+        if campaign.kind == Campaign.REASONS:
+            per_reason: dict[int, list[str]] = defaultdict(list)
+            for a in assignments:
+                for (iid, rid), verdict in labels[a.user.username].items():
+                    if iid == item_id:
+                        per_reason[rid].append(f"{a.user.username}: {verdict}")
+            split = [rid for rid, v in per_reason.items() if len({x.split(": ")[1] for x in v}) > 1]
+            if split:
+                disagreements.append({"item": items[item_id], "assignments": assignments, "split_reasons": len(split),
+                                      "reasons": [(rid, per_reason[rid]) for rid in sorted(split)]})
+        elif len({a.grade for a in assignments}) > 1:
+            disagreements.append({"item": items[item_id], "assignments": assignments, "split_reasons": None})
+    # The texts of the split reasons, in one query, for the adjudication forms.
+    texts = dict(
+        Reason.objects.filter(pk__in={rid for d in disagreements for rid, _ in d.get("reasons", [])})
+        .values_list("pk", "text")
+    )
+    for d in disagreements:
+        d["reasons"] = [
+            {"id": rid, "text": texts.get(rid, ""), "verdicts": v, "final": d["item"].final_verdicts.get(str(rid), "")}
+            for rid, v in d.get("reasons", [])
+        ]
+    return {
+        "annotators": rows,
+        "pairs": pairs,
+        "disagreements": disagreements,
+        "progress": campaign_progress(campaign=campaign),
+    }
+
+
+def history_of_item(*, item: Item) -> list[Any]:
+    return list(item.history.select_related("user"))

@@ -1,0 +1,261 @@
+"""Annotation pages: thin views that parse input, call one service or selector, render.
+
+The annotation screen is one page; moving between items swaps the ``#item-panel``
+fragment over HTMX (no full reload). Without HTMX the same POSTs redirect back to the
+page, so the screen still works without JavaScript.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from analysis.models import Assessor, Collection, HardnessAnalysis
+from annotation import selectors, services
+from annotation.models import Assignment, Campaign, Item
+
+
+def _campaign_for(request: HttpRequest, pk: int) -> Campaign:
+    """The campaign if the user may see it; a 404 otherwise (no hint that it exists)."""
+    campaign = get_object_or_404(Campaign.objects.select_related("collection"), pk=pk)
+    if not selectors.campaign_visible(campaign=campaign, user=request.user):
+        raise Http404("no such campaign")
+    return campaign
+
+
+def _own_assignment(request: HttpRequest, pk: int) -> Assignment:
+    try:
+        assignment = selectors.assignment_for_screen(pk=pk)
+    except Assignment.DoesNotExist as exc:
+        raise Http404("no such assignment") from exc
+    if assignment.user_id != request.user.pk:
+        raise Http404("no such assignment")
+    return assignment
+
+
+def _panel(request: HttpRequest, campaign: Campaign, assignment: Assignment | None, *, error: str = "",
+           status: int = 200) -> HttpResponse:
+    """Render the item panel (or the 'nothing left' panel) of the campaign."""
+    context: dict[str, Any] = {"campaign": campaign, "error": error}
+    if assignment is None:
+        context["progress"] = selectors.campaign_progress(campaign=campaign, user=request.user)
+        template = "annotation/_done.html"
+    else:
+        if not getattr(assignment, "screen_loaded", False):  # a bare row from a service: load what the screen reads
+            assignment = selectors.assignment_for_screen(pk=assignment.pk)
+        context["s"] = selectors.item_screen(assignment=assignment)
+        template = "annotation/_item.html"
+    response = render(request, template, context, status=status)
+    return response
+
+
+def _respond(request: HttpRequest, campaign: Campaign, assignment: Assignment | None, **kw: Any) -> HttpResponse:
+    if request.htmx:
+        return _panel(request, campaign, assignment, **kw)
+    if kw.get("error"):
+        messages.error(request, kw["error"])
+    return redirect("annotation:annotate", pk=campaign.pk)
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """The annotator's campaigns with their progress."""
+    return render(request, "annotation/home.html", {"rows": selectors.campaigns_for_user(user=request.user)})
+
+
+@login_required
+def annotate(request: HttpRequest, pk: int) -> HttpResponse:
+    """The annotation screen: the user's current item (leased on arrival)."""
+    campaign = get_object_or_404(Campaign.objects.select_related("collection"), pk=pk)
+    try:
+        assignment = services.assignment_next(campaign=campaign, user=request.user)
+    except services.NotAllowed as exc:
+        if request.user.is_staff:  # admins follow campaigns they do not annotate on the review page
+            return redirect("annotation:review", pk=campaign.pk)
+        raise Http404("no such campaign") from exc
+    context: dict[str, Any] = {"campaign": campaign}
+    if assignment is not None:
+        if not getattr(assignment, "screen_loaded", False):
+            assignment = selectors.assignment_for_screen(pk=assignment.pk)
+        context["s"] = selectors.item_screen(assignment=assignment)
+    else:
+        context["progress"] = selectors.campaign_progress(campaign=campaign, user=request.user)
+    return render(request, "annotation/annotate.html", context)
+
+
+@login_required
+@require_POST
+def next_item(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign_for(request, pk)
+    try:
+        assignment = services.assignment_next(campaign=campaign, user=request.user)
+    except services.NotAllowed as exc:
+        raise Http404(str(exc)) from exc
+    return _respond(request, campaign, assignment)
+
+
+def _parse_submission(request: HttpRequest) -> dict[str, Any]:
+    post = request.POST
+    verdicts = {
+        key.removeprefix("verdict_"): {"verdict": value, "category": post.get(f"category_{key.removeprefix('verdict_')}")}
+        for key, value in post.items()
+        if key.startswith("verdict_") and value
+    }
+    added = [
+        {"text": text, "category": category}
+        for text, category in zip(post.getlist("added_text"), post.getlist("added_category"))
+        if text.strip()
+    ]
+    try:
+        seconds = float(post.get("elapsed_ms", "")) / 1000
+    except ValueError:
+        seconds = None
+    return {
+        "grade": post.get("grade"),
+        "verdicts": verdicts or None,
+        "added_reasons": added,
+        "comment": post.get("comment", ""),
+        "confidence": post.get("confidence") or None,
+        "seconds_spent": seconds,
+    }
+
+
+@login_required
+@require_POST
+def submit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Commit the answer; the response is the next item (or the reveal panel)."""
+    assignment = _own_assignment(request, pk)
+    campaign = assignment.item.campaign
+    try:
+        done = services.assignment_submit(assignment=assignment, user=request.user, **_parse_submission(request))
+    except services.AnnotationError as exc:
+        if isinstance(exc, services.LeaseLost):
+            return _respond(request, campaign, services.assignment_next(campaign=campaign, user=request.user),
+                            error=str(exc))
+        # Re-show the same item with the message and the user's input kept as draft.
+        assignment.draft = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+        return _respond(request, campaign, assignment, error=str(exc), status=422)
+    if campaign.blind and campaign.reveal_after_commit and request.htmx:
+        done = selectors.assignment_for_screen(pk=done.pk)
+        return render(request, "annotation/_revealed.html",
+                      {"campaign": campaign, "s": selectors.item_screen(assignment=done, reveal=True)})
+    return _respond(request, campaign, services.assignment_next(campaign=campaign, user=request.user))
+
+
+@login_required
+@require_POST
+def skip(request: HttpRequest, pk: int) -> HttpResponse:
+    assignment = _own_assignment(request, pk)
+    campaign = assignment.item.campaign
+    try:
+        services.assignment_skip(assignment=assignment, user=request.user, reason=request.POST.get("skip_reason", ""))
+    except services.AnnotationError as exc:
+        return _respond(request, campaign, assignment, error=str(exc), status=422)
+    return _respond(request, campaign, services.assignment_next(campaign=campaign, user=request.user))
+
+
+@login_required
+@require_POST
+def draft(request: HttpRequest, pk: int) -> HttpResponse:
+    """Autosave of the form; nothing to render."""
+    assignment = _own_assignment(request, pk)
+    values = {k: (request.POST.getlist(k) if k == "added_text" else v)
+              for k, v in request.POST.items() if k not in {"csrfmiddlewaretoken", "elapsed_ms"}}
+    saved = services.assignment_save_draft(assignment=assignment, user=request.user, draft=values)
+    return HttpResponse(status=204 if saved else 409)
+
+
+@login_required
+@require_POST
+def undo(request: HttpRequest, pk: int) -> HttpResponse:
+    """Take back the last submission and show that item again, filled in."""
+    campaign = _campaign_for(request, pk)
+    try:
+        reopened = services.assignment_undo(campaign=campaign, user=request.user)
+    except services.NotAllowed as exc:
+        raise Http404(str(exc)) from exc
+    except services.AnnotationError as exc:
+        return _respond(request, campaign, None, error=str(exc))
+    if reopened is None:
+        current = services.assignment_next(campaign=campaign, user=request.user)
+        return _respond(request, campaign, current, error="nothing to undo")
+    return _respond(request, campaign, reopened)
+
+
+@login_required
+def labels(request: HttpRequest, pk: int) -> HttpResponse:
+    """Done labels: the user's own while the campaign is open; everyone's once closed."""
+    campaign = _campaign_for(request, pk)
+    rows = selectors.visible_assignments(campaign=campaign, user=request.user)
+    return render(request, "annotation/labels.html", {"campaign": campaign, "rows": rows})
+
+
+@staff_member_required
+def review(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign.objects.select_related("collection"), pk=pk)
+    return render(request, "annotation/review.html",
+                  {"campaign": campaign, "r": selectors.campaign_review(campaign=campaign)})
+
+
+@staff_member_required
+@require_POST
+def adjudicate(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(Item.objects.select_related("campaign"), pk=pk)
+    verdicts = {k.removeprefix("final_"): v for k, v in request.POST.items() if k.startswith("final_") and v}
+    try:
+        services.item_adjudicate(item=item, user=request.user, grade=request.POST.get("grade"), verdicts=verdicts)
+        messages.success(request, f"item {item.pk} adjudicated")
+    except services.AnnotationError as exc:
+        messages.error(request, str(exc))
+    return redirect("annotation:review", pk=item.campaign_id)
+
+
+@staff_member_required
+@require_POST
+def set_status(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    services.campaign_set_status(campaign=campaign, status=request.POST.get("status", ""))
+    return redirect("annotation:review", pk=campaign.pk)
+
+
+class CampaignForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    collection = forms.ModelChoiceField(Collection.objects.all())
+    kind = forms.ChoiceField(choices=Campaign.KIND_CHOICES[:2])
+    task = forms.ChoiceField(choices=[("", "-")] + [("h2r", "H2R"), ("h2g", "H2G"), ("h2j", "H2J")], required=False)
+    analysis = forms.ModelChoiceField(HardnessAnalysis.objects.all(), required=False,
+                                      help_text="default: the latest analysis of the task")
+    from_assessor = forms.ModelChoiceField(Assessor.objects.exclude(kind=Assessor.OFFICIAL), required=False)
+    limit = forms.IntegerField(min_value=1, required=False)
+    overlap = forms.IntegerField(min_value=1, initial=1)
+    annotators = forms.ModelMultipleChoiceField(get_user_model().objects.filter(is_active=True).order_by("username"))
+    guidelines = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False)
+    blind = forms.BooleanField(required=False)
+    reveal_after_commit = forms.BooleanField(required=False)
+
+
+@staff_member_required
+def campaign_new(request: HttpRequest) -> HttpResponse:
+    form = CampaignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            campaign = services.campaign_create(
+                name=data["name"], kind=data["kind"], collection=data["collection"], task=data["task"] or "",
+                analysis=data["analysis"], from_assessor=data["from_assessor"], limit=data["limit"],
+                overlap=data["overlap"], annotators=list(data["annotators"]), guidelines=data["guidelines"],
+                blind=data["blind"], reveal_after_commit=data["reveal_after_commit"], created_by=request.user,
+            )
+        except services.AnnotationError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"campaign {campaign.name} created")
+            return redirect("annotation:review", pk=campaign.pk)
+    return render(request, "annotation/campaign_new.html", {"form": form})

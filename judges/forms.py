@@ -1,0 +1,51 @@
+"""The form that starts an LLM job of any kind from the web (staff only)."""
+from __future__ import annotations
+
+from django import forms
+
+from analysis.models import Assessor, Collection
+from judges.models import JobKind, PromptTemplate, TrainingSet
+
+# Which template kinds fit which job kind.
+TEMPLATE_KINDS = {
+    JobKind.JUDGE: {"graded", "binary"},
+    JobKind.GENERATE: {"generation"},
+    JobKind.PAIRWISE: {"pairwise"},
+    JobKind.REASONS: {"reasons_h2r", "reasons_h2g", "reasons_h2j"},
+    JobKind.RELABEL: {"cascade"},
+}
+
+
+class LLMJobForm(forms.Form):
+    kind = forms.ChoiceField(choices=JobKind.choices, initial=JobKind.JUDGE)
+    collection = forms.ModelChoiceField(queryset=Collection.objects.all(), required=False, help_text="all kinds but relabel")
+    base_url = forms.URLField(max_length=500, help_text="OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
+    model = forms.CharField(max_length=200)
+    api_key_env = forms.CharField(max_length=128, required=False, help_text="NAME of the environment variable holding the key")
+    template = forms.ModelChoiceField(queryset=PromptTemplate.objects.all())
+    limit = forms.IntegerField(min_value=1, required=False)
+    samples = forms.IntegerField(min_value=1, max_value=15, initial=1, help_text="majority vote; a tie goes to the lower value")
+    concurrency = forms.IntegerField(min_value=1, max_value=256, initial=16)
+    assessor = forms.CharField(max_length=128, required=False, help_text="default <model>-<template>-v<version>")
+    rounds = forms.IntegerField(min_value=1, max_value=5, initial=1, help_text="reasons: refinement rounds per query")
+    generator = forms.ModelChoiceField(queryset=Assessor.objects.filter(kind=Assessor.LLM), required=False,
+                                       help_text="pairwise: whose generated passages")
+    training_set = forms.ModelChoiceField(queryset=TrainingSet.objects.all(), required=False, help_text="relabel")
+    stage2_base_url = forms.URLField(max_length=500, required=False, help_text="relabel: the strong stage-2 endpoint")
+    stage2_model = forms.CharField(max_length=200, required=False)
+    policy = forms.ChoiceField(choices=[("move", "move to positives"), ("remove", "remove")], initial="move")
+
+    def clean(self):
+        data = super().clean()
+        kind, template = data.get("kind"), data.get("template")
+        if template and kind and template.kind not in TEMPLATE_KINDS[kind]:
+            self.add_error("template", f"a {kind} job needs a template of kind {' / '.join(sorted(TEMPLATE_KINDS[kind]))}")
+        if kind == JobKind.RELABEL:
+            for field in ("training_set", "stage2_base_url", "stage2_model"):
+                if not data.get(field):
+                    self.add_error(field, "required for the relabeling cascade")
+        elif not data.get("collection"):
+            self.add_error("collection", "required")
+        if kind == JobKind.PAIRWISE and not data.get("generator"):
+            self.add_error("generator", "required for pairwise preference")
+        return data

@@ -1,0 +1,118 @@
+"""What every LLM job command shares: endpoint flags, running the job, reporting.
+
+Without a broker (``CELERY_BROKER_URL`` unset) the job's Celery task runs eagerly in this
+process with a tqdm progress bar; with a broker it is enqueued and the command waits,
+drawing the bar from the job's counters, unless ``--no-wait``.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from judges import selectors, services
+from judges.models import Endpoint, LLMJob
+from judges.runner import PROGRESS_HOOKS
+
+
+def parse_params(pairs: list[str]) -> dict:
+    """``--param temperature=0 --param max_tokens=512`` -> JSON-typed dict."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise CommandError(f"--param expects key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+class LLMJobCommand(BaseCommand):
+    needs_collection = True
+
+    def add_endpoint_arguments(self, parser, *, prefix: str = "", required: bool = True) -> None:
+        parser.add_argument(f"--{prefix}base-url", required=required, help="OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
+        parser.add_argument(f"--{prefix}model", required=required)
+        parser.add_argument(f"--{prefix}api-key-env", default="", help="NAME of the environment variable holding the API key")
+
+    def add_arguments(self, parser) -> None:
+        if self.needs_collection:
+            parser.add_argument("--collection", required=True)
+        self.add_endpoint_arguments(parser)
+        parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call")
+        parser.add_argument("--max-attempts", type=int, default=5)
+        parser.add_argument("--rate-limit", type=float, default=0.0, help="calls per second, 0 = unlimited")
+        parser.add_argument("--param", action="append", default=[], help="request parameter key=value (JSON value)")
+        parser.add_argument("--limit", type=int)
+        parser.add_argument("--concurrency", type=int, default=16)
+        parser.add_argument("--assessor", default="", help="assessor name (default <model>-<template>-v<version>)")
+        parser.add_argument("--json", action="store_true", help="print one JSON object with the counts")
+        parser.add_argument("--no-wait", action="store_true", help="with a broker: enqueue and return")
+
+    def endpoint(self, options, *, prefix: str = "") -> Endpoint:
+        p = prefix.replace("-", "_")
+        return services.endpoint_get_or_create(
+            base_url=options[f"{p}base_url"], model=options[f"{p}model"], api_key_env=options[f"{p}api_key_env"],
+            timeout=options["timeout"], max_attempts=options["max_attempts"], rate_limit=options["rate_limit"],
+            parameters=parse_params(options["param"]),
+        )
+
+    def collection(self, options):
+        from analysis.models import Collection
+
+        try:
+            return Collection.objects.get(name=options["collection"])
+        except Collection.DoesNotExist:
+            raise CommandError(f"no collection {options['collection']!r}")
+
+    def run_job(self, job: LLMJob, options) -> LLMJob:
+        from hardq_site.celery import app
+        from judges.tasks import run_llm_job
+
+        bar = tqdm(total=job.total, desc=f"job {job.pk} {job.kind}", unit="item", disable=None)
+
+        def show(j: LLMJob) -> None:
+            bar.n = j.done + j.invalid + j.failed
+            bar.set_postfix(invalid=j.invalid, failed=j.failed, calls=j.calls, cached=j.cached, tokens=j.tokens)
+            bar.refresh()
+
+        try:
+            if app.conf.task_always_eager:
+                PROGRESS_HOOKS[job.pk] = show
+                try:
+                    run_llm_job.apply(args=[job.pk]).get()
+                finally:
+                    PROGRESS_HOOKS.pop(job.pk, None)
+            else:
+                services.job_start(job=job)
+                if options.get("no_wait"):
+                    self.stdout.write(f"job {job.pk} enqueued")
+                    return job
+                while True:
+                    job.refresh_from_db()
+                    show(job)
+                    if job.status in (LLMJob.DONE, LLMJob.FAILED, LLMJob.CANCELLED):
+                        break
+                    time.sleep(1.0)
+        finally:
+            bar.close()
+        job.refresh_from_db()
+        return job
+
+    def report(self, job: LLMJob, options, **extra) -> None:
+        data = selectors.job_progress(job=job).as_json()
+        data.update({"job": job.pk, "judged": job.done, **extra})
+        if options["json"]:
+            self.stdout.write(json.dumps(data))
+        else:
+            self.stdout.write(
+                f"job {job.pk} {job.status}: {job.done} done, {job.invalid} invalid, {job.failed} failed of {job.total}; "
+                f"{job.calls} calls, {job.cached} cached, {job.tokens} tokens"
+                + (f" (assessor {job.assessor.name})" if job.assessor_id else "")
+            )
+        if job.status == LLMJob.FAILED:
+            raise CommandError(f"job {job.pk} failed: {job.error}")

@@ -1,0 +1,358 @@
+"""Running an LLM job: claim items, ask (or read the cache), parse, write in batches.
+
+One runner works on one job inside one Celery task. Several runners may work on the
+same job at once (a resumed task next to a redelivered one, or more workers): each
+claims items by one conditional update with ``select_for_update(skip_locked=True)``
+and a lease, so no two runners hold the same item. A runner killed with ``kill -9``
+leaves its claims to expire; everything it wrote is committed per batch:
+
+- every answered call is in ``LLMCall`` (the cache) as soon as its batch is flushed,
+  so a restarted runner re-asks nothing that was written;
+- items are marked finished in the same transaction as their outputs (Judgment ...).
+
+The calls themselves run on the :class:`judges.client.CallEngine` thread, so database
+writes here overlap with the calls in flight.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from judges.client import CallEngine, CallOutcome, CallRequest, EndpointConfig
+from judges.models import Endpoint, LLMCall, LLMJob, LLMJobItem
+from judges.parsing import Parsed
+
+# In-process progress callbacks (job id -> callable), used by commands when the task runs
+# eagerly in the same process; a task run by a worker has none and reports via the DB.
+PROGRESS_HOOKS: dict[int, Callable[[LLMJob], None]] = {}
+
+
+def lease_seconds() -> float:
+    return float(getattr(settings, "HARDQ_LLM_LEASE_SECONDS", 0) or 120)
+
+
+def cache_key(*, model: str, template_hash: str, parameters: dict, sample: int, inputs: dict) -> str:
+    """sha256 of (model, template hash, parameters, sample index, inputs), canonical JSON."""
+    payload = json.dumps([model, template_hash, parameters, sample, inputs], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class PlannedCall:
+    """One call an item needs: where, what, and how its answer is read."""
+
+    endpoint: Endpoint
+    stage: int
+    sample: int
+    prompt: str
+    inputs: dict[str, Any]
+    parser: Callable[[str], Parsed]
+    system: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+    item_id: int = 0
+    # filled in when answered
+    content: str | None = None
+    parsed: Parsed | None = None
+    error: str = ""
+    cached: bool = False
+
+    def messages(self) -> list[dict[str, str]]:
+        msgs = [{"role": "system", "content": self.system}] if self.system else []
+        return msgs + [{"role": "user", "content": self.prompt}]
+
+
+@dataclass
+class ItemState:
+    """An item in flight: its inputs, its current step's calls, and what was learnt."""
+
+    item: LLMJobItem
+    context: dict[str, Any]
+    step: int = 0
+    calls: list[PlannedCall] = field(default_factory=list)
+    history: list[Any] = field(default_factory=list)
+    status: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    attempts: int = 0
+
+    def answered(self) -> bool:
+        return all(c.content is not None or c.error for c in self.calls)
+
+    def finish(self, status: str, *, result: dict | None = None, error: str = "") -> None:
+        self.status = status
+        self.result = result or {}
+        self.error = error
+
+
+class JobRunner:
+    """Runs one job to completion (or until cancelled). See the module docstring."""
+
+    FLUSH_SECONDS = 0.25
+    CLAIM_RETRY_SECONDS = 1.0
+
+    def __init__(self, job_id: int) -> None:
+        from judges.kinds import handler_for  # kinds import the runner's dataclasses
+
+        self.job = LLMJob.objects.select_related("endpoint", "endpoint2", "template", "collection", "assessor").get(
+            pk=job_id
+        )
+        self.token = uuid.uuid4().hex
+        self.handler = handler_for(self.job)
+        endpoints = [self.job.endpoint] + ([self.job.endpoint2] if self.job.endpoint2_id else [])
+        self.engine_configs = [
+            EndpointConfig(
+                key=e.pk, base_url=e.base_url, model=e.model, api_key_env=e.api_key_env,
+                timeout=e.timeout, max_attempts=e.max_attempts, rate_limit=e.rate_limit,
+            )
+            for e in endpoints
+        ]
+        # Claim enough items to keep every slot busy between two flushes, in few queries.
+        self.concurrency = max(1, self.job.concurrency // max(1, self.job.runners))
+        self.high_water = max(16 * self.concurrency, 256)
+        self.states: dict[int, ItemState] = {}
+        self.waiting: dict[str, list[PlannedCall]] = {}  # cache key -> calls waiting for it
+        self.futures: dict[concurrent.futures.Future, PlannedCall] = {}
+        self.finished: list[ItemState] = []
+        self.new_calls: list[LLMCall] = []
+        self.delta = {"calls": 0, "cached": 0, "tokens": 0}
+        self.stage_delta: dict[str, dict[str, int]] = {}
+
+    # --- claiming -----------------------------------------------------------------
+    def claim(self, limit: int) -> list[LLMJobItem]:
+        now = timezone.now()
+        with transaction.atomic():
+            ids = list(
+                LLMJobItem.objects.select_for_update(skip_locked=True)
+                .filter(job_id=self.job.pk)
+                .filter(Q(status=LLMJobItem.PENDING) | Q(status=LLMJobItem.CLAIMED, claimed_until__lt=now))
+                .order_by("id")
+                .values_list("id", flat=True)[:limit]
+            )
+            if not ids:
+                return []
+            LLMJobItem.objects.filter(pk__in=ids).update(
+                status=LLMJobItem.CLAIMED, claimed_by=self.token, claimed_until=now + timedelta(seconds=lease_seconds())
+            )
+        return list(LLMJobItem.objects.filter(pk__in=ids).order_by("id"))
+
+    def renew_leases(self) -> None:
+        if self.states:
+            LLMJobItem.objects.filter(pk__in=list(self.states), claimed_by=self.token).update(
+                claimed_until=timezone.now() + timedelta(seconds=lease_seconds())
+            )
+
+    def unfinished_elsewhere(self) -> int:
+        return LLMJobItem.objects.filter(job_id=self.job.pk).exclude(status__in=LLMJobItem.FINISHED).count()
+
+    # --- planning and calling -----------------------------------------------------------
+    def start_items(self, items: list[LLMJobItem]) -> None:
+        contexts = self.handler.contexts(self, items)
+        new_states = []
+        for item in items:
+            state = ItemState(item=item, context=contexts.get(item.pk, {}))
+            self.states[item.pk] = state
+            new_states.append(state)
+        self.plan(new_states)
+
+    def plan(self, states: list[ItemState]) -> None:
+        """Plan each state's current step; answer from the cache or send the calls."""
+        planned: list[PlannedCall] = []
+        for state in states:
+            calls = self.handler.plan(self, state) if not state.status else []
+            state.calls = calls
+            for call in calls:
+                call.item_id = state.item.pk
+                call.parameters = dict(call.endpoint.parameters or {})
+                call.key = cache_key(
+                    model=call.endpoint.model, template_hash=self.job.template.content_hash,
+                    parameters=call.parameters, sample=call.sample, inputs=call.inputs,
+                )
+                planned.append(call)
+            if not calls and not state.status:
+                state.finish(LLMJobItem.FAILED, error="nothing to ask")
+        hits = dict(
+            LLMCall.objects.filter(cache_key__in={c.key for c in planned}, error="").values_list("cache_key", "raw_response")
+        )
+        for call in planned:
+            if call.key in hits:
+                self.answer(call, hits[call.key], cached=True)
+            elif call.key in self.waiting:
+                # The same question is already in flight (identical texts under two ids):
+                # ask once, answer both.
+                self.waiting[call.key].append(call)
+            else:
+                self.waiting[call.key] = [call]
+                request = CallRequest(endpoint=call.endpoint.pk, messages=call.messages(), parameters=call.parameters)
+                self.futures[self.engine.submit(request)] = call
+        for state in states:
+            self.advance(state)
+
+    def answer(self, call: PlannedCall, content: str | None, *, cached: bool, error: str = "") -> None:
+        call.content = content
+        call.error = error
+        call.cached = cached
+        call.parsed = call.parser(content) if content is not None else None
+        if cached:
+            self.delta["cached"] += 1
+            self._stage(call.stage)["cached"] += 1
+
+    def _stage(self, stage: int) -> dict[str, int]:
+        return self.stage_delta.setdefault(f"stage{stage}", {"calls": 0, "cached": 0, "tokens": 0})
+
+    def receive(self, future: concurrent.futures.Future) -> None:
+        call = self.futures.pop(future)
+        outcome: CallOutcome = future.result()
+        waiters = self.waiting.pop(call.key, [call])
+        self.delta["calls"] += outcome.attempts
+        self.delta["tokens"] += outcome.prompt_tokens + outcome.completion_tokens
+        stage = self._stage(call.stage)
+        stage["calls"] += outcome.attempts
+        stage["tokens"] += outcome.prompt_tokens + outcome.completion_tokens
+        for n, waiter in enumerate(waiters):
+            self.answer(waiter, outcome.content, cached=n > 0, error=outcome.error)
+        request = {"model": call.endpoint.model, "messages": call.messages(), **call.parameters}
+        common = dict(
+            cache_key=call.key, job_id=self.job.pk, endpoint_id=call.endpoint.pk, model=call.endpoint.model,
+            template_hash=self.job.template.content_hash, sample=call.sample, stage=call.stage, request=request,
+        )
+        for error, latency in outcome.failed_attempts:
+            self.new_calls.append(LLMCall(**common, error=error, latency_ms=latency, attempts=1))
+        self.new_calls.append(
+            LLMCall(
+                **common, raw_response=outcome.content or "", error=outcome.error,
+                parsed=call.parsed.as_json() if call.parsed else None,
+                prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens,
+                latency_ms=outcome.latency_ms, attempts=outcome.attempts,
+            )
+        )
+        for waiter in waiters:
+            state = self.states.get(waiter.item_id)
+            if state is not None:
+                state.attempts += outcome.attempts if waiter is call else 0
+                self.advance(state)
+
+    def advance(self, state: ItemState) -> None:
+        """When every call of the step is answered: absorb it, then plan the next step or finish."""
+        if state.status or not state.answered() or not state.calls:
+            if state.status and state.item.pk in self.states:
+                self.finished.append(self.states.pop(state.item.pk))
+            return
+        more = self.handler.absorb(self, state)
+        if more and not state.status:
+            state.step += 1
+            self.plan([state])
+        elif state.item.pk in self.states:
+            if not state.status:
+                state.finish(LLMJobItem.FAILED, error="no result")
+            self.finished.append(self.states.pop(state.item.pk))
+
+    # --- writing -------------------------------------------------------------------------
+    def flush(self) -> None:
+        finished, self.finished = self.finished, []
+        calls, self.new_calls = self.new_calls, []
+        delta, self.delta = self.delta, {"calls": 0, "cached": 0, "tokens": 0}
+        stage_delta, self.stage_delta = self.stage_delta, {}
+        counts = {LLMJobItem.DONE: 0, LLMJobItem.INVALID: 0, LLMJobItem.FAILED: 0}
+        for state in finished:
+            counts[state.status] += 1
+            item = state.item
+            item.status, item.result, item.error = state.status, state.result, state.error[:2000]
+            item.attempts = min(state.attempts, 32767)
+            item.claimed_until = None
+        with transaction.atomic():
+            if calls:
+                # ignore_conflicts: another runner may have cached the same answer meanwhile.
+                LLMCall.objects.bulk_create(calls, ignore_conflicts=True, batch_size=500)
+            if finished:
+                self.handler.write(self, finished)
+                # An upsert on the primary key: one INSERT ... ON CONFLICT DO UPDATE per
+                # batch, where bulk_update's CASE WHEN per field costs seconds per thousand.
+                LLMJobItem.objects.bulk_create(
+                    [s.item for s in finished], update_conflicts=True, unique_fields=["id"],
+                    update_fields=["status", "result", "error", "attempts", "claimed_until"], batch_size=500,
+                )
+            job = LLMJob.objects.select_for_update().only("stats", "status").get(pk=self.job.pk)
+            stats = job.stats or {}
+            for stage, values in stage_delta.items():
+                merged = stats.setdefault(stage, {"calls": 0, "cached": 0, "tokens": 0})
+                for k, v in values.items():
+                    merged[k] = merged.get(k, 0) + v
+            LLMJob.objects.filter(pk=self.job.pk).update(
+                done=F("done") + counts[LLMJobItem.DONE],
+                invalid=F("invalid") + counts[LLMJobItem.INVALID],
+                failed=F("failed") + counts[LLMJobItem.FAILED],
+                calls=F("calls") + delta["calls"],
+                cached=F("cached") + delta["cached"],
+                tokens=F("tokens") + delta["tokens"],
+                stats=stats,
+                heartbeat_at=timezone.now(),
+            )
+        self.renew_leases()
+        self.job.status = job.status
+        hook = PROGRESS_HOOKS.get(self.job.pk)
+        if hook is not None:
+            self.job.refresh_from_db(fields=["done", "invalid", "failed", "total", "calls", "cached", "tokens"])
+            hook(self.job)
+
+    # --- the loop ------------------------------------------------------------------------
+    def run(self) -> None:
+        self.engine = CallEngine(
+            self.engine_configs,
+            concurrency=self.concurrency,
+            backoff_base=float(getattr(settings, "HARDQ_LLM_BACKOFF_BASE", 0.5)),
+            backoff_max=float(getattr(settings, "HARDQ_LLM_BACKOFF_MAX", 20.0)),
+        )
+        try:
+            self._loop()
+        finally:
+            self.engine.close()
+
+    def _loop(self) -> None:
+        last_flush = time.monotonic()
+        next_claim = 0.0
+        while True:
+            now = time.monotonic()
+            if self.job.status == LLMJob.CANCELLED:
+                self.release()
+                return
+            if len(self.states) <= self.high_water // 2 and now >= next_claim:
+                items = self.claim(min(self.high_water - len(self.states), 1000))
+                if items:
+                    self.start_items(items)
+                else:
+                    next_claim = now + self.CLAIM_RETRY_SECONDS
+            if self.futures:
+                done, _ = concurrent.futures.wait(list(self.futures), timeout=0.05, return_when="FIRST_COMPLETED")
+                for future in done:
+                    self.receive(future)
+            if time.monotonic() - last_flush >= self.FLUSH_SECONDS or len(self.finished) >= 500:
+                self.flush()
+                last_flush = time.monotonic()
+            if not self.futures and not self.states:
+                self.flush()
+                if not self.unfinished_elsewhere():
+                    return
+                # Items still leased by another (maybe dead) runner: wait for them to
+                # finish or for their lease to expire, then claim them.
+                time.sleep(self.CLAIM_RETRY_SECONDS)
+                next_claim = 0.0
+                self.job.refresh_from_db(fields=["status"])
+
+    def release(self) -> None:
+        """Give back the claims of a cancelled run (nothing in flight is written)."""
+        LLMJobItem.objects.filter(job_id=self.job.pk, claimed_by=self.token, status=LLMJobItem.CLAIMED).update(
+            status=LLMJobItem.PENDING, claimed_by="", claimed_until=None
+        )
+

@@ -1,0 +1,389 @@
+"""Writes of the judges app: endpoints, templates, jobs (create, start, resume, cancel), training sets.
+
+An API or a view calls these and nothing else:
+- ``job_create_judge`` / ``job_create_generate`` / ``job_create_pairwise`` /
+  ``job_create_reasons`` / ``job_create_relabel``: build a job and its items;
+- ``job_start``: send the job's Celery task once the transaction commits;
+- ``job_resume``: put a stopped/killed job back on the queue (idempotent);
+- ``job_cancel``: stop a job; runners notice it at their next batch.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from analysis.models import Assessor, Collection, Generation, Judgment, Query, RunRow, Task
+from judges.models import (
+    Endpoint,
+    JobKind,
+    LLMJob,
+    LLMJobItem,
+    PromptKind,
+    PromptTemplate,
+    TrainingExample,
+    TrainingSet,
+)
+
+
+def endpoint_get_or_create(
+    *,
+    base_url: str,
+    model: str,
+    name: str = "",
+    api_key_env: str = "",
+    timeout: float | None = None,
+    max_attempts: int | None = None,
+    rate_limit: float | None = None,
+    parameters: dict | None = None,
+) -> Endpoint:
+    """The endpoint for (base URL, model), created or updated with the given settings."""
+    name = name or f"{model}@{base_url}"
+    endpoint, _ = Endpoint.objects.get_or_create(name=name, defaults={"base_url": base_url, "model": model})
+    changed = []
+    for field, value in (("base_url", base_url), ("model", model), ("api_key_env", api_key_env or endpoint.api_key_env),
+                         ("timeout", timeout), ("max_attempts", max_attempts), ("rate_limit", rate_limit),
+                         ("parameters", parameters)):
+        if value is not None and getattr(endpoint, field) != value:
+            setattr(endpoint, field, value)
+            changed.append(field)
+    if changed:
+        endpoint.save(update_fields=changed)
+    return endpoint
+
+
+def template_add(*, name: str, kind: str, content: str, examples: str = "", system: str = "", description: str = "") -> PromptTemplate:
+    """Add a template version; the same text again returns the existing version.
+
+    A changed text under an existing name becomes the next version: versions are never
+    edited in place, so a judgment's (template, version) always names the words used.
+    """
+    candidate = PromptTemplate(name=name, kind=kind, content=content, examples=examples, system=system)
+    digest = candidate.compute_hash()
+    existing = PromptTemplate.objects.filter(name=name, content_hash=digest).first()
+    if existing:
+        return existing
+    last = PromptTemplate.objects.filter(name=name).order_by("-version").first()
+    candidate.version = (last.version + 1) if last else 1
+    candidate.description = description
+    candidate.save()
+    return candidate
+
+
+def template_add_from_file(*, name: str, path: Path, kind: str, examples_path: Path | None = None) -> PromptTemplate:
+    """Load a template file as it is (UMBRELA files included)."""
+    content = path.read_text(encoding="utf-8")
+    examples = examples_path.read_text(encoding="utf-8") if examples_path else ""
+    return template_add(name=name, kind=kind, content=content, examples=examples, description=f"from {path.name}")
+
+
+def template_resolve(*, prompt: str, kinds: Iterable[str]) -> PromptTemplate:
+    """A template by name (latest version, or ``name:v3`` / ``name@3``), or a kind's default."""
+    kinds = list(kinds)
+    defaults = {
+        "graded": "hardq-graded", "binary": "hardq-binary", "pairwise": "hardq-pairwise",
+        "generation": "hardq-generation", "cascade": "hardq-cascade",
+        "reasons_h2r": "hardq-reasons-h2r", "reasons_h2g": "hardq-reasons-h2g", "reasons_h2j": "hardq-reasons-h2j",
+    }
+    name, version = prompt, None
+    for sep in (":v", "@"):
+        if sep in prompt:
+            name, _, v = prompt.rpartition(sep)
+            version = int(v)
+    name = defaults.get(name, name)
+    qs = PromptTemplate.objects.filter(name=name, kind__in=kinds)
+    template = (qs.filter(version=version) if version else qs.order_by("-version")).first()
+    if template is None:
+        raise PromptTemplate.DoesNotExist(f"no template {prompt!r} of kind {'/'.join(kinds)}")
+    return template
+
+
+def llm_assessor_get_or_create(*, name: str, endpoint: Endpoint, template: PromptTemplate, scale: str) -> Assessor:
+    """The LLM assessor the job writes as: ``<model>-<template>-v<version>`` unless named."""
+    name = name or f"{endpoint.model}-{template.name}-v{template.version}"
+    assessor, created = Assessor.objects.get_or_create(
+        name=name,
+        defaults={
+            "kind": Assessor.LLM, "scale": scale, "model": endpoint.model, "prompt_template": template.name,
+            "prompt_version": str(template.version), "parameters": endpoint.parameters or {},
+        },
+    )
+    if not created and assessor.kind != Assessor.LLM:
+        raise ValueError(f"assessor {name!r} exists and is not an LLM assessor")
+    return assessor
+
+
+def _job_create(*, kind: str, keys: list[str], endpoint: Endpoint, template: PromptTemplate, **fields: Any) -> LLMJob:
+    keys = list(dict.fromkeys(keys))  # keep order, drop repeats
+    with transaction.atomic():
+        job = LLMJob.objects.create(kind=kind, endpoint=endpoint, template=template, total=len(keys), **fields)
+        LLMJobItem.objects.bulk_create([LLMJobItem(job=job, key=k) for k in keys], batch_size=2000)
+    return job
+
+
+def officially_judged_pairs(*, collection: Collection, limit: int | None = None) -> list[str]:
+    """``qid<TAB>docid`` of every pair an official assessor judged in the collection."""
+    qs = (
+        Judgment.objects.filter(query__collection=collection, assessor__kind=Assessor.OFFICIAL)
+        .values_list("query__qid", "passage__docid")
+        .distinct()
+        .order_by("query__qid", "passage__docid")
+    )
+    pairs = [f"{q}\t{d}" for q, d in (qs[:limit] if limit else qs)]
+    return pairs
+
+
+def job_create_judge(
+    *,
+    collection: Collection,
+    endpoint: Endpoint,
+    template: PromptTemplate,
+    assessor_name: str = "",
+    pairs: list[tuple[str, str]] | None = None,
+    limit: int | None = None,
+    samples: int = 1,
+    concurrency: int = 16,
+    runners: int = 1,
+    created_by=None,
+) -> LLMJob:
+    """A relevance judging job over the officially judged pairs (or the given ones)."""
+    if template.kind not in (PromptKind.GRADED, PromptKind.BINARY):
+        raise ValueError(f"template {template} is not a relevance template")
+    scale = Assessor.BINARY if template.kind == PromptKind.BINARY else Assessor.GRADED
+    assessor = llm_assessor_get_or_create(name=assessor_name, endpoint=endpoint, template=template, scale=scale)
+    keys = [f"{q}\t{d}" for q, d in pairs][:limit] if pairs is not None else officially_judged_pairs(collection=collection, limit=limit)
+    return _job_create(
+        kind=JobKind.JUDGE, keys=keys, endpoint=endpoint, template=template, collection=collection, assessor=assessor,
+        samples=samples, concurrency=concurrency, runners=runners, created_by=created_by,
+        item_spec={"source": "pairs" if pairs is not None else "official", "limit": limit},
+    )
+
+
+def job_create_generate(
+    *, collection: Collection, endpoint: Endpoint, template: PromptTemplate, assessor_name: str = "",
+    qids: list[str] | None = None, limit: int | None = None, concurrency: int = 16, setting: str = Generation.ZERO_SHOT,
+    created_by=None,
+) -> LLMJob:
+    """A passage generation job: one passage per query (all queries of the collection or ``qids``)."""
+    assessor = llm_assessor_get_or_create(name=assessor_name, endpoint=endpoint, template=template, scale=Assessor.GRADED)
+    keys = qids if qids is not None else list(Query.objects.filter(collection=collection).order_by("qid").values_list("qid", flat=True))
+    return _job_create(
+        kind=JobKind.GENERATE, keys=keys[:limit] if limit else keys, endpoint=endpoint, template=template,
+        collection=collection, assessor=assessor, concurrency=concurrency, created_by=created_by,
+        item_spec={"setting": setting},
+    )
+
+
+def job_create_pairwise(
+    *, collection: Collection, endpoint: Endpoint, template: PromptTemplate, generator: Assessor, assessor_name: str = "",
+    limit: int | None = None, samples: int = 1, concurrency: int = 16, created_by=None,
+) -> LLMJob:
+    """Pairwise preference of each officially judged passage against the query's generated one."""
+    assessor = llm_assessor_get_or_create(name=assessor_name, endpoint=endpoint, template=template, scale=Assessor.GRADED)
+    with_generation = set(Generation.objects.filter(generator=generator, query__collection=collection).values_list("query__qid", flat=True))
+    keys = [k for k in officially_judged_pairs(collection=collection) if k.split("\t", 1)[0] in with_generation]
+    return _job_create(
+        kind=JobKind.PAIRWISE, keys=keys[:limit] if limit else keys, endpoint=endpoint, template=template,
+        collection=collection, assessor=assessor, samples=samples, concurrency=concurrency, created_by=created_by,
+        item_spec={"generator_id": generator.pk, "setting": Generation.ZERO_SHOT},
+    )
+
+
+def job_create_reasons(
+    *, collection: Collection, endpoint: Endpoint, template: PromptTemplate, task: str, assessor_name: str = "",
+    qids: list[str] | None = None, contexts: dict[str, str] | None = None, rounds: int = 1, label: str = "",
+    limit: int | None = None, concurrency: int = 16, created_by=None,
+) -> LLMJob:
+    """Failure reasons per query for one task (h2r/h2g/h2j), optionally refined over rounds."""
+    if task not in Task.values:
+        raise ValueError(f"unknown task {task!r}")
+    if template.kind != f"reasons_{task}":
+        raise ValueError(f"template {template} is not a reasons_{task} template")
+    assessor = llm_assessor_get_or_create(name=assessor_name, endpoint=endpoint, template=template, scale=Assessor.GRADED)
+    keys = qids if qids is not None else list(Query.objects.filter(collection=collection).order_by("qid").values_list("qid", flat=True))
+    return _job_create(
+        kind=JobKind.REASONS, keys=keys[:limit] if limit else keys, endpoint=endpoint, template=template,
+        collection=collection, assessor=assessor, concurrency=concurrency, created_by=created_by,
+        item_spec={"task": task, "rounds": rounds, "label": label, "contexts": contexts or {}},
+    )
+
+
+def job_create_relabel(
+    *, training_set: TrainingSet, endpoint: Endpoint, endpoint2: Endpoint, template: PromptTemplate,
+    policy: str = "move", limit: int | None = None, concurrency: int = 16, created_by=None,
+) -> LLMJob:
+    """The relabeling cascade over a training set: ``endpoint`` is stage 1, ``endpoint2`` stage 2."""
+    if policy not in ("move", "remove"):
+        raise ValueError("policy must be 'move' or 'remove'")
+    keys = [str(pk) for pk in training_set.examples.order_by("id").values_list("id", flat=True)]
+    return _job_create(
+        kind=JobKind.RELABEL, keys=keys[:limit] if limit else keys, endpoint=endpoint, endpoint2=endpoint2,
+        template=template, collection=training_set.collection, concurrency=concurrency, created_by=created_by,
+        item_spec={"training_set_id": training_set.pk, "policy": policy},
+    )
+
+
+def job_create_from_form(*, data: dict[str, Any], created_by=None) -> LLMJob:
+    """Create a job of any kind from the web form's cleaned data (``judges.forms.LLMJobForm``)."""
+    endpoint = endpoint_get_or_create(base_url=data["base_url"], model=data["model"], api_key_env=data.get("api_key_env") or "")
+    common = {"endpoint": endpoint, "template": data["template"], "limit": data.get("limit"),
+              "concurrency": data.get("concurrency") or 16, "created_by": created_by}
+    kind = data["kind"]
+    if kind == JobKind.JUDGE:
+        return job_create_judge(collection=data["collection"], assessor_name=data.get("assessor") or "",
+                                samples=data.get("samples") or 1, **common)
+    if kind == JobKind.GENERATE:
+        return job_create_generate(collection=data["collection"], assessor_name=data.get("assessor") or "", **common)
+    if kind == JobKind.PAIRWISE:
+        return job_create_pairwise(collection=data["collection"], generator=data["generator"],
+                                   assessor_name=data.get("assessor") or "", samples=data.get("samples") or 1, **common)
+    if kind == JobKind.REASONS:
+        return job_create_reasons(collection=data["collection"], task=data["template"].kind.removeprefix("reasons_"),
+                                  assessor_name=data.get("assessor") or "", rounds=data.get("rounds") or 1, **common)
+    endpoint2 = endpoint_get_or_create(base_url=data["stage2_base_url"], model=data["stage2_model"],
+                                       api_key_env=data.get("api_key_env") or "")
+    return job_create_relabel(training_set=data["training_set"], endpoint2=endpoint2, policy=data.get("policy") or "move",
+                              **common)
+
+
+def job_start(*, job: LLMJob) -> None:
+    """Send the job's task(s) once the surrounding transaction commits (eager: runs them now).
+
+    With ``job.runners`` > 1 as many tasks are sent: the runners share the items through
+    their claims, so the job fans out over several worker processes or machines.
+    """
+    from judges.tasks import run_llm_job
+
+    def send() -> None:
+        for _ in range(max(1, job.runners)):
+            run_llm_job.delay(job.pk)
+
+    transaction.on_commit(send)
+
+
+def job_resume(*, job: LLMJob) -> LLMJob:
+    """Put an unfinished job back on the queue; finished items are skipped, answered calls cached."""
+    if job.status in (LLMJob.DONE,) and not job.items.exclude(status__in=LLMJobItem.FINISHED).exists():
+        return job
+    LLMJob.objects.filter(pk=job.pk).update(status=LLMJob.RUNNING if job.started_at else LLMJob.PENDING, error="")
+    job.refresh_from_db()
+    job_start(job=job)
+    return job
+
+
+def job_cancel(*, job: LLMJob) -> LLMJob:
+    """Stop a job: running runners give their claims back at their next batch."""
+    LLMJob.objects.filter(pk=job.pk).exclude(status=LLMJob.DONE).update(status=LLMJob.CANCELLED, finished_at=timezone.now())
+    job.refresh_from_db()
+    return job
+
+
+def job_mark_running(*, job_id: int) -> bool:
+    """Mark a job running (first start keeps its started_at); False when it must not run."""
+    updated = LLMJob.objects.filter(pk=job_id, status__in=[LLMJob.PENDING, LLMJob.RUNNING, LLMJob.FAILED]).update(
+        status=LLMJob.RUNNING, heartbeat_at=timezone.now()
+    )
+    LLMJob.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=timezone.now())
+    return bool(updated)
+
+
+def job_finish(*, job_id: int, error: str = "") -> LLMJob:
+    """Recount the job from its items (the truth, whatever runners added) and close it."""
+    from django.db.models import Count
+
+    counts = dict(LLMJobItem.objects.filter(job_id=job_id).values_list("status").annotate(n=Count("id")))
+    unfinished = sum(n for s, n in counts.items() if s not in LLMJobItem.FINISHED)
+    fields: dict[str, Any] = {
+        "done": counts.get(LLMJobItem.DONE, 0),
+        "invalid": counts.get(LLMJobItem.INVALID, 0),
+        "failed": counts.get(LLMJobItem.FAILED, 0),
+    }
+    qs = LLMJob.objects.filter(pk=job_id)
+    if error:
+        fields.update(status=LLMJob.FAILED, error=error[:5000], finished_at=timezone.now())
+    elif not unfinished:
+        fields.update(finished_at=timezone.now())
+        qs.exclude(status=LLMJob.CANCELLED).update(status=LLMJob.DONE)
+    qs.update(**fields)
+    return LLMJob.objects.get(pk=job_id)
+
+
+def jobs_to_resume() -> QuerySet[LLMJob]:
+    """Jobs that were running when their worker died (resumed when a worker starts)."""
+    return LLMJob.objects.filter(status=LLMJob.RUNNING)
+
+
+# --- training sets for the cascade -----------------------------------------------------
+def _passage_dict(p: Any) -> dict[str, str]:
+    if isinstance(p, dict):
+        return {"docid": str(p.get("docid", p.get("id", ""))), "title": str(p.get("title", "") or ""), "text": str(p.get("text", ""))}
+    return {"docid": str(p), "title": "", "text": ""}
+
+
+def training_set_import_tevatron(*, name: str, path: Path, collection: Collection | None = None) -> TrainingSet:
+    """Import Tevatron-style JSONL (query_id, query, positive_passages, negative_passages).
+
+    The whole file is parsed and validated before anything is written.
+    """
+    examples = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                examples.append((str(row["query_id"]), str(row["query"]),
+                                 [_passage_dict(p) for p in row.get("positive_passages", [])],
+                                 [_passage_dict(p) for p in row.get("negative_passages", [])]))
+            except (ValueError, KeyError) as exc:
+                raise ValueError(f"{path.name} line {n}: {exc}") from exc
+    return _training_set_write(name=name, source=path.name, collection=collection, examples=examples)
+
+
+def training_set_from_run(*, name: str, collection: Collection, system: str, k: int = 20, min_grade: int = 1) -> TrainingSet:
+    """Examples from the official qrels and a run: positives judged >= min_grade, hard
+    negatives = the run's top-k passages judged below it or not judged at all."""
+    official = Judgment.objects.filter(query__collection=collection, assessor__kind=Assessor.OFFICIAL, valid=True)
+    grades: dict[tuple[int, int], int] = {(q, p): g for q, p, g in official.values_list("query_id", "passage_id", "grade")}
+    queries = {q.pk: q for q in Query.objects.filter(collection=collection)}
+    from analysis.models import Passage
+
+    positives: dict[int, list[int]] = {}
+    for (q, p), g in grades.items():
+        if g is not None and g >= min_grade:
+            positives.setdefault(q, []).append(p)
+    negatives: dict[int, list[int]] = {}
+    rows = RunRow.objects.filter(run__collection=collection, run__system__name=system, rank__lte=k).order_by("query_id", "rank")
+    for q, p in rows.values_list("query_id", "passage_id"):
+        g = grades.get((q, p))
+        if g is None or g < min_grade:
+            negatives.setdefault(q, []).append(p)
+    needed = {p for ps in positives.values() for p in ps} | {p for ps in negatives.values() for p in ps}
+    passages = {p.pk: p for p in Passage.objects.filter(pk__in=needed)}
+
+    def as_dicts(ids: list[int]) -> list[dict[str, str]]:
+        return [{"docid": passages[i].docid, "title": "", "text": passages[i].text or ""} for i in ids]
+
+    examples = [
+        (queries[q].qid, queries[q].text, as_dicts(positives.get(q, [])), as_dicts(negatives.get(q, [])))
+        for q in sorted(set(positives) & set(negatives), key=lambda pk: queries[pk].qid)
+    ]
+    return _training_set_write(name=name, source=f"qrels + run {system} top {k}", collection=collection, examples=examples)
+
+
+def _training_set_write(*, name: str, source: str, collection: Collection | None, examples: list[tuple]) -> TrainingSet:
+    with transaction.atomic():
+        training_set, _ = TrainingSet.objects.update_or_create(name=name, defaults={"source": source, "collection": collection})
+        training_set.examples.all().delete()
+        qids = {q.qid: q for q in Query.objects.filter(collection=collection)} if collection else {}
+        TrainingExample.objects.bulk_create(
+            [TrainingExample(training_set=training_set, qid=qid, query_text=text, query=qids.get(qid),
+                             positives=pos, negatives=neg) for qid, text, pos, neg in examples],
+            batch_size=1000,
+        )
+    return training_set
+

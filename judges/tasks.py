@@ -1,0 +1,37 @@
+"""Celery tasks of the judges app: thin, they take ids and call the runner."""
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from judges import services
+from judges.runner import JobRunner
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_llm_job(job_id: int) -> dict:
+    """Run (or resume) one LLM job. Idempotent: finished items are skipped, answered calls come from the cache."""
+    if not services.job_mark_running(job_id=job_id):
+        return {"job": job_id, "skipped": True}
+    try:
+        JobRunner(job_id).run()
+    except Exception as exc:
+        services.job_finish(job_id=job_id, error=f"{type(exc).__name__}: {exc}")
+        raise
+    job = services.job_finish(job_id=job_id)
+    return {"job": job_id, "status": job.status, "done": job.done, "invalid": job.invalid, "failed": job.failed}
+
+
+@worker_ready.connect
+def resume_interrupted_jobs(sender=None, **kwargs) -> None:
+    """A worker that starts picks up jobs left running by a dead one (``kill -9``).
+
+    Their items' leases expire and are claimed again; calls already answered are in the cache.
+    """
+    for job in services.jobs_to_resume():
+        log.warning("resuming interrupted LLM job %s", job.pk)
+        run_llm_job.delay(job.pk)

@@ -1,0 +1,62 @@
+"""Fixtures of the judges tests: the fake OpenAI-compatible server and DL19 data."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analysis.models import Assessor, Collection, Judgment, Passage, Query
+from tests.judges.fake_llm import FakeConfig, FakeLLMServer
+
+
+@pytest.fixture
+def fake_llm():
+    """A fault-free fake server in a thread; tests reconfigure ``server.state.config``."""
+    with FakeLLMServer(FakeConfig()) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _fast_backoff(settings):
+    # Tests inject faults by the hundred: back off in milliseconds, not seconds.
+    settings.HARDQ_LLM_BACKOFF_BASE = 0.01
+    settings.HARDQ_LLM_BACKOFF_MAX = 0.05
+
+
+def load_dl19(paper_data: Path, *, name: str = "dl19", max_pairs: int | None = None) -> Collection:
+    """The DL19 queries, judged passages and official qrels, bulk-created.
+
+    (A stand-in for the import commands: only what the judges need, read straight from
+    the paper-data files.)
+    """
+    base = paper_data / "dl19"
+    collection = Collection.objects.create(name=name, corpus="msmarco-v1-passage")
+    queries = {}
+    for line in (base / "test2019-queries-filterd.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            qid, text = line.split("\t", 1)
+            queries[qid] = Query(collection=collection, qid=qid, text=text.strip())
+    Query.objects.bulk_create(queries.values())
+    qrels = []
+    for line in (base / "qrels.dl19-passage.txt").read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[0] in queries:
+            qrels.append((parts[0], parts[2], int(parts[3])))
+    if max_pairs:
+        qrels = qrels[:max_pairs]
+    wanted = {d for _, d, _ in qrels}
+    passages = {}
+    with (base / "qrels_text.dl19").open(encoding="utf-8") as fh:
+        for line in fh:
+            docid, _, text = line.rstrip("\n").partition("\t")
+            if docid in wanted and docid not in passages:
+                passages[docid] = Passage(collection=collection, docid=docid, text=text)
+    for docid in wanted - set(passages):
+        passages[docid] = Passage(collection=collection, docid=docid, text=None)
+    Passage.objects.bulk_create(passages.values(), batch_size=2000)
+    official, _ = Assessor.objects.get_or_create(name="official", defaults={"kind": Assessor.OFFICIAL})
+    Judgment.objects.bulk_create(
+        [Judgment(query=queries[q], passage=passages[d], assessor=official, grade=g) for q, d, g in qrels],
+        batch_size=2000,
+    )
+    return collection

@@ -1,0 +1,331 @@
+"""A local OpenAI-compatible chat server for tests and the benchmark.
+
+It speaks the real wire protocol (``POST /v1/chat/completions``, ``GET /v1/models``,
+JSON bodies with ``choices`` and ``usage``) on 127.0.0.1, answers deterministically
+from the prompt, and injects faults by configuration:
+
+- transient faults on the first ``fault_attempts`` attempts of a prompt chosen by hash:
+  429 with Retry-After, 500, an answer slower than the client's timeout, truncated JSON;
+- permanent ones: ``garbage`` (a 200 answer no parser can read), ``always_500``;
+- answer styles a careless parser gets wrong: ``<think>`` blocks, "On a scale from 0 to
+  3 ... ##final score: 1", JSON answers.
+
+It counts requests and good answers per distinct prompt, so tests can assert that no
+prompt was answered twice. ``GET /stats`` returns the counts (for subprocess use).
+
+Run as a script: ``python fake_llm.py --latency 0.1`` prints ``PORT <n>`` and serves.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def prompt_hash(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def _h(*parts: str) -> int:
+    return int(hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:12], 16)
+
+
+def expected_grade(query: str, passage: str) -> int:
+    """The grade this server gives (query, passage): the test oracle for judged grades."""
+    return _h("grade", query, passage) % 4
+
+
+def expected_reasons(query: str) -> list[str]:
+    """The reasons this server proposes for a query (round 1)."""
+    return [f"reason {i} about {query}" for i in range(1, 2 + _h("reasons", query) % 3)]
+
+
+def _field(prompt: str, name: str) -> str:
+    match = re.search(rf"^{name}:[ \t]*(.*)$", prompt, re.MULTILINE)
+    return match.group(1).strip() if match else ""
+
+
+@dataclass
+class FakeConfig:
+    latency: float = 0.0
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_slow: float = 0.0
+    rate_truncated: float = 0.0
+    rate_garbage: float = 0.0
+    rate_always_500: float = 0.0
+    fault_attempts: int = 1
+    slow_seconds: float = 2.0
+    retry_after: str = "0"
+    styles: bool = True
+
+
+class FakeState:
+    def __init__(self, config: FakeConfig) -> None:
+        self.config = config
+        self.lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+
+    def stats(self) -> dict:
+        with self.lock:
+            return {
+                "requests": sum(self.requests.values()),
+                "answered": sum(self.answered.values()),
+                "faults": dict(self.faults),
+                "per_prompt_requests": dict(self.requests),
+                "per_prompt_answered": dict(self.answered),
+            }
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.answered.clear()
+            self.faults.clear()
+
+
+def answer_for(prompt: str, *, styles: bool = True) -> str:
+    """The deterministic answer to a prompt, by what the prompt asks for."""
+    # What is asked is read from the template's own words, never from the inputs (a
+    # passage may well contain "yes or no").
+    frame = re.sub(r"^(Query|Passage|Passage 1|Passage 2|Context|Previous reasons):.*$", "", prompt, flags=re.MULTILINE)
+    low = frame.lower()
+    query = _field(prompt, "Query")
+    style = _h("style", prompt) % 4 if styles else 0
+    if re.search(r"^Candidates:", prompt, re.MULTILINE):
+        numbers = re.findall(r"^\[(\d+)\]", prompt, re.MULTILINE)
+        flagged = [int(n) for n in numbers if _h("flag", query, n, str(len(numbers))) % 5 == 0]
+        return json.dumps(flagged)
+    if re.search(r"^Passage 1:", prompt, re.MULTILINE) and re.search(r"^Passage 2:", prompt, re.MULTILINE):
+        return f"##preferred: {1 + _h('pref', prompt) % 2}"
+    if "failure reasons" in low:
+        reasons = expected_reasons(query)
+        previous = _field(prompt, "Previous reasons")
+        if previous:
+            reasons = reasons + [f"refined reason about {query}"]
+        return "<think>\nlet me think\n</think>\n" + repr(reasons) if style == 1 else repr(reasons)
+    if "yes or no" in low:
+        value = "yes" if expected_grade(query, _field(prompt, "Passage")) >= 2 else "no"
+        return f"<think>hmm</think>\n{value}" if style == 1 else value
+    if "write a passage" in low:
+        return f"<think>\nplanning\n</think>\nA passage that answers: {query}."
+    grade = expected_grade(query, _field(prompt, "Passage"))
+    if style == 1:
+        return f"<think>\nThe passage mentions the topic. Maybe 3?\n</think>\n##final score: {grade}"
+    if style == 2:
+        return f"On a scale from 0 to 3, this passage is related.\n##final score: {grade}"
+    if style == 3:
+        return json.dumps({"score": grade})
+    return f"##final score: {grade}"
+
+
+def make_handler(state: FakeState):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # one answer is two writes: no 40 ms delayed-ACK stall
+
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/") == "/v1/models":
+                body = {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "hardq"}]}
+                self._send(200, json.dumps(body).encode())
+            elif self.path.rstrip("/") == "/stats":
+                self._send(200, json.dumps(state.stats()).encode())
+            else:
+                self._send(404, b'{"error": {"message": "not found"}}')
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            raw = self.rfile.read(length)
+            if self.path.rstrip("/") == "/reset":
+                state.reset()
+                self._send(200, b"{}")
+                return
+            if self.path.rstrip("/") == "/config":
+                for name, value in json.loads(raw or b"{}").items():
+                    setattr(state.config, name, value)
+                self._send(200, json.dumps(asdict(state.config)).encode())
+                return
+            if self.path.rstrip("/") != "/v1/chat/completions":
+                self._send(404, b'{"error": {"message": "not found"}}')
+                return
+            request = json.loads(raw)
+            prompt = "\n".join(str(m.get("content", "")) for m in request.get("messages", []) if m.get("role") == "user")
+            key = prompt_hash(prompt)
+            cfg = state.config
+            with state.lock:
+                state.requests[key] += 1
+                attempt = state.requests[key]
+            if cfg.latency:
+                time.sleep(cfg.latency)
+            fault = self._fault(prompt, attempt)
+            if fault:
+                with state.lock:
+                    state.faults[fault] += 1
+            if fault == "always_500" or fault == "500":
+                self._send(500, b'{"error": {"message": "injected server error", "type": "server_error"}}')
+                return
+            if fault == "429":
+                self._send(429, b'{"error": {"message": "rate limited", "type": "rate_limit"}}', {"Retry-After": cfg.retry_after})
+                return
+            if fault == "slow":
+                time.sleep(cfg.slow_seconds)
+            content = "I cannot help with that. Banana." if fault == "garbage" else answer_for(prompt, styles=cfg.styles)
+            body = {
+                "id": f"chatcmpl-{key[:12]}-{attempt}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": request.get("model", "fake-model"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(content.split()),
+                          "total_tokens": len(prompt.split()) + len(content.split())},
+            }
+            data = json.dumps(body).encode()
+            if fault == "truncated":
+                data = data[: len(data) // 2]
+            else:
+                with state.lock:
+                    state.answered[key] += 1
+            self._send(200, data)
+
+        def _fault(self, prompt: str, attempt: int) -> str:
+            cfg = state.config
+            # A permanent outage of some prompts is drawn independently of the other
+            # faults, so switching it off changes nothing else.
+            if (_h("outage", prompt) % 10_000) / 10_000 < cfg.rate_always_500:
+                return "always_500"
+            r = (_h("fault", prompt) % 10_000) / 10_000
+            edges = [("garbage", cfg.rate_garbage)]
+            transient = [("429", cfg.rate_429), ("500", cfg.rate_500), ("slow", cfg.rate_slow), ("truncated", cfg.rate_truncated)]
+            acc = 0.0
+            for name, rate in edges:
+                acc += rate
+                if r < acc:
+                    return name
+            for name, rate in transient:
+                acc += rate
+                if r < acc:
+                    return name if attempt <= cfg.fault_attempts else ""
+            return ""
+
+    return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # read at listen(): many clients connect at once
+
+
+class FakeLLMServer:
+    """The server in a background thread: ``with FakeLLMServer(cfg) as srv: srv.base_url``."""
+
+    def __init__(self, config: FakeConfig | None = None, port: int = 0) -> None:
+        self.state = FakeState(config or FakeConfig())
+        self.httpd = _Server(("127.0.0.1", port), make_handler(self.state))
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> "FakeLLMServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> "FakeLLMServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class FakeLLMProcess:
+    """The server as a subprocess (its own interpreter, so it does not share the GIL)."""
+
+    def __init__(self, config: FakeConfig | None = None) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--config", json.dumps(asdict(config or FakeConfig()))],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        self.port = int(self.proc.stdout.readline().split()[1])
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+
+    def _post(self, path: str, payload: dict) -> dict:
+        import urllib.request
+
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=json.dumps(payload).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def stats(self) -> dict:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/stats", timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def configure(self, **fields) -> dict:
+        return self._post("/config", fields)
+
+    def reset(self) -> None:
+        self._post("/reset", {})
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def __enter__(self) -> "FakeLLMProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--config", default="{}", help="FakeConfig fields as JSON")
+    args = parser.parse_args(argv)
+    config = FakeConfig(**json.loads(args.config))
+    server = FakeLLMServer(config, port=args.port)
+    print(f"PORT {server.port}", flush=True)
+    print(json.dumps(asdict(config)), file=sys.stderr, flush=True)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
