@@ -4,10 +4,10 @@ Thin views: parse the request, call one selector or service of ``analysis``, ren
 """
 from __future__ import annotations
 
-
 import django_filters
+from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -16,7 +16,7 @@ from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from analysis import corpus_selectors
-from analysis.models import Assessor, Judgment, Passage, Query
+from analysis.models import Assessor, HardnessAnalysis, HardnessLabel, Judgment, Passage, Query, Task
 from hardq_site.api_conventions import (
     ApiError,
     CursorPagination,
@@ -269,7 +269,7 @@ class ImportApi(APIView):
         file = serializers.FileField()
         collection = serializers.CharField(required=False, help_text="collection name (created if new)")
         assessor = serializers.CharField(required=False, help_text="qrels: assessor (default official); pairwise, reasons: the LLM")
-        scale = serializers.ChoiceField(choices=["graded", "binary"], required=False, help_text="qrels: grade scale")
+        scale = serializers.ChoiceField(choices=Assessor.SCALE_CHOICES, required=False, help_text="qrels: grade scale")
         assessor_kind = serializers.ChoiceField(
             choices=["official", "llm", "human"], required=False, help_text="qrels: kind of a new assessor"
         )
@@ -279,7 +279,7 @@ class ImportApi(APIView):
         setting = serializers.ChoiceField(
             choices=["zero_shot", "reason_expansion"], required=False, help_text="generations, bertscore (default: from the file name)"
         )
-        task = serializers.ChoiceField(choices=["h2r", "h2g", "h2j"], required=False, help_text="reasons, hard_queries")
+        task = serializers.ChoiceField(choices=Task.choices, required=False, help_text="reasons, hard_queries")
         subject = serializers.CharField(required=False, help_text="hard_queries: system, generator or judge")
         quantile = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, help_text="hard_queries")
         replace = serializers.BooleanField(default=False, help_text="replace an earlier import of the same source")
@@ -346,3 +346,205 @@ class ImportApi(APIView):
         body = {**report.as_dict(), "summary": report.summary()}
         created = report.status == "imported"
         return Response(self.ImportReportSerializer(body).data, status=201 if created else 200)
+
+
+# --- Hardness analyses ------------------------------------------------------------------
+
+
+class HardnessAnalysisFilter(django_filters.FilterSet):
+    collection = django_filters.CharFilter(field_name="collection__name", help_text="collection name")
+    task = django_filters.ChoiceFilter(choices=Task.choices)
+    subject = django_filters.CharFilter(help_text="system, generator or judge")
+    status = django_filters.ChoiceFilter(choices=HardnessAnalysis.STATUS_CHOICES)
+
+    class Meta:
+        model = HardnessAnalysis
+        fields = ["collection", "task", "subject", "status"]
+
+
+class HardnessLabelFilter(django_filters.FilterSet):
+    hard = django_filters.BooleanFilter(help_text="only the hard (true) or the other (false) queries")
+
+    class Meta:
+        model = HardnessLabel
+        fields = ["hard"]
+
+
+class HardnessAnalysisSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    task = serializers.CharField()
+    collection = serializers.CharField(source="collection.name")
+    subject = serializers.CharField()
+    variant = serializers.CharField()
+    measure = serializers.CharField()
+    quantile = serializers.FloatField()
+    threshold = serializers.FloatField(allow_null=True)
+    parameters = serializers.SerializerMethodField()
+    origin = serializers.CharField()
+    status = serializers.CharField(help_text="pending, running, done or failed")
+    progress_done = serializers.IntegerField()
+    progress_total = serializers.IntegerField()
+    error = serializers.CharField()
+    hard_count = serializers.IntegerField()
+    hard_mean = serializers.FloatField(allow_null=True)
+    n_labels = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_parameters(self, analysis) -> dict:
+        return {k: v for k, v in analysis.parameters.items() if not k.startswith("_")}
+
+class HardnessResultSerializer(serializers.Serializer):
+    threshold = serializers.FloatField(allow_null=True)
+    direction = serializers.CharField(help_text="below (H2R, H2G) or above (H2J) the threshold is hard")
+    hard = serializers.ListField(child=serializers.CharField(), help_text="qids of the hard queries")
+    hard_count = serializers.IntegerField()
+    hard_mean = serializers.FloatField(allow_null=True, help_text="mean value of the hard queries")
+    n_queries = serializers.IntegerField(help_text="queries that entered the distribution")
+    per_query = serializers.DictField(child=serializers.FloatField(allow_null=True), help_text="qid -> value")
+    status = serializers.DictField(child=serializers.CharField(), help_text="qid -> ok, no_relevant or excluded")
+    notes = serializers.ListField(child=serializers.CharField())
+
+class HardnessDetailSerializer(HardnessAnalysisSerializer):
+    result = serializers.SerializerMethodField(help_text="the hardness command's --json output; null until done")
+
+    @extend_schema_field(HardnessResultSerializer(allow_null=True))
+    def get_result(self, analysis) -> dict | None:
+        if analysis.status != HardnessAnalysis.DONE:
+            return None
+        from analysis import hardness_services
+
+        outcome = hardness_services.analysis_outcome(analysis=analysis)
+        return HardnessResultSerializer(outcome).data
+
+class HardnessLabelSerializer(serializers.Serializer):
+    qid = serializers.CharField(source="query.qid")
+    query = serializers.CharField(source="query.text")
+    value = serializers.FloatField(allow_null=True)
+    hard = serializers.BooleanField()
+    status = serializers.CharField(help_text="ok, no_relevant or excluded")
+    details = serializers.JSONField()
+
+
+
+class HardnessAnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Hardness analyses (H2R, H2G, H2J): start one, poll it, read its per-query labels.
+
+    H2R and H2J finish within the request; a computed H2G analysis runs its BERTScore
+    part as a Celery job (in-process without a broker): poll ``GET /api/analyses/{id}/``
+    until ``status`` is ``done`` (or ``failed``).
+    """
+
+    permission_classes = [IsAdmin]
+    filterset_class = HardnessAnalysisFilter
+
+    # options each task's analyzer takes besides task, collection, subject and quantile
+    TASK_OPTIONS = {
+        "h2r": ("measure", "cutoff", "compat", "relevance_level"),
+        "h2j": ("variant", "margin", "include_zero"),
+        "h2g": ("min_grade", "aggregate", "source", "setting", "model", "num_layers"),
+    }
+
+    class HardnessInputSerializer(serializers.Serializer):
+        task = serializers.ChoiceField(choices=Task.choices)
+        collection = serializers.CharField(help_text="collection name")
+        subject = serializers.CharField(help_text="the run's system (h2r), the generator (h2g) or the judge (h2j)")
+        quantile = serializers.FloatField(default=0.25, min_value=0.0, max_value=1.0)
+        measure = serializers.CharField(required=False, help_text="h2r: e.g. ndcg_cut_10 (judged only by default), map, recall_100")
+        cutoff = serializers.IntegerField(required=False, min_value=1, help_text="h2r: measure cutoff")
+        compat = serializers.ChoiceField(choices=["trectools"], required=False, help_text="h2r: reproduce the paper's figures")
+        relevance_level = serializers.IntegerField(required=False, min_value=0, max_value=3, help_text="h2r")
+        variant = serializers.ChoiceField(choices=Assessor.SCALE_CHOICES, required=False, help_text="h2j: default the judge's scale")
+        margin = serializers.IntegerField(required=False, min_value=0, max_value=3, help_text="h2j graded: |LLM - human| > margin")
+        include_zero = serializers.BooleanField(required=False, help_text="h2j graded: count queries without disagreement as 0")
+        min_grade = serializers.IntegerField(required=False, min_value=0, max_value=3, help_text="h2g: reference passages judged >= this")
+        aggregate = serializers.ChoiceField(choices=["mean", "max", "median"], required=False, help_text="h2g")
+        source = serializers.ChoiceField(choices=["computed", "imported"], required=False, help_text="h2g: BERTScore source")
+        setting = serializers.ChoiceField(choices=["zero_shot", "reason_expansion"], required=False, help_text="h2g")
+        model = serializers.CharField(required=False, help_text="h2g: bert-score model name or local path")
+        num_layers = serializers.IntegerField(required=False, min_value=1, max_value=64, help_text="h2g")
+
+    serializer_class = HardnessAnalysisSerializer
+
+    def get_queryset(self):
+        return corpus_selectors.hardness_analysis_list()
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return HardnessDetailSerializer
+        if self.action == "labels":
+            return HardnessLabelSerializer
+        return HardnessAnalysisSerializer
+
+    @extend_schema(
+        request=HardnessInputSerializer,
+        responses={201: HardnessDetailSerializer},
+        examples=[
+            OpenApiExample(
+                "H2R of BM25 on DL19", value={"task": "h2r", "collection": "dl19", "subject": "bm25", "quantile": 0.25},
+                request_only=True,
+            )
+        ],
+    )
+    def create(self, request):
+        """Start an analysis; the answer is the analysis (``status`` done, or pending for a computed H2G)."""
+        from analysis import hardness_services
+
+        serializer = self.HardnessInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        collection = corpus_selectors.collection_get(name=data["collection"])
+        if collection is None:
+            raise serializers.ValidationError({"collection": [f"unknown collection {data['collection']!r}"]})
+        options = {k: data[k] for k in self.TASK_OPTIONS[data["task"]] if k in data}
+        try:
+            analysis = hardness_services.hardness_analysis_run(
+                task=data["task"], collection=collection, subject=data["subject"], quantile=data["quantile"], **options
+            )
+        except ObjectDoesNotExist as exc:
+            raise serializers.ValidationError(
+                {"subject": [f"{data['subject']!r} has nothing to analyse on {collection.name}: {exc}"]}
+            ) from exc
+        except ValueError as exc:
+            raise ApiError(str(exc), code="invalid") from exc
+        analysis = corpus_selectors.hardness_analysis_list().get(pk=analysis.pk)
+        return Response(HardnessDetailSerializer(analysis).data, status=201)
+
+    @extend_schema(filters=False, parameters=[OpenApiParameter("hard", bool, description="only hard (true) or other (false) queries")],
+                   responses=HardnessLabelSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def labels(self, request, pk: str):
+        """Per-query values and hard labels of the analysis."""
+        analysis = self.get_object()
+        labels = HardnessLabelFilter(request.query_params, queryset=corpus_selectors.hardness_label_list(analysis=analysis)).qs
+        page = self.paginate_queryset(labels)
+        return self.get_paginated_response(HardnessLabelSerializer(page, many=True).data)
+
+
+class OverlapSerializer(serializers.Serializer):
+    collection = serializers.CharField()
+    sets = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
+                                 help_text="hard set name (e.g. 'H2R bm25') -> qids; the latest finished analysis of each")
+    regions = serializers.ListField(child=serializers.DictField(), help_text="every combination: intersection and exclusive region")
+
+
+class OverlapApi(APIView):
+    """The overlap of a collection's hard sets (H2R per system, H2G per generator, H2J per judge)."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(responses=OverlapSerializer)
+    def get(self, request, name: str):
+        from analysis import hardness_selectors
+        from analysis.hardness import overlap
+
+        collection = corpus_selectors.collection_get(name=name)
+        if collection is None:
+            raise ApiError(f"Unknown collection {name!r}.", code="not_found", status_code=404)
+        sets = hardness_selectors.latest_hard_sets(collection=collection)
+        try:
+            regions = overlap.overlap_regions(sets)
+        except ValueError as exc:  # too many sets to combine
+            raise ApiError(str(exc), code="too_many_sets") from exc
+        body = {"collection": collection.name, "sets": {k: sorted(v) for k, v in sets.items()}, "regions": regions}
+        return Response(OverlapSerializer(body).data)

@@ -7,9 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Avg, Count, Max, Q, QuerySet
 
-from analysis.models import Assessor, Collection, ImportSource, Judgment, Passage, Query, Run, RunRow
+from analysis.models import (
+    Assessor,
+    Collection,
+    HardnessAnalysis,
+    HardnessLabel,
+    ImportSource,
+    Judgment,
+    Passage,
+    Query,
+    Run,
+    RunRow,
+)
 
 
 def collection_list() -> QuerySet[Collection]:
@@ -80,3 +91,21 @@ def judgments_fingerprint(*, collection: Collection, assessors: list[Assessor]) 
         n=Count("id"), last=Max("updated_at")
     )
     return agg["n"], agg["last"]
+
+
+def hardness_analysis_list() -> QuerySet[HardnessAnalysis]:
+    """Every hardness analysis with its collection, hard count and hard mean (one query)."""
+    return (
+        HardnessAnalysis.objects.select_related("collection")
+        .annotate(
+            hard_count=Count("labels", filter=Q(labels__hard=True)),
+            hard_mean=Avg("labels__value", filter=Q(labels__hard=True)),
+            n_labels=Count("labels"),
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def hardness_label_list(*, analysis: HardnessAnalysis) -> QuerySet[HardnessLabel]:
+    """The per-query labels of an analysis with their queries, by qid."""
+    return HardnessLabel.objects.filter(analysis=analysis).select_related("query").order_by("query__qid")

@@ -219,6 +219,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One enum per shared choice set, named once.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskEnum": "analysis.models.Task.choices",
+        "ScaleEnum": "analysis.models.Assessor.SCALE_CHOICES",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "hardq_site.api_conventions.document_error_responses",

@@ -83,3 +83,48 @@ def alice_api(alice) -> APIClient:
 @pytest.fixture
 def bob_api(bob) -> APIClient:
     return token_client(bob)
+
+
+@dataclass
+class World:
+    """Two campaigns (A: alice, B: bob), alice's lease in A, an H2R analysis, an LLM job."""
+
+    corpus: Corpus
+    campaign_a: object
+    campaign_b: object
+    assignment_a: object
+    analysis: object
+    job: object
+    llm_url: str
+
+
+@pytest.fixture(scope="session")
+def fake_llm_server():
+    """The judges' fake OpenAI-compatible server (no network beyond loopback)."""
+    from tests.judges.fake_llm import FakeConfig, FakeLLMServer
+
+    with FakeLLMServer(FakeConfig()) as server:
+        yield server
+
+
+@pytest.fixture
+def world(corpus, alice, bob, admin_user, fake_llm_server, settings) -> World:
+    from analysis import hardness_services
+    from annotation import services as annotation_services
+    from judges import services as judges_services
+
+    settings.HARDQ_LLM_BACKOFF_BASE = 0.01
+    settings.HARDQ_LLM_BACKOFF_MAX = 0.05
+    pairs = [(q.qid, p.docid) for q in corpus.queries for p in corpus.passages[:2]]
+    campaign_a = annotation_services.campaign_create(
+        name="A", kind="relevance", collection=corpus.collection, annotators=[alice], pairs=pairs[:3]
+    )
+    campaign_b = annotation_services.campaign_create(
+        name="B", kind="relevance", collection=corpus.collection, annotators=[bob], pairs=pairs[3:]
+    )
+    assignment_a = annotation_services.assignment_next(campaign=campaign_a, user=alice)
+    analysis, _ = hardness_services.h2r_analysis_run(collection=corpus.collection, system="bm25")
+    endpoint = judges_services.endpoint_get_or_create(base_url=fake_llm_server.base_url, model="fake-judge", max_attempts=2)
+    template = judges_services.template_resolve(prompt="graded", kinds=["graded"])
+    job = judges_services.job_create_judge(collection=corpus.collection, endpoint=endpoint, template=template, limit=3)
+    return World(corpus, campaign_a, campaign_b, assignment_a, analysis, job, fake_llm_server.base_url)

@@ -56,6 +56,42 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("/api/runs/", "get"): admin_only(),
     ("/api/runs/{id}/", "get"): admin_only(),
     ("/api/runs/{id}/rows/", "get"): admin_only(),
+    # --- hardness (admins only) ---
+    ("/api/analyses/", "get"): admin_only(),
+    ("/api/analyses/", "post"): admin_only(201, body=lambda w: {"task": "h2r", "collection": "dl19", "subject": "bm25"}),
+    ("/api/analyses/{id}/", "get"): admin_only(),
+    ("/api/analyses/{id}/labels/", "get"): admin_only(),
+    ("/api/collections/{name}/overlap/", "get"): admin_only(),
+    # --- LLM jobs (admins only; the job runs against the fake LLM server) ---
+    ("/api/llm-jobs/", "get"): admin_only(),
+    ("/api/llm-jobs/", "post"): admin_only(201, body=lambda w: {
+        "kind": "judge", "collection": "dl19", "base_url": w["world"].llm_url, "model": "fake-judge", "limit": 2,
+    }),
+    ("/api/llm-jobs/{id}/", "get"): admin_only(),
+    ("/api/llm-jobs/{id}/calls/", "get"): admin_only(),
+    ("/api/llm-jobs/{id}/cancel/", "post"): admin_only(),
+    ("/api/llm-jobs/{id}/resume/", "post"): admin_only(),
+    # --- campaigns: {id} is campaign A (alice's); bob's campaign is B ---
+    ("/api/campaigns/", "get"): Row(401, 200, 200, 200),
+    ("/api/campaigns/", "post"): admin_only(201, body=lambda w: {
+        "name": "C", "kind": "relevance", "collection": "dl19", "annotators": ["alice", "bob"], "overlap": 2,
+        "pairs": [["104861", "7003"]],
+    }),
+    ("/api/campaigns/{id}/", "get"): Row(401, 200, 404, 200),
+    ("/api/campaigns/{id}/", "patch"): Row(401, 403, 403, 200, body=lambda w: {"status": "closed"}),
+    ("/api/campaigns/{id}/next/", "post"): Row(401, 200, 404, 403),  # admins are not annotators of A
+    ("/api/campaigns/{id}/undo/", "post"): Row(401, 204, 404, 403),
+    ("/api/campaigns/{id}/progress/", "get"): Row(401, 200, 404, 200),
+    ("/api/campaigns/{id}/labels/", "get"): Row(401, 200, 404, 200),
+    # --- {id} is alice's lease in campaign A: nobody else may act on it ---
+    ("/api/assignments/{id}/", "get"): Row(401, 200, 404, 200),
+    ("/api/assignments/{id}/submit/", "post"): Row(401, 200, 404, 404, body=lambda w: {"grade": 2}),
+    ("/api/assignments/{id}/skip/", "post"): Row(401, 200, 404, 404, body=lambda w: {"reason": "passage unreadable"}),
+    # --- agreement (admins only) ---
+    ("/api/agreement/", "get"): admin_only(query=lambda w: {
+        "collection": "dl19", "reference": "official", "assessor": "llama3.2", "n_boot": 10}),
+    ("/api/agreement/report/", "get"): admin_only(query=lambda w: {"collection": "dl19", "format": "csv", "n_boot": 10}),
+    # --- uploads ---
     ("/api/imports/", "post"): admin_only(201, body=lambda w: {
         "kind": "queries", "collection": "dl21", "file": SimpleUploadedFile("q.tsv", b"2082\twhat is a test\n"),
     }, fmt="multipart"),
@@ -87,21 +123,39 @@ def test_every_operation_has_a_row():
     assert not stale, f"rows for endpoints that no longer exist: {stale}"
 
 
+NEEDS_WORLD = ("/api/analyses/", "/api/llm-jobs/", "/api/campaigns/", "/api/assignments/")
+
+
 @pytest.fixture
-def world(corpus, alice, bob, admin_user) -> dict:
-    """Values for every path parameter, and the users of each role."""
+def cell_world(request, corpus, alice, bob, admin_user) -> dict:
+    """Values for every path parameter, and the users of each role.
+
+    Campaigns, the analysis and the LLM job are built only for the cells that use them
+    (the table has a cell per role, each on a fresh database).
+    """
     judgment = corpus.official.judgments.first()
+    params: dict = {
+        "/api/collections/": {"name": corpus.collection.name},
+        "/api/queries/": {"id": corpus.queries[0].pk},
+        "/api/passages/": {"id": corpus.passages[0].pk},
+        "/api/assessors/": {"id": corpus.official.pk},
+        "/api/judgments/": {"id": judgment.pk},
+        "/api/runs/": {"id": corpus.run.pk},
+    }
+    world = None
+    if request.node.callspec.params.get("path", "").startswith(NEEDS_WORLD):
+        world = request.getfixturevalue("world")
+        params.update({
+            "/api/analyses/": {"id": world.analysis.pk},
+            "/api/llm-jobs/": {"id": world.job.pk},
+            # campaign A is alice's; bob annotates only campaign B
+            "/api/campaigns/": {"id": world.campaign_a.pk},
+            "/api/assignments/": {"id": world.assignment_a.pk},
+        })
     return {
         "users": {"anonymous": None, "annotator_a": alice, "annotator_b": bob, "admin": admin_user},
-        "params": {
-            "/api/collections/": {"name": corpus.collection.name},
-            "/api/queries/": {"id": corpus.queries[0].pk},
-            "/api/passages/": {"id": corpus.passages[0].pk},
-            "/api/assessors/": {"id": corpus.official.pk},
-            "/api/judgments/": {"id": judgment.pk},
-            "/api/runs/": {"id": corpus.run.pk},
-        },
-        "corpus": corpus,
+        "params": params,
+        "world": world,
     }
 
 
@@ -119,7 +173,8 @@ CELLS = [(path, method, role) for (path, method) in {**MATRIX, **PUBLIC} for rol
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("path", "method", "role"), CELLS, ids=[f"{m.upper()} {p} {r}" for p, m, r in CELLS])
-def test_permission_cell(path, method, role, world):
+def test_permission_cell(path, method, role, cell_world):
+    world = cell_world
     row = {**MATRIX, **PUBLIC}[(path, method)]
     client = token_client(world["users"][role])
     url = concrete(path, world)
