@@ -21,6 +21,14 @@ def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_throttle_counts():
+    """Throttle counters live in the cache, shared by the whole test session: start each test at zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @dataclass
 class Corpus:
     collection: Collection
