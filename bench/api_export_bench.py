@@ -56,6 +56,16 @@ def worker_pid(master: int) -> int:
     raise RuntimeError("gunicorn started no worker")
 
 
+def child_peak_mb(args: list[str], env: dict) -> float:
+    """Peak RSS (MB) of a manage.py child process (its own high-water mark, from wait4)."""
+    proc = subprocess.Popen([sys.executable, "manage.py", *args], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed")
+    return usage.ru_maxrss / 1024
+
+
 def scratch_url(base_url: str) -> tuple[str, str, str]:
     """(admin URL on the postgres DB, scratch DB URL, scratch DB name)."""
     head, _, name = base_url.rpartition("/")
@@ -183,6 +193,16 @@ def main() -> None:
         print(f"exported {lines:,} qrels lines ({size / 1e6:.1f} MB) in {elapsed:.1f}s ({lines / elapsed:,.0f} lines/s)")
         print(f"last line: {tail.decode().splitlines()[-1]}")
         print(f"worker RSS before: {before / 1024:.1f} MB, peak during export: {peak / 1024:.1f} MB")
+        # Reference: the same lines built in memory, as the export_qrels command does
+        # (a list of every line, then one string), measured as a process's peak RSS
+        # against the peak of a process that only starts Django.
+        out = Path(os.environ.get("TMPDIR", "/tmp")) / f"{name}.qrels"
+        child_env = {**env, "DEBUG": "1"}
+        start_mb = child_peak_mb(["check"], child_env)
+        command_mb = child_peak_mb(["export_qrels", "--collection", "bench", "--output", str(out)], child_env)
+        out.unlink(missing_ok=True)
+        print(f"reference, export_qrels in memory: peak {command_mb:.1f} MB, growth over start-up "
+              f"{command_mb - start_mb:.1f} MB")
         print(f"peak_mb: {(peak - before) / 1024:.1f}")
     finally:
         if server is not None:
