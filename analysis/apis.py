@@ -16,7 +16,7 @@ from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from analysis import corpus_selectors
-from analysis.models import Assessor, HardnessAnalysis, HardnessLabel, Judgment, Passage, Query, Task
+from analysis.models import Assessor, HardnessAnalysis, HardnessLabel, Judgment, Passage, Query, Run, Task
 from hardq_site.api_conventions import (
     ApiError,
     CursorPagination,
@@ -123,11 +123,19 @@ class PassageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 # --- Assessors and judgments --------------------------------------------------------
 
 
+class AssessorFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=Assessor.KIND_CHOICES)
+
+    class Meta:
+        model = Assessor
+        fields = ["kind"]
+
+
 class AssessorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Official qrels, LLM judges and human annotators: everyone who labels."""
 
     permission_classes = [IsAdmin]
-    filter_backends: list = []
+    filterset_class = AssessorFilter
 
     class AssessorSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -185,11 +193,20 @@ class JudgmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 # --- Runs ----------------------------------------------------------------------------
 
 
+class RunFilter(django_filters.FilterSet):
+    collection = django_filters.CharFilter(field_name="collection__name", help_text="collection name")
+    system = django_filters.CharFilter(field_name="system__name", help_text="system name")
+
+    class Meta:
+        model = Run
+        fields = ["collection", "system"]
+
+
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Imported retrieval runs: one per (system, collection)."""
 
     permission_classes = [IsAdmin]
-    filter_backends: list = []
+    filterset_class = RunFilter
 
     class RunSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -212,6 +229,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return corpus_selectors.run_list()
 
     @extend_schema(
+        filters=False,
         parameters=[OpenApiParameter("qid", str, description="only this query's rows")],
         responses=RunRowSerializer(many=True),
     )

@@ -23,7 +23,7 @@ from analysis.models import Assessor, HardnessAnalysis, Task
 from analysis import corpus_selectors
 from analysis.agreement_selectors import AgreementInputError
 from annotation import reports, selectors, services
-from annotation.models import Assignment, Campaign
+from annotation.models import Assignment, Campaign, Item
 from hardq_site.api_conventions import ApiError, IsAdmin
 
 # --- error mapping: the services' refusals as HTTP --------------------------------------
@@ -191,6 +191,50 @@ class LabelSerializer(serializers.Serializer):
         return {str(v.reason_id): v.verdict for v in assignment.verdicts.all()}
 
 
+class ReviewAnnotatorSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    done = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    mean_seconds = serializers.FloatField(allow_null=True)
+    gold_right = serializers.IntegerField()
+    gold_total = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    agreement = serializers.FloatField(allow_null=True, help_text="with the other annotators, on shared items")
+
+
+class ReviewPairSerializer(serializers.Serializer):
+    a = serializers.CharField()
+    b = serializers.CharField()
+    n = serializers.IntegerField()
+    agreement = serializers.FloatField()
+    kappa = serializers.FloatField(allow_null=True)
+
+
+class ReviewDisagreementSerializer(serializers.Serializer):
+    item = serializers.IntegerField(source="item.pk")
+    qid = serializers.CharField(source="item.query.qid")
+    docid = serializers.CharField(source="item.passage.docid", allow_null=True, default=None)
+    labels = serializers.SerializerMethodField(help_text="annotator -> grade (relevance)")
+    split_reasons = serializers.IntegerField(allow_null=True, help_text="reasons with split verdicts")
+    reasons = serializers.ListField(child=serializers.DictField(), help_text="split reasons: id, text, verdicts, final")
+    final_grade = serializers.IntegerField(source="item.final_grade", allow_null=True)
+
+    def get_labels(self, row) -> dict[str, int | None]:
+        return {a.user.username: a.grade for a in row["assignments"]}
+
+
+class ReviewSerializer(serializers.Serializer):
+    annotators = ReviewAnnotatorSerializer(many=True)
+    pairs = ReviewPairSerializer(many=True)
+    disagreements = ReviewDisagreementSerializer(many=True)
+    progress = ProgressSerializer()
+
+
+class AdjudicateSerializer(serializers.Serializer):
+    grade = serializers.IntegerField(required=False, allow_null=True, help_text="relevance: the final grade 0..3")
+    verdicts = serializers.JSONField(required=False, help_text='reasons: {"<reason id>": "agree"}')
+
+
 class CampaignViewSet(viewsets.GenericViewSet):
     """Campaigns: admins manage them; annotators work in the ones they belong to."""
 
@@ -199,7 +243,7 @@ class CampaignViewSet(viewsets.GenericViewSet):
     filter_backends: list = []
 
     def get_permissions(self):
-        if self.action in {"create", "partial_update"}:
+        if self.action in {"create", "partial_update", "review", "adjudicate"}:
             return [IsAdmin()]
         return super().get_permissions()
 
@@ -318,6 +362,29 @@ class CampaignViewSet(viewsets.GenericViewSet):
         member = campaign.annotators.filter(pk=request.user.pk).exists()
         data = selectors.campaign_progress(campaign=campaign, user=request.user if member else None)
         return Response(ProgressSerializer(data).data)
+
+    @extend_schema(responses=ReviewSerializer)
+    @action(detail=True, methods=["get"], permission_classes=[IsAdmin])
+    def review(self, request, pk: str):
+        """Admins: per-annotator progress, gold accuracy and agreement, and the items with disagreement."""
+        campaign = self._campaign(pk)
+        return Response(ReviewSerializer(selectors.campaign_review(campaign=campaign)).data)
+
+    @extend_schema(request=AdjudicateSerializer, responses=CampaignDetailSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsAdmin], url_path=r"items/(?P<item_id>\d+)/adjudicate")
+    def adjudicate(self, request, pk: str, item_id: str):
+        """Admins: record the final label of one item of the campaign."""
+        campaign = self._campaign(pk)
+        item = Item.objects.filter(campaign=campaign, pk=int(item_id)).select_related("campaign").first()
+        if item is None:
+            raise ApiError("No such item in this campaign.", code="not_found", status_code=404)
+        serializer = AdjudicateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.item_adjudicate(item=item, user=request.user, **serializer.validated_data)
+        except services.AnnotationError as exc:
+            raise _refusal(exc) from exc
+        return Response(CampaignDetailSerializer(campaign).data)
 
     @extend_schema(responses=LabelSerializer(many=True))
     @action(detail=True, methods=["get"])

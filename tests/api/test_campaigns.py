@@ -170,3 +170,56 @@ def test_labels_list_runs_constant_queries(world, alice, bob, admin_api, django_
     with django_assert_num_queries(5):
         response = admin_api.get(f"/api/campaigns/{world.campaign_a.pk}/labels/", {"page_size": page_size})
     assert len(response.json()["results"]) == min(page_size, 3)
+
+
+def test_admin_reviews_a_disagreement_and_adjudicates_it(corpus, alice, bob, alice_api, bob_api, admin_api):
+    campaign = annotation_services.campaign_create(
+        name="review", kind="relevance", collection=corpus.collection, annotators=[alice, bob], overlap=2,
+        pairs=[(corpus.queries[0].qid, corpus.passages[0].docid)],
+    )
+    for client, grade in [(alice_api, 0), (bob_api, 3)]:
+        lease = client.post(f"/api/campaigns/{campaign.pk}/next/").json()
+        client.post(f"/api/assignments/{lease['assignment']}/submit/", {"grade": grade})
+    review = admin_api.get(f"/api/campaigns/{campaign.pk}/review/").json()
+    [disagreement] = review["disagreements"]
+    assert disagreement["labels"] == {"alice": 0, "bob": 3}
+    assert [(p["a"], p["b"], p["n"], p["agreement"]) for p in review["pairs"]] == [("alice", "bob", 1, 0.0)]
+    url = f"/api/campaigns/{campaign.pk}/items/{disagreement['item']}/adjudicate/"
+    assert alice_api.post(url, {"grade": 2}).status_code == 403
+    assert admin_api.post(url, {"grade": 9}).status_code == 400
+    assert admin_api.post(url, {"grade": 2}).status_code == 200
+    review = admin_api.get(f"/api/campaigns/{campaign.pk}/review/").json()
+    assert review["disagreements"][0]["final_grade"] == 2
+
+
+def test_reasons_campaign_of_the_demo_through_the_api(django_user_model):
+    """Verdicts on proposed reasons: next shows the reasons (not the model, the campaign is blind
+    or not), submit takes a verdict per reason, a retry changes nothing, labels show them."""
+    import io
+
+    from django.core.management import call_command
+
+    from annotation.models import Campaign, ReasonVerdict
+    from tests.api.conftest import token_client
+
+    call_command("demo", stdout=io.StringIO())
+    campaign = Campaign.objects.get(kind=Campaign.REASONS)
+    alice = django_user_model.objects.get(username="alice")
+    client = token_client(alice)
+    lease = client.post(f"/api/campaigns/{campaign.pk}/next/").json()
+    reasons = lease["item"]["reasons"]
+    assert reasons and lease["item"]["task"] == campaign.task
+    verdicts = {str(r["id"]): "agree" if n % 2 else "disagree" for n, r in enumerate(reasons)}
+    url = f"/api/assignments/{lease['assignment']}/submit/"
+    assert client.post(url, {"verdicts": verdicts}).status_code == 200
+    count = ReasonVerdict.objects.count()
+    assert count == len(reasons)
+    assert client.post(url, {"verdicts": verdicts}).status_code == 200
+    assert ReasonVerdict.objects.count() == count
+    [label] = client.get(f"/api/campaigns/{campaign.pk}/labels/").json()["results"]
+    assert label["verdicts"] == verdicts
+    # a verdict missing for one reason is refused
+    nxt = client.post(f"/api/campaigns/{campaign.pk}/next/").json()
+    partial = {str(r["id"]): "agree" for r in nxt["item"]["reasons"][1:]}
+    response = client.post(f"/api/assignments/{nxt['assignment']}/submit/", {"verdicts": partial})
+    assert response.status_code == 400

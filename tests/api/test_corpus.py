@@ -128,3 +128,9 @@ def test_list_endpoints_run_constant_queries_whatever_the_page_size(
             response = admin_api.get(url, {"page_size": page_size})
         assert response.status_code == 200
         assert len(response.json()["results"]) >= min(page_size, 1)
+
+
+def test_runs_and_assessors_filter(admin_api, corpus):
+    assert [r["system"] for r in admin_api.get("/api/runs/", {"system": "bm25"}).json()["results"]] == ["bm25"]
+    assert admin_api.get("/api/runs/", {"collection": "dl21"}).json()["results"] == []
+    assert [a["name"] for a in admin_api.get("/api/assessors/", {"kind": "llm"}).json()["results"]] == ["llama3.2"]

@@ -83,6 +83,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("/api/campaigns/{id}/undo/", "post"): Row(401, 204, 404, 403),
     ("/api/campaigns/{id}/progress/", "get"): Row(401, 200, 404, 200),
     ("/api/campaigns/{id}/labels/", "get"): Row(401, 200, 404, 200),
+    ("/api/campaigns/{id}/review/", "get"): admin_only(),
+    ("/api/campaigns/{id}/items/{item_id}/adjudicate/", "post"): admin_only(body=lambda w: {"grade": 1}),
     # --- {id} is alice's lease in campaign A: nobody else may act on it ---
     ("/api/assignments/{id}/", "get"): Row(401, 200, 404, 200),
     ("/api/assignments/{id}/submit/", "post"): Row(401, 200, 404, 404, body=lambda w: {"grade": 2}),
@@ -149,7 +151,7 @@ def cell_world(request, corpus, alice, bob, admin_user) -> dict:
             "/api/analyses/": {"id": world.analysis.pk},
             "/api/llm-jobs/": {"id": world.job.pk},
             # campaign A is alice's; bob annotates only campaign B
-            "/api/campaigns/": {"id": world.campaign_a.pk},
+            "/api/campaigns/": {"id": world.campaign_a.pk, "item_id": world.assignment_a.item_id},
             "/api/assignments/": {"id": world.assignment_a.pk},
         })
     return {
