@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.db.models import Avg, Count, Max, Q, QuerySet
+from django.db.models import Avg, Count, Q, QuerySet
 
 from analysis.models import (
     Assessor,
@@ -83,14 +83,6 @@ def qrels_lines(*, collection: Collection, assessor: Assessor, chunk_size: int =
     )
     for qid, docid, grade in rows:
         yield f"{qid} {column2} {docid} {grade}\n"
-
-
-def judgments_fingerprint(*, collection: Collection, assessors: list[Assessor]) -> tuple[int, object]:
-    """(count, last change) of the judgments of these assessors: what a report depends on."""
-    agg = Judgment.objects.filter(query__collection=collection, assessor__in=assessors).aggregate(
-        n=Count("id"), last=Max("updated_at")
-    )
-    return agg["n"], agg["last"]
 
 
 def hardness_analysis_list() -> QuerySet[HardnessAnalysis]:

@@ -12,16 +12,16 @@ from django.http import HttpResponse
 from django.utils.http import http_date, parse_http_date_safe, quote_etag
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analysis.models import Assessor, HardnessAnalysis, Task
 from analysis import corpus_selectors
 from analysis.agreement_selectors import AgreementInputError
+from analysis.models import Assessor, HardnessAnalysis, Task
 from annotation import reports, selectors, services
 from annotation.models import Assignment, Campaign, Item
 from hardq_site.api_conventions import ApiError, IsAdmin

@@ -14,14 +14,13 @@ Roles:
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, StreamingHttpResponse
-from rest_framework import exceptions, pagination, permissions, serializers, status
+from rest_framework import exceptions, pagination, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -104,18 +103,6 @@ def error_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="machine-readable error code, e.g. not_found, invalid, bad_line")
-    message = serializers.CharField()
-    details = serializers.JSONField(help_text="field errors, or for uploads {file, line, message}")
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The body of every error response."""
-
-    error = ErrorBodySerializer()
-
-
 def document_error_responses(result: dict, generator, request, public) -> dict:
     """drf-spectacular hook: every operation documents the shared error body.
 
@@ -181,15 +168,6 @@ class CursorPagination(pagination.CursorPagination):
     ordering = "id"
     page_size_query_param = "page_size"
     max_page_size = 1000
-
-
-# --- Reports: conditional GET -------------------------------------------------------
-
-
-def etag_of(*parts: Any) -> str:
-    """A strong ETag over the given parts (parameters and a data fingerprint)."""
-    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:32]
-    return f'"{digest}"'
 
 
 # --- Streaming ----------------------------------------------------------------------
