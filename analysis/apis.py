@@ -4,6 +4,12 @@ Thin views: parse the request, call one selector or service of ``analysis``, ren
 """
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
 import django_filters
 from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.types import OpenApiTypes
@@ -566,3 +572,88 @@ class OverlapApi(APIView):
             raise ApiError(str(exc), code="too_many_sets") from exc
         body = {"collection": collection.name, "sets": {k: sorted(v) for k, v in sets.items()}, "regions": regions}
         return Response(OverlapSerializer(body).data)
+
+
+class BundleImportApi(APIView):
+    """Upload a whole bundle (a .zip of a directory laid out like the paper data), as ``import_bundle``.
+
+    Each file's kind and assessor/system/generator come from its name; the plan is
+    returned with the reports. Everything is imported in one transaction: a bad line
+    in any file answers 400 with its file and line, and nothing of the bundle is written.
+    """
+
+    permission_classes = [IsAdmin]
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [UserRateThrottle, ScopedRateThrottle]
+    throttle_scope = "uploads"
+
+    class BundleInputSerializer(serializers.Serializer):
+        file = serializers.FileField(help_text="a .zip holding the bundle's files (folders inside are ignored)")
+        collection = serializers.CharField(help_text="collection name, e.g. dl19")
+        replace = serializers.BooleanField(default=False)
+        dry_run = serializers.BooleanField(default=False)
+
+    class BundleResultSerializer(serializers.Serializer):
+        plan = serializers.ListField(child=serializers.CharField(), help_text="what was recognised, as import_bundle prints it")
+        reports = ImportApi.ImportReportSerializer(many=True)
+
+    @extend_schema(request={"multipart/form-data": BundleInputSerializer}, responses={201: BundleResultSerializer, 200: BundleResultSerializer})
+    def post(self, request):
+        """Import a bundle; 201 when rows were written, 200 for a dry run or an unchanged bundle."""
+        from analysis.importers import bundle
+        from analysis.importers.errors import ImportFileError
+
+        serializer = self.BundleInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        with tempfile.TemporaryDirectory(prefix="hardq-bundle-") as tmp:
+            _unpack_bundle(data["file"], Path(tmp))
+            plan = bundle.bundle_plan(directory=tmp, collection=data["collection"])
+            try:
+                reports = bundle.bundle_import(plan=plan, replace=data["replace"], dry_run=data["dry_run"])
+            except ImportFileError as exc:
+                name = Path(exc.filename).name
+                where = f"{name}:{exc.line}" if exc.line is not None else name
+                raise ApiError(
+                    f"{where}: {exc.message} (nothing of the bundle was written)",
+                    code="bad_line", details={"file": name, "line": exc.line, "message": exc.message},
+                ) from exc
+            except ValueError as exc:
+                raise ApiError(str(exc), code="invalid") from exc
+            body = {
+                "plan": [line.replace(tmp + "/", "") for line in plan.lines()],
+                "reports": [{**r.as_dict(), "filename": Path(r.filename).name, "summary": r.summary().replace(tmp + "/", "")}
+                            for r in reports],
+            }
+        written = any(r.status == "imported" for r in reports)
+        return Response(self.BundleResultSerializer(body).data, status=201 if written else 200)
+
+
+MAX_BUNDLE_BYTES = int(os.environ.get("HARDQ_API_MAX_BUNDLE_BYTES", str(4 * 1024**3)))
+
+
+def _unpack_bundle(upload, directory: Path) -> None:
+    """Extract the zip's regular files, flat, into ``directory``.
+
+    Only base names are kept (no path from the archive is ever used, so nothing can be
+    written outside the directory), and the unpacked size is capped before anything is
+    extracted (HARDQ_API_MAX_BUNDLE_BYTES).
+    """
+    try:
+        archive = zipfile.ZipFile(upload)
+    except zipfile.BadZipFile as exc:
+        raise serializers.ValidationError({"file": ["not a zip archive"]}) from exc
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        names = [PurePosixPath(m.filename).name for m in members]
+        if not members:
+            raise serializers.ValidationError({"file": ["the archive holds no file"]})
+        if len(set(names)) != len(names):
+            raise serializers.ValidationError({"file": ["two files of the archive have the same name"]})
+        if sum(m.file_size for m in members) > MAX_BUNDLE_BYTES:
+            raise serializers.ValidationError({"file": [f"the unpacked bundle is larger than {MAX_BUNDLE_BYTES} bytes"]})
+        for member, name in zip(members, names):
+            if name.startswith("."):
+                continue
+            with archive.open(member) as src, open(directory / name, "wb") as dst:
+                shutil.copyfileobj(src, dst, length=1 << 20)

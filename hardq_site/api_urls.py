@@ -30,6 +30,7 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="redoc"),
     path("imports/", analysis_apis.ImportApi.as_view(), name="imports"),
+    path("imports/bundle/", analysis_apis.BundleImportApi.as_view(), name="imports-bundle"),
     path("agreement/", annotation_apis.AgreementApi.as_view(), name="agreement"),
     path("agreement/report/", annotation_apis.AgreementReportApi.as_view(), name="agreement-report"),
     path("collections/<slug:name>/overlap/", analysis_apis.OverlapApi.as_view(), name="overlap"),

@@ -10,6 +10,8 @@ judgments or runs: blind campaigns keep official and LLM grades from them.
 """
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,6 +35,16 @@ class Row:
     body: Callable[[dict], dict] | None = None
     fmt: str = "json"
     query: Callable[[dict], dict] = field(default=lambda w: {})
+
+
+def zip_of(files: dict[str, bytes]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    buffer.seek(0)
+    buffer.name = "bundle.zip"
+    return buffer
 
 
 def admin_only(admin: int = 200, **kw) -> Row:
@@ -94,6 +106,9 @@ MATRIX: dict[tuple[str, str], Row] = {
         "collection": "dl19", "reference": "official", "assessor": "llama3.2", "n_boot": 10}),
     ("/api/agreement/report/", "get"): admin_only(query=lambda w: {"collection": "dl19", "format": "csv", "n_boot": 10}),
     # --- uploads ---
+    ("/api/imports/bundle/", "post"): admin_only(201, body=lambda w: {
+        "collection": "dl21", "file": zip_of({"2021_queries.tsv": b"2082\twhat is a test\n"}),
+    }, fmt="multipart"),
     ("/api/imports/", "post"): admin_only(201, body=lambda w: {
         "kind": "queries", "collection": "dl21", "file": SimpleUploadedFile("q.tsv", b"2082\twhat is a test\n"),
     }, fmt="multipart"),

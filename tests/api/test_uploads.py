@@ -6,9 +6,13 @@ leave the database exactly as it was.
 """
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pytest
 
-from analysis.models import Judgment, RunRow
+from analysis.models import Judgment, Query, RunRow
+from tests.conftest import FIXTURES
 from tests.analysis.importing import database_digest, dl19_subset, read_lines, with_bad_line
 from tests.analysis.test_import_validation import CASES
 
@@ -95,3 +99,57 @@ def test_annotators_cannot_upload(alice_api, tmp_path):
     path.write_text("1\tq\n")
     response = upload(alice_api, path, kind="queries", collection="dl19")
     assert response.status_code == 403
+
+
+def zipped(directory, *, replace_line: tuple[str, str] | None = None) -> io.BytesIO:
+    """The files of ``directory`` as a zip, optionally with the middle line of one file replaced."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.iterdir()):
+            data = path.read_bytes()
+            if replace_line and path.name == replace_line[0]:
+                lines = data.decode("utf-8").splitlines()
+                lines[len(lines) // 2] = replace_line[1]
+                data = ("\n".join(lines) + "\n").encode()
+            archive.writestr(f"dl19/{path.name}", data)
+    buffer.seek(0)
+    buffer.name = "dl19.zip"
+    return buffer
+
+
+def test_a_zipped_bundle_imports_like_import_bundle(admin_api):
+    fixtures = FIXTURES / "dl19"
+    response = admin_api.post("/api/imports/bundle/", {"file": zipped(fixtures), "collection": "dl19"}, format="multipart")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert any("qrels.dl19-passage.txt" in line for line in body["plan"])
+    queries = [l for l in (fixtures / "test2019-queries-filterd.tsv").read_text().splitlines() if l.strip()]
+    qrels = [l for l in (fixtures / "qrels.dl19-passage.txt").read_text().splitlines() if l.strip()]
+    assert Query.objects.filter(collection__name="dl19").count() == len(queries)
+    assert Judgment.objects.filter(assessor__name="official").count() == len(qrels)
+    before = database_digest()
+    again = admin_api.post("/api/imports/bundle/", {"file": zipped(fixtures), "collection": "dl19"}, format="multipart")
+    assert again.status_code == 200
+    assert {r["status"] for r in again.json()["reports"]} == {"unchanged"}
+    assert database_digest() == before
+
+
+def test_a_bad_line_anywhere_in_a_bundle_writes_nothing(admin_api):
+    fixtures = FIXTURES / "dl19"
+    qrels = [l for l in (fixtures / "qrels.dl19-passage.txt").read_text().splitlines()]
+    qid = qrels[0].split()[0]
+    before = database_digest()
+    archive = zipped(fixtures, replace_line=("qrels.dl19-passage.txt", f"{qid} Q0 1017759 7"))
+    response = admin_api.post("/api/imports/bundle/", {"file": archive, "collection": "dl19"}, format="multipart")
+    assert response.status_code == 400
+    details = response.json()["error"]["details"]
+    assert (details["file"], details["line"]) == ("qrels.dl19-passage.txt", len(qrels) // 2 + 1)
+    assert "grade 7" in details["message"]
+    assert database_digest() == before
+
+
+def test_a_bundle_that_is_not_a_zip_is_a_field_error(admin_api):
+    response = admin_api.post("/api/imports/bundle/", {"file": io.BytesIO(b"plain text"), "collection": "dl19"},
+                              format="multipart")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"file": ["not a zip archive"]}
