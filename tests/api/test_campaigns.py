@@ -192,7 +192,7 @@ def test_admin_reviews_a_disagreement_and_adjudicates_it(corpus, alice, bob, ali
     assert review["disagreements"][0]["final_grade"] == 2
 
 
-def test_reasons_campaign_of_the_demo_through_the_api(django_user_model):
+def test_reasons_campaign_of_the_demo_through_the_api(django_user_model, settings, tmp_path):
     """Verdicts on proposed reasons: next shows the reasons (not the model, the campaign is blind
     or not), submit takes a verdict per reason, a retry changes nothing, labels show them."""
     import io
@@ -202,6 +202,7 @@ def test_reasons_campaign_of_the_demo_through_the_api(django_user_model):
     from annotation.models import Campaign, ReasonVerdict
     from tests.api.conftest import token_client
 
+    settings.MEDIA_ROOT = tmp_path  # the demo writes its agreement report there
     call_command("demo", stdout=io.StringIO())
     campaign = Campaign.objects.get(kind=Campaign.REASONS)
     alice = django_user_model.objects.get(username="alice")

@@ -13,7 +13,8 @@ import pytest
 import schemathesis
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from rest_framework.authtoken.models import Token
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -56,7 +57,8 @@ def keep_test_connection():
 
 
 @pytest.mark.django_db
-def test_api_conforms_to_its_schema(keep_test_connection):
+def test_api_conforms_to_its_schema(keep_test_connection, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path  # the demo writes its agreement report there
     call_command("demo", stdout=io.StringIO())
     admin = get_user_model().objects.get(username="admin")
     headers = {"Authorization": f"Token {Token.objects.get_or_create(user=admin)[0].key}"}
@@ -70,7 +72,7 @@ def test_api_conforms_to_its_schema(keep_test_connection):
             continue
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+        @hypothesis_settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         def check(case):
             case.call_and_validate(headers=headers, checks=CHECKS)
