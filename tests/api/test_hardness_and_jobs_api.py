@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from django.core.management import call_command
@@ -99,3 +100,28 @@ def test_unknown_prompt_is_a_400(world, admin_api):
     })
     assert response.status_code == 400
     assert "prompt" in response.json()["error"]["details"]
+
+
+@pytest.fixture
+def demo_bundle():
+    from tests.conftest import FIXTURES
+
+    call_command("import_bundle", str(FIXTURES / "dl19"), collection="dl19", stdout=io.StringIO(), no_progress=True)
+
+
+@pytest.mark.parametrize("task,options,command", [
+    ("h2g", {"subject": "qwen3_8b", "source": "imported"}, ["h2g", "--generator", "qwen3_8b", "--source", "imported"]),
+    ("h2j", {"subject": "qwen3_8b-graded", "variant": "graded"}, ["h2j", "--assessor", "qwen3_8b-graded", "--mode", "graded"]),
+    ("h2j", {"subject": "llama3.2_latest-binary", "variant": "binary"},
+     ["h2j", "--assessor", "llama3.2_latest-binary", "--mode", "binary"]),
+])
+def test_h2g_and_h2j_give_what_the_hardness_command_prints(demo_bundle, admin_api, task, options, command):
+    out = io.StringIO()
+    call_command("hardness", *command, "--collection", "dl19", "--json", stdout=out)
+    expected = json.loads(out.getvalue())
+    response = admin_api.post("/api/analyses/", {"task": task, "collection": "dl19", **options})
+    assert response.status_code == 201, response.content
+    result = response.json()["result"]
+    assert result["threshold"] == pytest.approx(expected["threshold"])
+    assert sorted(result["hard"]) == sorted(expected["hard"])
+    assert result["per_query"] == pytest.approx(expected["per_query"])
