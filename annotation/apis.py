@@ -163,6 +163,9 @@ class CampaignCreateSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2),
         required=False, help_text="[[qid, docid], ...] for relevance or cascade campaigns",
     )
+    cascade_job = serializers.IntegerField(required=False, help_text="cascade: the relabel job whose decisions to verify")
+    gold = serializers.IntegerField(default=0, min_value=0, max_value=1000,
+                                    help_text="relevance: mix in N gold pairs answered by the official qrels")
     guidelines = serializers.CharField(required=False, allow_blank=True, default="")
     blind = serializers.BooleanField(default=False)
     reveal_after_commit = serializers.BooleanField(default=False)
@@ -306,6 +309,7 @@ class CampaignViewSet(viewsets.GenericViewSet):
                 name=data["name"], kind=data["kind"], collection=collection, annotators=users,
                 overlap=data["overlap"], task=data.get("task", ""), analysis=analysis, from_assessor=from_assessor,
                 limit=data.get("limit"), pairs=[tuple(p) for p in data["pairs"]] if "pairs" in data else None,
+                cascade_job=data.get("cascade_job"), gold_count=data["gold"],
                 guidelines=data["guidelines"], blind=data["blind"], reveal_after_commit=data["reveal_after_commit"],
                 lease_seconds=data["lease_seconds"], created_by=request.user,
             )

@@ -224,3 +224,16 @@ def test_reasons_campaign_of_the_demo_through_the_api(django_user_model, setting
     partial = {str(r["id"]): "agree" for r in nxt["item"]["reasons"][1:]}
     response = client.post(f"/api/assignments/{nxt['assignment']}/submit/", {"verdicts": partial})
     assert response.status_code == 400
+
+
+def test_admin_mixes_gold_pairs_into_a_relevance_campaign(corpus, alice, bob, admin_api):
+    from annotation.models import Item
+
+    response = admin_api.post("/api/campaigns/", {
+        "name": "with gold", "kind": "relevance", "collection": "dl19", "annotators": ["alice", "bob"],
+        "from_assessor": "llama3.2", "limit": 3, "gold": 2,
+    })
+    assert response.status_code == 201, response.content
+    items = Item.objects.filter(campaign_id=response.json()["id"])
+    assert items.filter(is_gold=True).count() == 2
+    assert items.filter(is_gold=False).count() == 3
