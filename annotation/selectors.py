@@ -17,7 +17,7 @@ from xml.etree.ElementTree import Element
 
 import markdown
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Abs, Cast
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -109,20 +109,50 @@ def disagreement_pairs(*, collection: Collection, assessor: Assessor, limit: int
     return list(rows[:limit])
 
 
-def cascade_pairs(*, cascade_id: int) -> list[tuple[str, str]]:
-    """The relabeled (qid, docid) pairs of a cascade run of the judges app.
+def gold_candidates(
+    *, collection: Collection, limit: int, exclude: Iterable[tuple[int, int]] = (), assessor: Assessor | None = None
+) -> list[dict[str, Any]]:
+    """Pairs with a known answer for gold items: official grade, agreed on by ``assessor``.
 
-    The judges app owns the cascade; this hook reads it only if that model exists, so
-    the annotation app keeps working (with explicit pairs) without it.
+    Returned as ``{"qid", "docid", "grade"}`` (the official grade), in a fixed
+    pseudo-random order (by primary key hash) so that gold items are not all from the
+    first queries; ``exclude`` holds (query id, passage id) pairs already in the campaign.
+    """
+    rows = Judgment.objects.filter(
+        query__collection=collection, assessor__kind=Assessor.OFFICIAL, grade__isnull=False, passage__text__isnull=False
+    )
+    if assessor is not None:
+        agreed = Judgment.objects.filter(
+            query=OuterRef("query"), passage=OuterRef("passage"), assessor=assessor, grade=OuterRef("grade")
+        )
+        rows = rows.filter(Exists(agreed))
+    excluded = set(exclude)
+    out: list[dict[str, Any]] = []
+    for j in rows.select_related("query", "passage").order_by("query__qid", "passage__docid")[: limit * 20 + 100]:
+        if (j.query_id, j.passage_id) not in excluded:
+            out.append({"qid": j.query.qid, "docid": j.passage.docid, "grade": j.grade})
+    random.Random(f"gold-{collection.pk}").shuffle(out)
+    return out[:limit]
+
+
+def cascade_pairs(*, job_id: int) -> list[tuple[str, str]]:
+    """The relabeled (qid, docid) pairs of a cascade job of the judges app.
+
+    Those are the judges app's RelabelDecision rows whose action is not "kept" (moved to
+    the positives or removed). Read through the app registry so that the annotation app
+    keeps working (with explicit pairs) where the judges app has no cascade model.
     """
     from django.apps import apps
 
     try:
-        model = apps.get_model("judges", "CascadeRelabel")
+        model = apps.get_model("judges", "RelabelDecision")
     except LookupError as exc:
-        raise LookupError("the judges app has no cascade model yet: pass the (qid, docid) pairs") from exc
-    rows = model.objects.filter(cascade_id=cascade_id).values_list("query__qid", "passage__docid")
-    return [(q, d) for q, d in rows]
+        raise LookupError("the judges app has no cascade decisions: pass the (qid, docid) pairs") from exc
+    rows = (
+        model.objects.filter(job_id=job_id).exclude(action="kept")
+        .order_by("example__qid", "docid").values_list("example__qid", "docid")
+    )
+    return [(str(q), str(d)) for q, d in rows]
 
 
 def item_reason_ids(*, item: Item, task: str) -> list[int]:

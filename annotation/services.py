@@ -125,7 +125,9 @@ def campaign_create(
     from_assessor: Assessor | None = None,
     limit: int | None = None,
     pairs: Iterable[tuple[str, str]] | None = None,
+    cascade_job: int | None = None,
     gold: Iterable[Mapping[str, Any]] = (),
+    gold_count: int = 0,
     guidelines: str = "",
     blind: bool = False,
     reveal_after_commit: bool = False,
@@ -137,9 +139,12 @@ def campaign_create(
     Items: ``reasons`` takes the hard queries of ``analysis`` (default: the latest done
     analysis of ``task`` on the collection); ``relevance`` takes ``pairs`` (qid, docid) or
     the ``limit`` judged pairs where ``from_assessor`` and the official qrels disagree
-    most; ``cascade`` takes ``pairs`` (the relabeled pairs of a cascade run). ``gold``
+    most; ``cascade`` takes ``pairs`` or the relabeled pairs of the judges app's cascade
+    job ``cascade_job`` (their passages must be in the collection). ``gold``
     items (``{"qid", "docid", "grade"}`` or ``{"qid", "verdicts": {reason_id: verdict}}``)
-    are spread evenly among them and shown to every annotator.
+    are spread evenly among them and shown to every annotator; ``gold_count`` adds that
+    many relevance gold items taken from the official qrels (where ``from_assessor``
+    agrees with them, when given).
     """
     if kind not in {Campaign.RELEVANCE, Campaign.REASONS, Campaign.CASCADE}:
         raise AnnotationError(f"unknown campaign kind {kind!r}")
@@ -152,11 +157,18 @@ def campaign_create(
         raise AnnotationError(f"overlap {overlap} needs at least {overlap} annotators, got {len(annotators)}")
 
     try:
+        if kind == Campaign.CASCADE and pairs is None and cascade_job is not None:
+            pairs = selectors.cascade_pairs(job_id=cascade_job)
         targets = _select_targets(
             kind=kind, collection=collection, task=task, analysis=analysis, from_assessor=from_assessor,
             limit=limit, pairs=pairs,
         )
         gold = list(gold)
+        if gold_count and kind != Campaign.REASONS:
+            gold += selectors.gold_candidates(
+                collection=collection, limit=gold_count, assessor=from_assessor,
+                exclude=[(q.pk, p.pk) for q, p in targets if p is not None],
+            )
         gold_targets = selectors.resolve_pairs(
             collection=collection, pairs=[(g["qid"], g.get("docid")) for g in gold], allow_no_passage=True
         )

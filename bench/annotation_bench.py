@@ -184,7 +184,11 @@ def annotator(base: str, campaign: int, session_key: str, args: argparse.Namespa
     headers = {"X-CSRFToken": token, "HX-Request": "true", "Referer": base}
     out: dict[str, list[float]] = {"screen": [], "submit": [], "errors": []}
     screen_url = f"{base}/annotation/campaigns/{campaign}/"
-    s.get(screen_url, timeout=30)  # warm-up: the worker's connection and session; not measured
+    # People do not all click in the same millisecond: start at a random moment of the
+    # first think interval, then warm up (connection, session; not measured) and think.
+    time.sleep(rng.uniform(0, args.think[1]))
+    s.get(screen_url, timeout=30)
+    time.sleep(rng.uniform(*args.think))
     for _ in range(args.per_annotator):
         if time.monotonic() > stop_at:
             break

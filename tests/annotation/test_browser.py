@@ -106,6 +106,10 @@ def test_skip_with_a_reason_from_the_keyboard(page, live_server, alice):
     browser_login(page, live_server, "alice", "alice-pass-123")
     page.goto(f"{live_server.url}/annotation/campaigns/{campaign.pk}/")
     first = page.locator("#item-panel").get_attribute("data-assignment")
+    # autosave: a grade chosen but not submitted is kept as the draft
+    with page.expect_response(lambda r: r.url.endswith("/draft/") and r.status == 204):
+        page.keyboard.press("1")
+    assert Assignment.objects.get(pk=int(first)).draft.get("grade") == "1"
     page.keyboard.press("s")
     page.keyboard.type("passage is truncated")
     page.keyboard.press("Enter")

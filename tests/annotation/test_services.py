@@ -274,3 +274,50 @@ def test_api_payload_of_a_lease_names_the_pair_and_hides_models_when_blind(alice
     payload = selectors.assignment_payload(assignment=selectors.assignment_for_screen(pk=a.pk))
     assert len(payload["item"]["reasons"]) == 4
     assert "model-x" not in json.dumps(payload) and "model" not in payload["item"]["reasons"][0]
+
+
+def test_cascade_campaign_takes_the_relabeled_pairs_of_a_cascade_job(alice):
+    from judges.models import Endpoint, LLMJob, PromptTemplate, RelabelDecision, TrainingExample, TrainingSet
+
+    coll = f.CollectionFactory()
+    q = f.QueryFactory(collection=coll, qid="500")
+    for docid in ("n1", "n2", "n3"):
+        f.PassageFactory(collection=coll, docid=docid)
+    endpoint = Endpoint.objects.create(name="cheap", base_url="http://127.0.0.1:9/v1", model="small")
+    job = LLMJob.objects.create(kind="relabel", endpoint=endpoint, template=PromptTemplate.objects.first(),
+                                collection=coll)
+    example = TrainingExample.objects.create(training_set=TrainingSet.objects.create(name="t"), qid="500",
+                                             query_text=q.text, query=q)
+    for docid, action in (("n1", "moved"), ("n2", "kept"), ("n3", "removed")):
+        RelabelDecision.objects.create(job=job, example=example, docid=docid, decided_stage=2, action=action)
+    campaign = services.campaign_create(name="c", kind=Campaign.CASCADE, collection=coll, annotators=[alice],
+                                        cascade_job=job.pk)
+    assert [(i.query.qid, i.passage.docid) for i in campaign.items.select_related("query", "passage")] == [
+        ("500", "n1"), ("500", "n3"),
+    ]
+    a = services.assignment_next(campaign=campaign, user=alice)
+    services.assignment_submit(assignment=a, user=alice, grade=0)
+    assert Judgment.objects.get(assessor__name="alice").grade == 0
+
+
+def test_create_campaign_mixes_in_gold_pairs_answered_by_the_official_qrels(alice, bob, capsys):
+    coll = f.CollectionFactory(name="dl-gold")
+    off, llm = f.official(), f.AssessorFactory(name="judge-g")
+    agreed = set()
+    for i in range(8):
+        q = f.QueryFactory(collection=coll)
+        p = f.PassageFactory(collection=coll)
+        f.JudgmentFactory(query=q, passage=p, assessor=off, grade=i % 4)
+        f.JudgmentFactory(query=q, passage=p, assessor=llm, grade=i % 4 if i >= 4 else 3 - i % 4)
+        if i >= 4 or i % 4 == 3 - i % 4:
+            agreed.add((q.qid, p.docid, i % 4))
+    call_command("create_campaign", "--collection", "dl-gold", "--kind", "relevance", "--from-assessor", "judge-g",
+                 "--limit", "3", "--gold", "2", "--annotators", "alice,bob", "--json")
+    out = json.loads(capsys.readouterr().out.strip())
+    assert out["items"] == 5 and out["gold"] == 2
+    campaign = Campaign.objects.get(pk=out["campaign"])
+    gold = campaign.items.filter(is_gold=True).select_related("query", "passage")
+    assert all((g.query.qid, g.passage.docid, g.gold_grade) in agreed for g in gold)
+    assert all(g.overlap == 2 for g in gold)
+    normal = {(i.query_id, i.passage_id) for i in campaign.items.filter(is_gold=False)}
+    assert not normal & {(g.query_id, g.passage_id) for g in gold}

@@ -333,3 +333,33 @@ def test_h2g_evidence_shows_the_generated_passage_beside_relevant_passages_with_
     page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
     assert "Generated answer about boiling &lt;points&gt;" in page
     assert "0.812" in page and "0.712" in page
+
+
+def test_admin_pages_of_the_annotation_models_open_for_staff(client, admin_user, alice):
+    campaign = relevance([alice], n=1)
+    a = services.assignment_next(campaign=campaign, user=alice)
+    services.assignment_submit(assignment=a, user=alice, grade=1)
+    client.force_login(admin_user)
+    for url in ["/admin/annotation/campaign/", f"/admin/annotation/campaign/{campaign.pk}/change/",
+                "/admin/annotation/item/", "/admin/annotation/assignment/", "/admin/annotation/labelhistory/",
+                "/admin/annotation/reasonverdict/", "/admin/annotation/campaign/add/"]:
+        assert client.get(url).status_code == 200, url
+
+
+def test_undo_of_reason_verdicts_restores_them_as_the_draft_and_keeps_history(client, alice):
+    campaign = reasons([alice], n_reasons=2)
+    a = services.assignment_next(campaign=campaign, user=alice)
+    ids = selectors.item_reason_ids(item=a.item, task="h2r")
+    verdicts = {ids[0]: "disagree", **{i: "agree" for i in ids[1:]}}
+    services.assignment_submit(assignment=a, user=alice, verdicts=verdicts, added_reasons=["needs a year"])
+    reopened = services.assignment_undo(campaign=campaign, user=alice)
+    assert reopened.verdicts.count() == 0 and reopened.added_reasons.count() == 0
+    assert reopened.draft[f"verdict_{ids[0]}"] == "disagree" and reopened.draft["added_text"] == ["needs a year"]
+    from annotation.models import LabelHistory
+
+    undo = LabelHistory.objects.get(action="undo")
+    assert undo.before["verdicts"][str(ids[0])]["verdict"] == "disagree"
+    client.force_login(alice)
+    page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
+    assert re.search(rf'name="verdict_{ids[0]}" value="disagree" checked', page)
+    assert 'value="needs a year"' in page

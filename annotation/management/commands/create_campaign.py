@@ -28,6 +28,8 @@ class Command(BaseCommand):
         parser.add_argument("--annotators", required=True, help="comma-separated usernames")
         parser.add_argument("--blind", action="store_true")
         parser.add_argument("--reveal-after-commit", dest="reveal", action="store_true")
+        parser.add_argument("--gold", type=int, default=0,
+                            help="relevance: mix in N gold pairs whose answer is the official grade")
         parser.add_argument("--name", default="")
         parser.add_argument("--guidelines", help="Markdown file shown beside every item")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -62,7 +64,7 @@ class Command(BaseCommand):
             campaign = services.campaign_create(
                 name=name, kind=kind, collection=collection, task=task, analysis=analysis, from_assessor=assessor,
                 limit=opts["limit"], overlap=opts["overlap"], annotators=users, blind=opts["blind"],
-                reveal_after_commit=opts["reveal"], guidelines=guidelines,
+                reveal_after_commit=opts["reveal"], guidelines=guidelines, gold_count=opts["gold"],
             )
         except services.AnnotationError as exc:
             raise CommandError(str(exc)) from exc
@@ -70,7 +72,7 @@ class Command(BaseCommand):
         if opts["json"]:
             self.stdout.write(json.dumps({
                 "campaign": campaign.pk, "name": campaign.name, "kind": campaign.kind, "task": campaign.task,
-                "items": n_items, "overlap": campaign.overlap, "annotators": sorted(names),
+                "items": n_items, "gold": campaign.items.filter(is_gold=True).count(), "overlap": campaign.overlap, "annotators": sorted(names),
                 "blind": campaign.blind, "analysis": campaign.analysis_id,
             }))
         else:
