@@ -174,7 +174,7 @@ class CallEngine:
             # call transforming and validating models, which caps a job's throughput;
             # its generic ``post`` keeps the SDK's transport, auth and error mapping
             # (RateLimitError, InternalServerError ...) and returns the JSON as is.
-            body = await self.clients[request.endpoint].post(
+            body: Any = await self.clients[request.endpoint].post(
                 "/chat/completions",
                 body={"model": endpoint.model, "messages": request.messages, **request.parameters},
                 cast_to=object,
@@ -190,7 +190,7 @@ class CallEngine:
             raise
         outcome.latency_ms = int((time.perf_counter() - started) * 1000)
         outcome.content = content
-        usage = body.get("usage") or {}
+        usage = (body.get("usage") if isinstance(body, dict) else None) or {}
         outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
         outcome.completion_tokens = int(usage.get("completion_tokens") or 0)
 

@@ -117,7 +117,7 @@ def llm_assessor_get_or_create(*, name: str, endpoint: Endpoint, template: Promp
     return assessor
 
 
-def _job_create(*, kind: str, keys: list[str], endpoint: Endpoint, template: PromptTemplate, **fields: Any) -> LLMJob:
+def _job_create(*, kind: Any, keys: list[str], endpoint: Endpoint, template: PromptTemplate, **fields: Any) -> LLMJob:
     keys = list(dict.fromkeys(keys))  # keep order, drop repeats
     with transaction.atomic():
         job = LLMJob.objects.create(kind=kind, endpoint=endpoint, template=template, total=len(keys), **fields)
@@ -348,7 +348,7 @@ def training_set_from_run(*, name: str, collection: Collection, system: str, k: 
     """Examples from the official qrels and a run: positives judged >= min_grade, hard
     negatives = the run's top-k passages judged below it or not judged at all."""
     official = Judgment.objects.filter(query__collection=collection, assessor__kind=Assessor.OFFICIAL, valid=True)
-    grades: dict[tuple[int, int], int] = {(q, p): g for q, p, g in official.values_list("query_id", "passage_id", "grade")}
+    grades: dict[tuple[int, int], int | None] = {(q, p): g for q, p, g in official.values_list("query_id", "passage_id", "grade")}
     queries = {q.pk: q for q in Query.objects.filter(collection=collection)}
     from analysis.models import Passage
 

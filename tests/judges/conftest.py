@@ -1,6 +1,7 @@
 """Fixtures of the judges tests: the fake OpenAI-compatible server and DL19 data."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,15 @@ def load_dl19(paper_data: Path, *, name: str = "dl19", max_pairs: int | None = N
         batch_size=2000,
     )
     return collection
+
+
+def import_dl19(paper_data: Path, *, name: str = "dl19") -> Collection:
+    """DL19 queries, judged passage texts and official qrels through the import commands."""
+    from django.core.management import call_command
+
+    base = paper_data / "dl19"
+    out = io.StringIO()
+    call_command("import_queries", str(base / "test2019-queries-filterd.tsv"), "--collection", name, stdout=out)
+    call_command("import_qrels", str(base / "qrels.dl19-passage.txt"), "--collection", name, stdout=out)
+    call_command("import_passages", str(base / "qrels_text.dl19"), "--collection", name, stdout=out)
+    return Collection.objects.get(name=name)

@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from analysis.models import Judgment
 from judges.models import LLMCall, LLMJob, LLMJobItem
-from tests.judges.conftest import load_dl19
+from tests.judges.conftest import import_dl19
 from tests.judges.fake_llm import FakeConfig, FakeLLMProcess, expected_grade, prompt_hash
 
 # 30% of prompts meet a fault: 22% transient (429 with Retry-After, 500, an answer
@@ -32,7 +32,8 @@ def judge(base_url: str, capsys) -> dict:
 @pytest.mark.slow
 @pytest.mark.django_db
 def test_all_dl19_pairs_judged_invalid_or_failed_with_reason_and_reruns_ask_nothing_twice(paper_data, capsys):
-    collection = load_dl19(paper_data)
+    collection = import_dl19(paper_data)
+    assert Judgment.objects.filter(query__collection=collection, assessor__kind="official").count() == 9260
     with FakeLLMProcess(FAULTS) as server:
         first = judge(server.base_url, capsys)
 

@@ -2,7 +2,8 @@
 
 The worker runs as a subprocess (``celery -A hardq_site worker --pool=solo``) against the
 pytest database (``django_db(transaction=True)`` so that it sees committed rows) and the
-broker in ``HARDQ_TEST_BROKER_URL`` (default ``redis://127.0.0.1:6379/3``).
+run's Redis broker (``CELERY_BROKER_URL``, with ``CELERY_TASK_ALWAYS_EAGER=1`` for the
+other tests, as ``./hardq test`` sets them).
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from tests.judges.conftest import load_dl19
 from tests.judges.fake_llm import FakeConfig, FakeLLMProcess, prompt_hash
 
 REPO = Path(__file__).resolve().parents[2]
-BROKER = os.environ.get("HARDQ_TEST_BROKER_URL", "redis://127.0.0.1:6379/3")
 
 
 def test_database_url() -> str:
@@ -36,11 +36,12 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # a helper, not a test
 
 
-def start_worker() -> subprocess.Popen:
+def start_worker(broker: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
-        "CELERY_BROKER_URL": BROKER,
+        "CELERY_BROKER_URL": broker,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
         "HARDQ_LLM_LEASE_SECONDS": "3",
         "HARDQ_LLM_BACKOFF_BASE": "0.01",
         "HARDQ_LLM_BACKOFF_MAX": "0.05",
@@ -68,29 +69,23 @@ def wait_for(predicate, *, timeout: float, what: str) -> None:
 
 
 @pytest.fixture
-def broker_app():
-    """The Celery app sending to the real broker (the rest of the suite runs eagerly)."""
+def broker(celery_worker_broker):
+    """The run's Redis broker (CELERY_BROKER_URL), its default queue emptied first."""
     import redis
 
-    from hardq_site.celery import app
-
-    redis.Redis.from_url(BROKER).flushdb()  # no message left over from an earlier run
-    saved = (app.conf.task_always_eager, app.conf.broker_url)
-    app.conf.task_always_eager = False
-    app.conf.broker_url = BROKER
-    yield app
-    app.conf.task_always_eager, app.conf.broker_url = saved
+    redis.Redis.from_url(celery_worker_broker).delete("celery")  # no job message left from an earlier run
+    return celery_worker_broker
 
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_worker_killed_mid_job_resumes_without_repeating_finished_calls(paper_data, broker_app):
+def test_worker_killed_mid_job_resumes_without_repeating_finished_calls(paper_data, broker):
     collection = load_dl19(paper_data, max_pairs=1500)
     with FakeLLMProcess(FakeConfig(latency=0.05)) as server:
         endpoint = services.endpoint_get_or_create(base_url=server.base_url, model="fake-worker", timeout=10)
         template = services.template_resolve(prompt="graded", kinds=["graded"])
         job = services.job_create_judge(collection=collection, endpoint=endpoint, template=template, concurrency=8)
-        worker = start_worker()
+        worker = start_worker(broker)
         try:
             services.job_start(job=job)  # autocommit: on_commit sends at once
             wait_for(lambda: LLMJob.objects.get(pk=job.pk).done >= 300, timeout=180, what="300 judged pairs")
@@ -106,7 +101,7 @@ def test_worker_killed_mid_job_resumes_without_repeating_finished_calls(paper_da
             assert 300 <= before.done < 1500
             assert len(finished) >= before.done - 50  # identical texts share a call
 
-            worker = start_worker()  # a starting worker resumes jobs left running
+            worker = start_worker(broker)  # a starting worker resumes jobs left running
             wait_for(lambda: LLMJob.objects.get(pk=job.pk).status == LLMJob.DONE, timeout=240, what="the job to finish")
         finally:
             kill9(worker)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -34,21 +35,24 @@ def parse_params(pairs: list[str]) -> dict:
 class LLMJobCommand(BaseCommand):
     needs_collection = True
 
-    def add_endpoint_arguments(self, parser, *, prefix: str = "", required: bool = True) -> None:
-        parser.add_argument(f"--{prefix}base-url", required=required, help="OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
-        parser.add_argument(f"--{prefix}model", required=required)
-        parser.add_argument(f"--{prefix}api-key-env", default="", help="NAME of the environment variable holding the API key")
+    def add_endpoint_arguments(self, parser, *, prefix: str = "") -> None:
+        parser.add_argument(f"--{prefix}base-url", default=settings.HARDQ_LLM_BASE_URL,
+                            help="OpenAI-compatible base URL, e.g. http://localhost:11434/v1 (default HARDQ_LLM_BASE_URL)")
+        parser.add_argument(f"--{prefix}model", default=settings.HARDQ_LLM_MODEL, help="model id (default HARDQ_LLM_MODEL)")
+        parser.add_argument(f"--{prefix}api-key-env", default=settings.HARDQ_LLM_API_KEY_ENV,
+                            help="NAME of the environment variable holding the API key (default HARDQ_LLM_API_KEY_ENV)")
 
     def add_arguments(self, parser) -> None:
         if self.needs_collection:
             parser.add_argument("--collection", required=True)
         self.add_endpoint_arguments(parser)
-        parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call")
+        parser.add_argument("--timeout", type=float, default=settings.HARDQ_LLM_TIMEOUT, help="seconds per call")
         parser.add_argument("--max-attempts", type=int, default=5)
         parser.add_argument("--rate-limit", type=float, default=0.0, help="calls per second, 0 = unlimited")
         parser.add_argument("--param", action="append", default=[], help="request parameter key=value (JSON value)")
         parser.add_argument("--limit", type=int)
-        parser.add_argument("--concurrency", type=int, default=16)
+        parser.add_argument("--concurrency", type=int, default=settings.HARDQ_LLM_CONCURRENCY, help="calls in flight")
+        parser.add_argument("--runners", type=int, default=1, help="Celery tasks sharing the job (concurrency is split)")
         parser.add_argument("--assessor", default="", help="assessor name (default <model>-<template>-v<version>)")
         parser.add_argument("--json", action="store_true", help="print one JSON object with the counts")
         parser.add_argument("--no-wait", action="store_true", help="with a broker: enqueue and return")

@@ -36,6 +36,7 @@ class Command(LLMJobCommand):
         job = services.job_create_judge(
             collection=collection, endpoint=self.endpoint(options), template=template, assessor_name=options["assessor"],
             pairs=pairs, limit=options["limit"], samples=options["samples"], concurrency=options["concurrency"],
+            runners=options["runners"],
         )
         job = self.run_job(job, options)
         self.report(job, options)
