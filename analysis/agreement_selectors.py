@@ -68,7 +68,7 @@ def resolve_assessors(*, collection: str, names: Sequence[str]) -> tuple[Collect
 
 def _aligned_sql(k: int) -> str:
     """The k-way join (databases other than PostgreSQL)."""
-    # Plain columns: this path serves SQLite (the embedded demo), which has no ``::`` casts.
+    # Portable SQL (no PostgreSQL casts): this path serves SQLite, the embedded default.
     cols = ", ".join(["j0.query_id"] + [f"j{i}.grade" for i in range(k)])
     joins = "\n".join(
         f"JOIN analysis_judgment j{i} ON j{i}.query_id = j0.query_id AND j{i}.passage_id = j0.passage_id"
