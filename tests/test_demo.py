@@ -114,20 +114,3 @@ def test_demo_runs_every_installed_analysis_step(tmp_path, settings):
         report = tmp_path / "reports" / "agreement-dl19.html"
         assert report.is_file() and report.stat().st_size > 0
 
-
-def test_demo_runs_whole_on_the_embedded_sqlite_database(tmp_path):
-    """`./hardq demo` uses SQLite: migrate and demo there, every plug-in step included."""
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
-    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", MEDIA_ROOT=str(tmp_path / "media"))
-    for args in (["migrate", "--noinput", "-v", "0"], ["demo"]):
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stderr[-3000:]
-    assert "it failed" not in result.stderr, result.stderr[-3000:]
-    assert "HardQ demo ready" in result.stdout
