@@ -39,7 +39,7 @@ def poll(api, analysis_id: int, *, timeout: float) -> dict:
 
 
 @pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_h2r_posted_to_the_api_is_computed_by_the_worker(broker, admin_api):
     call_command("import_bundle", str(FIXTURES / "dl19"), collection="dl19", stdout=io.StringIO(), no_progress=True)
 

@@ -54,7 +54,7 @@ def redis_url():
     return url
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_tokens_rate_is_shared_by_every_worker_process(admin_user, redis_url):
     import redis
 
