@@ -232,7 +232,7 @@ def h2g_analysis_start(
             raise ValueError(f"aggregate must be one of {h2g.AGGREGATES}")
         return h2g_imported_run(collection=collection, generator=generator, quantile=quantile, setting=setting)
     return hardness_analysis_start(
-        task=Task.H2G, collection=collection, subject=generator, quantile=quantile, min_grade=min_grade,
+        task=str(Task.H2G), collection=collection, subject=generator, quantile=quantile, min_grade=min_grade,
         aggregate=aggregate, source=source, setting=setting, model=model, num_layers=num_layers,
     )
 
@@ -241,9 +241,9 @@ def h2g_analysis_start(
 
 # The options each task takes besides collection, subject and quantile.
 TASK_OPTIONS: dict[str, tuple[str, ...]] = {
-    Task.H2R: ("measure", "cutoff", "compat", "relevance_level", "run_file", "qrels_file"),
-    Task.H2J: ("variant", "margin", "include_zero"),
-    Task.H2G: ("min_grade", "aggregate", "source", "setting", "model", "num_layers"),
+    str(Task.H2R): ("measure", "cutoff", "compat", "relevance_level", "run_file", "qrels_file"),
+    str(Task.H2J): ("variant", "margin", "include_zero"),
+    str(Task.H2G): ("min_grade", "aggregate", "source", "setting", "model", "num_layers"),
 }
 
 
