@@ -454,9 +454,9 @@ class HardnessLabelSerializer(serializers.Serializer):
 class HardnessAnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Hardness analyses (H2R, H2G, H2J): start one, poll it, read its per-query labels.
 
-    H2R and H2J finish within the request; a computed H2G analysis runs its BERTScore
-    part as a Celery job (in-process without a broker): poll ``GET /api/analyses/{id}/``
-    until ``status`` is ``done`` (or ``failed``).
+    Every analysis runs as a Celery job: ``POST`` answers 202 with the pending analysis
+    (201 when it has already finished: without a broker the job runs in-process before the
+    answer); poll ``GET /api/analyses/{id}/`` until ``status`` is ``done`` or ``failed``.
     """
 
     permission_classes = [IsAdmin]
@@ -502,7 +502,10 @@ class HardnessAnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
 
     @extend_schema(
         request=HardnessInputSerializer,
-        responses={201: HardnessDetailSerializer},
+        responses={
+            201: OpenApiResponse(HardnessDetailSerializer, description="started and already finished (done or failed)"),
+            202: OpenApiResponse(HardnessDetailSerializer, description="started: pending or running; poll the analysis"),
+        },
         examples=[
             OpenApiExample(
                 "H2R of BM25 on DL19", value={"task": "h2r", "collection": "dl19", "subject": "bm25", "quantile": 0.25},
@@ -511,7 +514,7 @@ class HardnessAnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         ],
     )
     def create(self, request):
-        """Start an analysis; the answer is the analysis (``status`` done, or pending for a computed H2G)."""
+        """Start an analysis as a job; the answer is the analysis (``status`` pending, running, done or failed)."""
         from analysis import hardness_services
 
         serializer = self.HardnessInputSerializer(data=request.data)
@@ -522,7 +525,7 @@ class HardnessAnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
             raise serializers.ValidationError({"collection": [f"unknown collection {data['collection']!r}"]})
         options = {k: data[k] for k in self.TASK_OPTIONS[data["task"]] if k in data}
         try:
-            analysis = hardness_services.hardness_analysis_run(
+            analysis = hardness_services.hardness_analysis_start(
                 task=data["task"], collection=collection, subject=data["subject"], quantile=data["quantile"], **options
             )
         except ObjectDoesNotExist as exc:
@@ -531,8 +534,10 @@ class HardnessAnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
             ) from exc
         except ValueError as exc:
             raise ApiError(str(exc), code="invalid") from exc
+        # Without a broker the job ran when the row was committed, within this request.
         analysis = corpus_selectors.hardness_analysis_list().get(pk=analysis.pk)
-        return Response(HardnessDetailSerializer(analysis).data, status=201)
+        finished = analysis.status in (HardnessAnalysis.DONE, HardnessAnalysis.FAILED)
+        return Response(HardnessDetailSerializer(analysis).data, status=201 if finished else 202)
 
     @extend_schema(filters=False, parameters=[OpenApiParameter("hard", bool, description="only hard (true) or other (false) queries")],
                    responses=HardnessLabelSerializer(many=True))

@@ -2,8 +2,8 @@
 
 Embedded default (nothing set): SQLite file next to manage.py, Celery tasks run
 eagerly in-process, DEBUG on. Production: set DEBUG=0, SECRET_KEY, ALLOWED_HOSTS,
-DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis); HARDQ_HTTPS=1 switches on
-the HTTPS redirect, HSTS and secure cookies.
+DATABASE_URL (PostgreSQL), CELERY_BROKER_URL (Redis) and CACHE_URL (Redis, shared API
+throttle counts); HARDQ_HTTPS=1 switches on the HTTPS redirect, HSTS and secure cookies.
 """
 from __future__ import annotations
 
@@ -101,6 +101,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def cache_from_url(url: str) -> dict:
+    """CACHE_URL as a Django cache: ``redis://``, ``rediss://`` or ``unix://`` -> Redis; empty or ``locmem://`` -> memory."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else url.lower()
+    if scheme in ("", "locmem"):
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "hardq"}
+    if scheme in ("redis", "rediss", "unix"):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "hardq"}
+    raise ImproperlyConfigured(f"CACHE_URL must be redis://, rediss://, unix:// or locmem://, not {scheme}://")
+
+
+# The API's throttle counters live in the cache. The in-memory default is per process:
+# right for the embedded demo (one process), but behind gunicorn each worker would keep
+# its own count and a token would get the rate once per worker; CACHE_URL (a Redis
+# database) gives every worker, on every machine, the same counts.
+CACHES = {"default": cache_from_url(os.environ.get("CACHE_URL", "").strip())}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

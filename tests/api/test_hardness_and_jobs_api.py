@@ -22,31 +22,52 @@ def dl19_bm25(paper_data):
                  system="bm25", **quiet)
 
 
-def test_h2r_default_and_trectools_compat_give_the_papers_figures(dl19_bm25, admin_api):
+@pytest.fixture
+def start_analysis(admin_api, django_capture_on_commit_callbacks):
+    """POST an analysis, let its job run, then read it back as a polling client does.
+
+    Inside the test's transaction the job is sent when the block ends (the request's
+    commit, outside a test), i.e. after the answer: 202 with the pending analysis.
+    """
+
+    def start(body: dict) -> dict:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = admin_api.post("/api/analyses/", body)
+            assert response.status_code == 202, response.content
+            assert response.json()["status"] == "pending" and response.json()["result"] is None
+        assert len(callbacks) == 1  # one job per analysis
+        polled = admin_api.get(f"/api/analyses/{response.json()['id']}/")
+        assert polled.status_code == 200
+        return polled.json()
+
+    return start
+
+
+def test_h2r_default_and_trectools_compat_give_the_papers_figures(dl19_bm25, admin_api, start_analysis):
     # figures from the paper-data README (DL19 BM25)
-    default = admin_api.post("/api/analyses/", {"task": "h2r", "collection": "dl19", "subject": "bm25"})
-    assert default.status_code == 201, default.content
-    result = default.json()["result"]
+    default = start_analysis({"task": "h2r", "collection": "dl19", "subject": "bm25"})
+    assert default["status"] == "done", default
+    result = default["result"]
     assert round(result["threshold"], 6) == 0.376102
     assert round(result["hard_mean"], 6) == 0.182705
     assert len(result["hard"]) == 11 and "1063750" in result["hard"]
 
-    compat = admin_api.post("/api/analyses/", {"task": "h2r", "collection": "dl19", "subject": "bm25",
-                                               "compat": "trectools"}).json()
+    compat = start_analysis({"task": "h2r", "collection": "dl19", "subject": "bm25", "compat": "trectools"})
     assert round(compat["result"]["threshold"], 6) == 0.381432
     assert round(compat["result"]["hard_mean"], 6) == 0.217202
     assert "1063750" not in compat["result"]["hard"]
+    assert compat["variant"] == "compat-trectools" and compat["parameters"]["engine"] == "trectools semantics"
 
-    labels = admin_api.get(f"/api/analyses/{default.json()['id']}/labels/", {"hard": "true", "page_size": 100}).json()
+    labels = admin_api.get(f"/api/analyses/{default['id']}/labels/", {"hard": "true", "page_size": 100}).json()
     assert sorted(lab["qid"] for lab in labels["results"]) == sorted(result["hard"])
 
     listed = admin_api.get("/api/analyses/", {"collection": "dl19", "task": "h2r"}).json()["results"]
-    assert {a["id"] for a in listed} == {default.json()["id"], compat["id"]}
+    assert {a["id"] for a in listed} == {default["id"], compat["id"]}
     assert all(a["hard_count"] == 11 for a in listed)
 
 
-def test_overlap_names_the_latest_hard_set_of_each_subject(dl19_bm25, admin_api):
-    first = admin_api.post("/api/analyses/", {"task": "h2r", "collection": "dl19", "subject": "bm25"}).json()
+def test_overlap_names_the_latest_hard_set_of_each_subject(dl19_bm25, admin_api, start_analysis):
+    first = start_analysis({"task": "h2r", "collection": "dl19", "subject": "bm25"})
     overlap = admin_api.get("/api/collections/dl19/overlap/").json()
     assert overlap["sets"] == {"H2R bm25": sorted(first["result"]["hard"])}
     assert overlap["regions"][0]["intersection_size"] == 11
@@ -115,13 +136,14 @@ def demo_bundle():
     ("h2j", {"subject": "llama3.2_latest-binary", "variant": "binary"},
      ["h2j", "--assessor", "llama3.2_latest-binary", "--mode", "binary"]),
 ])
-def test_h2g_and_h2j_give_what_the_hardness_command_prints(demo_bundle, admin_api, task, options, command):
+def test_h2g_and_h2j_give_what_the_hardness_command_prints(demo_bundle, start_analysis, task, options, command):
     out = io.StringIO()
     call_command("hardness", *command, "--collection", "dl19", "--json", stdout=out)
     expected = json.loads(out.getvalue())
-    response = admin_api.post("/api/analyses/", {"task": task, "collection": "dl19", **options})
-    assert response.status_code == 201, response.content
-    result = response.json()["result"]
+    analysis = start_analysis({"task": task, "collection": "dl19", **options})
+    assert analysis["status"] == "done", analysis
+    assert (analysis["variant"], analysis["measure"]) == (expected["variant"], expected["measure"])
+    result = analysis["result"]
     assert result["threshold"] == pytest.approx(expected["threshold"])
     assert sorted(result["hard"]) == sorted(expected["hard"])
     assert result["per_query"] == pytest.approx(expected["per_query"])

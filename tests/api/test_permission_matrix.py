@@ -71,7 +71,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("/api/runs/{id}/rows/", "get"): admin_only(),
     # --- hardness (admins only) ---
     ("/api/analyses/", "get"): admin_only(),
-    ("/api/analyses/", "post"): admin_only(201, body=lambda w: {"task": "h2r", "collection": "dl19", "subject": "bm25"}),
+    # 202: the analysis is a job, sent when the request commits (never, inside the test's transaction)
+    ("/api/analyses/", "post"): admin_only(202, body=lambda w: {"task": "h2r", "collection": "dl19", "subject": "bm25"}),
     ("/api/analyses/{id}/", "get"): admin_only(),
     ("/api/analyses/{id}/labels/", "get"): admin_only(),
     ("/api/collections/{name}/overlap/", "get"): admin_only(),
