@@ -36,6 +36,13 @@ def qrels_frame(*, collection: Collection, assessor: str = OFFICIAL) -> pd.DataF
     return df
 
 
+def judgments_exist(*, collection: Collection, assessor: str = OFFICIAL) -> bool:
+    """Whether the assessor has a valid graded judgment on the collection (what ``qrels_frame`` reads)."""
+    return Judgment.objects.filter(
+        query__collection=collection, assessor__name=assessor, valid=True, grade__isnull=False
+    ).exists()
+
+
 def run_get(*, collection: Collection, system: str) -> Run:
     """The imported run of ``system`` on the collection (raises Run.DoesNotExist)."""
     return Run.objects.select_related("system").get(collection=collection, system__name=system)
@@ -105,6 +112,13 @@ def bertscore_frame(
         if passage_ids is None or passage_id in passage_ids.get(query_id, ())
     ]
     return pd.DataFrame(keep, columns=["qid", "docid", "f1"]).astype({"f1": "float64"})
+
+
+def bertscores_exist(*, collection: Collection, generator: Assessor, setting: str, origin: str) -> bool:
+    """Whether ``bertscore_frame`` would find rows for the generator and setting."""
+    return BertScore.objects.filter(
+        query__collection=collection, generator=generator, setting=setting, origin=origin
+    ).exists()
 
 
 def analyses_for_collection(*, collection: Collection) -> QuerySet[HardnessAnalysis]:

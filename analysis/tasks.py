@@ -6,7 +6,11 @@ from celery import shared_task
 from analysis import hardness_services
 
 
-@shared_task(acks_late=True)
-def h2g_compute(analysis_id: int) -> int:
-    """Compute the BERTScores of a pending H2G analysis (resumes where it stopped)."""
-    return hardness_services.h2g_analysis_compute(analysis_id=analysis_id).id
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def hardness_compute(analysis_id: int) -> dict:
+    """Compute a started hardness analysis of any task (H2R, H2G, H2J).
+
+    Idempotent: a done analysis is not computed again; a failure is stored on the analysis.
+    """
+    analysis = hardness_services.hardness_analysis_compute(analysis_id=analysis_id)
+    return {"analysis": analysis.id, "status": analysis.status}

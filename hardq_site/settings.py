@@ -2,8 +2,8 @@
 
 Embedded default (nothing set): SQLite file next to manage.py, Celery tasks run
 eagerly in-process, DEBUG on. Production: set DEBUG=0, SECRET_KEY, ALLOWED_HOSTS,
-DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis); HARDQ_HTTPS=1 switches on
-the HTTPS redirect, HSTS and secure cookies.
+DATABASE_URL (PostgreSQL), CELERY_BROKER_URL (Redis) and CACHE_URL (Redis, shared API
+throttle counts); HARDQ_HTTPS=1 switches on the HTTPS redirect, HSTS and secure cookies.
 """
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "analysis",
     "judges",
@@ -100,6 +101,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def cache_from_url(url: str) -> dict:
+    """CACHE_URL as a Django cache: ``redis://``, ``rediss://`` or ``unix://`` -> Redis; empty or ``locmem://`` -> memory."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else url.lower()
+    if scheme in ("", "locmem"):
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "hardq"}
+    if scheme in ("redis", "rediss", "unix"):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "hardq"}
+    raise ImproperlyConfigured(f"CACHE_URL must be redis://, rediss://, unix:// or locmem://, not {scheme}://")
+
+
+# The API's throttle counters live in the cache. The in-memory default is per process:
+# right for the embedded demo (one process), but behind gunicorn each worker would keep
+# its own count and a token would get the rate once per worker; CACHE_URL (a Redis
+# database) gives every worker, on every machine, the same counts.
+CACHES = {"default": cache_from_url(os.environ.get("CACHE_URL", "").strip())}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -177,20 +195,56 @@ HARDQ_BERTSCORE_MODEL = os.environ.get("HARDQ_BERTSCORE_MODEL", "")
 HARDQ_BERTSCORE_NUM_LAYERS = int(os.environ.get("HARDQ_BERTSCORE_NUM_LAYERS", "0") or 0)
 
 # --- REST framework -------------------------------------------------------------
+# Every endpoint needs a signed-in user (session for the pages, `Authorization: Token
+# KEY` for scripts) except the schema and its docs. Throttling is per user (a token is
+# its user's), with generous defaults that deployments tune through the environment.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first: an anonymous call then gets 401 with `WWW-Authenticate: Token`.
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "hardq_site.api_conventions.PagePagination",
+    "PAGE_SIZE": int(os.environ.get("HARDQ_API_PAGE_SIZE", "100")),
+    "EXCEPTION_HANDLER": "hardq_site.api_conventions.error_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("HARDQ_API_RATE_ANON", "300/hour"),
+        "user": os.environ.get("HARDQ_API_RATE_USER", "50000/hour"),
+        "uploads": os.environ.get("HARDQ_API_RATE_UPLOADS", "600/hour"),
+    },
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "HardQ API",
-    "DESCRIPTION": "Hard queries in retrieval, generation and judging: import, analyse, judge, annotate, agree.",
+    "DESCRIPTION": (
+        "Hard queries in retrieval, generation and judging: import, analyse, judge, annotate, agree.\n\n"
+        "Authenticate with `Authorization: Token KEY` (an admin creates the key with "
+        "`manage.py drf_create_token USERNAME` or in the admin) or with the site's session. "
+        "Errors always have the body `{\"error\": {\"code\", \"message\", \"details\"}}`."
+    ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs are served from the sidecar package's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # One enum per shared choice set, named once.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskEnum": "analysis.models.Task.choices",
+        "ScaleEnum": "analysis.models.Assessor.SCALE_CHOICES",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "hardq_site.api_conventions.document_error_responses",
+    ],
 }
 
 LOGGING = {

@@ -13,4 +13,8 @@ urlpatterns = [
     path("judges/", include("judges.urls")),
     path("annotation/", include("annotation.urls")),
     path("agreement/", include("annotation.report_urls")),
+    path("api/", include("hardq_site.api_urls")),
 ]
+
+handler404 = "hardq_site.api_conventions.not_found"
+handler500 = "hardq_site.api_conventions.server_error"

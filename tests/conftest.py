@@ -99,23 +99,37 @@ def browser_login(page, live_server, username: str, password: str) -> None:
 
 
 # --- Celery: tests run tasks in-process unless they ask for the real broker ------------
+@pytest.fixture(scope="session", autouse=True)
+def celery_tasks_in_process():
+    """Every test runs Celery tasks in-process, broker or no broker in the environment.
+
+    `./hardq test` exports CELERY_BROKER_URL (Redis) for the worker tests; set only in this
+    process's Celery app (not in the environment), eager execution does not leak into the
+    `celery worker` subprocesses those tests start.
+    """
+    from hardq_site.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+
+
 @pytest.fixture
 def celery_worker_broker():
-    """The Redis broker of the test run, with tasks sent to it instead of run in-process.
+    """For a test marked `worker`: the Redis broker of the test run, with tasks sent to it.
 
-    `./hardq test` sets CELERY_BROKER_URL (Redis) and CELERY_TASK_ALWAYS_EAGER=1, so that
-    ordinary tests behave as on a developer's machine; a test marked `worker` uses this
-    fixture, starts a real `celery -A hardq_site worker` on the URL it returns, and gets
-    eager execution back when it ends.
+    The test starts a real `celery -A hardq_site worker` on the URL returned; eager
+    execution comes back when it ends.
     """
-    url = os.environ.get("CELERY_BROKER_URL", "")
+    url = os.environ.get("HARDQ_TEST_BROKER_URL") or os.environ.get("CELERY_BROKER_URL", "")
     if not url:
         pytest.fail("worker tests need CELERY_BROKER_URL (a Redis URL); `./hardq test` sets it")
     from hardq_site.celery import app
 
-    eager = app.conf.task_always_eager
+    saved = (app.conf.task_always_eager, app.conf.broker_url)
     app.conf.task_always_eager = False
+    app.conf.broker_url = url
     try:
         yield url
     finally:
-        app.conf.task_always_eager = eager
+        app.conf.task_always_eager, app.conf.broker_url = saved

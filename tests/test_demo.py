@@ -113,3 +113,4 @@ def test_demo_runs_every_installed_analysis_step(tmp_path, settings):
     if "export_agreement" in installed:
         report = tmp_path / "reports" / "agreement-dl19.html"
         assert report.is_file() and report.stat().st_size > 0
+

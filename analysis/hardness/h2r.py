@@ -81,6 +81,16 @@ def parse_measure(name: str = DEFAULT_MEASURE, cutoff: int | None = None) -> Mea
     return MeasureSpec(base=base, cutoff=k, judged_only=bool(m.group("judged")))
 
 
+def check_compat(spec: MeasureSpec, compat: str | None) -> None:
+    """Refuse a compatibility mode that does not exist or does not apply to the measure."""
+    if not compat:
+        return
+    if compat != COMPAT_TRECTOOLS:
+        raise ValueError(f"unknown compatibility mode {compat!r}")
+    if spec.base != "ndcg_cut" or not spec.judged_only:
+        raise ValueError("--compat trectools reproduces judged-only nDCG (ndcg_cut_K_judged) only")
+
+
 # --- files -------------------------------------------------------------------------------
 
 def read_run_file(path: str | Path | io.BytesIO) -> pd.DataFrame:
@@ -432,10 +442,7 @@ def h2r_analysis(
     default.details = details
     if not compat:
         return default
-    if compat != COMPAT_TRECTOOLS:
-        raise ValueError(f"unknown compatibility mode {compat!r}")
-    if spec.base != "ndcg_cut" or not spec.judged_only:
-        raise ValueError("--compat trectools reproduces judged-only nDCG (ndcg_cut_K_judged) only")
+    check_compat(spec, compat)
     tt = trectools_ndcg(run, qrels, depth=spec.cutoff or 10)
     compat_values: dict[str, float | None] = {}
     compat_status: dict[str, str] = {}

@@ -1,0 +1,635 @@
+"""REST endpoints of the annotation campaigns: the same service calls the screens make.
+
+Who sees what (hardq_site/api_conventions.py): admins create, list and close campaigns
+and read every label; an annotator sees only the campaigns they belong to (any other
+campaign answers 404, as if it did not exist), leases their next item, submits, skips,
+undoes, reads their progress and, while a campaign is open, only their own labels.
+"""
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.http import HttpResponse
+from django.utils.http import http_date, parse_http_date_safe, quote_etag
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analysis import corpus_selectors
+from analysis.agreement_selectors import AgreementInputError
+from analysis.models import Assessor, HardnessAnalysis, Task
+from annotation import reports, selectors, services
+from annotation.models import Assignment, Campaign, Item
+from hardq_site.api_conventions import ApiError, IsAdmin
+
+# --- error mapping: the services' refusals as HTTP --------------------------------------
+
+
+def _refusal(exc: services.AnnotationError) -> ApiError:
+    """NotAllowed 403, InvalidLabel 400, a state conflict (lease lost, already submitted) 409."""
+    if isinstance(exc, services.NotAllowed):
+        return ApiError(str(exc), code="permission_denied", status_code=403)
+    if isinstance(exc, services.InvalidLabel):
+        return ApiError(str(exc), code="invalid")
+    if isinstance(exc, services.LeaseLost):
+        return ApiError(str(exc), code="lease_lost", status_code=409)
+    if isinstance(exc, services.AlreadySubmitted):
+        return ApiError(str(exc), code="already_submitted", status_code=409)
+    return ApiError(str(exc), code="conflict", status_code=409)
+
+
+# --- what an annotator is shown ----------------------------------------------------------
+
+
+class ReasonShownSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    model = serializers.CharField(allow_null=True, help_text="null in a blind campaign")
+    suggested_category = serializers.IntegerField(allow_null=True)
+
+
+class ItemShownSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    qid = serializers.CharField()
+    query = serializers.CharField()
+    docid = serializers.CharField(allow_null=True, help_text="relevance items")
+    passage = serializers.CharField(allow_null=True, help_text="relevance items: the passage text")
+    task = serializers.CharField(allow_blank=True, help_text="reasons items: h2r, h2g or h2j")
+    reasons = ReasonShownSerializer(many=True, help_text="reasons items: the proposed reasons to give a verdict on")
+    evidence = serializers.JSONField(help_text="reasons items: what makes the query hard (grades hidden when blind)")
+    known_grades = serializers.ListField(child=serializers.DictField(), help_text="other assessors' grades; empty when blind")
+
+
+class LeaseSerializer(serializers.Serializer):
+    assignment = serializers.IntegerField(help_text="the assignment id: submit, skip with it")
+    status = serializers.CharField(help_text="leased, done or skipped")
+    expires_at = serializers.DateTimeField()
+    campaign = serializers.IntegerField()
+    kind = serializers.CharField()
+    item = ItemShownSerializer()
+    grade_meanings = serializers.DictField(child=serializers.CharField())
+    draft = serializers.JSONField()
+    progress = serializers.JSONField()
+
+
+def _lease_body(assignment: Assignment) -> dict:
+    """What the annotation screen shows for an assignment, as JSON (never more in a blind campaign)."""
+    screen = selectors.item_screen(assignment=selectors.assignment_for_screen(pk=assignment.pk))
+    item = screen.item
+    return {
+        "assignment": screen.assignment.pk,
+        "status": screen.assignment.status,
+        "expires_at": screen.assignment.expires_at,
+        "campaign": screen.campaign.pk,
+        "kind": screen.campaign.kind,
+        "item": {
+            "id": item.pk,
+            "qid": screen.query.qid,
+            "query": screen.query.text,
+            "docid": screen.passage.docid if screen.passage else None,
+            "passage": screen.passage.text if screen.passage else None,
+            "task": screen.campaign.task if screen.campaign.kind == Campaign.REASONS else "",
+            "reasons": screen.reasons,
+            "evidence": screen.evidence,
+            "known_grades": screen.known_grades,
+        },
+        "grade_meanings": {str(k): v for k, v in screen.grade_meanings.items()},
+        "draft": screen.draft,
+        "progress": screen.progress,
+    }
+
+
+# --- campaigns -------------------------------------------------------------------------------
+
+
+class ProgressSerializer(serializers.Serializer):
+    items = serializers.IntegerField()
+    slots = serializers.IntegerField(help_text="sum of every item's k")
+    completed = serializers.IntegerField()
+    percent = serializers.IntegerField()
+    done = serializers.IntegerField(required=False, help_text="the caller's submitted items")
+    skipped = serializers.IntegerField(required=False)
+    assigned = serializers.IntegerField(required=False, help_text="the caller's share of the slots")
+    my_percent = serializers.IntegerField(required=False)
+
+
+class CampaignSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="campaign.pk")
+    name = serializers.CharField(source="campaign.name")
+    kind = serializers.CharField(source="campaign.kind")
+    task = serializers.CharField(source="campaign.task")
+    collection = serializers.CharField(source="campaign.collection.name")
+    status = serializers.CharField(source="campaign.status")
+    overlap = serializers.IntegerField(source="campaign.overlap")
+    blind = serializers.BooleanField(source="campaign.blind")
+    is_member = serializers.BooleanField(help_text="the caller annotates this campaign")
+    done = serializers.IntegerField(help_text="the caller's submitted items")
+    assigned = serializers.IntegerField()
+    completed = serializers.IntegerField()
+    slots = serializers.IntegerField()
+    percent = serializers.IntegerField()
+
+
+class CampaignDetailSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    task = serializers.CharField()
+    collection = serializers.CharField(source="collection.name")
+    status = serializers.CharField()
+    overlap = serializers.IntegerField()
+    blind = serializers.BooleanField()
+    reveal_after_commit = serializers.BooleanField()
+    lease_seconds = serializers.IntegerField()
+    guidelines = serializers.CharField(help_text="Markdown")
+    created_at = serializers.DateTimeField()
+
+
+class CampaignCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=["relevance", "reasons", "cascade"])
+    collection = serializers.CharField()
+    annotators = serializers.ListField(child=serializers.CharField(), min_length=1, help_text="usernames")
+    overlap = serializers.IntegerField(default=1, min_value=1, max_value=50, help_text="k: completed annotations per item")
+    task = serializers.ChoiceField(choices=Task.choices, required=False, help_text="reasons campaigns")
+    analysis = serializers.IntegerField(required=False, help_text="reasons: the hardness analysis (default the latest)")
+    from_assessor = serializers.CharField(required=False, help_text="relevance: pairs where this assessor and the qrels disagree most")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100000)
+    pairs = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2),
+        required=False, help_text="[[qid, docid], ...] for relevance or cascade campaigns",
+    )
+    cascade_job = serializers.IntegerField(required=False, help_text="cascade: the relabel job whose decisions to verify")
+    gold = serializers.IntegerField(default=0, min_value=0, max_value=1000,
+                                    help_text="relevance: mix in N gold pairs answered by the official qrels")
+    guidelines = serializers.CharField(required=False, allow_blank=True, default="")
+    blind = serializers.BooleanField(default=False)
+    reveal_after_commit = serializers.BooleanField(default=False)
+    lease_seconds = serializers.IntegerField(default=900, min_value=30, max_value=86400)
+
+
+class CampaignStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["open", "closed"], help_text="closing reveals every label to the annotators")
+
+
+class LabelSerializer(serializers.Serializer):
+    assignment = serializers.IntegerField(source="pk")
+    annotator = serializers.CharField(source="user.username")
+    item = serializers.IntegerField(source="item_id")
+    qid = serializers.CharField(source="item.query.qid")
+    docid = serializers.CharField(source="item.passage.docid", allow_null=True, default=None)
+    grade = serializers.IntegerField(allow_null=True)
+    verdicts = serializers.SerializerMethodField()
+    comment = serializers.CharField()
+    confidence = serializers.IntegerField(allow_null=True)
+    seconds_spent = serializers.FloatField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+
+    def get_verdicts(self, assignment) -> dict[str, str]:
+        """reason id -> agree / disagree / unsure (reasons campaigns)."""
+        return {str(v.reason_id): v.verdict for v in assignment.verdicts.all()}
+
+
+class ReviewAnnotatorSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    done = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    mean_seconds = serializers.FloatField(allow_null=True)
+    gold_right = serializers.IntegerField()
+    gold_total = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    agreement = serializers.FloatField(allow_null=True, help_text="with the other annotators, on shared items")
+
+
+class ReviewPairSerializer(serializers.Serializer):
+    a = serializers.CharField()
+    b = serializers.CharField()
+    n = serializers.IntegerField()
+    agreement = serializers.FloatField()
+    kappa = serializers.FloatField(allow_null=True)
+
+
+class ReviewDisagreementSerializer(serializers.Serializer):
+    item = serializers.IntegerField(source="item.pk")
+    qid = serializers.CharField(source="item.query.qid")
+    docid = serializers.CharField(source="item.passage.docid", allow_null=True, default=None)
+    labels = serializers.SerializerMethodField(help_text="annotator -> grade (relevance)")
+    split_reasons = serializers.IntegerField(allow_null=True, help_text="reasons with split verdicts")
+    reasons = serializers.ListField(child=serializers.DictField(), help_text="split reasons: id, text, verdicts, final")
+    final_grade = serializers.IntegerField(source="item.final_grade", allow_null=True)
+
+    def get_labels(self, row) -> dict[str, int | None]:
+        return {a.user.username: a.grade for a in row["assignments"]}
+
+
+class ReviewSerializer(serializers.Serializer):
+    annotators = ReviewAnnotatorSerializer(many=True)
+    pairs = ReviewPairSerializer(many=True)
+    disagreements = ReviewDisagreementSerializer(many=True)
+    progress = ProgressSerializer()
+
+
+class AdjudicateSerializer(serializers.Serializer):
+    grade = serializers.IntegerField(required=False, allow_null=True, help_text="relevance: the final grade 0..3")
+    verdicts = serializers.JSONField(required=False, help_text='reasons: {"<reason id>": "agree"}')
+
+
+class CampaignViewSet(viewsets.GenericViewSet):
+    """Campaigns: admins manage them; annotators work in the ones they belong to."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = CampaignSerializer
+    filter_backends: list = []
+
+    def get_permissions(self):
+        if self.action in {"create", "partial_update", "review", "adjudicate"}:
+            return [IsAdmin()]
+        return super().get_permissions()
+
+    def get_queryset(self):
+        return Campaign.objects.select_related("collection")
+
+    def _campaign(self, pk: str) -> Campaign:
+        """The campaign if the caller may see it; 404 otherwise (its existence is not revealed)."""
+        try:
+            campaign = Campaign.objects.select_related("collection").get(pk=int(pk))
+        except (Campaign.DoesNotExist, ValueError, TypeError, OverflowError):
+            raise ApiError("No such campaign.", code="not_found", status_code=404) from None
+        if not selectors.campaign_visible(campaign=campaign, user=self.request.user):
+            raise ApiError("No such campaign.", code="not_found", status_code=404)
+        return campaign
+
+    @extend_schema(responses=CampaignSerializer(many=True))
+    def list(self, request):
+        """The caller's campaigns with progress (admins: every campaign)."""
+        rows = selectors.campaigns_for_user(user=request.user)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(CampaignSerializer(page, many=True).data)
+
+    @extend_schema(responses=CampaignDetailSerializer)
+    def retrieve(self, request, pk: str):
+        return Response(CampaignDetailSerializer(self._campaign(pk)).data)
+
+    @extend_schema(
+        request=CampaignCreateSerializer,
+        responses={201: CampaignDetailSerializer},
+        examples=[OpenApiExample("Relevance from disagreements", request_only=True, value={
+            "name": "llama3.2 vs NIST", "kind": "relevance", "collection": "dl19", "annotators": ["alice", "bob"],
+            "overlap": 2, "from_assessor": "llama3.2", "limit": 50, "blind": True,
+        })],
+    )
+    def create(self, request):
+        """Create a campaign and its items (the create_campaign command's service)."""
+        serializer = CampaignCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        collection = corpus_selectors.collection_get(name=data["collection"])
+        if collection is None:
+            raise serializers.ValidationError({"collection": [f"unknown collection {data['collection']!r}"]})
+        users = list(get_user_model().objects.filter(username__in=data["annotators"]))
+        unknown = sorted(set(data["annotators"]) - {u.get_username() for u in users})
+        if unknown:
+            raise serializers.ValidationError({"annotators": [f"unknown users: {', '.join(unknown)}"]})
+        analysis = None
+        if data.get("analysis") is not None:
+            analysis = HardnessAnalysis.objects.filter(pk=data["analysis"], collection=collection).first()
+            if analysis is None:
+                raise serializers.ValidationError({"analysis": ["no such analysis of this collection"]})
+        from_assessor = None
+        if data.get("from_assessor"):
+            from_assessor = Assessor.objects.filter(name=data["from_assessor"]).first()
+            if from_assessor is None:
+                raise serializers.ValidationError({"from_assessor": ["unknown assessor"]})
+        try:
+            campaign = services.campaign_create(
+                name=data["name"], kind=data["kind"], collection=collection, annotators=users,
+                overlap=data["overlap"], task=data.get("task", ""), analysis=analysis, from_assessor=from_assessor,
+                limit=data.get("limit"), pairs=[tuple(p) for p in data["pairs"]] if "pairs" in data else None,
+                cascade_job=data.get("cascade_job"), gold_count=data["gold"],
+                guidelines=data["guidelines"], blind=data["blind"], reveal_after_commit=data["reveal_after_commit"],
+                lease_seconds=data["lease_seconds"], created_by=request.user,
+            )
+        except services.AnnotationError as exc:
+            raise ApiError(str(exc), code="invalid") from exc
+        return Response(CampaignDetailSerializer(campaign).data, status=201)
+
+    @extend_schema(request=CampaignStatusSerializer, responses=CampaignDetailSerializer)
+    def partial_update(self, request, pk: str):
+        """Open or close a campaign."""
+        campaign = self._campaign(pk)
+        serializer = CampaignStatusSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = services.campaign_set_status(campaign=campaign, status=serializer.validated_data["status"])
+        return Response(CampaignDetailSerializer(campaign).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: LeaseSerializer, 204: OpenApiResponse(description="nothing left for the caller")},
+    )
+    @action(detail=True, methods=["post"])
+    def next(self, request, pk: str):
+        """Lease the caller's next item (or give back their current lease); 204 when nothing is left."""
+        campaign = self._campaign(pk)
+        try:
+            assignment = services.assignment_next(campaign=campaign, user=request.user)
+        except services.AnnotationError as exc:
+            raise _refusal(exc) from exc
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(LeaseSerializer(_lease_body(assignment)).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: LeaseSerializer, 204: OpenApiResponse(description="nothing to undo")},
+    )
+    @action(detail=True, methods=["post"])
+    def undo(self, request, pk: str):
+        """Take back the caller's last submission; the item is leased to them again."""
+        campaign = self._campaign(pk)
+        try:
+            assignment = services.assignment_undo(campaign=campaign, user=request.user)
+        except services.AnnotationError as exc:
+            raise _refusal(exc) from exc
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(LeaseSerializer(_lease_body(assignment)).data)
+
+    @extend_schema(responses=ProgressSerializer)
+    @action(detail=True, methods=["get"])
+    def progress(self, request, pk: str):
+        """Campaign-wide progress, and the caller's own when they annotate it."""
+        campaign = self._campaign(pk)
+        member = campaign.annotators.filter(pk=request.user.pk).exists()
+        data = selectors.campaign_progress(campaign=campaign, user=request.user if member else None)
+        return Response(ProgressSerializer(data).data)
+
+    @extend_schema(responses=ReviewSerializer)
+    @action(detail=True, methods=["get"], permission_classes=[IsAdmin])
+    def review(self, request, pk: str):
+        """Admins: per-annotator progress, gold accuracy and agreement, and the items with disagreement."""
+        campaign = self._campaign(pk)
+        return Response(ReviewSerializer(selectors.campaign_review(campaign=campaign)).data)
+
+    @extend_schema(request=AdjudicateSerializer, responses=CampaignDetailSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsAdmin], url_path=r"items/(?P<item_id>\d+)/adjudicate")
+    def adjudicate(self, request, pk: str, item_id: str):
+        """Admins: record the final label of one item of the campaign."""
+        campaign = self._campaign(pk)
+        item = Item.objects.filter(campaign=campaign, pk=int(item_id)).select_related("campaign").first()
+        if item is None:
+            raise ApiError("No such item in this campaign.", code="not_found", status_code=404)
+        serializer = AdjudicateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.item_adjudicate(item=item, user=request.user, **serializer.validated_data)
+        except services.AnnotationError as exc:
+            raise _refusal(exc) from exc
+        return Response(CampaignDetailSerializer(campaign).data)
+
+    @extend_schema(responses=LabelSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def labels(self, request, pk: str):
+        """Submitted labels the caller may read: their own while the campaign is open (admins: all)."""
+        campaign = self._campaign(pk)
+        rows = selectors.visible_assignments(campaign=campaign, user=request.user).prefetch_related("verdicts")
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(LabelSerializer(page, many=True).data)
+
+
+# --- assignments -----------------------------------------------------------------------------
+
+
+class SubmitSerializer(serializers.Serializer):
+    grade = serializers.IntegerField(required=False, allow_null=True, help_text="relevance: 0..3")
+    verdicts = serializers.JSONField(
+        required=False, help_text='reasons: {"<reason id>": "agree"} or {"<reason id>": {"verdict": "agree", "category": 3}}'
+    )
+    added_reasons = serializers.JSONField(required=False, help_text='reasons: ["a missing reason", {"text": ..., "category": id}]')
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    confidence = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=5)
+    seconds_spent = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=86400)
+
+
+class SkipSerializer(serializers.Serializer):
+    reason = serializers.CharField(help_text="why the item is skipped")
+
+
+class AssignmentViewSet(viewsets.GenericViewSet):
+    """One leased item of the caller: read it again, submit it, skip it.
+
+    An assignment that is not the caller's answers 404 (admins read any, submit none).
+    """
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = LeaseSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return Assignment.objects.all()
+
+    def _assignment(self, pk: str, *, read: bool = False) -> Assignment:
+        try:
+            assignment = Assignment.objects.get(pk=int(pk))
+        except (Assignment.DoesNotExist, ValueError, TypeError, OverflowError):
+            raise ApiError("No such assignment.", code="not_found", status_code=404) from None
+        mine = assignment.user_id == self.request.user.pk
+        if not (mine or (read and self.request.user.is_staff)):
+            raise ApiError("No such assignment.", code="not_found", status_code=404)
+        return assignment
+
+    @extend_schema(responses=LeaseSerializer)
+    def retrieve(self, request, pk: str):
+        """The item of the assignment as the annotation screen shows it."""
+        return Response(LeaseSerializer(_lease_body(self._assignment(pk, read=True))).data)
+
+    @extend_schema(
+        request=SubmitSerializer,
+        responses={200: LeaseSerializer},
+        examples=[
+            OpenApiExample("Relevance", request_only=True, value={"grade": 2}),
+            OpenApiExample("Reasons", request_only=True, value={"verdicts": {"17": "agree", "18": {"verdict": "disagree"}}}),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk: str):
+        """Commit the answer. The same answer again (a retry) answers 200 and changes nothing."""
+        assignment = self._assignment(pk)
+        serializer = SubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            assignment = services.assignment_submit(assignment=assignment, user=request.user, **serializer.validated_data)
+        except services.AnnotationError as exc:
+            raise _refusal(exc) from exc
+        return Response(LeaseSerializer(_lease_body(assignment)).data)
+
+    @extend_schema(request=SkipSerializer, responses={200: LeaseSerializer})
+    @action(detail=True, methods=["post"])
+    def skip(self, request, pk: str):
+        """Give the item back with a reason; it is not offered to the caller again."""
+        assignment = self._assignment(pk)
+        serializer = SkipSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            assignment = services.assignment_skip(assignment=assignment, user=request.user, reason=serializer.validated_data["reason"])
+        except services.AnnotationError as exc:
+            raise _refusal(exc) from exc
+        return Response(LeaseSerializer(_lease_body(assignment)).data)
+
+
+# --- agreement ------------------------------------------------------------------------------
+
+
+class IgnoreFormatParameter(DefaultContentNegotiation):
+    """The report's ``format`` names the export, not a DRF renderer: answer errors in JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+MAX_N_BOOT = 5000
+
+AGREEMENT_PARAMETERS = [
+    OpenApiParameter("collection", str, required=True, description="collection name"),
+    OpenApiParameter("reference", str, description="reference assessor (rows of the confusion matrix)"),
+    OpenApiParameter("assessor", str, description="assessor compared with the reference"),
+    OpenApiParameter("assessors", str, description="three or more assessors, comma-separated (Fleiss, Krippendorff)"),
+    OpenApiParameter("binary", bool, description="compare on the grade >= 2 split"),
+    OpenApiParameter("n_boot", int, description=f"bootstrap resamples over queries (0..{MAX_N_BOOT}; default as the command)"),
+    OpenApiParameter("seed", int, description="bootstrap seed"),
+]
+
+
+class AgreementQuerySerializer(serializers.Serializer):
+    collection = serializers.CharField()
+    reference = serializers.CharField(required=False)
+    assessor = serializers.CharField(required=False)
+    assessors = serializers.CharField(required=False)
+    binary = serializers.BooleanField(required=False, default=False)
+    n_boot = serializers.IntegerField(required=False, min_value=0, max_value=MAX_N_BOOT)
+    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    task = serializers.ChoiceField(choices=Task.choices, required=False)
+    model = serializers.CharField(required=False)
+    annotator = serializers.CharField(required=False)
+    format = serializers.ChoiceField(choices=["csv", "json", "xlsx", "html"], required=False, default="json")
+
+    def assessor_list(self) -> list[str]:
+        return [a.strip() for a in self.validated_data.get("assessors", "").split(",") if a.strip()]
+
+
+def _report_params(request) -> reports.ReportParams:
+    """The report parameters, parsed as the dashboard and the downloads parse them."""
+    params = reports.params_from_query(request.query_params)
+    assert params is not None  # the serializer required a collection
+    return params
+
+
+def _not_modified(request, *, etag: str, last_modified) -> bool:
+    """Conditional GET: the client's copy is current (If-None-Match, else If-Modified-Since)."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        return quote_etag(etag) in [t.strip() for t in if_none_match.split(",")] or if_none_match.strip() == "*"
+    since = request.headers.get("If-Modified-Since")
+    if since and last_modified is not None:
+        parsed = parse_http_date_safe(since)
+        return parsed is not None and int(last_modified.timestamp()) <= parsed
+    return False
+
+
+def _validators(response, *, etag: str, last_modified) -> None:
+    response["ETag"] = quote_etag(etag)
+    if last_modified is not None:
+        response["Last-Modified"] = http_date(last_modified.timestamp())
+
+
+class AgreementApi(APIView):
+    """Relevance agreement, as the ``agreement --json`` command prints it (admins).
+
+    Two assessors: ``reference`` and ``assessor`` (confusion matrix rows are the
+    reference; Cohen's kappa unweighted, linear, quadratic, with 95% bootstrap intervals
+    over queries). Three or more: ``assessors=A,B,C`` (Fleiss' kappa, Krippendorff's
+    alpha nominal and ordinal). ETag and Last-Modified follow the judgments read.
+    """
+
+    permission_classes = [IsAdmin]
+    content_negotiation_class = IgnoreFormatParameter
+
+    @extend_schema(
+        parameters=AGREEMENT_PARAMETERS,
+        responses={200: OpenApiTypes.OBJECT, 304: OpenApiResponse(description="not modified")},
+        examples=[OpenApiExample("llama3.2 vs NIST", response_only=True, value={
+            "n": 10828, "labels": [0, 1, 2, 3], "confusion_matrix": [[1215, 1260, 859, 1004]],
+            "percent_agreement": 0.289, "kappa": 0.08, "kappa_ci": [0.07, 0.09]})],
+    )
+    def get(self, request):
+        query = AgreementQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        assessors = query.assessor_list()
+        if assessors and (data.get("reference") or data.get("assessor")):
+            raise serializers.ValidationError({"assessors": ["give either reference and assessor, or assessors"]})
+        if not assessors and not (data.get("reference") and data.get("assessor")):
+            raise serializers.ValidationError({"reference": ["give reference and assessor, or assessors=A,B,C"]})
+        params = _report_params(request)
+        common = {"collection": data["collection"], "binary": data["binary"],
+                  **{k: data[k] for k in ("n_boot", "seed") if k in data}}
+        try:
+            kind = "set" if assessors else "pair"
+            etag = reports.report_etag(params, f"api-{kind}")
+            last_modified = reports.last_change(params)
+            if _not_modified(request, etag=etag, last_modified=last_modified):
+                response = Response(status=304)
+            elif assessors:
+                response = Response(reports.set_report(assessors=assessors, **common))
+            else:
+                response = Response(reports.pair_report(reference=data["reference"], assessor=data["assessor"], **common))
+        except AgreementInputError as exc:
+            raise ApiError(str(exc), code="invalid") from exc
+        _validators(response, etag=etag, last_modified=last_modified)
+        return response
+
+
+class AgreementReportApi(APIView):
+    """The agreement report in an export format (csv, json, xlsx, html), as ``export_agreement`` writes it."""
+
+    permission_classes = [IsAdmin]
+    content_negotiation_class = IgnoreFormatParameter
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", str, enum=["csv", "json", "xlsx", "html"], description="export format (default json)"),
+            OpenApiParameter("task", str, enum=["h2r", "h2g", "h2j"], description="reason agreement: this task only"),
+            OpenApiParameter("model", str, description="only assessors whose model matches"),
+            OpenApiParameter("annotator", str, description="reason agreement: this annotator only"),
+            *AGREEMENT_PARAMETERS,
+        ],
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"): OpenApiTypes.BINARY,
+            (200, "text/html"): OpenApiTypes.STR,
+            304: OpenApiResponse(description="not modified"),
+        },
+    )
+    def get(self, request):
+        query = AgreementQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        params = _report_params(request)
+        fmt = data["format"]
+        try:
+            etag = reports.report_etag(params, fmt)
+            last_modified = reports.last_change(params)
+            if _not_modified(request, etag=etag, last_modified=last_modified):
+                response = HttpResponse(status=304)
+            else:
+                export = reports.report_export(params=params, fmt=fmt)
+                response = HttpResponse(export.content, content_type=export.content_type)
+                response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+        except AgreementInputError as exc:
+            raise ApiError(str(exc), code="invalid") from exc
+        _validators(response, etag=etag, last_modified=last_modified)
+        return response

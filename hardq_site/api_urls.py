@@ -1,0 +1,38 @@
+"""The REST API under /api/: the schema and its docs are public, everything else needs a user.
+
+Each app's endpoints live in its ``apis.py``; this module only routes them.
+"""
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import SimpleRouter
+
+from analysis import apis as analysis_apis
+from annotation import apis as annotation_apis
+from judges import apis as judges_apis
+
+router = SimpleRouter()
+router.register("collections", analysis_apis.CollectionViewSet, basename="collection")
+router.register("queries", analysis_apis.QueryViewSet, basename="query")
+router.register("passages", analysis_apis.PassageViewSet, basename="passage")
+router.register("assessors", analysis_apis.AssessorViewSet, basename="assessor")
+router.register("judgments", analysis_apis.JudgmentViewSet, basename="judgment")
+router.register("runs", analysis_apis.RunViewSet, basename="run")
+router.register("analyses", analysis_apis.HardnessAnalysisViewSet, basename="analysis")
+router.register("llm-jobs", judges_apis.LLMJobViewSet, basename="llm-job")
+router.register("campaigns", annotation_apis.CampaignViewSet, basename="campaign")
+router.register("assignments", annotation_apis.AssignmentViewSet, basename="assignment")
+
+app_name = "api"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="redoc"),
+    path("imports/", analysis_apis.ImportApi.as_view(), name="imports"),
+    path("imports/bundle/", analysis_apis.BundleImportApi.as_view(), name="imports-bundle"),
+    path("agreement/", annotation_apis.AgreementApi.as_view(), name="agreement"),
+    path("agreement/report/", annotation_apis.AgreementReportApi.as_view(), name="agreement-report"),
+    path("collections/<slug:name>/overlap/", analysis_apis.OverlapApi.as_view(), name="overlap"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,241 @@
+"""REST endpoints of the LLM jobs (admins only): create any kind, poll, cancel, resume, audit.
+
+The same services the judge/generate/... commands call: a job is built with
+``job_create_<kind>`` and sent with ``job_start`` (a Celery task; in-process when no
+broker is configured). The API key is never sent: an endpoint names the environment
+variable that holds it on the workers.
+"""
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from analysis import corpus_selectors
+from analysis.models import Assessor, Collection, Task
+from hardq_site.api_conventions import ApiError, CursorPagination, IsAdmin
+from judges import selectors, services
+from judges.models import JobKind, LLMCall, LLMJob, PromptTemplate, TrainingSet
+
+# which template kinds each job kind takes (the prompt is a default kind name or a template name)
+PROMPT_KINDS = {
+    JobKind.JUDGE: ["graded", "binary"],
+    JobKind.GENERATE: ["generation"],
+    JobKind.PAIRWISE: ["pairwise"],
+    JobKind.RELABEL: ["cascade"],
+}
+
+
+class JobSerializer(serializers.Serializer):
+    """A job's status with its progress counts (what the job page and the --json output show)."""
+
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField(help_text="pending, running, done, failed or cancelled")
+    collection = serializers.CharField(allow_null=True)
+    assessor = serializers.CharField(allow_null=True, help_text="the LLM assessor the results are stored as")
+    model = serializers.CharField()
+    template = serializers.CharField(help_text="name:vN")
+    total = serializers.IntegerField()
+    finished = serializers.IntegerField(help_text="done + invalid + failed")
+    done = serializers.IntegerField(help_text="items with a valid result")
+    invalid = serializers.IntegerField(help_text="answered, but not parseable (kept with the raw text)")
+    failed = serializers.IntegerField(help_text="no answer after every attempt")
+    percent = serializers.FloatField()
+    calls = serializers.IntegerField(help_text="calls made (cache misses, retries included)")
+    cached = serializers.IntegerField(help_text="answers taken from the call cache")
+    tokens = serializers.IntegerField()
+    invalid_rate = serializers.FloatField()
+    elapsed_seconds = serializers.FloatField()
+    eta_seconds = serializers.FloatField(allow_null=True)
+    stats = serializers.JSONField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+def _job_body(job: LLMJob) -> dict:
+    progress = selectors.job_progress(job=job)
+    body = progress.as_json()
+    body.update(
+        collection=job.collection.name if job.collection_id else None,
+        model=job.endpoint.model,
+        template=f"{job.template.name}:v{job.template.version}",
+        percent=round(progress.percent, 1),
+        created_at=job.created_at,
+    )
+    return body
+
+
+class JobCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=JobKind.choices)
+    collection = serializers.CharField(required=False, help_text="every kind but relabel")
+    base_url = serializers.URLField(help_text="OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
+    model = serializers.CharField(max_length=200)
+    api_key_env = serializers.CharField(required=False, default="", allow_blank=True,
+                                        help_text="NAME of the environment variable holding the key (never the key)")
+    timeout = serializers.FloatField(required=False, min_value=0.1, max_value=3600)
+    max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=20)
+    rate_limit = serializers.FloatField(required=False, min_value=0, help_text="calls per second, 0 = unlimited")
+    parameters = serializers.DictField(required=False, help_text="request parameters, e.g. {\"temperature\": 0}")
+    prompt = serializers.CharField(required=False, help_text="graded, binary, generation, pairwise, cascade, or a template name (name:vN)")
+    assessor = serializers.CharField(required=False, default="", allow_blank=True, help_text="assessor name (default <model>-<template>-v<version>)")
+    limit = serializers.IntegerField(required=False, min_value=1)
+    samples = serializers.IntegerField(required=False, default=1, min_value=1, max_value=20, help_text="judge, pairwise: self-consistency")
+    concurrency = serializers.IntegerField(required=False, default=16, min_value=1, max_value=256)
+    pairs = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2), required=False,
+        help_text="judge: [[qid, docid], ...] instead of every officially judged pair",
+    )
+    qids = serializers.ListField(child=serializers.CharField(), required=False, help_text="generate, reasons: these queries only")
+    setting = serializers.ChoiceField(choices=["zero_shot", "reason_expansion"], required=False, help_text="generate")
+    generator = serializers.CharField(required=False, help_text="pairwise: the generator whose passages are compared")
+    task = serializers.ChoiceField(choices=Task.choices, required=False, help_text="reasons")
+    rounds = serializers.IntegerField(required=False, default=1, min_value=1, max_value=10, help_text="reasons: refinement rounds")
+    label = serializers.CharField(required=False, default="", allow_blank=True, help_text="reasons: pipeline label")
+    training_set = serializers.CharField(required=False, help_text="relabel: training set name")
+    base_url2 = serializers.URLField(required=False, help_text="relabel: stage-2 endpoint")
+    model2 = serializers.CharField(required=False, help_text="relabel: stage-2 model")
+    policy = serializers.ChoiceField(choices=["move", "remove"], required=False, default="move", help_text="relabel")
+
+
+def _collection(data: dict) -> Collection:
+    """The job's collection (every kind but relabel names one)."""
+    if not data.get("collection"):
+        raise serializers.ValidationError({"collection": [f"required for kind {data['kind']}"]})
+    collection = corpus_selectors.collection_get(name=data["collection"])
+    if collection is None:
+        raise serializers.ValidationError({"collection": [f"unknown collection {data['collection']!r}"]})
+    return collection
+
+
+class JobFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=JobKind.choices)
+    status = django_filters.ChoiceFilter(choices=LLMJob.STATUS_CHOICES)
+    collection = django_filters.CharFilter(field_name="collection__name")
+
+    class Meta:
+        model = LLMJob
+        fields = ["kind", "status", "collection"]
+
+
+class CallSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.CharField()
+    sample = serializers.IntegerField()
+    stage = serializers.IntegerField()
+    request = serializers.JSONField()
+    raw_response = serializers.CharField()
+    parsed = serializers.JSONField(allow_null=True)
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    latency_ms = serializers.IntegerField()
+    attempts = serializers.IntegerField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """LLM jobs of every kind: judge, generate, pairwise, reasons, relabel."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = JobSerializer
+    filterset_class = JobFilter
+
+    def get_queryset(self):
+        return selectors.job_list()
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(JobSerializer([_job_body(j) for j in page], many=True).data)
+
+    def retrieve(self, request, pk: str):
+        """Status and progress counts of one job."""
+        return Response(JobSerializer(_job_body(self.get_object())).data)
+
+    @extend_schema(
+        request=JobCreateSerializer,
+        responses={201: JobSerializer},
+        examples=[OpenApiExample("Judge DL19 with llama3.2", request_only=True, value={
+            "kind": "judge", "collection": "dl19", "base_url": "http://localhost:11434/v1", "model": "llama3.2:latest",
+            "prompt": "graded", "limit": 100,
+        })],
+    )
+    def create(self, request):
+        """Create a job and start it (a Celery task; in-process without a broker)."""
+        serializer = JobCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        d = serializer.validated_data
+        kind = d["kind"]
+        if kind != JobKind.RELABEL:
+            _collection(d)  # checked before an endpoint is created
+        endpoint_options = {k: d[k] for k in ("timeout", "max_attempts", "rate_limit", "parameters") if k in d}
+        try:
+            endpoint = services.endpoint_get_or_create(
+                base_url=d["base_url"], model=d["model"], api_key_env=d["api_key_env"], **endpoint_options
+            )
+            if kind == JobKind.REASONS:
+                if not d.get("task"):
+                    raise serializers.ValidationError({"task": ["required for kind reasons"]})
+                template = services.template_resolve(prompt=d.get("prompt") or f"reasons_{d['task']}", kinds=[f"reasons_{d['task']}"])
+            else:
+                kinds = PROMPT_KINDS[kind]
+                template = services.template_resolve(prompt=d.get("prompt") or kinds[0], kinds=kinds)
+            common = {"limit": d.get("limit"), "concurrency": d["concurrency"], "created_by": request.user}
+            if kind == JobKind.JUDGE:
+                pairs = [tuple(p) for p in d["pairs"]] if "pairs" in d else None
+                job = services.job_create_judge(collection=_collection(d), endpoint=endpoint, template=template,
+                                                assessor_name=d["assessor"], pairs=pairs, samples=d["samples"], **common)
+            elif kind == JobKind.GENERATE:
+                job = services.job_create_generate(collection=_collection(d), endpoint=endpoint, template=template,
+                                                   assessor_name=d["assessor"], qids=d.get("qids"),
+                                                   setting=d.get("setting") or "zero_shot", **common)
+            elif kind == JobKind.PAIRWISE:
+                generator = Assessor.objects.filter(name=d.get("generator") or "").first()
+                if generator is None:
+                    raise serializers.ValidationError({"generator": ["required: an existing generator (assessor) name"]})
+                job = services.job_create_pairwise(collection=_collection(d), endpoint=endpoint, template=template,
+                                                   generator=generator, assessor_name=d["assessor"], samples=d["samples"], **common)
+            elif kind == JobKind.REASONS:
+                job = services.job_create_reasons(collection=_collection(d), endpoint=endpoint, template=template, task=d["task"],
+                                                  assessor_name=d["assessor"], qids=d.get("qids"), rounds=d["rounds"],
+                                                  label=d["label"], **common)
+            else:
+                training_set = TrainingSet.objects.filter(name=d.get("training_set") or "").first()
+                if training_set is None:
+                    raise serializers.ValidationError({"training_set": ["required: an existing training set name"]})
+                if not (d.get("base_url2") and d.get("model2")):
+                    raise serializers.ValidationError({"model2": ["relabel needs base_url2 and model2 (stage 2)"]})
+                endpoint2 = services.endpoint_get_or_create(base_url=d["base_url2"], model=d["model2"], api_key_env=d["api_key_env"])
+                job = services.job_create_relabel(training_set=training_set, endpoint=endpoint, endpoint2=endpoint2,
+                                                  template=template, policy=d["policy"], **common)
+        except PromptTemplate.DoesNotExist as exc:
+            raise ApiError(str(exc), code="invalid", details={"prompt": [str(exc)]}) from exc
+        except ValueError as exc:
+            raise ApiError(str(exc), code="invalid") from exc
+        services.job_start(job=job)
+        job = selectors.job_list().get(pk=job.pk)
+        return Response(JobSerializer(_job_body(job)).data, status=201)
+
+    @extend_schema(request=None, responses=JobSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk: str):
+        """Stop the job; running workers give their items back at their next batch."""
+        job = services.job_cancel(job=self.get_object())
+        return Response(JobSerializer(_job_body(selectors.job_list().get(pk=job.pk))).data)
+
+    @extend_schema(request=None, responses=JobSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk: str):
+        """Put an unfinished job back on the queue: finished items are skipped, answered calls cached."""
+        job = services.job_resume(job=self.get_object())
+        return Response(JobSerializer(_job_body(selectors.job_list().get(pk=job.pk))).data)
+
+    @extend_schema(filters=False, responses=CallSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=CursorPagination)
+    def calls(self, request, pk: str):
+        """The job's audit trail: every call with request, raw response, parsed value, tokens, latency."""
+        job = self.get_object()
+        page = self.paginate_queryset(LLMCall.objects.filter(job=job))
+        return self.get_paginated_response(CallSerializer(page, many=True).data)
