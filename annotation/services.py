@@ -11,13 +11,14 @@ recount inside the transaction keeps the same guarantee there.
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -370,6 +371,54 @@ def _answer_of(assignment: Assignment) -> dict[str, Any]:
     }
 
 
+
+def _commit_submit(
+    *,
+    history: LabelHistory,
+    assignment: Assignment,
+    item: Item,
+    now: Any,
+    verdicts: Mapping[int, Mapping[str, Any]],
+    added: Sequence[Mapping[str, Any]],
+) -> int:
+    """Write the submit's verdicts, added reasons, history row, the done assignment and
+    the item's bumped count in one statement; returns the item's new completed count.
+
+    Three ORM statements cost three round trips and three query compilations on the
+    hottest write of the app; the caller holds the locks on both rows, so one plain SQL
+    statement with data-modifying CTEs does the same work (PostgreSQL runs all of them
+    whatever the outer query reads).
+    """
+    h, a, i = LabelHistory._meta.db_table, Assignment._meta.db_table, Item._meta.db_table
+    v, ar = ReasonVerdict._meta.db_table, AddedReason._meta.db_table
+    # Empty arrays insert no rows, so relevance submits (and no added reason) run the
+    # same statement. unnest() of several arrays zips them row by row.
+    sql = (
+        f"WITH ver AS (INSERT INTO {v} (assignment_id, reason_id, verdict, category_id)"
+        " SELECT %s, r, vd, c FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS t(r, vd, c)),"
+        f" addr AS (INSERT INTO {ar} (assignment_id, text, category_id)"
+        " SELECT %s, tx, c FROM unnest(%s::text[], %s::bigint[]) AS t(tx, c)),"
+        f" hist AS (INSERT INTO {h} (user_id, at, action, item_id, assignment_id, target, before, after)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)),"
+        f" asg AS (UPDATE {a} SET status = %s, submitted_at = %s, grade = %s, comment = %s, confidence = %s,"
+        " seconds_spent = %s, draft = %s::jsonb WHERE id = %s)"
+        f" UPDATE {i} SET completed_count = completed_count + 1 WHERE id = %s RETURNING completed_count"
+    )
+    params = [
+        assignment.pk, list(verdicts), [x["verdict"] for x in verdicts.values()],
+        [x["category"] for x in verdicts.values()],
+        assignment.pk, [x["text"] for x in added], [x["category"] for x in added],
+        history.user_id, now, history.action, item.pk, assignment.pk, history.target,
+        None if history.before is None else json.dumps(history.before), json.dumps(history.after),
+        assignment.status, assignment.submitted_at, assignment.grade, assignment.comment, assignment.confidence,
+        assignment.seconds_spent, json.dumps(assignment.draft), assignment.pk,
+        item.pk,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
 def assignment_submit(
     *,
     assignment: Assignment,
@@ -472,15 +521,7 @@ def assignment_submit(
                 )
             )
         else:
-            ReasonVerdict.objects.bulk_create(
-                [
-                    ReasonVerdict(assignment=current, reason_id=rid, verdict=v["verdict"], category_id=v["category"])
-                    for rid, v in verdict_map.items()
-                ]
-            )
-            AddedReason.objects.bulk_create(
-                [AddedReason(assignment=current, text=a["text"], category_id=a["category"]) for a in added]
-            )
+            # the verdicts and added reasons are inserted by _commit_submit below
             history.append(
                 LabelHistory(
                     user=user, action="submit", item=item, assignment=current, target=f"verdicts item {item.pk}",
@@ -488,8 +529,6 @@ def assignment_submit(
                     after={"verdicts": {str(k): v for k, v in verdict_map.items()}, "added": added},
                 )
             )
-        LabelHistory.objects.bulk_create(history)
-
         spent = seconds_spent if seconds_spent is not None else (now - current.leased_at).total_seconds()
         current.status = Assignment.DONE
         current.submitted_at = now
@@ -498,11 +537,10 @@ def assignment_submit(
         current.confidence = confidence
         current.seconds_spent = (current.seconds_spent or 0) + max(0.0, float(spent))
         current.draft = {}
-        current.save(
-            update_fields=["status", "submitted_at", "grade", "comment", "confidence", "seconds_spent", "draft"]
+        item.completed_count = _commit_submit(
+            history=history[0], assignment=current, item=item, now=now,
+            verdicts={} if is_relevance else verdict_map, added=[] if is_relevance else added,
         )
-        item.completed_count = F("completed_count") + 1
-        item.save(update_fields=["completed_count"])
     return current
 
 

@@ -197,10 +197,10 @@ def _screen_and_submit_queries(client, django_assert_num_queries, campaign, user
 # current lease with item/query/passage/campaign/analysis, the query's nDCG and the
 # progress counts (one row), categories, the reasons of every model, the run's top 10
 # with their official grades.
-# Reasons submit and the next screen, 22: session, user, assignment with membership; in
+# Reasons submit and the next screen, 18: session, user, assignment with membership; in
 # the transaction: begin, lock assignment and item (one statement), the proposed reason
-# ids, insert verdicts, insert added reasons, insert history, update assignment, update
-# item, commit; the next lease: current lease (none), begin, lock a candidate, recount
+# ids, one statement inserting verdicts, added reasons and history and updating the
+# assignment and item, commit; the next lease: current lease (none), begin, lock a candidate, recount
 # its leases, insert-or-re-lease the user's row (one statement), commit; the next
 # screen: assignment with progress, categories, reasons, run rows with grades.
 @pytest.mark.parametrize("n", [2, 9])
@@ -212,14 +212,14 @@ def test_reasons_screen_and_submit_run_constant_queries(client, alice, django_as
         # one added reason in both sizes: adding none skips its INSERT
         return {**{f"verdict_{i}": "agree" for i in ids}, "added_text": ["one"], "added_category": [""]}
 
-    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=7, submit=22, data=data)
+    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=7, submit=18, data=data)
 
 
 # Relevance screen, 5: session, user, campaign with membership, the current lease with
 # item/query/passage and progress, the official and reference grades (not blind); the
 # passage text size never matters.
-# Relevance submit and the next screen, 20: as for reasons, with the human assessor, the
-# existing judgment lookup and its insert in place of reason ids and verdict inserts, and
+# Relevance submit and the next screen, 18: as for reasons, with the human assessor, the
+# existing judgment lookup and its insert in place of the reason ids, and
 # the known grades in place of categories, reasons and run rows.
 @pytest.mark.parametrize("size", [10, 5000])
 def test_relevance_screen_and_submit_run_constant_queries(client, alice, django_assert_num_queries, size):
@@ -229,7 +229,7 @@ def test_relevance_screen_and_submit_run_constant_queries(client, alice, django_
     Passage.objects.update(text="x" * size)
     campaign = services.campaign_create(name="q", kind=Campaign.RELEVANCE, collection=coll, annotators=[alice],
                                         pairs=[(q.qid, p.docid) for q, p in pairs])
-    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=5, submit=20,
+    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=5, submit=18,
                                data=lambda a: {"grade": 2})
 
 
