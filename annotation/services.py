@@ -19,8 +19,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import F
 from django.utils import timezone
 
 from analysis.models import Assessor, Collection, HardnessAnalysis, Judgment, Passage, Query
@@ -221,22 +220,27 @@ def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
 
 # --- leases -------------------------------------------------------------------------
 
-def _active_leases(*, item_ref: Any, now: Any) -> Subquery:
-    return Subquery(
-        Assignment.objects.filter(item=item_ref, status=Assignment.LEASED, expires_at__gt=now)
-        .order_by()
-        .values("item")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-
-
 def _check_member(*, campaign: Campaign, user: AbstractBaseUser, is_member: bool | None = None) -> None:
     """Refuse non-members; ``is_member`` is the answer when the caller read it already."""
     if is_member is None:
         is_member = campaign.annotators.filter(pk=user.pk).exists()
     if not is_member:
         raise NotAllowed("you are not an annotator of this campaign")
+
+
+# The next free item for a user, locked (plain SQL: this runs on every submit, and
+# building the ORM version with its EXISTS and counting subquery cost more CPU than
+# running it). A free item is one with fewer than k completed annotations, not tried
+# yet in this call, neither done nor skipped by the user, whose live leases leave room.
+_I, _A = Item._meta.db_table, Assignment._meta.db_table
+_FREE_ITEM_SQL = (
+    f"SELECT i.* FROM {_I} i WHERE i.campaign_id = %s AND i.completed_count < i.overlap"
+    " AND NOT (i.id = ANY(%s::bigint[]))"
+    f" AND NOT EXISTS (SELECT 1 FROM {_A} a WHERE a.item_id = i.id AND a.user_id = %s AND a.status IN (%s, %s))"
+    f" AND (SELECT COUNT(*) FROM {_A} a WHERE a.item_id = i.id AND a.status = %s AND a.expires_at > %s)"
+    " < i.overlap - i.completed_count"
+    " ORDER BY i.position, i.id LIMIT 1 FOR UPDATE OF i SKIP LOCKED"
+)
 
 
 def assignment_next(
@@ -270,22 +274,9 @@ def assignment_next(
     tried: list[int] = []
     for _ in range(_MAX_LEASE_ATTEMPTS):
         with transaction.atomic():
-            item = (
-                Item.objects.filter(campaign=campaign, completed_count__lt=F("overlap"))
-                .exclude(pk__in=tried)
-                .exclude(
-                    Exists(
-                        Assignment.objects.filter(
-                            item=OuterRef("pk"), user=user, status__in=[Assignment.DONE, Assignment.SKIPPED]
-                        )
-                    )
-                )
-                .alias(leases=Coalesce(_active_leases(item_ref=OuterRef("pk"), now=now), Value(0)))
-                .filter(leases__lt=F("overlap") - F("completed_count"))
-                .order_by("position", "pk")
-                .select_for_update(skip_locked=True, of=("self",))
-                .first()
-            )
+            item = next(iter(Item.objects.raw(_FREE_ITEM_SQL, [
+                campaign.pk, tried, user.pk, Assignment.DONE, Assignment.SKIPPED, Assignment.LEASED, now,
+            ])), None)
             if item is None:
                 return None
             # The subquery above read a snapshot taken before we held the lock: count
