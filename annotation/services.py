@@ -241,6 +241,10 @@ _FREE_ITEM_SQL = (
     " < i.overlap - i.completed_count"
     " ORDER BY i.position, i.id LIMIT 1 FOR UPDATE OF i SKIP LOCKED"
 )
+# Other people's live leases on an item (the recount once it is locked).
+_OTHER_LEASES_SQL = (
+    f"SELECT COUNT(*) FROM {_A} WHERE item_id = %s AND status = %s AND expires_at > %s AND user_id <> %s"
+)
 
 
 def assignment_next(
@@ -281,11 +285,9 @@ def assignment_next(
                 return None
             # The subquery above read a snapshot taken before we held the lock: count
             # again now that nobody else can lease or complete this item.
-            others = (
-                Assignment.objects.filter(item=item, status=Assignment.LEASED, expires_at__gt=now)
-                .exclude(user=user)
-                .count()
-            )
+            with connection.cursor() as cursor:
+                cursor.execute(_OTHER_LEASES_SQL, [item.pk, Assignment.LEASED, now, user.pk])
+                others = cursor.fetchone()[0]
             if item.completed_count + others >= item.overlap:
                 tried.append(item.pk)
                 continue
