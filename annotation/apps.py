@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class AnnotationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "annotation"
+
+    def ready(self) -> None:
+        from analysis.seeding import reseed_after_flush
+
+        # The paper's failure categories survive a flush, like the judges' templates.
+        reseed_after_flush(self, "annotation.migrations.0002_seed_failure_categories")

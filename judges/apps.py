@@ -1,21 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
-
-
-def _seed_default_templates(sender, apps=None, **kwargs) -> None:
-    """Put the default prompt templates back after a flush.
-
-    The data migration seeds them once; `flush` (which every transactional test runs
-    after itself) empties the table and then sends post_migrate, so seeding here too
-    keeps them for whatever comes next. Idempotent: get_or_create on (name, version 1).
-    """
-    import importlib
-
-    from django.apps import apps as installed_apps
-
-    seed = importlib.import_module("judges.migrations.0002_seed_default_templates").seed
-    # migrate passes its project state; flush passes none: the installed models then.
-    seed(apps or installed_apps, None)
 
 
 class JudgesConfig(AppConfig):
@@ -23,4 +6,7 @@ class JudgesConfig(AppConfig):
     name = "judges"
 
     def ready(self) -> None:
-        post_migrate.connect(_seed_default_templates, sender=self, dispatch_uid="judges_seed_default_templates")
+        from analysis.seeding import reseed_after_flush
+
+        # The default prompt templates survive a flush (transactional tests).
+        reseed_after_flush(self, "judges.migrations.0002_seed_default_templates")
