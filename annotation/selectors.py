@@ -18,7 +18,7 @@ from xml.etree.ElementTree import Element
 import markdown
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Abs, Cast
 from django.utils.html import escape, format_html
@@ -36,9 +36,13 @@ from analysis.models import (
     Passage,
     Query,
     Reason,
+    ReasonProposal,
+    Run,
     RunRow,
+    System,
 )
 from annotation.models import GRADE_MEANINGS, Assignment, Campaign, Item, ReasonVerdict
+from annotation.rows import Joined, fetch
 
 EVIDENCE_ROWS = 10
 
@@ -157,10 +161,18 @@ def cascade_pairs(*, job_id: int) -> list[tuple[str, str]]:
     return [(str(q), str(d)) for q, d in rows]
 
 
+def _table(model: Any) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
 def item_reason_ids(*, item: Item, task: str) -> list[int]:
-    return list(
-        Reason.objects.filter(proposal__query_id=item.query_id, proposal__task=task).values_list("pk", flat=True)
+    """The ids of every reason proposed for the item's query and task (plain SQL: it runs
+    on every reasons submit)."""
+    sql = (
+        f"SELECT r.id FROM {_table(Reason)} r INNER JOIN {_table(ReasonProposal)} pr ON pr.id = r.proposal_id"
+        " WHERE pr.query_id = %s AND pr.task = %s"
     )
+    return [rid for (rid,) in fetch(sql, (item.query_id, task))]
 
 
 # --- guidelines ---------------------------------------------------------------------
@@ -218,8 +230,8 @@ def _progress_fields(*, campaign_sql: str, user_sql: str | None = None, params: 
     }
     if user_sql is not None:
         mine = (
-            f"SELECT COUNT(*) FROM {assignment} a INNER JOIN {item} i ON a.item_id = i.id "
-            f"WHERE i.campaign_id = {campaign_sql} AND a.user_id = {user_sql} AND a.status = %s"
+            f"SELECT COUNT(*) FROM {assignment} pa INNER JOIN {item} pi ON pa.item_id = pi.id "
+            f"WHERE pi.campaign_id = {campaign_sql} AND pa.user_id = {user_sql} AND pa.status = %s"
         )
         fields.update(
             n_annotators=RawSQL(f"SELECT COUNT(*) FROM {members} WHERE campaign_id = {campaign_sql}", campaign_params),
@@ -349,40 +361,93 @@ class Screen:
     category_options_html: str = ""
 
 
-def screen_assignments(*, progress: bool = True) -> QuerySet[Assignment]:
-    """Assignments with everything the screen reads in the same row: item, query, passage,
-    campaign, analysis, the query's measure in that analysis (``hardness_value``), whether
-    the user is still an annotator of the campaign (``is_member``) and, with ``progress``,
-    the counts of the progress bar (one round trip instead of three)."""
-    # No default ordering in the subquery (HardnessLabel's would join the analysis again)
-    # and no more joins than the screen reads: PostgreSQL's planning time grows with them.
-    label = HardnessLabel.objects.filter(
-        analysis_id=OuterRef("item__campaign__analysis_id"), query_id=OuterRef("item__query_id")
-    ).order_by().values("value")[:1]
-    member = Campaign.annotators.through.objects.filter(
-        campaign_id=OuterRef("item__campaign_id"), user_id=OuterRef("user_id")
-    )
-    qn = connection.ops.quote_name
-    qs = Assignment.objects.select_related(
-        "item__campaign__analysis", "item__query", "item__passage"
-    ).annotate(hardness_value=Subquery(label), is_member=Exists(member))
-    if progress:
-        # The outer row's campaign and user, read through the assignment's own columns
-        # (its table is never aliased in the outer query).
-        outer = qn(Assignment._meta.db_table)
-        campaign_sql = f"(SELECT campaign_id FROM {qn(Item._meta.db_table)} WHERE id = {outer}.item_id)"
-        qs = qs.annotate(
-            has_progress=Value(True),
-            **_progress_fields(campaign_sql=campaign_sql, user_sql=f"{outer}.user_id"),
+# The screen's row: the assignment with its item, campaign, analysis, query and passage.
+_SCREEN_ROW = Joined(
+    ("a", Assignment, None),
+    ("i", Item, ("a", "item")),
+    ("c", Campaign, ("i", "campaign")),
+    ("an", HardnessAnalysis, ("c", "analysis")),
+    ("q", Query, ("i", "query")),
+    ("p", Passage, ("i", "passage")),
+)
+_SCREEN_SQL: dict[tuple[str, bool], tuple[str, list[str], tuple[Any, ...]]] = {}
+
+
+def _screen_sql(where: str, *, progress: bool) -> tuple[str, list[str], tuple[Any, ...]]:
+    """The screen row's SQL for a WHERE clause (and ORDER/LIMIT), its extra column names
+    and the parameters of its select list (built once per process)."""
+    key = (where, progress)
+    if key not in _SCREEN_SQL:
+        qn = connection.ops.quote_name
+
+        def table(model: Any) -> str:
+            return qn(model._meta.db_table)
+
+        members = table(Campaign.annotators.through)
+        # The query's measure in the campaign's analysis (no row when the campaign has none)
+        # and whether the user is still an annotator of the campaign.
+        extra = {
+            "hardness_value": f"(SELECT hl.value FROM {table(HardnessLabel)} hl"
+                              " WHERE hl.analysis_id = c.analysis_id AND hl.query_id = i.query_id LIMIT 1)",
+            "is_member": f"EXISTS (SELECT 1 FROM {members} m WHERE m.campaign_id = i.campaign_id AND m.user_id = a.user_id)",
+        }
+        params: list[Any] = []
+        if progress:
+            for name, raw in _progress_fields(campaign_sql="i.campaign_id", user_sql="a.user_id").items():
+                extra[name] = f"({raw.sql})"
+                params.extend(raw.params)
+        sql = (
+            f"SELECT {_SCREEN_ROW.columns()}, {', '.join(extra.values())}"
+            f" FROM {table(Assignment)} a INNER JOIN {table(Item)} i ON i.id = a.item_id"
+            f" INNER JOIN {table(Campaign)} c ON c.id = i.campaign_id"
+            f" LEFT OUTER JOIN {table(HardnessAnalysis)} an ON an.id = c.analysis_id"
+            f" INNER JOIN {table(Query)} q ON q.id = i.query_id"
+            f" LEFT OUTER JOIN {table(Passage)} p ON p.id = i.passage_id"
+            f" WHERE {where}"
         )
-    return qs
+        _SCREEN_SQL[key] = (sql, list(extra), tuple(params))
+    return _SCREEN_SQL[key]
+
+
+def _screen_rows(where: str, params: Iterable[Any], *, progress: bool) -> list[Assignment]:
+    """Assignments with everything the screen reads, from one row each: item, query,
+    passage, campaign, analysis, the query's measure in that analysis
+    (``hardness_value``), whether the user is still an annotator of the campaign
+    (``is_member``) and, with ``progress``, the counts of the progress bar.
+
+    Plain SQL (see ``annotation.rows``): the ORM version of this query, with five joins
+    and up to eight subqueries, cost more CPU to build than PostgreSQL took to run it.
+    """
+    sql, names, select_params = _screen_sql(where, progress=progress)
+    out = []
+    for row in fetch(sql, (*select_params, *params)):
+        assignment = _SCREEN_ROW.first(row)
+        for name, value in zip(names, row[_SCREEN_ROW.width:]):
+            setattr(assignment, name, value)
+        assignment.is_member = bool(assignment.is_member)
+        assignment.has_progress = progress
+        assignment.screen_loaded = True  # the views skip reloading it
+        out.append(assignment)
+    return out
 
 
 def assignment_for_screen(*, pk: int, progress: bool = True) -> Assignment:
     """One query: the assignment with its item, query, passage, campaign and analysis."""
-    assignment = screen_assignments(progress=progress).get(pk=pk)
-    assignment.screen_loaded = True  # the views skip reloading it
-    return assignment
+    rows = _screen_rows("a.id = %s", (pk,), progress=progress)
+    if not rows:
+        raise Assignment.DoesNotExist(f"no assignment {pk}")
+    return rows[0]
+
+
+def current_lease_for_screen(*, campaign_id: int, user_id: int, now: Any) -> Assignment | None:
+    """The user's latest live lease in the campaign (after an undo, the item taken back),
+    loaded for the screen (one query)."""
+    rows = _screen_rows(
+        "i.campaign_id = %s AND a.user_id = %s AND a.status = %s AND a.expires_at > %s"
+        " ORDER BY a.leased_at DESC, a.id DESC LIMIT 1",
+        (campaign_id, user_id, Assignment.LEASED, now), progress=True,
+    )
+    return rows[0] if rows else None
 
 
 def item_screen(*, assignment: Assignment, reveal: bool = False) -> Screen:
@@ -404,7 +469,7 @@ def item_screen(*, assignment: Assignment, reveal: bool = False) -> Screen:
         guidelines_html=render_guidelines(campaign.guidelines),
     )
     if campaign.kind == Campaign.REASONS:
-        screen.categories = list(FailureCategory.objects.all())
+        screen.categories = _categories()
         screen.reasons = _reasons(item=item, campaign=campaign, assignment=assignment, blind=blind)
         _add_category_options(screen)
         screen.evidence = _evidence(
@@ -473,31 +538,42 @@ def assignment_payload(*, assignment: Assignment) -> dict[str, Any]:
     return payload
 
 
+def _categories() -> list[FailureCategory]:
+    """The failure taxonomy in its order (plain SQL: one per reasons screen)."""
+    sql = f"SELECT {_CATEGORY_ROW.columns()} FROM {_table(FailureCategory)} fc ORDER BY fc.position, fc.name"
+    return [_CATEGORY_ROW.first(row) for row in fetch(sql, ())]
+
+
+_CATEGORY_ROW = Joined(("fc", FailureCategory, None))
+
+
 def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: bool) -> list[dict[str, Any]]:
     """The reasons of every model for the query and task, one list.
 
     Blind: merged and shuffled with a seed of the assignment, so each annotator sees
     their own order and no model gets the top of the list, and the model is not named.
     """
-    reasons = list(
-        Reason.objects.filter(proposal__query_id=item.query_id, proposal__task=campaign.task)
-        .select_related("proposal__assessor")
-        .order_by("proposal__assessor__name", "proposal__label", "position", "pk")
+    sql = (
+        f"SELECT r.id, r.text, r.category_id, s.name FROM {_table(Reason)} r"
+        f" INNER JOIN {_table(ReasonProposal)} pr ON pr.id = r.proposal_id"
+        f" INNER JOIN {_table(Assessor)} s ON s.id = pr.assessor_id"
+        " WHERE pr.query_id = %s AND pr.task = %s ORDER BY s.name, pr.label, r.position, r.id"
     )
+    reasons = fetch(sql, (item.query_id, campaign.task))
     if blind:
         random.Random(f"hardq-{assignment.pk}").shuffle(reasons)
     draft = assignment.draft or {}
     out = []
-    for n, r in enumerate(reasons, start=1):
+    for n, (rid, text, category_id, model) in enumerate(reasons, start=1):
         out.append(
             {
                 "n": n,
-                "id": r.pk,
-                "text": r.text,
-                "model": None if blind else r.proposal.assessor.name,
-                "suggested_category": r.category_id,
-                "verdict": draft.get(f"verdict_{r.pk}", ""),
-                "category": str(draft.get(f"category_{r.pk}", r.category_id or "")),
+                "id": rid,
+                "text": text,
+                "model": None if blind else model,
+                "suggested_category": category_id,
+                "verdict": draft.get(f"verdict_{rid}", ""),
+                "category": str(draft.get(f"category_{rid}", category_id or "")),
             }
         )
     return out
@@ -509,25 +585,31 @@ def _evidence(*, item: Item, campaign: Campaign, show_grades: bool, value: float
         return {"kind": "none"}
     subject = analysis.subject
     if campaign.task == "h2r":
-        rows = RunRow.objects.filter(
-            run__collection_id=campaign.collection_id, run__system__name=subject, query_id=item.query_id
-        ).select_related("passage")
-        if show_grades:  # blind: the official grades are not even read
-            rows = rows.annotate(
-                official_grade=Subquery(
-                    Judgment.objects.filter(
-                        query_id=OuterRef("query_id"), passage_id=OuterRef("passage_id"),
-                        assessor__kind=Assessor.OFFICIAL, grade__isnull=False,
-                    ).values("grade")[:1]
-                )
+        # The run's top ranks with the passages (plain SQL: one per H2R screen). Blind:
+        # the official grades are not even read.
+        grade_sql = "NULL"
+        params: list[Any] = []
+        if show_grades:
+            grade_sql = (
+                f"(SELECT j.grade FROM {_table(Judgment)} j INNER JOIN {_table(Assessor)} o ON o.id = j.assessor_id"
+                " WHERE j.query_id = rr.query_id AND j.passage_id = rr.passage_id AND o.kind = %s"
+                " AND j.grade IS NOT NULL LIMIT 1)"
             )
+            params.append(Assessor.OFFICIAL)
+        sql = (
+            f"SELECT rr.rank, p.docid, p.text, {grade_sql} FROM {_table(RunRow)} rr"
+            f" INNER JOIN {_table(Run)} run ON run.id = rr.run_id"
+            f" INNER JOIN {_table(System)} sy ON sy.id = run.system_id"
+            f" INNER JOIN {_table(Passage)} p ON p.id = rr.passage_id"
+            " WHERE run.collection_id = %s AND sy.name = %s AND rr.query_id = %s ORDER BY rr.rank, rr.id LIMIT %s"
+        )
+        params += [campaign.collection_id, subject, item.query_id, EVIDENCE_ROWS]
         return {
             "kind": "h2r",
             "system": subject,
             "rows": [
-                {"rank": r.rank, "docid": r.passage.docid, "text": r.passage.text,
-                 "grade": getattr(r, "official_grade", None)}
-                for r in rows.order_by("rank")[:EVIDENCE_ROWS]
+                {"rank": rank, "docid": docid, "text": text, "grade": grade}
+                for rank, docid, text, grade in fetch(sql, params)
             ],
             "measure": analysis.measure or "ndcg_cut_10",
             "value": value,
@@ -582,11 +664,13 @@ def _evidence(*, item: Item, campaign: Campaign, show_grades: bool, value: float
 
 def _known_grades(*, item: Item, campaign: Campaign) -> list[dict[str, Any]]:
     """Official and reference-LLM grades of a pair (only shown when not blind)."""
-    who = Q(assessor__kind=Assessor.OFFICIAL)
-    if campaign.reference_assessor_id:
-        who |= Q(assessor_id=campaign.reference_assessor_id)
-    rows = Judgment.objects.filter(who, query_id=item.query_id, passage_id=item.passage_id).select_related("assessor")
-    return [{"assessor": j.assessor.name, "kind": j.assessor.kind, "grade": j.grade} for j in rows]
+    sql = (
+        f"SELECT s.name, s.kind, j.grade FROM {_table(Judgment)} j INNER JOIN {_table(Assessor)} s"
+        " ON s.id = j.assessor_id WHERE j.query_id = %s AND j.passage_id = %s AND (s.kind = %s OR s.id = %s)"
+        " ORDER BY s.kind DESC, s.name"
+    )
+    rows = fetch(sql, (item.query_id, item.passage_id, Assessor.OFFICIAL, campaign.reference_assessor_id))
+    return [{"assessor": name, "kind": kind, "grade": grade} for name, kind, grade in rows]
 
 
 # --- labels and review --------------------------------------------------------------

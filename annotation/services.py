@@ -25,6 +25,7 @@ from django.utils import timezone
 from analysis.models import Assessor, Collection, HardnessAnalysis, Judgment, Passage, Query
 from annotation import selectors
 from annotation.models import AddedReason, Assignment, Campaign, Item, LabelHistory, ReasonVerdict
+from annotation.rows import Joined, fetch
 from annotation.selectors import campaign_progress  # noqa: F401  re-exported: the API reads it from here
 
 # A lease request tries this many candidates that turned out full after locking
@@ -232,18 +233,41 @@ def _check_member(*, campaign: Campaign, user: AbstractBaseUser, is_member: bool
 # building the ORM version with its EXISTS and counting subquery cost more CPU than
 # running it). A free item is one with fewer than k completed annotations, not tried
 # yet in this call, neither done nor skipped by the user, whose live leases leave room.
+# SQLite has no row locks (and one writer at a time): the locking clause is PostgreSQL's.
 _I, _A = Item._meta.db_table, Assignment._meta.db_table
-_FREE_ITEM_SQL = (
-    f"SELECT i.* FROM {_I} i WHERE i.campaign_id = %s AND i.completed_count < i.overlap"
-    " AND NOT (i.id = ANY(%s::bigint[]))"
-    f" AND NOT EXISTS (SELECT 1 FROM {_A} a WHERE a.item_id = i.id AND a.user_id = %s AND a.status IN (%s, %s))"
-    f" AND (SELECT COUNT(*) FROM {_A} a WHERE a.item_id = i.id AND a.status = %s AND a.expires_at > %s)"
-    " < i.overlap - i.completed_count"
-    " ORDER BY i.position, i.id LIMIT 1 FOR UPDATE OF i SKIP LOCKED"
-)
+_ITEM_ROW = Joined(("i", Item, None))
+_ASSIGNMENT_ROW = Joined(("a", Assignment, None))
+_LOCKED_ROW = Joined(("a", Assignment, None), ("i", Item, ("a", "item")), ("c", Campaign, ("i", "campaign")))
+
+
+def _free_item_sql(n_tried: int) -> str:
+    tried = f" AND i.id NOT IN ({', '.join(['%s'] * n_tried)})" if n_tried else ""
+    lock = " FOR UPDATE OF i SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    return (
+        f"SELECT {_ITEM_ROW.columns()} FROM {_I} i WHERE i.campaign_id = %s AND i.completed_count < i.overlap{tried}"
+        f" AND NOT EXISTS (SELECT 1 FROM {_A} a WHERE a.item_id = i.id AND a.user_id = %s AND a.status IN (%s, %s))"
+        f" AND (SELECT COUNT(*) FROM {_A} a WHERE a.item_id = i.id AND a.status = %s AND a.expires_at > %s)"
+        f" < i.overlap - i.completed_count ORDER BY i.position, i.id LIMIT 1{lock}"
+    )
+
+
 # Other people's live leases on an item (the recount once it is locked).
 _OTHER_LEASES_SQL = (
     f"SELECT COUNT(*) FROM {_A} WHERE item_id = %s AND status = %s AND expires_at > %s AND user_id <> %s"
+)
+# A new lease, or the user's own expired lease on the item taken again (one row per item
+# and user), in one statement.
+_LEASE_SQL = (
+    f"INSERT INTO {_A} (item_id, user_id, status, leased_at, expires_at, seconds_spent, comment, skip_reason, draft)"
+    " VALUES (%s, %s, %s, %s, %s, 0, '', '', '{}')"
+    " ON CONFLICT (item_id, user_id) DO UPDATE SET status = excluded.status, leased_at = excluded.leased_at,"
+    " expires_at = excluded.expires_at RETURNING id"
+)
+# The user's latest live lease in a campaign (the one they were last shown), as a bare row.
+_CURRENT_LEASE_SQL = (
+    f"SELECT {_ASSIGNMENT_ROW.columns()} FROM {_A} a INNER JOIN {_I} i ON i.id = a.item_id"
+    " WHERE i.campaign_id = %s AND a.user_id = %s AND a.status = %s AND a.expires_at > %s"
+    " ORDER BY a.leased_at DESC, a.id DESC LIMIT 1"
 )
 
 
@@ -258,59 +282,63 @@ def assignment_next(
     user is an annotator of the campaign, when the caller read it in this request
     (saves a query); otherwise it is checked here. ``resume_for_screen``: a resumed lease
     comes loaded with everything the screen reads (one query instead of two); callers
-    that rarely find one (right after a submit) pass False to skip building that query.
+    that rarely find one (right after a submit) pass False to read the bare row.
     """
     _check_member(campaign=campaign, user=user, is_member=is_member)
     if not campaign.is_open:
         return None
     now = timezone.now()
-    # The resumed lease comes with what the screen reads (one query instead of two).
-    current = (
-        (selectors.screen_assignments() if resume_for_screen else Assignment.objects.all())
-        .filter(item__campaign=campaign, user=user, status=Assignment.LEASED, expires_at__gt=now)
-        .order_by("leased_at", "pk")
-        .first()
-    )
+    db_now = connection.ops.adapt_datetimefield_value(now)  # for plain SQL (SQLite stores text)
+    if resume_for_screen:
+        current = selectors.current_lease_for_screen(campaign_id=campaign.pk, user_id=user.pk, now=db_now)
+    else:
+        rows = fetch(_CURRENT_LEASE_SQL, (campaign.pk, user.pk, Assignment.LEASED, db_now))
+        current = _ASSIGNMENT_ROW.first(rows[0]) if rows else None
     if current is not None:
-        current.screen_loaded = resume_for_screen  # the views skip reloading it
         return current
 
     tried: list[int] = []
     for _ in range(_MAX_LEASE_ATTEMPTS):
         with transaction.atomic():
-            item = next(iter(Item.objects.raw(_FREE_ITEM_SQL, [
-                campaign.pk, tried, user.pk, Assignment.DONE, Assignment.SKIPPED, Assignment.LEASED, now,
-            ])), None)
-            if item is None:
+            rows = fetch(_free_item_sql(len(tried)), [
+                campaign.pk, *tried, user.pk, Assignment.DONE, Assignment.SKIPPED, Assignment.LEASED, db_now,
+            ])
+            if not rows:
                 return None
+            item = _ITEM_ROW.first(rows[0])
             # The subquery above read a snapshot taken before we held the lock: count
             # again now that nobody else can lease or complete this item.
-            with connection.cursor() as cursor:
-                cursor.execute(_OTHER_LEASES_SQL, [item.pk, Assignment.LEASED, now, user.pk])
-                others = cursor.fetchone()[0]
+            others = fetch(_OTHER_LEASES_SQL, [item.pk, Assignment.LEASED, db_now, user.pk])[0][0]
             if item.completed_count + others >= item.overlap:
                 tried.append(item.pk)
                 continue
-            # One statement: a new row, or the user's own expired lease on the item taken
-            # again (rows are unique per item and user). The returned object holds the
-            # lease fields only; the screen reloads the row with everything it reads.
+            # The returned object holds the lease fields only; the screen reloads the row
+            # with everything it reads.
+            expires = now + timedelta(seconds=campaign.lease_seconds)
+            (pk,), = fetch(_LEASE_SQL, [
+                item.pk, user.pk, Assignment.LEASED, db_now, connection.ops.adapt_datetimefield_value(expires),
+            ])
             lease = Assignment(
-                item=item, user=user, status=Assignment.LEASED, leased_at=now,
-                expires_at=now + timedelta(seconds=campaign.lease_seconds),
+                pk=pk, item=item, user=user, status=Assignment.LEASED, leased_at=now, expires_at=expires,
             )
-            Assignment.objects.bulk_create(
-                [lease], update_conflicts=True, unique_fields=["item", "user"],
-                update_fields=["status", "leased_at", "expires_at"],
-            )
+            lease._state.adding = False
             return lease
     return None
 
 
-def _lock_with_item(*, pk: int, with_campaign: bool = False) -> Assignment:
+def _lock_with_item(*, pk: int) -> Assignment:
     """Lock an assignment and its item in one statement (always in this order, so that
-    submit and undo never wait on each other crosswise)."""
-    related = "item__campaign" if with_campaign else "item"
-    return Assignment.objects.select_for_update(of=("self", "item")).select_related(related).get(pk=pk)
+    submit and undo never wait on each other crosswise); the item and its campaign
+    (not locked) come with it."""
+    lock = " FOR UPDATE OF a, i" if connection.features.has_select_for_update_of else ""
+    rows = fetch(
+        f"SELECT {_LOCKED_ROW.columns()} FROM {_A} a INNER JOIN {_I} i ON i.id = a.item_id"
+        f" INNER JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id WHERE a.id = %s{lock}",
+        (pk,),
+    )
+    if not rows:
+        raise Assignment.DoesNotExist(f"no assignment {pk}")
+    return _LOCKED_ROW.first(rows[0])
 
 
 def _normalise_verdicts(verdicts: Any) -> dict[int, dict[str, Any]]:
@@ -407,9 +435,35 @@ def _commit_submit(
         assignment.seconds_spent, json.dumps(assignment.draft), assignment.pk,
         item.pk,
     ]
+    if connection.vendor != "postgresql":  # the embedded SQLite: the same writes, one by one
+        return _commit_submit_portable(history=history, assignment=assignment, item=item, verdicts=verdicts,
+                                       added=added)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
+
+
+def _commit_submit_portable(
+    *,
+    history: LabelHistory,
+    assignment: Assignment,
+    item: Item,
+    verdicts: Mapping[int, Mapping[str, Any]],
+    added: Sequence[Mapping[str, Any]],
+) -> int:
+    """``_commit_submit`` with the ORM, for databases without data-modifying CTEs."""
+    ReasonVerdict.objects.bulk_create([
+        ReasonVerdict(assignment_id=assignment.pk, reason_id=rid, verdict=v["verdict"], category_id=v["category"])
+        for rid, v in verdicts.items()
+    ])
+    AddedReason.objects.bulk_create([
+        AddedReason(assignment_id=assignment.pk, text=x["text"], category_id=x["category"]) for x in added
+    ])
+    history.save()
+    assignment.save(update_fields=["status", "submitted_at", "grade", "comment", "confidence", "seconds_spent",
+                                   "draft"])
+    Item.objects.filter(pk=item.pk).update(completed_count=F("completed_count") + 1)
+    return Item.objects.values_list("completed_count", flat=True).get(pk=item.pk)
 
 
 def assignment_submit(
@@ -446,7 +500,7 @@ def assignment_submit(
     with transaction.atomic():
         # The assignment and its item locked in one statement (the item's lock serialises
         # the completed_count bump with leases and other submits).
-        current = _lock_with_item(pk=assignment.pk, with_campaign=True)
+        current = _lock_with_item(pk=assignment.pk)
         item = current.item
         campaign = item.campaign
         is_relevance = campaign.kind in {Campaign.RELEVANCE, Campaign.CASCADE}
