@@ -69,6 +69,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--in-process", type=int, default=0, metavar="N",
                    help="no server: time N screens and N submits one at a time with Django's test client "
                         "(DEBUG off), count their SQL queries, and stop")
+    p.add_argument("--show-sql", action="store_true", help="with --in-process: print the SQL of the last screen "
+                   "and submit with each statement's time")
     p.add_argument("--profile", action="store_true", help="with --in-process: print a cProfile of the timed requests")
     return p.parse_args()
 
@@ -299,15 +301,20 @@ def in_process(args: argparse.Namespace, campaign: int, keys: list[str]) -> None
 
     def timed(name: str, fn: Any) -> Any:
         with CaptureQueriesContext(connection) as ctx:
-            if profiler:
+            profiling = profiler is not None and os.environ.get("PROFILE_ONLY", name) == name
+            if profiling:
                 profiler.enable()
             t0, c0 = time.perf_counter(), time.thread_time()
             r = fn()
             times[name].append((time.perf_counter() - t0) * 1000)
             cpu[name].append((time.thread_time() - c0) * 1000)
-            if profiler:
+            if profiling:
                 profiler.disable()
         sql[name].append((len(ctx.captured_queries), sum(float(q["time"]) for q in ctx.captured_queries) * 1000))
+        if args.show_sql and len(times[name]) == args.in_process:  # the last request of each kind
+            print(f"--- SQL of the last {name} ---")
+            for q in ctx.captured_queries:
+                print(f"{float(q['time']) * 1000:6.2f} ms  {q['sql'][:300]}")
         return r
 
     for n in range(args.in_process):
