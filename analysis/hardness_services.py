@@ -17,7 +17,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone

@@ -1,12 +1,10 @@
 """The client: retries owned by tenacity (429 with Retry-After, 5xx, timeouts, bad bodies), bounded attempts."""
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 
 import httpx2
 import openai
-import pytest
 
 from judges.client import CallEngine, CallRequest, EndpointConfig, _Wait
 from tests.judges.fake_llm import FakeConfig, FakeLLMServer

@@ -6,7 +6,6 @@ import io
 import json
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 
 from analysis.models import Collection, HardnessAnalysis, HardnessLabel, Query
