@@ -13,6 +13,7 @@ urlpatterns = [
     path("campaigns/<int:pk>/undo/", views.undo, name="undo"),
     path("campaigns/<int:pk>/labels/", views.labels, name="labels"),
     path("campaigns/<int:pk>/review/", views.review, name="review"),
+    path("campaigns/<int:pk>/export/", views.export, name="export"),
     path("campaigns/<int:pk>/status/", views.set_status, name="status"),
     path("assignments/<int:pk>/submit/", views.submit, name="submit"),
     path("assignments/<int:pk>/skip/", views.skip, name="skip"),

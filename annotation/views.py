@@ -13,12 +13,12 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from analysis.models import Assessor, Collection, HardnessAnalysis
-from annotation import selectors, services
+from annotation import exports, selectors, services
 from annotation.models import Assignment, Campaign, Item
 
 
@@ -216,6 +216,18 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("collection"), pk=pk)
     return render(request, "annotation/review.html",
                   {"campaign": campaign, "r": selectors.campaign_review(campaign=campaign)})
+
+
+@staff_member_required
+def export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """Every label of the campaign as a download: ``?format=csv`` (default) or ``jsonl``."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    fmt = request.GET.get("format", "csv")
+    if fmt not in exports.FORMATS:
+        raise Http404("unknown format")
+    response = StreamingHttpResponse(exports.render(campaign=campaign, fmt=fmt), content_type=exports.CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-labels.{fmt}"'
+    return response
 
 
 @staff_member_required
