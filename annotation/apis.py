@@ -22,9 +22,16 @@ from rest_framework.views import APIView
 from analysis import corpus_selectors
 from analysis.agreement_selectors import AgreementInputError
 from analysis.models import Assessor, HardnessAnalysis, Task
-from annotation import reports, selectors, services
+from annotation import exports, reports, selectors, services
 from annotation.models import Assignment, Campaign, Item
-from hardq_site.api_conventions import ApiError, IsAdmin
+from hardq_site.api_conventions import ApiError, IsAdmin, streaming_text
+
+class IgnoreFormatParameter(DefaultContentNegotiation):
+    """A ``format`` parameter names an export file's format, not a DRF renderer: answer errors in JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
 
 # --- error mapping: the services' refusals as HTTP --------------------------------------
 
@@ -390,6 +397,24 @@ class CampaignViewSet(viewsets.GenericViewSet):
             raise _refusal(exc) from exc
         return Response(CampaignDetailSerializer(campaign).data)
 
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=[*exports.FORMATS], description="csv (default) or jsonl")],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="one row per label, with a header"),
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="one JSON object per label"),
+        },
+    )
+    @action(detail=True, methods=["get"], permission_classes=[IsAdmin], pagination_class=None,
+            content_negotiation_class=IgnoreFormatParameter)
+    def export(self, request, pk: str):
+        """Admins: every label of the campaign (verdicts, added reasons, grades, skips, gold and final labels)."""
+        campaign = self._campaign(pk)
+        fmt = request.query_params.get("format", "csv")
+        if fmt not in exports.FORMATS:
+            raise ApiError(f"format must be one of {', '.join(exports.FORMATS)}.", code="invalid", status_code=400)
+        return streaming_text(exports.render(campaign=campaign, fmt=fmt), filename=f"campaign-{campaign.pk}-labels.{fmt}",
+                              content_type=exports.CONTENT_TYPES[fmt])
+
     @extend_schema(responses=LabelSerializer(many=True))
     @action(detail=True, methods=["get"])
     def labels(self, request, pk: str):
@@ -481,13 +506,6 @@ class AssignmentViewSet(viewsets.GenericViewSet):
 
 
 # --- agreement ------------------------------------------------------------------------------
-
-
-class IgnoreFormatParameter(DefaultContentNegotiation):
-    """The report's ``format`` names the export, not a DRF renderer: answer errors in JSON."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 MAX_N_BOOT = 5000

@@ -97,3 +97,18 @@ def test_unknown_campaign_is_a_command_error():
 
     with pytest.raises(CommandError, match="no campaign 999999"):
         export_lines(type("C", (), {"pk": 999999})(), "csv")
+
+
+def test_api_export_for_pipelines(client, alice, admin_user):
+    campaign = relevance([alice], n=2)
+    lease = services.assignment_next(campaign=campaign, user=alice)
+    services.assignment_submit(assignment=lease, user=alice, grade=0, comment="off topic")
+    client.force_login(admin_user)
+    r = client.get(f"/api/campaigns/{campaign.pk}/export/?format=jsonl")
+    assert r.status_code == 200 and r["Content-Type"].startswith("application/x-ndjson")
+    (row,) = [json.loads(line) for line in b"".join(r.streaming_content).decode().splitlines()]
+    assert (row["annotator"], row["grade"], row["comment"], row["status"]) == ("alice", 0, "off topic", "done")
+    r = client.get(f"/api/campaigns/{campaign.pk}/export/")
+    assert r["Content-Type"].startswith("text/csv") and b"".join(r.streaming_content).decode().startswith("campaign,item,qid")
+    r = client.get(f"/api/campaigns/{campaign.pk}/export/?format=xml")
+    assert r.status_code == 400 and "format must be one of csv, jsonl" in r.content.decode()

@@ -98,6 +98,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("/api/campaigns/{id}/progress/", "get"): Row(401, 200, 404, 200),
     ("/api/campaigns/{id}/labels/", "get"): Row(401, 200, 404, 200),
     ("/api/campaigns/{id}/review/", "get"): admin_only(),
+    ("/api/campaigns/{id}/export/", "get"): admin_only(),
     ("/api/campaigns/{id}/items/{item_id}/adjudicate/", "post"): admin_only(body=lambda w: {"grade": 1}),
     # --- {id} is alice's lease in campaign A: nobody else may act on it ---
     ("/api/assignments/{id}/", "get"): Row(401, 200, 404, 200),
