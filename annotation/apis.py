@@ -153,6 +153,7 @@ class CampaignDetailSerializer(serializers.Serializer):
     reveal_after_commit = serializers.BooleanField()
     lease_seconds = serializers.IntegerField()
     guidelines = serializers.CharField(help_text="Markdown")
+    grade_meanings = serializers.DictField(child=serializers.CharField(), help_text="the campaign's own grade wording")
     created_at = serializers.DateTimeField()
 
 
@@ -174,6 +175,10 @@ class CampaignCreateSerializer(serializers.Serializer):
     gold = serializers.IntegerField(default=0, min_value=0, max_value=1000,
                                     help_text="relevance: mix in N gold pairs answered by the official qrels")
     guidelines = serializers.CharField(required=False, allow_blank=True, default="")
+    grade_meanings = serializers.DictField(
+        child=serializers.CharField(), required=False, default=dict,
+        help_text='relevance: {"0": "...", ..., "3": "..."}, shown beside the grades (default: the TREC DL scale)',
+    )
     blind = serializers.BooleanField(default=False)
     reveal_after_commit = serializers.BooleanField(default=False)
     lease_seconds = serializers.IntegerField(default=900, min_value=30, max_value=86400)
@@ -317,7 +322,7 @@ class CampaignViewSet(viewsets.GenericViewSet):
                 overlap=data["overlap"], task=data.get("task", ""), analysis=analysis, from_assessor=from_assessor,
                 limit=data.get("limit"), pairs=[tuple(p) for p in data["pairs"]] if "pairs" in data else None,
                 cascade_job=data.get("cascade_job"), gold_count=data["gold"],
-                guidelines=data["guidelines"], blind=data["blind"], reveal_after_commit=data["reveal_after_commit"],
+                guidelines=data["guidelines"], grade_meanings=data["grade_meanings"], blind=data["blind"], reveal_after_commit=data["reveal_after_commit"],
                 lease_seconds=data["lease_seconds"], created_by=request.user,
             )
         except services.AnnotationError as exc:

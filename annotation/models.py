@@ -51,6 +51,11 @@ class Campaign(models.Model):
     overlap = models.PositiveSmallIntegerField(default=1, help_text="completed annotations wanted per item (k)")
     annotators = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="annotation_campaigns", blank=True)
     guidelines = models.TextField(blank=True, help_text="Markdown; raw HTML is shown as text")
+    grade_meanings = models.JSONField(
+        default=dict, blank=True,
+        help_text='relevance: what each grade means, e.g. {"0": "Irrelevant: ..."}; '
+                  "a grade left out keeps the TREC Deep Learning wording",
+    )
     blind = models.BooleanField(default=False, help_text="hide official/LLM grades and model names until commit")
     reveal_after_commit = models.BooleanField(default=False, help_text="show the hidden grades once submitted")
     lease_seconds = models.PositiveIntegerField(default=900)

@@ -467,6 +467,7 @@ def item_screen(*, assignment: Assignment, reveal: bool = False) -> Screen:
         blind=blind, show_grades=not blind,
         draft=assignment.draft or {},
         guidelines_html=render_guidelines(campaign.guidelines),
+        grade_meanings=grade_meanings(campaign),
     )
     if campaign.kind == Campaign.REASONS:
         screen.categories = _categories()
@@ -482,6 +483,13 @@ def item_screen(*, assignment: Assignment, reveal: bool = False) -> Screen:
     else:
         screen.progress = campaign_progress(campaign=campaign, user_id=assignment.user_id)
     return screen
+
+
+def grade_meanings(campaign: Campaign) -> dict[int, str]:
+    """What grades 0-3 mean on this campaign's screen: its own wording where it has one,
+    the TREC Deep Learning scale otherwise."""
+    own = campaign.grade_meanings or {}
+    return {g: own.get(str(g), meaning) for g, meaning in GRADE_MEANINGS.items()}
 
 
 def _add_category_options(screen: Screen) -> None:
@@ -534,7 +542,7 @@ def assignment_payload(*, assignment: Assignment) -> dict[str, Any]:
             for r in _reasons(item=item, campaign=campaign, assignment=assignment, blind=campaign.blind)
         ]
     else:
-        payload["grades"] = {str(g): meaning for g, meaning in GRADE_MEANINGS.items()}
+        payload["grades"] = {str(g): meaning for g, meaning in grade_meanings(campaign).items()}
     return payload
 
 

@@ -77,6 +77,23 @@ def annotator_assessor(*, user: AbstractBaseUser) -> Assessor:
 
 # --- campaigns ----------------------------------------------------------------------
 
+def _normalise_grade_meanings(meanings: Mapping[Any, str] | None) -> dict[str, str]:
+    """``{grade: meaning}`` with grades 0-3 (ints or their strings) and non-empty text,
+    stored with string keys (JSON)."""
+    out: dict[str, str] = {}
+    for key, text in (meanings or {}).items():
+        try:
+            grade = int(key)
+        except (TypeError, ValueError) as exc:
+            raise AnnotationError(f"grade meanings: {key!r} is not a grade from 0 to 3") from exc
+        if not 0 <= grade <= 3 or str(key).strip() != str(grade):
+            raise AnnotationError(f"grade meanings: {key!r} is not a grade from 0 to 3")
+        if not isinstance(text, str) or not text.strip():
+            raise AnnotationError(f"grade meanings: grade {grade} needs a text")
+        out[str(grade)] = text.strip()
+    return out
+
+
 def _select_targets(
     *,
     kind: str,
@@ -130,6 +147,7 @@ def campaign_create(
     gold: Iterable[Mapping[str, Any]] = (),
     gold_count: int = 0,
     guidelines: str = "",
+    grade_meanings: Mapping[Any, str] | None = None,
     blind: bool = False,
     reveal_after_commit: bool = False,
     lease_seconds: int = 900,
@@ -151,6 +169,7 @@ def campaign_create(
         raise AnnotationError(f"unknown campaign kind {kind!r}")
     if overlap < 1:
         raise AnnotationError("overlap must be at least 1")
+    meanings = _normalise_grade_meanings(grade_meanings)
     annotators = list(annotators)
     if not annotators:
         raise AnnotationError("a campaign needs at least one annotator")
@@ -184,7 +203,7 @@ def campaign_create(
         campaign = Campaign.objects.create(
             name=name, kind=kind, task=task if kind == Campaign.REASONS else "", collection=collection,
             analysis=analysis, reference_assessor=from_assessor, overlap=overlap, guidelines=guidelines,
-            blind=blind, reveal_after_commit=reveal_after_commit, lease_seconds=lease_seconds,
+            grade_meanings=meanings, blind=blind, reveal_after_commit=reveal_after_commit, lease_seconds=lease_seconds,
             created_by=created_by,
         )
         campaign.annotators.set(annotators)

@@ -251,6 +251,19 @@ def set_status(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("annotation:review", pk=campaign.pk)
 
 
+def _grade_lines(text: str) -> dict[str, str]:
+    """``"2: Highly relevant …"`` lines as ``{"2": "Highly relevant …"}`` (the service checks the grades)."""
+    out = {}
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        grade, sep, meaning = line.partition(":")
+        if not sep:
+            raise forms.ValidationError(f"line {n}: write it as “grade: meaning”")
+        out[grade.strip()] = meaning.strip()
+    return out
+
+
 class CampaignForm(forms.Form):
     name = forms.CharField(max_length=200)
     collection = forms.ModelChoiceField(Collection.objects.all())
@@ -263,8 +276,16 @@ class CampaignForm(forms.Form):
     overlap = forms.IntegerField(min_value=1, initial=1)
     annotators = forms.ModelMultipleChoiceField(get_user_model().objects.filter(is_active=True).order_by("username"))
     guidelines = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False)
+    grade_meanings = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), required=False,
+        help_text="relevance: one line per grade to reword, e.g. “2: Highly relevant: …”; "
+                  "the others keep the TREC Deep Learning wording",
+    )
     blind = forms.BooleanField(required=False)
     reveal_after_commit = forms.BooleanField(required=False)
+
+    def clean_grade_meanings(self) -> dict[str, str]:
+        return _grade_lines(self.cleaned_data.get("grade_meanings") or "")
 
 
 @staff_member_required
@@ -277,6 +298,7 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
                 name=data["name"], kind=data["kind"], collection=data["collection"], task=data["task"] or "",
                 analysis=data["analysis"], from_assessor=data["from_assessor"], limit=data["limit"],
                 overlap=data["overlap"], annotators=list(data["annotators"]), guidelines=data["guidelines"],
+                grade_meanings=data["grade_meanings"],
                 blind=data["blind"], reveal_after_commit=data["reveal_after_commit"], created_by=request.user,
             )
         except services.AnnotationError as exc:

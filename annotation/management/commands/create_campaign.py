@@ -32,6 +32,9 @@ class Command(BaseCommand):
                             help="relevance: mix in N gold pairs whose answer is the official grade")
         parser.add_argument("--name", default="")
         parser.add_argument("--guidelines", help="Markdown file shown beside every item")
+        parser.add_argument("--grade-meanings", dest="grade_meanings",
+                            help='relevance: JSON file {"0": "...", "3": "..."} worded for the grade buttons '
+                                 "(default: the TREC Deep Learning scale)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **opts) -> None:
@@ -58,6 +61,15 @@ class Command(BaseCommand):
         if opts["guidelines"]:
             with open(opts["guidelines"], encoding="utf-8") as fh:
                 guidelines = fh.read()
+        meanings = None
+        if opts["grade_meanings"]:
+            try:
+                with open(opts["grade_meanings"], encoding="utf-8") as fh:
+                    meanings = json.load(fh)
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"{opts['grade_meanings']}: {exc}") from exc
+            if not isinstance(meanings, dict):
+                raise CommandError(f"{opts['grade_meanings']}: expected a JSON object of grade -> meaning")
         kind, task = opts["kind"], opts["task"] or ""
         name = opts["name"] or f"{collection.name} {kind}{' ' + task if task else ''}"
         try:
@@ -65,6 +77,7 @@ class Command(BaseCommand):
                 name=name, kind=kind, collection=collection, task=task, analysis=analysis, from_assessor=assessor,
                 limit=opts["limit"], overlap=opts["overlap"], annotators=users, blind=opts["blind"],
                 reveal_after_commit=opts["reveal"], guidelines=guidelines, gold_count=opts["gold"],
+                grade_meanings=meanings,
             )
         except services.AnnotationError as exc:
             raise CommandError(str(exc)) from exc
