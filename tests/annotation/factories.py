@@ -119,6 +119,19 @@ def pairs_collection(*, n: int, name: str = "") -> tuple[am.Collection, list[tup
     return coll, list(zip(queries, passages))
 
 
+def disagreeing_pairs(
+    *, n: int, llm: str, name: str = "", official_grade: int = 0, llm_grade: int = 2
+) -> tuple[am.Collection, list[tuple[am.Query, am.Passage]], am.Assessor]:
+    """``n`` pairs graded ``official_grade`` by the official qrels and ``llm_grade`` by the
+    LLM assessor ``llm``: the input of a relevance campaign ``--from-assessor llm``."""
+    coll, pairs = pairs_collection(n=n, name=name)
+    off, judge = official(), AssessorFactory(name=llm)
+    for q, p in pairs:
+        JudgmentFactory(query=q, passage=p, assessor=off, grade=official_grade)
+        JudgmentFactory(query=q, passage=p, assessor=judge, grade=llm_grade)
+    return coll, pairs, judge
+
+
 def h2r_setup(*, n_queries: int = 2, n_reasons: int = 3, n_rows: int = 3, models: tuple[str, ...] = ("llama-a",)):
     """A collection with an H2R analysis: hard queries, a bm25 run, official grades, reasons."""
     coll = CollectionFactory()

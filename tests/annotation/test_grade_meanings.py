@@ -39,11 +39,7 @@ def test_bad_grade_meanings_are_refused(alice, bad):
 
 
 def test_command_reads_a_json_file(alice, capsys, tmp_path):
-    coll, pairs = f.pairs_collection(n=2, name="gm")
-    off, llm = f.official(), f.AssessorFactory(name="judge-gm")
-    for q, p in pairs:
-        f.JudgmentFactory(query=q, passage=p, assessor=off, grade=0)
-        f.JudgmentFactory(query=q, passage=p, assessor=llm, grade=3)
+    f.disagreeing_pairs(n=2, llm="judge-gm", name="gm", llm_grade=3)
     path = tmp_path / "grades.json"
     path.write_text(json.dumps({"0": "Nothing to do with the query."}))
     call_command("create_campaign", "--collection", "gm", "--kind", "relevance", "--from-assessor", "judge-gm",
@@ -57,11 +53,7 @@ def test_command_reads_a_json_file(alice, capsys, tmp_path):
 
 
 def test_web_form_takes_one_line_per_grade(client, admin_user, alice):
-    coll, pairs = f.pairs_collection(n=2)
-    off, llm = f.official(), f.AssessorFactory(name="llm-gm")
-    for q, p in pairs:
-        f.JudgmentFactory(query=q, passage=p, assessor=off, grade=0)
-        f.JudgmentFactory(query=q, passage=p, assessor=llm, grade=2)
+    coll, _, llm = f.disagreeing_pairs(n=2, llm="llm-gm")
     client.force_login(admin_user)
     data = {"name": "worded", "collection": coll.pk, "kind": "relevance", "from_assessor": llm.pk, "limit": 2,
             "overlap": 1, "annotators": [alice.pk]}

@@ -246,11 +246,7 @@ def test_autosave_keeps_the_draft_and_the_screen_restores_it(client, alice):
 
 
 def test_staff_create_a_campaign_with_the_web_form(client, admin_user, alice, bob):
-    coll, pairs = f.pairs_collection(n=3)
-    off, llm = f.official(), f.AssessorFactory(name="llm-x")
-    for q, p in pairs:
-        f.JudgmentFactory(query=q, passage=p, assessor=off, grade=0)
-        f.JudgmentFactory(query=q, passage=p, assessor=llm, grade=2)
+    coll, _, llm = f.disagreeing_pairs(n=3, llm="llm-x")
     client.force_login(alice)
     assert client.get("/annotation/campaigns/new/").status_code == 302
     client.force_login(admin_user)
