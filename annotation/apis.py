@@ -85,7 +85,7 @@ class LeaseSerializer(serializers.Serializer):
 
 def _lease_body(assignment: Assignment) -> dict:
     """What the annotation screen shows for an assignment, as JSON (never more in a blind campaign)."""
-    screen = selectors.item_screen(assignment=selectors.assignment_for_screen(pk=assignment.pk))
+    screen = selectors.item_screen(assignment=selectors.loaded_for_screen(assignment))
     item = screen.item
     return {
         "assignment": screen.assignment.pk,

@@ -52,15 +52,16 @@ def campaign_label_rows(*, campaign: Campaign) -> Iterator[dict[str, Any]]:
                 "final_grade": item.final_grade,
             }
         return
+    ids = [a.pk for a in assignments]
     verdicts: dict[int, list[ReasonVerdict]] = defaultdict(list)
     for v in (
-        ReasonVerdict.objects.filter(assignment__in=[a.pk for a in assignments])
+        ReasonVerdict.objects.filter(assignment__in=ids)
         .select_related("reason__proposal__assessor", "reason__category", "category")
         .order_by("reason__proposal__assessor__name", "reason__position", "reason_id")
     ):
         verdicts[v.assignment_id].append(v)
     added: dict[int, list[AddedReason]] = defaultdict(list)
-    for r in AddedReason.objects.filter(assignment__in=[a.pk for a in assignments]).select_related("category").order_by("pk"):
+    for r in AddedReason.objects.filter(assignment__in=ids).select_related("category").order_by("pk"):
         added[r.assignment_id].append(r)
     empty = {"reason_id": None, "model": None, "reason": None, "llm_category": None, "verdict": None, "category": None}
     for a in assignments:

@@ -12,6 +12,7 @@ more rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -30,6 +31,10 @@ class Joined:
         self.parts = parts
         self._converters: list[tuple[Any, list[Callable[..., Any]]]] | None = None
         self._columns: str | None = None
+        # Per part, worked out on first use (the models' fields are not ready at import):
+        # its column count, the position of its primary key, and the relation that links
+        # it to its parent.
+        self._layout: list[tuple[str, type[Model], int, int, Any]] | None = None
 
     @property
     def width(self) -> int:
@@ -58,6 +63,23 @@ class Joined:
         """The instance of the first part (never None), with the others linked to it."""
         return self.split(row)[0]
 
+    def _part_layout(self) -> list[tuple[str, type[Model], int, int, Any]]:
+        if self._layout is None:
+            self._layout = [
+                (
+                    alias,
+                    model,
+                    len(model._meta.concrete_fields),
+                    model._meta.concrete_fields.index(model._meta.pk),
+                    None if parent is None else (parent[0], self._model_of(parent[0])._meta.get_field(parent[1])),
+                )
+                for alias, model, parent in self.parts
+            ]
+        return self._layout
+
+    def _model_of(self, alias: str) -> type[Model]:
+        return next(model for a, model, _ in self.parts if a == alias)
+
     def split(self, row: Sequence[Any]) -> list[Any]:
         """The model instances of one row (in ``parts`` order, None for a missing LEFT
         JOIN), linked to each other through their relation caches."""
@@ -67,23 +89,23 @@ class Joined:
             if convs and values[n] is not None:
                 for conv in convs:
                     values[n] = conv(values[n], col, connection)
-        instances: dict[str, Model | None] = {}
+        instances: dict[str, Any] = {}
         start = 0
-        for alias, model, parent in self.parts:
-            fields = model._meta.concrete_fields
-            chunk = values[start : start + len(fields)]
-            start += len(fields)
-            pk_index = fields.index(model._meta.pk)
+        for alias, model, width, pk_index, link in self._part_layout():
+            chunk = values[start : start + width]
+            start += width
             obj = None if chunk[pk_index] is None else model.from_db(connection.alias, None, chunk)
             instances[alias] = obj
-            if parent is not None:
-                owner = instances[parent[0]]
-                if owner is not None:
-                    owner._meta.get_field(parent[1]).set_cached_value(owner, obj)
+            if link is not None and instances[link[0]] is not None:
+                link[1].set_cached_value(instances[link[0]], obj)
         return [instances[alias] for alias, _, _ in self.parts]
 
 
 def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run plain SQL and return its rows. Datetime parameters are adapted as the ORM
+    adapts them (SQLite stores them as text in its own format)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [adapt(p) if isinstance(p, datetime) else p for p in params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()

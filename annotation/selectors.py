@@ -217,9 +217,8 @@ def _progress_fields(*, campaign_sql: str, user_sql: str | None = None, params: 
     compiling six ORM subqueries cost several milliseconds of CPU per request, more
     than running them. The SQL is portable (PostgreSQL and SQLite).
     """
-    qn = connection.ops.quote_name
-    item, assignment = qn(Item._meta.db_table), qn(Assignment._meta.db_table)
-    members = qn(Campaign.annotators.through._meta.db_table)
+    item, assignment = _table(Item), _table(Assignment)
+    members = _table(Campaign.annotators.through)
     campaign_params = params[:1]
     fields = {
         "n_items": RawSQL(f"SELECT COUNT(*) FROM {item} WHERE campaign_id = {campaign_sql}", campaign_params),
@@ -378,16 +377,11 @@ def _screen_sql(where: str, *, progress: bool) -> tuple[str, list[str], tuple[An
     and the parameters of its select list (built once per process)."""
     key = (where, progress)
     if key not in _SCREEN_SQL:
-        qn = connection.ops.quote_name
-
-        def table(model: Any) -> str:
-            return qn(model._meta.db_table)
-
-        members = table(Campaign.annotators.through)
+        members = _table(Campaign.annotators.through)
         # The query's measure in the campaign's analysis (no row when the campaign has none)
         # and whether the user is still an annotator of the campaign.
         extra = {
-            "hardness_value": f"(SELECT hl.value FROM {table(HardnessLabel)} hl"
+            "hardness_value": f"(SELECT hl.value FROM {_table(HardnessLabel)} hl"
                               " WHERE hl.analysis_id = c.analysis_id AND hl.query_id = i.query_id LIMIT 1)",
             "is_member": f"EXISTS (SELECT 1 FROM {members} m WHERE m.campaign_id = i.campaign_id AND m.user_id = a.user_id)",
         }
@@ -398,11 +392,11 @@ def _screen_sql(where: str, *, progress: bool) -> tuple[str, list[str], tuple[An
                 params.extend(raw.params)
         sql = (
             f"SELECT {_SCREEN_ROW.columns()}, {', '.join(extra.values())}"
-            f" FROM {table(Assignment)} a INNER JOIN {table(Item)} i ON i.id = a.item_id"
-            f" INNER JOIN {table(Campaign)} c ON c.id = i.campaign_id"
-            f" LEFT OUTER JOIN {table(HardnessAnalysis)} an ON an.id = c.analysis_id"
-            f" INNER JOIN {table(Query)} q ON q.id = i.query_id"
-            f" LEFT OUTER JOIN {table(Passage)} p ON p.id = i.passage_id"
+            f" FROM {_table(Assignment)} a INNER JOIN {_table(Item)} i ON i.id = a.item_id"
+            f" INNER JOIN {_table(Campaign)} c ON c.id = i.campaign_id"
+            f" LEFT OUTER JOIN {_table(HardnessAnalysis)} an ON an.id = c.analysis_id"
+            f" INNER JOIN {_table(Query)} q ON q.id = i.query_id"
+            f" LEFT OUTER JOIN {_table(Passage)} p ON p.id = i.passage_id"
             f" WHERE {where}"
         )
         _SCREEN_SQL[key] = (sql, list(extra), tuple(params))
@@ -439,15 +433,35 @@ def assignment_for_screen(*, pk: int, progress: bool = True) -> Assignment:
     return rows[0]
 
 
-def current_lease_for_screen(*, campaign_id: int, user_id: int, now: Any) -> Assignment | None:
-    """The user's latest live lease in the campaign (after an undo, the item taken back),
-    loaded for the screen (one query)."""
-    rows = _screen_rows(
-        "i.campaign_id = %s AND a.user_id = %s AND a.status = %s AND a.expires_at > %s"
-        " ORDER BY a.leased_at DESC, a.id DESC LIMIT 1",
-        (campaign_id, user_id, Assignment.LEASED, now), progress=True,
+# The user's latest live lease in a campaign: after an undo, the item taken back.
+_CURRENT_LEASE_WHERE = (
+    "i.campaign_id = %s AND a.user_id = %s AND a.status = %s AND a.expires_at > %s"
+    " ORDER BY a.leased_at DESC, a.id DESC LIMIT 1"
+)
+_LEASE_ROW = Joined(("a", Assignment, None))
+
+
+def current_lease(*, campaign_id: int, user_id: int, now: Any, for_screen: bool = True) -> Assignment | None:
+    """The user's latest live lease in the campaign (one query): loaded for the screen,
+    or (``for_screen=False``, for callers that rarely find one) as a bare row."""
+    params = (campaign_id, user_id, Assignment.LEASED, now)
+    if for_screen:
+        rows = _screen_rows(_CURRENT_LEASE_WHERE, params, progress=True)
+        return rows[0] if rows else None
+    sql = (
+        f"SELECT {_LEASE_ROW.columns()} FROM {_table(Assignment)} a INNER JOIN {_table(Item)} i"
+        f" ON i.id = a.item_id WHERE {_CURRENT_LEASE_WHERE}"
     )
-    return rows[0] if rows else None
+    found = fetch(sql, params)
+    return _LEASE_ROW.first(found[0]) if found else None
+
+
+def loaded_for_screen(assignment: Assignment) -> Assignment:
+    """The assignment with everything the screen reads: as it is when it was loaded that
+    way, read again (one query) when a service returned a bare row."""
+    if getattr(assignment, "screen_loaded", False):
+        return assignment
+    return assignment_for_screen(pk=assignment.pk)
 
 
 def item_screen(*, assignment: Assignment, reveal: bool = False) -> Screen:
@@ -546,13 +560,14 @@ def assignment_payload(*, assignment: Assignment) -> dict[str, Any]:
     return payload
 
 
+_CATEGORY_ROW = Joined(("fc", FailureCategory, None))
+
+
 def _categories() -> list[FailureCategory]:
     """The failure taxonomy in its order (plain SQL: one per reasons screen)."""
     sql = f"SELECT {_CATEGORY_ROW.columns()} FROM {_table(FailureCategory)} fc ORDER BY fc.position, fc.name"
     return [_CATEGORY_ROW.first(row) for row in fetch(sql, ())]
 
-
-_CATEGORY_ROW = Joined(("fc", FailureCategory, None))
 
 
 def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: bool) -> list[dict[str, Any]]:

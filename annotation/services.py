@@ -255,7 +255,6 @@ def _check_member(*, campaign: Campaign, user: AbstractBaseUser, is_member: bool
 # SQLite has no row locks (and one writer at a time): the locking clause is PostgreSQL's.
 _I, _A = Item._meta.db_table, Assignment._meta.db_table
 _ITEM_ROW = Joined(("i", Item, None))
-_ASSIGNMENT_ROW = Joined(("a", Assignment, None))
 _LOCKED_ROW = Joined(("a", Assignment, None), ("i", Item, ("a", "item")), ("c", Campaign, ("i", "campaign")))
 
 
@@ -282,12 +281,6 @@ _LEASE_SQL = (
     " ON CONFLICT (item_id, user_id) DO UPDATE SET status = excluded.status, leased_at = excluded.leased_at,"
     " expires_at = excluded.expires_at RETURNING id"
 )
-# The user's latest live lease in a campaign (the one they were last shown), as a bare row.
-_CURRENT_LEASE_SQL = (
-    f"SELECT {_ASSIGNMENT_ROW.columns()} FROM {_A} a INNER JOIN {_I} i ON i.id = a.item_id"
-    " WHERE i.campaign_id = %s AND a.user_id = %s AND a.status = %s AND a.expires_at > %s"
-    " ORDER BY a.leased_at DESC, a.id DESC LIMIT 1"
-)
 
 
 def assignment_next(
@@ -307,12 +300,7 @@ def assignment_next(
     if not campaign.is_open:
         return None
     now = timezone.now()
-    db_now = connection.ops.adapt_datetimefield_value(now)  # for plain SQL (SQLite stores text)
-    if resume_for_screen:
-        current = selectors.current_lease_for_screen(campaign_id=campaign.pk, user_id=user.pk, now=db_now)
-    else:
-        rows = fetch(_CURRENT_LEASE_SQL, (campaign.pk, user.pk, Assignment.LEASED, db_now))
-        current = _ASSIGNMENT_ROW.first(rows[0]) if rows else None
+    current = selectors.current_lease(campaign_id=campaign.pk, user_id=user.pk, now=now, for_screen=resume_for_screen)
     if current is not None:
         return current
 
@@ -320,23 +308,21 @@ def assignment_next(
     for _ in range(_MAX_LEASE_ATTEMPTS):
         with transaction.atomic():
             rows = fetch(_free_item_sql(len(tried)), [
-                campaign.pk, *tried, user.pk, Assignment.DONE, Assignment.SKIPPED, Assignment.LEASED, db_now,
+                campaign.pk, *tried, user.pk, Assignment.DONE, Assignment.SKIPPED, Assignment.LEASED, now,
             ])
             if not rows:
                 return None
             item = _ITEM_ROW.first(rows[0])
             # The subquery above read a snapshot taken before we held the lock: count
             # again now that nobody else can lease or complete this item.
-            others = fetch(_OTHER_LEASES_SQL, [item.pk, Assignment.LEASED, db_now, user.pk])[0][0]
+            others = fetch(_OTHER_LEASES_SQL, [item.pk, Assignment.LEASED, now, user.pk])[0][0]
             if item.completed_count + others >= item.overlap:
                 tried.append(item.pk)
                 continue
             # The returned object holds the lease fields only; the screen reloads the row
             # with everything it reads.
             expires = now + timedelta(seconds=campaign.lease_seconds)
-            (pk,), = fetch(_LEASE_SQL, [
-                item.pk, user.pk, Assignment.LEASED, db_now, connection.ops.adapt_datetimefield_value(expires),
-            ])
+            (pk,), = fetch(_LEASE_SQL, [item.pk, user.pk, Assignment.LEASED, now, expires])
             lease = Assignment(
                 pk=pk, item=item, user=user, status=Assignment.LEASED, leased_at=now, expires_at=expires,
             )

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from analysis.models import Assessor, Collection, HardnessAnalysis
 from annotation import exports, selectors, services
 from annotation.models import Assignment, Campaign, Item
+from hardq_site.api_conventions import streaming_text
 
 
 def _campaign_with_membership(request: HttpRequest, pk: int) -> Campaign:
@@ -55,9 +56,7 @@ def _panel(request: HttpRequest, campaign: Campaign, assignment: Assignment | No
         context["progress"] = selectors.campaign_progress(campaign=campaign, user=request.user)
         template = "annotation/_done.html"
     else:
-        if not getattr(assignment, "screen_loaded", False):  # a bare row from a service: load what the screen reads
-            assignment = selectors.assignment_for_screen(pk=assignment.pk)
-        context["s"] = selectors.item_screen(assignment=assignment)
+        context["s"] = selectors.item_screen(assignment=selectors.loaded_for_screen(assignment))
         template = "annotation/_item.html"
     response = render(request, template, context, status=status)
     return response
@@ -89,9 +88,7 @@ def annotate(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("no such campaign") from exc
     context: dict[str, Any] = {"campaign": campaign}
     if assignment is not None:
-        if not getattr(assignment, "screen_loaded", False):
-            assignment = selectors.assignment_for_screen(pk=assignment.pk)
-        context["s"] = selectors.item_screen(assignment=assignment)
+        context["s"] = selectors.item_screen(assignment=selectors.loaded_for_screen(assignment))
     else:
         context["progress"] = selectors.campaign_progress(campaign=campaign, user=request.user)
     return render(request, "annotation/annotate.html", context)
@@ -225,9 +222,8 @@ def export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     fmt = request.GET.get("format", "csv")
     if fmt not in exports.FORMATS:
         raise Http404("unknown format")
-    response = StreamingHttpResponse(exports.render(campaign=campaign, fmt=fmt), content_type=exports.CONTENT_TYPES[fmt])
-    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-labels.{fmt}"'
-    return response
+    return streaming_text(exports.render(campaign=campaign, fmt=fmt), filename=f"campaign-{campaign.pk}-labels.{fmt}",
+                          content_type=exports.CONTENT_TYPES[fmt])
 
 
 @staff_member_required
