@@ -1,4 +1,4 @@
-"""REST endpoints of the corpus and its outputs (admins only; see hardq_site/api_conventions).
+"""REST endpoints of the corpus and its outputs (admins only; see conventions/api.py).
 
 Thin views: parse the request, call one selector or service of ``analysis``, render.
 """
@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from analysis import corpus_selectors
 from analysis.models import Assessor, HardnessAnalysis, HardnessLabel, Judgment, Passage, Query, Run, Task
-from hardq_site.api_conventions import (
+from conventions.api import (
     ApiError,
     CursorPagination,
     IsAdmin,

@@ -1,6 +1,6 @@
 """REST endpoints of the annotation campaigns: the same service calls the screens make.
 
-Who sees what (hardq_site/api_conventions.py): admins create, list and close campaigns
+Who sees what (conventions/api.py): admins create, list and close campaigns
 and read every label; an annotator sees only the campaigns they belong to (any other
 campaign answers 404, as if it did not exist), leases their next item, submits, skips,
 undoes, reads their progress and, while a campaign is open, only their own labels.
@@ -24,7 +24,7 @@ from analysis.agreement_selectors import AgreementInputError
 from analysis.models import Assessor, HardnessAnalysis, Task
 from annotation import exports, reports, selectors, services
 from annotation.models import Assignment, Campaign, Item
-from hardq_site.api_conventions import ApiError, IsAdmin, streaming_text
+from conventions.api import ApiError, IsAdmin, streaming_text
 
 class IgnoreFormatParameter(DefaultContentNegotiation):
     """A ``format`` parameter names an export file's format, not a DRF renderer: answer errors in JSON."""

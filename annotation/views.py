@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from analysis.models import Assessor, Collection, HardnessAnalysis
 from annotation import exports, selectors, services
 from annotation.models import Assignment, Campaign, Item
-from hardq_site.api_conventions import streaming_text
+from conventions.api import streaming_text
 
 
 def _campaign_with_membership(request: HttpRequest, pk: int) -> Campaign:

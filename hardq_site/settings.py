@@ -207,9 +207,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "hardq_site.api_conventions.PagePagination",
+    "DEFAULT_PAGINATION_CLASS": "conventions.api.PagePagination",
     "PAGE_SIZE": int(os.environ.get("HARDQ_API_PAGE_SIZE", "100")),
-    "EXCEPTION_HANDLER": "hardq_site.api_conventions.error_handler",
+    "EXCEPTION_HANDLER": "conventions.api.error_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
@@ -243,7 +243,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "hardq_site.api_conventions.document_error_responses",
+        "conventions.api.document_error_responses",
     ],
 }
 

@@ -16,5 +16,5 @@ urlpatterns = [
     path("api/", include("hardq_site.api_urls")),
 ]
 
-handler404 = "hardq_site.api_conventions.not_found"
-handler500 = "hardq_site.api_conventions.server_error"
+handler404 = "conventions.api.not_found"
+handler500 = "conventions.api.server_error"

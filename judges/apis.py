@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from analysis import corpus_selectors
 from analysis.models import Assessor, Collection, Task
-from hardq_site.api_conventions import ApiError, CursorPagination, IsAdmin
+from conventions.api import ApiError, CursorPagination, IsAdmin
 from judges import selectors, services
 from judges.models import JobKind, LLMCall, LLMJob, PromptTemplate, TrainingSet
 

@@ -1,6 +1,6 @@
 """Fixtures of the API tests: a small corpus like the demo's and one client per role.
 
-Roles (hardq_site/api_conventions.py): anonymous, annotator (alice: campaign A, bob:
+Roles (conventions/api.py): anonymous, annotator (alice: campaign A, bob:
 campaign B), admin. Every client except the anonymous one authenticates with
 ``Authorization: Token KEY``, the way scripts do.
 """
