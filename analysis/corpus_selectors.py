@@ -1,43 +1,59 @@
-"""Reads of the corpus tables for listings and exports (the API and any page that lists them).
+"""Reads of the corpus and its outputs: listings, lookups, exports, the inventory.
 
-Each selector returns a queryset with its joins already chosen, so that a listing runs a
-constant number of queries whatever its page size.
+The one place for these reads: the pages, the API, the commands and the other apps
+(judges, annotation) call them. Each listing returns a queryset with its joins already
+chosen, so that a page runs a constant number of queries whatever its size.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from typing import Any
+
 from django.db.models import Avg, Count, Q, QuerySet
 
 from analysis.models import (
     Assessor,
+    BertScore,
     Collection,
+    Generation,
     HardnessAnalysis,
     HardnessLabel,
     ImportSource,
     Judgment,
+    PairwisePreference,
     Passage,
     Query,
+    ReasonProposal,
     Run,
     RunRow,
 )
 
 
 def collection_list() -> QuerySet[Collection]:
-    """Every collection with its number of queries."""
+    """Every collection with its number of queries (``n_queries``), by name."""
     return Collection.objects.annotate(n_queries=Count("queries")).order_by("name")
 
 
 def collection_get(*, name: str) -> Collection | None:
+    """The collection called ``name`` with its ``n_queries``, or None when there is none."""
     return collection_list().filter(name=name).first()
 
 
-def query_list(*, collection: str | None = None) -> QuerySet[Query]:
-    """Queries, optionally of one collection (by name)."""
-    qs = Query.objects.select_related("collection").order_by("collection__name", "qid")
-    if collection:
-        qs = qs.filter(collection__name=collection)
-    return qs
+def query_list(*, collection: Collection | None = None, search: str = "") -> QuerySet[Query]:
+    """Queries with their collection, by collection name then qid; optionally those of one
+    collection and those whose qid or text contains ``search``.
+
+    Ordering by qid as text keeps the order stable whatever the ids look like (ids are
+    strings: "0042" stays "0042").
+    """
+    queries = Query.objects.select_related("collection").order_by("collection__name", "qid")
+    if collection is not None:
+        queries = queries.filter(collection=collection)
+    search = search.strip()
+    if search:
+        queries = queries.filter(Q(qid__icontains=search) | Q(text__icontains=search))
+    return queries
 
 
 def passage_list() -> QuerySet[Passage]:
@@ -64,12 +80,13 @@ def run_row_list(*, run: Run) -> QuerySet[RunRow]:
 
 
 def qrels_lines(*, collection: Collection, assessor: Assessor, chunk_size: int = 5000) -> Iterator[str]:
-    """One assessor's valid judgments of a collection as TREC qrels lines, sorted by qid and docid.
+    """One assessor's valid judgments of a collection as TREC qrels lines
+    ``qid <col2> docid grade\\n``, sorted by qid and docid (``export_qrels`` and the API).
 
-    Same lines as the ``export_qrels`` command (the second column is the one the
-    assessor's imported file used, else ``0``; invalid LLM answers are left out), but
-    read through a server-side cursor in chunks: memory stays flat however many
-    judgments there are.
+    The second column is the one the assessor's imported file used (``Q0`` or ``0``),
+    else ``0`` as trec_eval writes it; invalid LLM answers (``valid=False`` or no grade)
+    are left out. Read through a server-side cursor in chunks: memory stays flat
+    however many judgments there are.
     """
     options = ImportSource.objects.filter(kind="judgments", collection=collection, label=assessor.name).values_list(
         "options", flat=True
@@ -101,3 +118,45 @@ def hardness_analysis_list() -> QuerySet[HardnessAnalysis]:
 def hardness_label_list(*, analysis: HardnessAnalysis) -> QuerySet[HardnessLabel]:
     """The per-query labels of an analysis with their queries, by qid."""
     return HardnessLabel.objects.filter(analysis=analysis).select_related("query").order_by("query__qid")
+
+
+# --- the inventory -------------------------------------------------------------------
+def _counts(queryset: QuerySet[Any], *keys: str) -> dict[Any, Any]:
+    """Nested ``{key1: {key2: count}}`` of a queryset grouped by ``keys``."""
+    out: dict[Any, Any] = {}
+    for row in queryset.values(*keys).annotate(n=Count("id")).order_by(*keys):
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(row[key], {})
+        node[row[keys[-1]]] = row["n"]
+    return out
+
+
+def inventory(*, collection: str | None = None) -> dict[str, Any]:
+    """What the database holds, per collection; stable (no timestamps, no ids), so the
+    same database always gives the same inventory.
+
+    ``{"collections": {name: {queries, passages (with text), passages_without_text,
+    judgments {assessor: n}, invalid_judgments {assessor: n}, run_rows {system: n},
+    generations {generator: {setting: n}}, bertscore_rows {generator: {setting: n}},
+    pairwise {assessor: n}, reason_lists {task: {assessor: n}}, hardness_analyses}}}``
+    """
+    collections = Collection.objects.order_by("name")
+    if collection is not None:
+        collections = collections.filter(name=collection)
+    result: dict[str, Any] = {}
+    for c in collections:
+        result[c.name] = {
+            "queries": Query.objects.filter(collection=c).count(),
+            "passages": Passage.objects.filter(collection=c, text__isnull=False).count(),
+            "passages_without_text": Passage.objects.filter(collection=c, text__isnull=True).count(),
+            "judgments": _counts(Judgment.objects.filter(query__collection=c, valid=True), "assessor__name"),
+            "invalid_judgments": _counts(Judgment.objects.filter(query__collection=c, valid=False), "assessor__name"),
+            "run_rows": _counts(RunRow.objects.filter(run__collection=c), "run__system__name"),
+            "generations": _counts(Generation.objects.filter(query__collection=c), "generator__name", "setting"),
+            "bertscore_rows": _counts(BertScore.objects.filter(query__collection=c), "generator__name", "setting"),
+            "pairwise": _counts(PairwisePreference.objects.filter(query__collection=c), "assessor__name"),
+            "reason_lists": _counts(ReasonProposal.objects.filter(query__collection=c), "task", "assessor__name"),
+            "hardness_analyses": HardnessAnalysis.objects.filter(collection=c).count(),
+        }
+    return {"collections": result}

@@ -21,11 +21,6 @@ from analysis.models import (
 OFFICIAL = "official"
 
 
-def collection_get(*, name: str) -> Collection:
-    """The collection called ``name`` (raises Collection.DoesNotExist)."""
-    return Collection.objects.get(name=name)
-
-
 def qrels_frame(*, collection: Collection, assessor: str = OFFICIAL) -> pd.DataFrame:
     """Valid judgments of one assessor on a collection as columns qid, docid, grade."""
     rows = Judgment.objects.filter(

@@ -3,7 +3,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from analysis import selectors
+from analysis import corpus_selectors
 from analysis.models import Collection
 
 QUERIES_PER_PAGE = 50
@@ -11,7 +11,7 @@ QUERIES_PER_PAGE = 50
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"collections": selectors.collection_overview()})
+    return render(request, "home.html", {"collections": corpus_selectors.collection_list()})
 
 
 @login_required
@@ -19,7 +19,7 @@ def collection_queries(request: HttpRequest, name: str) -> HttpResponse:
     """The queries of one collection: qid and text, searchable, paginated."""
     collection = get_object_or_404(Collection, name=name)
     search = request.GET.get("q", "")
-    paginator = Paginator(selectors.query_list(collection=collection, search=search), QUERIES_PER_PAGE)
+    paginator = Paginator(corpus_selectors.query_list(collection=collection, search=search), QUERIES_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
     return render(
         request,

@@ -2,8 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from analysis import selectors
-from analysis.models import Assessor, Collection
+from analysis import corpus_selectors
+from analysis.models import Assessor
 
 
 class Command(BaseCommand):
@@ -18,14 +18,20 @@ class Command(BaseCommand):
         parser.add_argument("--output", required=True, help="file to write ('-' for stdout)")
 
     def handle(self, *args, **options):
-        if not Collection.objects.filter(name=options["collection"]).exists():
+        collection = corpus_selectors.collection_get(name=options["collection"])
+        if collection is None:
             raise CommandError(f"no collection {options['collection']!r}")
-        if not Assessor.objects.filter(name=options["assessor"]).exists():
+        assessor = Assessor.objects.filter(name=options["assessor"]).first()
+        if assessor is None:
             raise CommandError(f"no assessor {options['assessor']!r}")
-        lines = selectors.qrels_lines(collection=options["collection"], assessor=options["assessor"])
-        text = "".join(line + "\n" for line in lines)
+        lines = corpus_selectors.qrels_lines(collection=collection, assessor=assessor)
         if options["output"] == "-":
-            self.stdout.write(text, ending="")
-        else:
-            Path(options["output"]).write_text(text, encoding="utf-8")
-            self.stderr.write(f"{len(lines)} judgments of {options['assessor']} written to {options['output']}")
+            for line in lines:
+                self.stdout.write(line, ending="")
+            return
+        written = 0
+        with Path(options["output"]).open("w", encoding="utf-8") as out:
+            for line in lines:
+                out.write(line)
+                written += 1
+        self.stderr.write(f"{written} judgments of {options['assessor']} written to {options['output']}")

@@ -10,6 +10,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from analysis import corpus_selectors
 from analysis import hardness_selectors as sel
 from analysis import hardness_services as svc
 from analysis.hardness import overlap
@@ -65,10 +66,9 @@ class Command(BaseCommand):
         fmt.add_argument("--csv", action="store_true")
 
     def handle(self, *args, **o) -> None:
-        try:
-            collection = sel.collection_get(name=o["collection"])
-        except Collection.DoesNotExist as exc:
-            raise CommandError(f"no collection {o['collection']!r}") from exc
+        collection = corpus_selectors.collection_get(name=o["collection"])
+        if collection is None:
+            raise CommandError(f"no collection {o['collection']!r}")
         try:
             if o["analyzer"] == "overlap":
                 return self._overlap(collection, o)

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from analysis import selectors
+from analysis import corpus_selectors
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print JSON")
 
     def handle(self, *args, **options):
-        data = selectors.inventory(collection=options["collection"])
+        data = corpus_selectors.inventory(collection=options["collection"])
         if options["json"]:
             self.stdout.write(json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False))
             return
