@@ -70,7 +70,7 @@ def main() -> None:
     import openai
 
     from analysis.models import Assessor, Collection, Judgment, Passage, Query
-    from judges import services
+    from judges import runner, selectors, services
     from tests.judges.fake_llm import FakeConfig, FakeLLMProcess
 
     setup_test_environment()
@@ -103,12 +103,12 @@ def main() -> None:
             sequential_rate = args.sequential_sample / (time.perf_counter() - t0)
 
             endpoint = services.endpoint_get_or_create(base_url=server.base_url, model="bench-judge", timeout=30)
-            template = services.template_resolve(prompt="graded", kinds=["graded"])
+            template = selectors.template_resolve(prompt="graded", kinds=["graded"])
             job = services.job_create_judge(
                 collection=collection, endpoint=endpoint, template=template, concurrency=args.concurrency,
                 runners=args.runners,
             )
-            services.job_mark_running(job_id=job.pk)
+            runner.job_mark_running(job_id=job.pk)
             parts = urlsplit(os.environ.get("DATABASE_URL", ""))
             test_url = urlunsplit(parts._replace(path="/" + db_name))
             connection.close()
@@ -129,7 +129,7 @@ def main() -> None:
             elapsed = time.perf_counter() - t0
             if any(p.exitcode for p in processes):
                 raise SystemExit("a runner process failed")
-            job = services.job_finish(job_id=job.pk)
+            job = runner.job_finish(job_id=job.pk)
             server_requests = server.stats()["requests"]
         job_rate = job.calls / elapsed
         ideal = args.concurrency / args.latency

@@ -178,10 +178,10 @@ class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             if kind == JobKind.REASONS:
                 if not d.get("task"):
                     raise serializers.ValidationError({"task": ["required for kind reasons"]})
-                template = services.template_resolve(prompt=d.get("prompt") or f"reasons_{d['task']}", kinds=[f"reasons_{d['task']}"])
+                template = selectors.template_resolve(prompt=d.get("prompt") or f"reasons_{d['task']}", kinds=[f"reasons_{d['task']}"])
             else:
                 kinds = PROMPT_KINDS[kind]
-                template = services.template_resolve(prompt=d.get("prompt") or kinds[0], kinds=kinds)
+                template = selectors.template_resolve(prompt=d.get("prompt") or kinds[0], kinds=kinds)
             common = {"limit": d.get("limit"), "concurrency": d["concurrency"], "created_by": request.user}
             if kind == JobKind.JUDGE:
                 pairs = [tuple(p) for p in d["pairs"]] if "pairs" in d else None

@@ -14,16 +14,13 @@ sample was answered at all.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from analysis.models import Generation, Judgment, PairwisePreference, Passage, Query, Reason, ReasonProposal
 from judges import parsing
 from judges.models import JobKind, LLMJob, LLMJobItem, RelabelDecision, TrainingExample
 from judges.prompts import render
-from judges.runner import ItemState, PlannedCall
-
-if TYPE_CHECKING:
-    from judges.runner import JobRunner
+from judges.job_state import ItemState, JobContext, PlannedCall
 
 
 def split_pair(key: str) -> tuple[str, str]:
@@ -32,26 +29,26 @@ def split_pair(key: str) -> tuple[str, str]:
 
 
 class Handler:
-    def contexts(self, runner: JobRunner, items: list[LLMJobItem]) -> dict[int, dict[str, Any]]:
+    def contexts(self, runner: JobContext, items: list[LLMJobItem]) -> dict[int, dict[str, Any]]:
         raise NotImplementedError
 
-    def plan(self, runner: JobRunner, state: ItemState) -> list[PlannedCall]:
+    def plan(self, runner: JobContext, state: ItemState) -> list[PlannedCall]:
         raise NotImplementedError
 
-    def absorb(self, runner: JobRunner, state: ItemState) -> bool:
+    def absorb(self, runner: JobContext, state: ItemState) -> bool:
         raise NotImplementedError
 
-    def write(self, runner: JobRunner, finished: list[ItemState]) -> None:
+    def write(self, runner: JobContext, finished: list[ItemState]) -> None:
         raise NotImplementedError
 
     # shared helpers
-    def _queries(self, runner: JobRunner, qids: set[str]) -> dict[str, Query]:
+    def _queries(self, runner: JobContext, qids: set[str]) -> dict[str, Query]:
         return {q.qid: q for q in Query.objects.filter(collection_id=runner.job.collection_id, qid__in=qids)}
 
-    def _passages(self, runner: JobRunner, docids: set[str]) -> dict[str, Passage]:
+    def _passages(self, runner: JobContext, docids: set[str]) -> dict[str, Passage]:
         return {p.docid: p for p in Passage.objects.filter(collection_id=runner.job.collection_id, docid__in=docids)}
 
-    def _calls(self, runner: JobRunner, inputs: dict[str, Any], parser, *, stage: int = 1, endpoint=None) -> list[PlannedCall]:
+    def _calls(self, runner: JobContext, inputs: dict[str, Any], parser, *, stage: int = 1, endpoint=None) -> list[PlannedCall]:
         template = runner.job.template
         values = {"examples": template.examples, **inputs}
         prompt = render(template.content, values)

@@ -20,22 +20,21 @@ import hashlib
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from judges.client import CallEngine, CallOutcome, CallRequest, EndpointConfig
-from judges.models import Endpoint, LLMCall, LLMJob, LLMJobItem
-from judges.parsing import Parsed
+from judges.job_state import ItemState, PlannedCall
+from judges.kinds import handler_for
+from judges.models import LLMCall, LLMJob, LLMJobItem
 
-# In-process progress callbacks (job id -> callable), used by commands when the task runs
-# eagerly in the same process; a task run by a worker has none and reports via the DB.
-PROGRESS_HOOKS: dict[int, Callable[[LLMJob], None]] = {}
+# Told of the job's counters after each flushed batch (a command's progress bar).
+ProgressCallback = Callable[[LLMJob], None]
 
 
 def lease_seconds() -> float:
@@ -48,63 +47,14 @@ def cache_key(*, model: str, template_hash: str, parameters: dict, sample: int, 
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-@dataclass
-class PlannedCall:
-    """One call an item needs: where, what, and how its answer is read."""
-
-    endpoint: Endpoint
-    stage: int
-    sample: int
-    prompt: str
-    inputs: dict[str, Any]
-    parser: Callable[[str], Parsed]
-    system: str = ""
-    parameters: dict[str, Any] = field(default_factory=dict)
-    key: str = ""
-    item_id: int = 0
-    # filled in when answered
-    content: str | None = None
-    parsed: Parsed | None = None
-    error: str = ""
-    cached: bool = False
-
-    def messages(self) -> list[dict[str, str]]:
-        msgs = [{"role": "system", "content": self.system}] if self.system else []
-        return msgs + [{"role": "user", "content": self.prompt}]
-
-
-@dataclass
-class ItemState:
-    """An item in flight: its inputs, its current step's calls, and what was learnt."""
-
-    item: LLMJobItem
-    context: dict[str, Any]
-    step: int = 0
-    calls: list[PlannedCall] = field(default_factory=list)
-    history: list[Any] = field(default_factory=list)
-    status: str = ""
-    result: dict[str, Any] = field(default_factory=dict)
-    error: str = ""
-    attempts: int = 0
-
-    def answered(self) -> bool:
-        return all(c.content is not None or c.error for c in self.calls)
-
-    def finish(self, status: str, *, result: dict | None = None, error: str = "") -> None:
-        self.status = status
-        self.result = result or {}
-        self.error = error
-
-
 class JobRunner:
     """Runs one job to completion (or until cancelled). See the module docstring."""
 
     FLUSH_SECONDS = 0.25
     CLAIM_RETRY_SECONDS = 1.0
 
-    def __init__(self, job_id: int) -> None:
-        from judges.kinds import handler_for  # kinds import the runner's dataclasses
-
+    def __init__(self, job_id: int, *, on_progress: ProgressCallback | None = None) -> None:
+        self.on_progress = on_progress
         self.job = LLMJob.objects.select_related("endpoint", "endpoint2", "template", "collection", "assessor").get(
             pk=job_id
         )
@@ -301,10 +251,9 @@ class JobRunner:
             )
         self.renew_leases()
         self.job.status = job.status
-        hook = PROGRESS_HOOKS.get(self.job.pk)
-        if hook is not None:
+        if self.on_progress is not None:
             self.job.refresh_from_db(fields=["done", "invalid", "failed", "total", "calls", "cached", "tokens"])
-            hook(self.job)
+            self.on_progress(self.job)
 
     # --- the loop ------------------------------------------------------------------------
     def run(self) -> None:
@@ -356,3 +305,47 @@ class JobRunner:
             status=LLMJobItem.PENDING, claimed_by="", claimed_until=None
         )
 
+
+# --- a job's run, start to end (the body of the ``run_llm_job`` task) ----------------------
+def job_run(*, job_id: int, on_progress: ProgressCallback | None = None) -> LLMJob | None:
+    """Run (or resume) one job to its end; None when it must not run (done or cancelled).
+
+    Idempotent: finished items are skipped and answered calls come from the cache. A
+    failure is recorded on the job, then raised again for Celery to log.
+    """
+    if not job_mark_running(job_id=job_id):
+        return None
+    try:
+        JobRunner(job_id, on_progress=on_progress).run()
+    except Exception as exc:
+        job_finish(job_id=job_id, error=f"{type(exc).__name__}: {exc}")
+        raise
+    return job_finish(job_id=job_id)
+
+
+def job_mark_running(*, job_id: int) -> bool:
+    """Mark a job running (first start keeps its started_at); False when it must not run."""
+    updated = LLMJob.objects.filter(pk=job_id, status__in=[LLMJob.PENDING, LLMJob.RUNNING, LLMJob.FAILED]).update(
+        status=LLMJob.RUNNING, heartbeat_at=timezone.now()
+    )
+    LLMJob.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=timezone.now())
+    return bool(updated)
+
+
+def job_finish(*, job_id: int, error: str = "") -> LLMJob:
+    """Recount the job from its items (the truth, whatever runners added) and close it."""
+    counts = dict(LLMJobItem.objects.filter(job_id=job_id).values_list("status").annotate(n=Count("id")))
+    unfinished = sum(n for s, n in counts.items() if s not in LLMJobItem.FINISHED)
+    fields: dict[str, Any] = {
+        "done": counts.get(LLMJobItem.DONE, 0),
+        "invalid": counts.get(LLMJobItem.INVALID, 0),
+        "failed": counts.get(LLMJobItem.FAILED, 0),
+    }
+    qs = LLMJob.objects.filter(pk=job_id)
+    if error:
+        fields.update(status=LLMJob.FAILED, error=error[:5000], finished_at=timezone.now())
+    elif not unfinished:
+        fields.update(finished_at=timezone.now())
+        qs.exclude(status=LLMJob.CANCELLED).update(status=LLMJob.DONE)
+    qs.update(**fields)
+    return LLMJob.objects.get(pk=job_id)

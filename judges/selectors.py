@@ -1,13 +1,110 @@
-"""Reads of the judges app: job progress, job lists, relabeled training sets."""
+"""Reads of the judges app: templates, what a job asks about, job progress and lists,
+relabeled training sets."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from judges.models import LLMJob, RelabelDecision, TrainingSet
+from analysis import corpus_selectors
+from analysis.models import Assessor, Collection, Generation, Judgment, Passage, Query, RunRow
+from judges.models import LLMJob, PromptTemplate, RelabelDecision, TrainingSet
+
+# The default template of each kind, by the short name the commands and the API accept.
+DEFAULT_TEMPLATES = {
+    "graded": "hardq-graded", "binary": "hardq-binary", "pairwise": "hardq-pairwise",
+    "generation": "hardq-generation", "cascade": "hardq-cascade",
+    "reasons_h2r": "hardq-reasons-h2r", "reasons_h2g": "hardq-reasons-h2g", "reasons_h2j": "hardq-reasons-h2j",
+}
+
+
+def template_resolve(*, prompt: str, kinds: Iterable[str]) -> PromptTemplate:
+    """A template by name (latest version, or ``name:v3`` / ``name@3``), or a kind's default.
+
+    Raises ``PromptTemplate.DoesNotExist`` naming the prompt and the kinds looked in.
+    """
+    kinds = list(kinds)
+    name, version = prompt, None
+    for sep in (":v", "@"):
+        if sep in prompt:
+            name, _, v = prompt.rpartition(sep)
+            version = int(v)
+    name = DEFAULT_TEMPLATES.get(name, name)
+    qs = PromptTemplate.objects.filter(name=name, kind__in=kinds)
+    template = (qs.filter(version=version) if version else qs.order_by("-version")).first()
+    if template is None:
+        raise PromptTemplate.DoesNotExist(f"no template {prompt!r} of kind {'/'.join(kinds)}")
+    return template
+
+
+# --- what a new job asks about ---------------------------------------------------------
+def officially_judged_pairs(*, collection: Collection, limit: int | None = None) -> list[str]:
+    """``qid<TAB>docid`` of every pair an official assessor judged in the collection, sorted."""
+    qs = (
+        Judgment.objects.filter(query__collection=collection, assessor__kind=Assessor.OFFICIAL)
+        .values_list("query__qid", "passage__docid")
+        .distinct()
+        .order_by("query__qid", "passage__docid")
+    )
+    return [f"{q}\t{d}" for q, d in (qs[:limit] if limit else qs)]
+
+
+def query_qids(*, collection: Collection) -> list[str]:
+    """Every qid of the collection, in qid order."""
+    return list(corpus_selectors.query_list(collection=collection).values_list("qid", flat=True))
+
+
+def queries_by_qid(*, collection: Collection) -> dict[str, Query]:
+    """The collection's queries by qid (to link imported training examples to them)."""
+    return {q.qid: q for q in corpus_selectors.query_list(collection=collection)}
+
+
+def generated_qids(*, collection: Collection, generator: Assessor) -> set[str]:
+    """The qids for which ``generator`` has a generated passage in the collection."""
+    return set(
+        Generation.objects.filter(generator=generator, query__collection=collection).values_list("query__qid", flat=True)
+    )
+
+
+TrainingRow = tuple[str, str, list[dict[str, str]], list[dict[str, str]]]
+
+
+def training_examples_from_run(*, collection: Collection, system: str, k: int, min_grade: int) -> list[TrainingRow]:
+    """(qid, query text, positives, negatives) per query that has both: positives judged
+    >= ``min_grade`` in the official qrels, hard negatives the run's top-``k`` passages
+    judged below it or not judged at all. Passages as ``{docid, title, text}``."""
+    official = Judgment.objects.filter(query__collection=collection, assessor__kind=Assessor.OFFICIAL, valid=True)
+    grades: dict[tuple[int, int], int | None] = {(q, p): g for q, p, g in official.values_list("query_id", "passage_id", "grade")}
+    queries = {q.pk: q for q in Query.objects.filter(collection=collection)}
+    positives: dict[int, list[int]] = {}
+    for (q, p), g in grades.items():
+        if g is not None and g >= min_grade:
+            positives.setdefault(q, []).append(p)
+    negatives: dict[int, list[int]] = {}
+    rows = RunRow.objects.filter(run__collection=collection, run__system__name=system, rank__lte=k).order_by("query_id", "rank")
+    for q, p in rows.values_list("query_id", "passage_id"):
+        g = grades.get((q, p))
+        if g is None or g < min_grade:
+            negatives.setdefault(q, []).append(p)
+    needed = {p for ps in positives.values() for p in ps} | {p for ps in negatives.values() for p in ps}
+    passages = {p.pk: p for p in Passage.objects.filter(pk__in=needed)}
+
+    def as_dicts(ids: list[int]) -> list[dict[str, str]]:
+        return [{"docid": passages[i].docid, "title": "", "text": passages[i].text or ""} for i in ids]
+
+    return [
+        (queries[q].qid, queries[q].text, as_dicts(positives.get(q, [])), as_dicts(negatives.get(q, [])))
+        for q in sorted(set(positives) & set(negatives), key=lambda pk: queries[pk].qid)
+    ]
+
+
+# --- jobs ---------------------------------------------------------------------------------
+def jobs_to_resume() -> QuerySet[LLMJob]:
+    """Jobs that were running when their worker died (resumed when a worker starts)."""
+    return LLMJob.objects.filter(status=LLMJob.RUNNING)
 
 
 @dataclass(frozen=True)

@@ -6,18 +6,22 @@ An API or a view calls these and nothing else:
 - ``job_start``: send the job's Celery task once the transaction commits;
 - ``job_resume``: put a stopped/killed job back on the queue (idempotent);
 - ``job_cancel``: stop a job; runners notice it at their next batch.
+
+Reads (templates by name, the pairs to judge, the jobs to resume) are in
+``judges.selectors``; a job's run (the Celery task's body) is in ``judges.runner``.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
-from analysis.models import Assessor, Collection, Generation, Judgment, Query, RunRow, Task
+from analysis.models import Assessor, Collection, Generation, Task
+from judges import selectors
 from judges.models import (
     Endpoint,
     JobKind,
@@ -28,6 +32,7 @@ from judges.models import (
     TrainingExample,
     TrainingSet,
 )
+from judges.tasks import run_llm_job
 
 
 def endpoint_get_or_create(
@@ -81,27 +86,6 @@ def template_add_from_file(*, name: str, path: Path, kind: str, examples_path: P
     return template_add(name=name, kind=kind, content=content, examples=examples, description=f"from {path.name}")
 
 
-def template_resolve(*, prompt: str, kinds: Iterable[str]) -> PromptTemplate:
-    """A template by name (latest version, or ``name:v3`` / ``name@3``), or a kind's default."""
-    kinds = list(kinds)
-    defaults = {
-        "graded": "hardq-graded", "binary": "hardq-binary", "pairwise": "hardq-pairwise",
-        "generation": "hardq-generation", "cascade": "hardq-cascade",
-        "reasons_h2r": "hardq-reasons-h2r", "reasons_h2g": "hardq-reasons-h2g", "reasons_h2j": "hardq-reasons-h2j",
-    }
-    name, version = prompt, None
-    for sep in (":v", "@"):
-        if sep in prompt:
-            name, _, v = prompt.rpartition(sep)
-            version = int(v)
-    name = defaults.get(name, name)
-    qs = PromptTemplate.objects.filter(name=name, kind__in=kinds)
-    template = (qs.filter(version=version) if version else qs.order_by("-version")).first()
-    if template is None:
-        raise PromptTemplate.DoesNotExist(f"no template {prompt!r} of kind {'/'.join(kinds)}")
-    return template
-
-
 def llm_assessor_get_or_create(*, name: str, endpoint: Endpoint, template: PromptTemplate, scale: str) -> Assessor:
     """The LLM assessor the job writes as: ``<model>-<template>-v<version>`` unless named."""
     name = name or f"{endpoint.model}-{template.name}-v{template.version}"
@@ -125,18 +109,6 @@ def _job_create(*, kind: Any, keys: list[str], endpoint: Endpoint, template: Pro
     return job
 
 
-def officially_judged_pairs(*, collection: Collection, limit: int | None = None) -> list[str]:
-    """``qid<TAB>docid`` of every pair an official assessor judged in the collection."""
-    qs = (
-        Judgment.objects.filter(query__collection=collection, assessor__kind=Assessor.OFFICIAL)
-        .values_list("query__qid", "passage__docid")
-        .distinct()
-        .order_by("query__qid", "passage__docid")
-    )
-    pairs = [f"{q}\t{d}" for q, d in (qs[:limit] if limit else qs)]
-    return pairs
-
-
 def job_create_judge(
     *,
     collection: Collection,
@@ -148,14 +120,14 @@ def job_create_judge(
     samples: int = 1,
     concurrency: int = 16,
     runners: int = 1,
-    created_by=None,
+    created_by: AbstractBaseUser | None = None,
 ) -> LLMJob:
     """A relevance judging job over the officially judged pairs (or the given ones)."""
     if template.kind not in (PromptKind.GRADED, PromptKind.BINARY):
         raise ValueError(f"template {template} is not a relevance template")
     scale = Assessor.BINARY if template.kind == PromptKind.BINARY else Assessor.GRADED
     assessor = llm_assessor_get_or_create(name=assessor_name, endpoint=endpoint, template=template, scale=scale)
-    keys = [f"{q}\t{d}" for q, d in pairs][:limit] if pairs is not None else officially_judged_pairs(collection=collection, limit=limit)
+    keys = [f"{q}\t{d}" for q, d in pairs][:limit] if pairs is not None else selectors.officially_judged_pairs(collection=collection, limit=limit)
     return _job_create(
         kind=JobKind.JUDGE, keys=keys, endpoint=endpoint, template=template, collection=collection, assessor=assessor,
         samples=samples, concurrency=concurrency, runners=runners, created_by=created_by,
@@ -166,11 +138,11 @@ def job_create_judge(
 def job_create_generate(
     *, collection: Collection, endpoint: Endpoint, template: PromptTemplate, assessor_name: str = "",
     qids: list[str] | None = None, limit: int | None = None, concurrency: int = 16, setting: str = Generation.ZERO_SHOT,
-    created_by=None,
+    created_by: AbstractBaseUser | None = None,
 ) -> LLMJob:
     """A passage generation job: one passage per query (all queries of the collection or ``qids``)."""
     assessor = llm_assessor_get_or_create(name=assessor_name, endpoint=endpoint, template=template, scale=Assessor.GRADED)
-    keys = qids if qids is not None else list(Query.objects.filter(collection=collection).order_by("qid").values_list("qid", flat=True))
+    keys = qids if qids is not None else selectors.query_qids(collection=collection)
     return _job_create(
         kind=JobKind.GENERATE, keys=keys[:limit] if limit else keys, endpoint=endpoint, template=template,
         collection=collection, assessor=assessor, concurrency=concurrency, created_by=created_by,
@@ -180,12 +152,12 @@ def job_create_generate(
 
 def job_create_pairwise(
     *, collection: Collection, endpoint: Endpoint, template: PromptTemplate, generator: Assessor, assessor_name: str = "",
-    limit: int | None = None, samples: int = 1, concurrency: int = 16, created_by=None,
+    limit: int | None = None, samples: int = 1, concurrency: int = 16, created_by: AbstractBaseUser | None = None,
 ) -> LLMJob:
     """Pairwise preference of each officially judged passage against the query's generated one."""
     assessor = llm_assessor_get_or_create(name=assessor_name, endpoint=endpoint, template=template, scale=Assessor.GRADED)
-    with_generation = set(Generation.objects.filter(generator=generator, query__collection=collection).values_list("query__qid", flat=True))
-    keys = [k for k in officially_judged_pairs(collection=collection) if k.split("\t", 1)[0] in with_generation]
+    with_generation = selectors.generated_qids(collection=collection, generator=generator)
+    keys = [k for k in selectors.officially_judged_pairs(collection=collection) if k.split("\t", 1)[0] in with_generation]
     return _job_create(
         kind=JobKind.PAIRWISE, keys=keys[:limit] if limit else keys, endpoint=endpoint, template=template,
         collection=collection, assessor=assessor, samples=samples, concurrency=concurrency, created_by=created_by,
@@ -196,7 +168,7 @@ def job_create_pairwise(
 def job_create_reasons(
     *, collection: Collection, endpoint: Endpoint, template: PromptTemplate, task: str, assessor_name: str = "",
     qids: list[str] | None = None, contexts: dict[str, str] | None = None, rounds: int = 1, label: str = "",
-    limit: int | None = None, concurrency: int = 16, created_by=None,
+    limit: int | None = None, concurrency: int = 16, created_by: AbstractBaseUser | None = None,
 ) -> LLMJob:
     """Failure reasons per query for one task (h2r/h2g/h2j), optionally refined over rounds."""
     if task not in Task.values:
@@ -204,7 +176,7 @@ def job_create_reasons(
     if template.kind != f"reasons_{task}":
         raise ValueError(f"template {template} is not a reasons_{task} template")
     assessor = llm_assessor_get_or_create(name=assessor_name, endpoint=endpoint, template=template, scale=Assessor.GRADED)
-    keys = qids if qids is not None else list(Query.objects.filter(collection=collection).order_by("qid").values_list("qid", flat=True))
+    keys = qids if qids is not None else selectors.query_qids(collection=collection)
     return _job_create(
         kind=JobKind.REASONS, keys=keys[:limit] if limit else keys, endpoint=endpoint, template=template,
         collection=collection, assessor=assessor, concurrency=concurrency, created_by=created_by,
@@ -214,7 +186,7 @@ def job_create_reasons(
 
 def job_create_relabel(
     *, training_set: TrainingSet, endpoint: Endpoint, endpoint2: Endpoint, template: PromptTemplate,
-    policy: str = "move", limit: int | None = None, concurrency: int = 16, created_by=None,
+    policy: str = "move", limit: int | None = None, concurrency: int = 16, created_by: AbstractBaseUser | None = None,
 ) -> LLMJob:
     """The relabeling cascade over a training set: ``endpoint`` is stage 1, ``endpoint2`` stage 2."""
     if policy not in ("move", "remove"):
@@ -227,7 +199,7 @@ def job_create_relabel(
     )
 
 
-def job_create_from_form(*, data: dict[str, Any], created_by=None) -> LLMJob:
+def job_create_from_form(*, data: dict[str, Any], created_by: AbstractBaseUser | None = None) -> LLMJob:
     """Create a job of any kind from the web form's cleaned data (``judges.forms.LLMJobForm``)."""
     endpoint = endpoint_get_or_create(base_url=data["base_url"], model=data["model"], api_key_env=data.get("api_key_env") or "")
     common = {"endpoint": endpoint, "template": data["template"], "limit": data.get("limit"),
@@ -256,8 +228,6 @@ def job_start(*, job: LLMJob) -> None:
     With ``job.runners`` > 1 as many tasks are sent: the runners share the items through
     their claims, so the job fans out over several worker processes or machines.
     """
-    from judges.tasks import run_llm_job
-
     def send() -> None:
         for _ in range(max(1, job.runners)):
             run_llm_job.delay(job.pk)
@@ -280,41 +250,6 @@ def job_cancel(*, job: LLMJob) -> LLMJob:
     LLMJob.objects.filter(pk=job.pk).exclude(status=LLMJob.DONE).update(status=LLMJob.CANCELLED, finished_at=timezone.now())
     job.refresh_from_db()
     return job
-
-
-def job_mark_running(*, job_id: int) -> bool:
-    """Mark a job running (first start keeps its started_at); False when it must not run."""
-    updated = LLMJob.objects.filter(pk=job_id, status__in=[LLMJob.PENDING, LLMJob.RUNNING, LLMJob.FAILED]).update(
-        status=LLMJob.RUNNING, heartbeat_at=timezone.now()
-    )
-    LLMJob.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=timezone.now())
-    return bool(updated)
-
-
-def job_finish(*, job_id: int, error: str = "") -> LLMJob:
-    """Recount the job from its items (the truth, whatever runners added) and close it."""
-    from django.db.models import Count
-
-    counts = dict(LLMJobItem.objects.filter(job_id=job_id).values_list("status").annotate(n=Count("id")))
-    unfinished = sum(n for s, n in counts.items() if s not in LLMJobItem.FINISHED)
-    fields: dict[str, Any] = {
-        "done": counts.get(LLMJobItem.DONE, 0),
-        "invalid": counts.get(LLMJobItem.INVALID, 0),
-        "failed": counts.get(LLMJobItem.FAILED, 0),
-    }
-    qs = LLMJob.objects.filter(pk=job_id)
-    if error:
-        fields.update(status=LLMJob.FAILED, error=error[:5000], finished_at=timezone.now())
-    elif not unfinished:
-        fields.update(finished_at=timezone.now())
-        qs.exclude(status=LLMJob.CANCELLED).update(status=LLMJob.DONE)
-    qs.update(**fields)
-    return LLMJob.objects.get(pk=job_id)
-
-
-def jobs_to_resume() -> QuerySet[LLMJob]:
-    """Jobs that were running when their worker died (resumed when a worker starts)."""
-    return LLMJob.objects.filter(status=LLMJob.RUNNING)
 
 
 # --- training sets for the cascade -----------------------------------------------------
@@ -347,31 +282,7 @@ def training_set_import_tevatron(*, name: str, path: Path, collection: Collectio
 def training_set_from_run(*, name: str, collection: Collection, system: str, k: int = 20, min_grade: int = 1) -> TrainingSet:
     """Examples from the official qrels and a run: positives judged >= min_grade, hard
     negatives = the run's top-k passages judged below it or not judged at all."""
-    official = Judgment.objects.filter(query__collection=collection, assessor__kind=Assessor.OFFICIAL, valid=True)
-    grades: dict[tuple[int, int], int | None] = {(q, p): g for q, p, g in official.values_list("query_id", "passage_id", "grade")}
-    queries = {q.pk: q for q in Query.objects.filter(collection=collection)}
-    from analysis.models import Passage
-
-    positives: dict[int, list[int]] = {}
-    for (q, p), g in grades.items():
-        if g is not None and g >= min_grade:
-            positives.setdefault(q, []).append(p)
-    negatives: dict[int, list[int]] = {}
-    rows = RunRow.objects.filter(run__collection=collection, run__system__name=system, rank__lte=k).order_by("query_id", "rank")
-    for q, p in rows.values_list("query_id", "passage_id"):
-        g = grades.get((q, p))
-        if g is None or g < min_grade:
-            negatives.setdefault(q, []).append(p)
-    needed = {p for ps in positives.values() for p in ps} | {p for ps in negatives.values() for p in ps}
-    passages = {p.pk: p for p in Passage.objects.filter(pk__in=needed)}
-
-    def as_dicts(ids: list[int]) -> list[dict[str, str]]:
-        return [{"docid": passages[i].docid, "title": "", "text": passages[i].text or ""} for i in ids]
-
-    examples = [
-        (queries[q].qid, queries[q].text, as_dicts(positives.get(q, [])), as_dicts(negatives.get(q, [])))
-        for q in sorted(set(positives) & set(negatives), key=lambda pk: queries[pk].qid)
-    ]
+    examples = selectors.training_examples_from_run(collection=collection, system=system, k=k, min_grade=min_grade)
     return _training_set_write(name=name, source=f"qrels + run {system} top {k}", collection=collection, examples=examples)
 
 
@@ -379,7 +290,7 @@ def _training_set_write(*, name: str, source: str, collection: Collection | None
     with transaction.atomic():
         training_set, _ = TrainingSet.objects.update_or_create(name=name, defaults={"source": source, "collection": collection})
         training_set.examples.all().delete()
-        qids = {q.qid: q for q in Query.objects.filter(collection=collection)} if collection else {}
+        qids = selectors.queries_by_qid(collection=collection) if collection else {}
         TrainingExample.objects.bulk_create(
             [TrainingExample(training_set=training_set, qid=qid, query_text=text, query=qids.get(qid),
                              positives=pos, negatives=neg) for qid, text, pos, neg in examples],

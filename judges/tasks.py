@@ -1,4 +1,9 @@
-"""Celery tasks of the judges app: thin, they take ids and call the runner."""
+"""Celery tasks of the judges app: thin, they take ids and call the runner.
+
+The services send these (``services.job_start``, on commit); a task module imports
+only what it runs (``judges.runner``, ``judges.selectors``), never the services, so
+the two do not import each other.
+"""
 from __future__ import annotations
 
 import logging
@@ -6,8 +11,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from judges import services
-from judges.runner import JobRunner
+from judges import runner, selectors
 
 log = logging.getLogger(__name__)
 
@@ -15,14 +19,9 @@ log = logging.getLogger(__name__)
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def run_llm_job(job_id: int) -> dict:
     """Run (or resume) one LLM job. Idempotent: finished items are skipped, answered calls come from the cache."""
-    if not services.job_mark_running(job_id=job_id):
+    job = runner.job_run(job_id=job_id)
+    if job is None:
         return {"job": job_id, "skipped": True}
-    try:
-        JobRunner(job_id).run()
-    except Exception as exc:
-        services.job_finish(job_id=job_id, error=f"{type(exc).__name__}: {exc}")
-        raise
-    job = services.job_finish(job_id=job_id)
     return {"job": job_id, "status": job.status, "done": job.done, "invalid": job.invalid, "failed": job.failed}
 
 
@@ -32,6 +31,6 @@ def resume_interrupted_jobs(sender=None, **kwargs) -> None:
 
     Their items' leases expire and are claimed again; calls already answered are in the cache.
     """
-    for job in services.jobs_to_resume():
+    for job in selectors.jobs_to_resume():
         log.warning("resuming interrupted LLM job %s", job.pk)
         run_llm_job.delay(job.pk)

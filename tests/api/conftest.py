@@ -119,6 +119,7 @@ def fake_llm_server():
 def world(corpus, alice, bob, admin_user, fake_llm_server, settings) -> World:
     from analysis import hardness_services
     from annotation import services as annotation_services
+    from judges import selectors as judges_selectors
     from judges import services as judges_services
 
     settings.HARDQ_LLM_BACKOFF_BASE = 0.01
@@ -133,6 +134,6 @@ def world(corpus, alice, bob, admin_user, fake_llm_server, settings) -> World:
     assignment_a = annotation_services.assignment_next(campaign=campaign_a, user=alice)
     analysis, _ = hardness_services.h2r_analysis_run(collection=corpus.collection, system="bm25")
     endpoint = judges_services.endpoint_get_or_create(base_url=fake_llm_server.base_url, model="fake-judge", max_attempts=2)
-    template = judges_services.template_resolve(prompt="graded", kinds=["graded"])
+    template = judges_selectors.template_resolve(prompt="graded", kinds=["graded"])
     job = judges_services.job_create_judge(collection=corpus.collection, endpoint=endpoint, template=template, limit=3)
     return World(corpus, campaign_a, campaign_b, assignment_a, analysis, job, fake_llm_server.base_url)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from analysis.importers.formats import parse_qrels
+from analysis.importers.reading import SourceFile
 from analysis.models import Assessor, Collection, Judgment, Passage, Query
 from tests.judges.fake_llm import FakeConfig, FakeLLMServer
 
@@ -27,8 +29,8 @@ def _fast_backoff(settings):
 def load_dl19(paper_data: Path, *, name: str = "dl19", max_pairs: int | None = None) -> Collection:
     """The DL19 queries, judged passages and official qrels, bulk-created.
 
-    (A stand-in for the import commands: only what the judges need, read straight from
-    the paper-data files.)
+    (A stand-in for the import commands: only what the judges need, the qrels read by
+    the importer's parser.)
     """
     base = paper_data / "dl19"
     collection = Collection.objects.create(name=name, corpus="msmarco-v1-passage")
@@ -38,11 +40,8 @@ def load_dl19(paper_data: Path, *, name: str = "dl19", max_pairs: int | None = N
             qid, text = line.split("\t", 1)
             queries[qid] = Query(collection=collection, qid=qid, text=text.strip())
     Query.objects.bulk_create(queries.values())
-    qrels = []
-    for line in (base / "qrels.dl19-passage.txt").read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if len(parts) == 4 and parts[0] in queries:
-            qrels.append((parts[0], parts[2], int(parts[3])))
+    records, _ = parse_qrels(SourceFile.from_path(base / "qrels.dl19-passage.txt"), scale="graded")
+    qrels = [(r.qid, r.docid, r.grade) for r in records if r.qid in queries]
     if max_pairs:
         qrels = qrels[:max_pairs]
     wanted = {d for _, d, _ in qrels}

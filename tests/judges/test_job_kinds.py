@@ -153,7 +153,7 @@ def test_a_cancelled_job_stops_and_can_be_resumed():
     collection = small_collection()
     with FakeLLMServer(FakeConfig()) as server:
         endpoint = services.endpoint_get_or_create(base_url=server.base_url, model="fake")
-        template = services.template_resolve(prompt="graded", kinds=["graded"])
+        template = selectors.template_resolve(prompt="graded", kinds=["graded"])
         job = services.job_create_judge(collection=collection, endpoint=endpoint, template=template)
         services.job_cancel(job=job)
         from judges.tasks import run_llm_job

@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
-from judges import services
+from judges import selectors, services
 from judges.models import PromptKind, PromptTemplate
 from judges.prompts import render
 
@@ -41,8 +41,8 @@ def test_a_changed_text_is_a_new_version_and_the_same_text_is_not():
     assert again.pk == first.pk
     assert (first.version, changed.version) == (1, 2)
     assert first.content_hash != changed.content_hash
-    assert services.template_resolve(prompt="mine", kinds=["binary"]).pk == changed.pk
-    assert services.template_resolve(prompt="mine:v1", kinds=["binary"]).pk == first.pk
+    assert selectors.template_resolve(prompt="mine", kinds=["binary"]).pk == changed.pk
+    assert selectors.template_resolve(prompt="mine:v1", kinds=["binary"]).pk == first.pk
 
 
 @pytest.mark.django_db

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from analysis.models import Assessor, Collection, Judgment, Passage, Query
-from judges import services
+from judges import selectors, services
 from judges.models import LLMJob
 from tests.judges.fake_llm import FakeConfig, FakeLLMServer
 
@@ -18,7 +18,7 @@ def make_job(base_url: str = "http://127.0.0.1:9/v1") -> LLMJob:
         p = Passage.objects.create(collection=collection, docid=f"d{j}", text="text")
         Judgment.objects.create(query=q, passage=p, assessor=official, grade=1)
     endpoint = services.endpoint_get_or_create(base_url=base_url, model="<b>m</b>")
-    template = services.template_resolve(prompt="graded", kinds=["graded"])
+    template = selectors.template_resolve(prompt="graded", kinds=["graded"])
     return services.job_create_judge(collection=collection, endpoint=endpoint, template=template)
 
 
@@ -67,7 +67,7 @@ def test_staff_starts_a_judge_job_from_the_web(client, admin_user, django_captur
         p = Passage.objects.create(collection=collection, docid=f"d{j}", text=f"web passage {j}")
         Judgment.objects.create(query=q, passage=p, assessor=official, grade=j % 4)
     client.force_login(admin_user)
-    template = services.template_resolve(prompt="binary", kinds=["binary"])
+    template = selectors.template_resolve(prompt="binary", kinds=["binary"])
     with FakeLLMServer(FakeConfig()) as server, django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("judges:job_create"), {
             "collection": collection.pk, "base_url": server.base_url, "model": "web-judge", "template": template.pk,
@@ -84,7 +84,7 @@ def test_staff_starts_a_judge_job_from_the_web(client, admin_user, django_captur
 def test_the_web_form_checks_the_template_fits_the_kind(client, admin_user):
     collection = Collection.objects.create(name="web")
     client.force_login(admin_user)
-    template = services.template_resolve(prompt="graded", kinds=["graded"])
+    template = selectors.template_resolve(prompt="graded", kinds=["graded"])
     response = client.post(reverse("judges:job_create"), {
         "kind": "generate", "collection": collection.pk, "base_url": "http://127.0.0.1:9/v1", "model": "m",
         "template": template.pk, "samples": 1, "concurrency": 4, "rounds": 1, "policy": "move",
@@ -100,7 +100,7 @@ def test_staff_starts_reason_proposals_from_the_web(client, admin_user, django_c
     Query.objects.create(collection=collection, qid="1", text="what is web")
     Query.objects.create(collection=collection, qid="2", text="who is robert gray")
     client.force_login(admin_user)
-    template = services.template_resolve(prompt="reasons_h2j", kinds=["reasons_h2j"])
+    template = selectors.template_resolve(prompt="reasons_h2j", kinds=["reasons_h2j"])
     with FakeLLMServer(FakeConfig()) as server, django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("judges:job_create"), {
             "kind": "reasons", "collection": collection.pk, "base_url": server.base_url, "model": "m",

@@ -20,7 +20,7 @@ import pytest
 from django.db import connection
 
 from analysis.models import Judgment
-from judges import services
+from judges import selectors, services
 from judges.models import LLMCall, LLMJob, LLMJobItem
 from tests.judges.conftest import load_dl19
 from tests.judges.fake_llm import FakeConfig, FakeLLMProcess, prompt_hash
@@ -83,7 +83,7 @@ def test_worker_killed_mid_job_resumes_without_repeating_finished_calls(paper_da
     collection = load_dl19(paper_data, max_pairs=1500)
     with FakeLLMProcess(FakeConfig(latency=0.05)) as server:
         endpoint = services.endpoint_get_or_create(base_url=server.base_url, model="fake-worker", timeout=10)
-        template = services.template_resolve(prompt="graded", kinds=["graded"])
+        template = selectors.template_resolve(prompt="graded", kinds=["graded"])
         job = services.job_create_judge(collection=collection, endpoint=endpoint, template=template, concurrency=8)
         worker = start_worker(broker)
         try:

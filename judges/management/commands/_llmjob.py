@@ -13,9 +13,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from judges import selectors, services
+from analysis import corpus_selectors
+from analysis.models import Collection
+from judges import runner, selectors, services
 from judges.models import Endpoint, LLMJob
-from judges.runner import PROGRESS_HOOKS
+from judges.tasks import run_llm_job
 
 
 def parse_params(pairs: list[str]) -> dict:
@@ -65,18 +67,13 @@ class LLMJobCommand(BaseCommand):
             parameters=parse_params(options["param"]),
         )
 
-    def collection(self, options):
-        from analysis.models import Collection
-
-        try:
-            return Collection.objects.get(name=options["collection"])
-        except Collection.DoesNotExist:
+    def collection(self, options) -> Collection:
+        collection = corpus_selectors.collection_get(name=options["collection"])
+        if collection is None:
             raise CommandError(f"no collection {options['collection']!r}")
+        return collection
 
     def run_job(self, job: LLMJob, options) -> LLMJob:
-        from hardq_site.celery import app
-        from judges.tasks import run_llm_job
-
         bar = tqdm(total=job.total, desc=f"job {job.pk} {job.kind}", unit="item", disable=None)
 
         def show(j: LLMJob) -> None:
@@ -85,12 +82,10 @@ class LLMJobCommand(BaseCommand):
             bar.refresh()
 
         try:
-            if app.conf.task_always_eager:
-                PROGRESS_HOOKS[job.pk] = show
-                try:
-                    run_llm_job.apply(args=[job.pk]).get()
-                finally:
-                    PROGRESS_HOOKS.pop(job.pk, None)
+            # The task's own Celery app says whether tasks run in this process.
+            if run_llm_job.app.conf.task_always_eager:
+                # What the task would run, here, with the bar told after every batch.
+                runner.job_run(job_id=job.pk, on_progress=show)
             else:
                 services.job_start(job=job)
                 if options.get("no_wait"):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from judges import services
+from judges import selectors, services
 from judges.management.commands._llmjob import LLMJobCommand
 from judges.models import PromptTemplate
 
@@ -18,7 +18,7 @@ class Command(LLMJobCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            template = services.template_resolve(prompt=options["prompt"], kinds=["generation"])
+            template = selectors.template_resolve(prompt=options["prompt"], kinds=["generation"])
         except PromptTemplate.DoesNotExist as exc:
             raise CommandError(str(exc))
         job = services.job_create_generate(

@@ -3,9 +3,32 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from judges import services
+from analysis.importers.errors import ImportFileError
+from analysis.importers.formats import parse_qrels
+from analysis.importers.reading import SourceFile
+from judges import selectors, services
 from judges.management.commands._llmjob import LLMJobCommand
 from judges.models import PromptTemplate
+
+
+def pairs_file_read(path: str) -> list[tuple[str, str]]:
+    """The (qid, docid) pairs of a ``qid docid`` file, or of a qrels file read by the
+    importer's qrels parser (the same checks and ``FILE:LINE`` errors as ``import_qrels``)."""
+    try:
+        src = SourceFile.from_path(path)
+        first = next(src.lines(), (0, ""))[1]
+        if len(first.split()) >= 4:
+            records, _ = parse_qrels(src, scale="graded")
+            return [(r.qid, r.docid) for r in records]
+        pairs = []
+        for line, text in src.lines():
+            parts = text.split()
+            if len(parts) != 2:
+                raise ImportFileError(src.name, line, "expected 'qid docid' (or a qrels file 'qid Q0 docid grade')")
+            pairs.append((parts[0], parts[1]))
+    except ImportFileError as exc:
+        raise CommandError(str(exc)) from exc
+    return pairs
 
 
 class Command(LLMJobCommand):
@@ -20,19 +43,10 @@ class Command(LLMJobCommand):
     def handle(self, *args, **options) -> None:
         collection = self.collection(options)
         try:
-            template = services.template_resolve(prompt=options["prompt"], kinds=["graded", "binary"])
+            template = selectors.template_resolve(prompt=options["prompt"], kinds=["graded", "binary"])
         except PromptTemplate.DoesNotExist as exc:
             raise CommandError(str(exc))
-        pairs = None
-        if options["pairs"]:
-            pairs = []
-            with open(options["pairs"], encoding="utf-8") as fh:
-                for line in fh:
-                    parts = line.split()
-                    if len(parts) >= 4:  # qrels: qid Q0 docid grade
-                        pairs.append((parts[0], parts[2]))
-                    elif len(parts) >= 2:
-                        pairs.append((parts[0], parts[1]))
+        pairs = pairs_file_read(options["pairs"]) if options["pairs"] else None
         job = services.job_create_judge(
             collection=collection, endpoint=self.endpoint(options), template=template, assessor_name=options["assessor"],
             pairs=pairs, limit=options["limit"], samples=options["samples"], concurrency=options["concurrency"],

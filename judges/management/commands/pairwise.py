@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from analysis.models import Assessor
-from judges import services
+from judges import selectors, services
 from judges.management.commands._llmjob import LLMJobCommand
 from judges.models import PromptTemplate
 
@@ -20,7 +20,7 @@ class Command(LLMJobCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            template = services.template_resolve(prompt=options["prompt"], kinds=["pairwise"])
+            template = selectors.template_resolve(prompt=options["prompt"], kinds=["pairwise"])
             generator = Assessor.objects.get(name=options["generator"])
         except (PromptTemplate.DoesNotExist, Assessor.DoesNotExist) as exc:
             raise CommandError(str(exc))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from analysis.models import HardnessAnalysis
-from judges import services
+from judges import selectors, services
 from judges.management.commands._llmjob import LLMJobCommand
 from judges.models import PromptTemplate
 
@@ -24,7 +24,7 @@ class Command(LLMJobCommand):
     def handle(self, *args, **options) -> None:
         task = options["task"]
         try:
-            template = services.template_resolve(prompt=options["prompt"] or f"reasons_{task}", kinds=[f"reasons_{task}"])
+            template = selectors.template_resolve(prompt=options["prompt"] or f"reasons_{task}", kinds=[f"reasons_{task}"])
         except PromptTemplate.DoesNotExist as exc:
             raise CommandError(str(exc))
         qids, contexts = options["qids"], {}

@@ -48,7 +48,7 @@ class Command(LLMJobCommand):
         else:
             raise CommandError("give --training-file, --run or the --name of an imported training set")
         try:
-            template = services.template_resolve(prompt=options["prompt"], kinds=["cascade"])
+            template = selectors.template_resolve(prompt=options["prompt"], kinds=["cascade"])
         except PromptTemplate.DoesNotExist as exc:
             raise CommandError(str(exc))
         stage1 = self.endpoint(options)
