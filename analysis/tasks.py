@@ -1,9 +1,14 @@
-"""Celery tasks of the analysis app: thin wrappers that take ids and call a service."""
+"""Celery tasks of the analysis app: thin wrappers that take ids and call the computation.
+
+``analysis.hardness_services`` sends these (on commit); a task module imports only what
+it runs (``analysis.hardness_computations``), never the services, so the two do not import
+each other.
+"""
 from __future__ import annotations
 
 from celery import shared_task
 
-from analysis import hardness_services
+from analysis import hardness_computations
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -12,5 +17,5 @@ def hardness_compute(analysis_id: int) -> dict:
 
     Idempotent: a done analysis is not computed again; a failure is stored on the analysis.
     """
-    analysis = hardness_services.hardness_analysis_compute(analysis_id=analysis_id)
+    analysis = hardness_computations.hardness_analysis_compute(analysis_id=analysis_id)
     return {"analysis": analysis.id, "status": analysis.status}
