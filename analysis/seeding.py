@@ -7,22 +7,27 @@ keeps the rows for whatever comes next.
 """
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
+from typing import Any
 
 from django.apps import AppConfig
+from django.apps import apps as installed_apps
 from django.db.models.signals import post_migrate
 
+# A data migration's forward function: (app registry, schema editor or None).
+Seed = Callable[[Any, Any], None]
 
-def reseed_after_flush(app_config: AppConfig, migration_module: str) -> None:
-    """Run ``migration_module.seed(apps, None)`` on every post_migrate of ``app_config``.
 
-    The seed must be idempotent (get_or_create). migrate passes its project state; flush
-    passes none, so the installed models are used then.
+def reseed_after_flush(app_config: AppConfig, seed: Seed) -> None:
+    """Run ``seed(apps, None)`` on every post_migrate of ``app_config``.
+
+    ``seed`` is the function the data migration runs (kept in the app's ``seeds``
+    module, which the migration imports), and must be idempotent (get_or_create).
+    migrate passes its project state; flush passes none, so the installed models are
+    used then.
     """
 
-    def _reseed(sender, apps=None, **kwargs) -> None:
-        from django.apps import apps as installed_apps
+    def _reseed(sender: AppConfig, apps: Any = None, **kwargs: Any) -> None:
+        seed(apps or installed_apps, None)
 
-        importlib.import_module(migration_module).seed(apps or installed_apps, None)
-
-    post_migrate.connect(_reseed, sender=app_config, weak=False, dispatch_uid=f"reseed:{migration_module}")
+    post_migrate.connect(_reseed, sender=app_config, weak=False, dispatch_uid=f"reseed:{seed.__module__}.{seed.__name__}")

@@ -7,6 +7,7 @@ class AnnotationConfig(AppConfig):
 
     def ready(self) -> None:
         from analysis.seeding import reseed_after_flush
+        from annotation.seeds import failure_categories_seed
 
         # The paper's failure categories survive a flush, like the judges' templates.
-        reseed_after_flush(self, "annotation.migrations.0002_seed_failure_categories")
+        reseed_after_flush(self, failure_categories_seed)

@@ -7,6 +7,7 @@ class JudgesConfig(AppConfig):
 
     def ready(self) -> None:
         from analysis.seeding import reseed_after_flush
+        from judges.seeds import default_templates_seed
 
         # The default prompt templates survive a flush (transactional tests).
-        reseed_after_flush(self, "judges.migrations.0002_seed_default_templates")
+        reseed_after_flush(self, default_templates_seed)
