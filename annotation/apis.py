@@ -8,8 +8,6 @@ undoes, reads their progress and, while a campaign is open, only their own label
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.http import HttpResponse
-from django.utils.http import http_date, parse_http_date_safe, quote_etag
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
@@ -17,12 +15,10 @@ from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from analysis import corpus_selectors
-from analysis.agreement_selectors import AgreementInputError
 from analysis.models import Assessor, HardnessAnalysis, Task
-from annotation import exports, reports, selectors, services
+from annotation import exports, selectors, services
 from annotation.models import Assignment, Campaign, Item
 from conventions.api import ApiError, IsAdmin, streaming_text
 
@@ -508,151 +504,3 @@ class AssignmentViewSet(viewsets.GenericViewSet):
         except services.AnnotationError as exc:
             raise _refusal(exc) from exc
         return Response(LeaseSerializer(_lease_body(assignment)).data)
-
-
-# --- agreement ------------------------------------------------------------------------------
-
-
-MAX_N_BOOT = 5000
-
-AGREEMENT_PARAMETERS = [
-    OpenApiParameter("collection", str, required=True, description="collection name"),
-    OpenApiParameter("reference", str, description="reference assessor (rows of the confusion matrix)"),
-    OpenApiParameter("assessor", str, description="assessor compared with the reference"),
-    OpenApiParameter("assessors", str, description="three or more assessors, comma-separated (Fleiss, Krippendorff)"),
-    OpenApiParameter("binary", bool, description="compare on the grade >= 2 split"),
-    OpenApiParameter("n_boot", int, description=f"bootstrap resamples over queries (0..{MAX_N_BOOT}; default as the command)"),
-    OpenApiParameter("seed", int, description="bootstrap seed"),
-]
-
-
-class AgreementQuerySerializer(serializers.Serializer):
-    collection = serializers.CharField()
-    reference = serializers.CharField(required=False)
-    assessor = serializers.CharField(required=False)
-    assessors = serializers.CharField(required=False)
-    binary = serializers.BooleanField(required=False, default=False)
-    n_boot = serializers.IntegerField(required=False, min_value=0, max_value=MAX_N_BOOT)
-    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
-    task = serializers.ChoiceField(choices=Task.choices, required=False)
-    model = serializers.CharField(required=False)
-    annotator = serializers.CharField(required=False)
-    format = serializers.ChoiceField(choices=["csv", "json", "xlsx", "html"], required=False, default="json")
-
-    def assessor_list(self) -> list[str]:
-        return [a.strip() for a in self.validated_data.get("assessors", "").split(",") if a.strip()]
-
-
-def _report_params(request) -> reports.ReportParams:
-    """The report parameters, parsed as the dashboard and the downloads parse them."""
-    params = reports.params_from_query(request.query_params)
-    assert params is not None  # the serializer required a collection
-    return params
-
-
-def _not_modified(request, *, etag: str, last_modified) -> bool:
-    """Conditional GET: the client's copy is current (If-None-Match, else If-Modified-Since)."""
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is not None:
-        return quote_etag(etag) in [t.strip() for t in if_none_match.split(",")] or if_none_match.strip() == "*"
-    since = request.headers.get("If-Modified-Since")
-    if since and last_modified is not None:
-        parsed = parse_http_date_safe(since)
-        return parsed is not None and int(last_modified.timestamp()) <= parsed
-    return False
-
-
-def _validators(response, *, etag: str, last_modified) -> None:
-    response["ETag"] = quote_etag(etag)
-    if last_modified is not None:
-        response["Last-Modified"] = http_date(last_modified.timestamp())
-
-
-class AgreementApi(APIView):
-    """Relevance agreement, as the ``agreement --json`` command prints it (admins).
-
-    Two assessors: ``reference`` and ``assessor`` (confusion matrix rows are the
-    reference; Cohen's kappa unweighted, linear, quadratic, with 95% bootstrap intervals
-    over queries). Three or more: ``assessors=A,B,C`` (Fleiss' kappa, Krippendorff's
-    alpha nominal and ordinal). ETag and Last-Modified follow the judgments read.
-    """
-
-    permission_classes = [IsAdmin]
-    content_negotiation_class = IgnoreFormatParameter
-
-    @extend_schema(
-        parameters=AGREEMENT_PARAMETERS,
-        responses={200: OpenApiTypes.OBJECT, 304: OpenApiResponse(description="not modified")},
-        examples=[OpenApiExample("llama3.2 vs NIST", response_only=True, value={
-            "n": 10828, "labels": [0, 1, 2, 3], "confusion_matrix": [[1215, 1260, 859, 1004]],
-            "percent_agreement": 0.289, "kappa": 0.08, "kappa_ci": [0.07, 0.09]})],
-    )
-    def get(self, request):
-        query = AgreementQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        data = query.validated_data
-        assessors = query.assessor_list()
-        if assessors and (data.get("reference") or data.get("assessor")):
-            raise serializers.ValidationError({"assessors": ["give either reference and assessor, or assessors"]})
-        if not assessors and not (data.get("reference") and data.get("assessor")):
-            raise serializers.ValidationError({"reference": ["give reference and assessor, or assessors=A,B,C"]})
-        params = _report_params(request)
-        common = {"collection": data["collection"], "binary": data["binary"],
-                  **{k: data[k] for k in ("n_boot", "seed") if k in data}}
-        try:
-            kind = "set" if assessors else "pair"
-            etag = reports.report_etag(params, f"api-{kind}")
-            last_modified = reports.last_change(params)
-            if _not_modified(request, etag=etag, last_modified=last_modified):
-                response = Response(status=304)
-            elif assessors:
-                response = Response(reports.set_report(assessors=assessors, **common))
-            else:
-                response = Response(reports.pair_report(reference=data["reference"], assessor=data["assessor"], **common))
-        except AgreementInputError as exc:
-            raise ApiError(str(exc), code="invalid") from exc
-        _validators(response, etag=etag, last_modified=last_modified)
-        return response
-
-
-class AgreementReportApi(APIView):
-    """The agreement report in an export format (csv, json, xlsx, html), as ``export_agreement`` writes it."""
-
-    permission_classes = [IsAdmin]
-    content_negotiation_class = IgnoreFormatParameter
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("format", str, enum=["csv", "json", "xlsx", "html"], description="export format (default json)"),
-            OpenApiParameter("task", str, enum=["h2r", "h2g", "h2j"], description="reason agreement: this task only"),
-            OpenApiParameter("model", str, description="only assessors whose model matches"),
-            OpenApiParameter("annotator", str, description="reason agreement: this annotator only"),
-            *AGREEMENT_PARAMETERS,
-        ],
-        responses={
-            (200, "text/csv"): OpenApiTypes.STR,
-            (200, "application/json"): OpenApiTypes.OBJECT,
-            (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"): OpenApiTypes.BINARY,
-            (200, "text/html"): OpenApiTypes.STR,
-            304: OpenApiResponse(description="not modified"),
-        },
-    )
-    def get(self, request):
-        query = AgreementQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        data = query.validated_data
-        params = _report_params(request)
-        fmt = data["format"]
-        try:
-            etag = reports.report_etag(params, fmt)
-            last_modified = reports.last_change(params)
-            if _not_modified(request, etag=etag, last_modified=last_modified):
-                response = HttpResponse(status=304)
-            else:
-                export = reports.report_export(params=params, fmt=fmt)
-                response = HttpResponse(export.content, content_type=export.content_type)
-                response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
-        except AgreementInputError as exc:
-            raise ApiError(str(exc), code="invalid") from exc
-        _validators(response, etag=etag, last_modified=last_modified)
-        return response

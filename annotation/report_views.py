@@ -5,53 +5,40 @@ of one's own agreement belong to the annotation screens.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
+from datetime import datetime
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.http import http_date, quote_etag
 from django.views.decorators.http import condition, require_GET
 
-from analysis.agreement import DEFAULT_N_BOOT
 from analysis.agreement_selectors import AgreementInputError, collection_assessors
 from analysis.models import Collection, Task
 from annotation import reports
-
-
-
-def staff_required(view: Callable) -> Callable:
-    """Login first (redirect to the login page), then staff only (403 for annotators)."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("the agreement reports are for staff")
-        return view(request, *args, **kwargs)
-
-    return login_required(wrapped)
-
+from annotation.report_params import AgreementParamsError, ReportParams, report_params_parse
+from annotation.report_renderers import RENDERERS, report_context
+from conventions.access import staff_required
 
 # The dashboard recomputes on every visit; fewer resamples keep it quick, exports use the default.
 DASHBOARD_N_BOOT = 500
 
 
-def params_from_request(request: HttpRequest, *, n_boot: int = DEFAULT_N_BOOT) -> reports.ReportParams | None:
-    """Report parameters from the query string; None without a collection."""
-    return reports.params_from_query(request.GET, n_boot=n_boot)
-
-
 @require_GET
 @staff_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Filters, summary, heatmaps, kappa chart, set agreement, reasons and downloads."""
+    """Filters, summary, heatmaps, kappa chart, set agreement, reasons and downloads.
+
+    Parameters the parser refuses (``seed=-1``) are shown as the form's error, with 400.
+    """
     collections = list(Collection.objects.order_by("name").values_list("name", flat=True))
-    params = params_from_request(request, n_boot=DASHBOARD_N_BOOT)
+    context: dict = {"collections": collections, "tasks": Task.choices, "params": None, "error": None}
+    try:
+        params = report_params_parse(request.GET, n_boot=DASHBOARD_N_BOOT)
+    except AgreementParamsError as exc:
+        context["error"] = str(exc)
+        return render(request, "agreement/dashboard.html", context, status=400)
     if params is None and collections:
-        params = reports.ReportParams(collection=collections[0], n_boot=DASHBOARD_N_BOOT)
-    context: dict = {"collections": collections, "tasks": Task.choices, "params": params, "error": None}
+        params = ReportParams(collection=collections[0], n_boot=DASHBOARD_N_BOOT)
+    context["params"] = params
     if params is not None:
         context["assessors"] = collection_assessors(collection=params.collection)
         try:
@@ -59,47 +46,60 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         except AgreementInputError as exc:
             context["error"] = str(exc)
         else:
-            context.update(reports.report_context(report))
+            context.update(report_context(report))
             context["download_query"] = request.GET.urlencode() or f"collection={params.collection}"
-            context["formats"] = list(reports.RENDERERS)
+            context["formats"] = list(RENDERERS)
     return render(request, "agreement/dashboard.html", context)
 
 
+def _export_params(request: HttpRequest, fmt: str) -> ReportParams | None:
+    """The download's parameters, or None when there is nothing to validate against
+    (the view itself then answers 400 or 404)."""
+    if fmt not in RENDERERS:
+        return None
+    try:
+        return report_params_parse(request.GET)
+    except AgreementParamsError:
+        return None
+
+
 def _etag(request: HttpRequest, fmt: str) -> str | None:
-    params = params_from_request(request)
-    if params is None or fmt not in reports.RENDERERS:
-        return None
+    params = _export_params(request, fmt)
     try:
-        return reports.report_etag(params, fmt)
+        return reports.report_etag(params, fmt) if params else None
     except AgreementInputError:
         return None
 
 
-def _last_modified(request: HttpRequest, fmt: str):
-    params = params_from_request(request)
-    if params is None:
-        return None
+def _last_modified(request: HttpRequest, fmt: str) -> datetime | None:
+    params = _export_params(request, fmt)
     try:
-        return reports.last_change(params)
+        return reports.last_change(params) if params else None
     except AgreementInputError:
         return None
+
+
+def _bad_request(message: str) -> HttpResponse:
+    return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
 
 
 @require_GET
 @staff_required
 @condition(etag_func=_etag, last_modified_func=_last_modified)
 def export(request: HttpRequest, fmt: str) -> HttpResponse:
-    """The report as a download; 304 when the judgments have not changed since."""
-    params = params_from_request(request)
-    if params is None or fmt not in reports.RENDERERS:
-        raise Http404("unknown format or no collection")
+    """The report as a download; 304 when the judgments have not changed since (``condition``)."""
+    if fmt not in RENDERERS:
+        raise Http404("unknown format")
+    try:
+        params = report_params_parse(request.GET)
+    except AgreementParamsError as exc:
+        return _bad_request(str(exc))
+    if params is None:
+        return _bad_request("collection: This field is required.")
     try:
         exported = reports.report_export(params=params, fmt=fmt)
     except AgreementInputError as exc:
-        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+        return _bad_request(str(exc))
     response = HttpResponse(exported.content, content_type=exported.content_type)
     response["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
-    response["ETag"] = quote_etag(exported.etag)
-    if exported.last_modified:
-        response["Last-Modified"] = http_date(exported.last_modified.timestamp())
     return response

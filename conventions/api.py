@@ -19,9 +19,11 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from rest_framework import exceptions, pagination, permissions, status
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 # --- Roles ------------------------------------------------------------------------
@@ -32,7 +34,7 @@ class IsAdmin(permissions.BasePermission):
 
     message = "Only admins may use this endpoint."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
@@ -103,7 +105,7 @@ def error_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-def document_error_responses(result: dict, generator, request, public) -> dict:
+def document_error_responses(result: dict, generator: Any, request: Any, public: bool) -> dict:
     """drf-spectacular hook: every operation documents the shared error body.
 
     Declared once here rather than on each view, so that the schema (and schemathesis,
@@ -196,7 +198,7 @@ def batched_lines(lines: Iterable[str], size: int = 2000) -> Iterable[str]:
 # --- Errors outside DRF's views (URL that matches no route) -------------------------
 
 
-def not_found(request, exception=None):
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404 for any URL: the JSON error body under /api/, Django's page elsewhere."""
     from django.http import JsonResponse
     from django.views.defaults import page_not_found
@@ -207,7 +209,7 @@ def not_found(request, exception=None):
     return page_not_found(request, exception)
 
 
-def server_error(request):
+def server_error(request: HttpRequest) -> HttpResponse:
     """500: the JSON error body under /api/ (scripts parse it), Django's page elsewhere."""
     from django.http import JsonResponse
     from django.views.defaults import server_error as django_server_error

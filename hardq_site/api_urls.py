@@ -9,6 +9,7 @@ from rest_framework.routers import SimpleRouter
 
 from analysis import apis as analysis_apis
 from annotation import apis as annotation_apis
+from annotation import report_apis
 from judges import apis as judges_apis
 
 router = SimpleRouter()
@@ -31,8 +32,8 @@ urlpatterns = [
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="redoc"),
     path("imports/", analysis_apis.ImportApi.as_view(), name="imports"),
     path("imports/bundle/", analysis_apis.BundleImportApi.as_view(), name="imports-bundle"),
-    path("agreement/", annotation_apis.AgreementApi.as_view(), name="agreement"),
-    path("agreement/report/", annotation_apis.AgreementReportApi.as_view(), name="agreement-report"),
+    path("agreement/", report_apis.AgreementApi.as_view(), name="agreement"),
+    path("agreement/report/", report_apis.AgreementReportApi.as_view(), name="agreement-report"),
     path("collections/<slug:name>/overlap/", analysis_apis.OverlapApi.as_view(), name="overlap"),
     path("", include(router.urls)),
 ]

@@ -269,3 +269,83 @@ def test_spreadsheet_exports_never_turn_names_into_formulas(db, tmp_path):
     cells = [c for ws in load_workbook(path).worksheets for row in ws.iter_rows() for c in row if c.value]
     assert any(str(c.value).startswith("=HYPERLINK") for c in cells)
     assert all(c.data_type != "f" for c in cells)
+
+
+def test_agreement_csv_writes_numbers_as_numbers_even_when_negative(three_annotators):
+    """kappa, nDCG and Kendall's tau are numbers in the CSV (``-1.0``, not ``'-1.0``):
+    a spreadsheet sums them; only text that would run as a formula gets the quote."""
+    from analysis.models import Run, RunRow, System
+
+    from annotation import reports
+
+    coll = Collection.objects.get(name="study")
+    queries = list(Query.objects.filter(collection=coll).order_by("qid"))[:3]
+    # carol's grades, reversed on the judged passages, flip which run is better.
+    for name, better in (("bm25", True), ("dense", False)):
+        run = Run.objects.create(system=System.objects.create(name=name), collection=coll)
+        rows = []
+        for query in queries:
+            judged = list(
+                Judgment.objects.filter(query=query, assessor__name="alice").order_by("-grade", "passage__docid")
+            )
+            ranked = judged if better else judged[::-1]
+            rows += [RunRow(run=run, query=query, passage=j.passage, rank=r, score=100 - r) for r, j in enumerate(ranked, 1)]
+        RunRow.objects.bulk_create(rows)
+    Judgment.objects.filter(assessor__name="carol").update(grade=0)
+    for j in Judgment.objects.filter(assessor__name="alice", grade=0):
+        Judgment.objects.filter(assessor__name="carol", query_id=j.query_id, passage_id=j.passage_id).update(grade=3)
+    params = reports.ReportParams(collection="study", reference="alice", n_boot=0)
+    report = reports.build_report(params)
+    tau = {e["assessor"]: e["kendall_tau"] for e in report["evaluation_effect"]}
+    assert tau["carol"] == -1.0  # carol's qrels rank the two runs the other way round
+
+    rows = list(csv.reader(io.StringIO(reports.report_export(params=params, fmt="csv").content.decode())))
+    taus = [float(r[1]) for r in rows if r and r[0] == "kendall_tau"]
+    assert sorted(taus) == sorted(round(t, 4) for t in tau.values())
+    cells = [c for r in rows for c in r]
+    assert "-1.0" in cells
+    assert not [c for c in cells if c.startswith("'") and c[1:].lstrip("-").replace(".", "", 1).isdigit()]
+
+
+BAD_PARAMETERS = [
+    ({"seed": "-1"}, "seed"),
+    ({"seed": "abc"}, "seed"),
+    ({"seed": str(2**31)}, "seed"),
+    ({"n_boot": "-5"}, "n_boot"),
+    ({"n_boot": "10001"}, "n_boot"),
+    ({"binary": "maybe"}, "binary"),
+    ({"task": "h3x"}, "task"),
+]
+
+
+@pytest.mark.parametrize(("bad", "field"), BAD_PARAMETERS)
+def test_bad_parameters_are_refused_alike_by_the_page_the_downloads_the_api_and_the_command(
+    client, admin_user, three_annotators, bad, field
+):
+    from django.core.management.base import CommandError
+
+    query = {"collection": "study", "reference": "alice", **bad}
+    client.force_login(admin_user)
+    page = client.get(reverse("agreement:dashboard"), query)
+    assert page.status_code == 400
+    assert f"{field}:" in page.content.decode()  # shown as the form's error
+    download = client.get(reverse("agreement:export", args=["csv"]), query)
+    assert download.status_code == 400 and download.content.decode().startswith(f"{field}:")
+    api = client.get("/api/agreement/report/", {**query, "format": "csv"})
+    assert api.status_code == 400 and field in api.json()["error"]["details"]
+    api = client.get("/api/agreement/", {**query, "assessor": "bob"})
+    assert api.status_code == 400 and field in api.json()["error"]["details"]
+    if field in ("seed", "n_boot") and bad[field].lstrip("-").isdigit():
+        option = "--n-boot" if field == "n_boot" else "--seed"
+        with pytest.raises(CommandError, match=field):
+            run("export_agreement", "--collection", "study", "--format", "csv", "--output", "/dev/null", option, bad[field])
+
+
+def test_the_largest_accepted_n_boot_and_seed_are_the_same_everywhere(client, admin_user, three_annotators):
+    from annotation.report_params import MAX_N_BOOT, MAX_SEED
+
+    client.force_login(admin_user)
+    query = {"collection": "study", "reference": "alice", "assessor": "bob", "n_boot": "0", "seed": str(MAX_SEED)}
+    assert client.get("/api/agreement/", query).status_code == 200
+    assert client.get(reverse("agreement:export", args=["json"]), query).status_code == 200
+    assert client.get("/api/agreement/", {**query, "n_boot": str(MAX_N_BOOT + 1)}).status_code == 400

@@ -48,3 +48,18 @@ def test_staff_sees_the_dashboard_heatmaps_and_downloads_the_report(page, live_s
     with page.expect_download() as download:
         page.click("a.download:text('CSV')")
     assert download.value.suggested_filename == "agreement-study.csv"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_seed_is_shown_on_the_dashboard_as_the_forms_error(page, live_server, admin_user):
+    from analysis.models import Collection
+    from tests.conftest import browser_login
+
+    Collection.objects.create(name="study")
+    browser_login(page, live_server, "admin", "admin-pass-123")
+    response = page.goto(f"{live_server.url}/agreement/?collection=study&seed=-1")
+    assert response.status == 400
+    error = page.locator("p.error")
+    assert "seed: Ensure this value is greater than or equal to 0." in error.inner_text()
+    assert error.is_visible() and error.bounding_box()["y"] < 800  # on screen without scrolling

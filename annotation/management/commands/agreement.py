@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.agreement import DEFAULT_N_BOOT, DEFAULT_SEED
 from analysis.agreement_selectors import AgreementInputError
 from annotation import reports
+from annotation.report_params import AgreementParamsError, report_params_parse
 
 
 class Command(BaseCommand):
@@ -29,17 +31,29 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
 
     def handle(self, *args, **options):
-        common = {"collection": options["collection"], "binary": options["binary"],
-                  "n_boot": options["n_boot"], "seed": options["seed"]}
+        # The same parser (and limits) as the dashboard and the API.
+        try:
+            params = report_params_parse({key: options[key] for key in ("collection", "binary", "n_boot", "seed")})
+        except AgreementParamsError as exc:
+            raise CommandError(str(exc)) from exc
+        if params is None:
+            raise CommandError("--collection is required")
+        result: dict[str, Any]
         try:
             if options["assessors"]:
                 if options["reference"] or options["assessor"]:
                     raise CommandError("give either --reference/--assessor or --assessors")
                 names = [n.strip() for n in options["assessors"].split(",") if n.strip()]
-                result = reports.set_report(assessors=names, **common)
+                result = reports.set_report(
+                    collection=params.collection, assessors=names, binary=params.binary, n_boot=params.n_boot,
+                    seed=params.seed,
+                )
                 text = self.set_table(result)
             elif options["reference"] and options["assessor"]:
-                result = reports.pair_report(reference=options["reference"], assessor=options["assessor"], **common)
+                result = reports.pair_report(
+                    collection=params.collection, reference=options["reference"], assessor=options["assessor"],
+                    binary=params.binary, n_boot=params.n_boot, seed=params.seed,
+                )
                 text = self.pair_table(result)
             else:
                 raise CommandError("give --reference and --assessor, or --assessors A,B,C")

@@ -8,6 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 from analysis.agreement import DEFAULT_N_BOOT, DEFAULT_SEED
 from analysis.agreement_selectors import AgreementInputError
 from annotation import reports
+from annotation.report_params import AgreementParamsError, report_params_parse
+from annotation.report_renderers import RENDERERS
 
 
 class Command(BaseCommand):
@@ -22,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--reference", help="reference assessor (default: the official one)")
         parser.add_argument("--assessors", help="comma-separated assessors (default: all others that judged)")
         parser.add_argument("--binary", action="store_true", help="compare on the grade >= 2 split")
-        parser.add_argument("--format", required=True, choices=sorted(reports.RENDERERS))
+        parser.add_argument("--format", required=True, choices=sorted(RENDERERS))
         parser.add_argument("--output", required=True, help="file to write")
         parser.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT, help="bootstrap resamples (0: none)")
         parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
@@ -31,17 +33,15 @@ class Command(BaseCommand):
         parser.add_argument("--annotator", default="", help="reason verdicts of this annotator only")
 
     def handle(self, *args, **options):
-        params = reports.ReportParams(
-            collection=options["collection"],
-            reference=options["reference"],
-            assessors=[n.strip() for n in (options["assessors"] or "").split(",") if n.strip()],
-            binary=options["binary"],
-            n_boot=options["n_boot"],
-            seed=options["seed"],
-            task=options["task"],
-            model=options["model"],
-            annotator=options["annotator"],
-        )
+        # The same parser (and limits) as the dashboard and the API.
+        try:
+            params = report_params_parse({key: options[key] for key in (
+                "collection", "reference", "assessors", "binary", "n_boot", "seed", "task", "model", "annotator",
+            )})
+        except AgreementParamsError as exc:
+            raise CommandError(str(exc)) from exc
+        if params is None:
+            raise CommandError("--collection is required")
         try:
             exported = reports.report_export(params=params, fmt=options["format"])
         except AgreementInputError as exc:
