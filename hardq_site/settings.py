@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "analysis",
     "judges",
     "annotation",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -16,7 +16,7 @@ def fixture_queries() -> dict[str, str]:
 
 
 def demo_password(username: str) -> str:
-    from analysis.demo import DEMO_ACCOUNTS
+    from demo.accounts import DEMO_ACCOUNTS
 
     return next(a.password for a in DEMO_ACCOUNTS if a.username == username)
 
