@@ -552,17 +552,23 @@ class HardnessAnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
 
 class OverlapSerializer(serializers.Serializer):
     collection = serializers.CharField()
+    analyses = serializers.ListField(child=serializers.IntegerField(), help_text="the ids of the overlapped analyses")
     sets = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
-                                 help_text="hard set name (e.g. 'H2R bm25') -> qids; the latest finished analysis of each")
+                                 help_text="hard set name (e.g. 'H2R bm25') -> qids")
     regions = serializers.ListField(child=serializers.DictField(), help_text="every combination: intersection and exclusive region")
 
 
 class OverlapApi(APIView):
-    """The overlap of a collection's hard sets (H2R per system, H2G per generator, H2J per judge)."""
+    """The overlap of a collection's hard sets: the analyses in ``?analyses=ID,ID`` or, by
+    default, one per task (H2R, H2G, H2J) as the paper's figure."""
 
     permission_classes = [IsAdmin]
 
-    @extend_schema(responses=OverlapSerializer)
+    @extend_schema(
+        parameters=[OpenApiParameter("analyses", str, description="comma-separated analysis ids (at most 10); "
+                                     "default: one finished analysis per task")],
+        responses=OverlapSerializer,
+    )
     def get(self, request, name: str):
         from analysis import hardness_selectors
         from analysis.hardness import overlap
@@ -570,12 +576,20 @@ class OverlapApi(APIView):
         collection = corpus_selectors.collection_get(name=name)
         if collection is None:
             raise ApiError(f"Unknown collection {name!r}.", code="not_found", status_code=404)
-        sets = hardness_selectors.latest_hard_sets(collection=collection)
         try:
-            regions = overlap.overlap_regions(sets)
-        except ValueError as exc:  # too many sets to combine
-            raise ApiError(str(exc), code="too_many_sets") from exc
-        body = {"collection": collection.name, "sets": {k: sorted(v) for k, v in sets.items()}, "regions": regions}
+            ids = hardness_selectors.parse_analysis_ids(request.query_params.getlist("analyses"))
+        except ValueError as exc:
+            raise ApiError(f"analyses: {exc}", code="invalid") from exc
+        _, chosen, unknown = hardness_selectors.overlap_selection(collection=collection, ids=ids)
+        if unknown:
+            raise ApiError(f"analyses: no finished analysis of {collection.name} with id "
+                           + ", ".join(map(str, unknown)), code="invalid")
+        message = overlap.too_many_message(len(chosen))
+        if message:
+            raise ApiError(message, code="too_many_sets")
+        sets = hardness_selectors.hard_sets(analyses=chosen)
+        body = {"collection": collection.name, "analyses": [a.id for a in chosen],
+                "sets": {k: sorted(v) for k, v in sets.items()}, "regions": overlap.overlap_regions(sets)}
         return Response(OverlapSerializer(body).data)
 
 
