@@ -119,12 +119,13 @@ def _rank_order(rows: list[RunRow]) -> list[RunRow]:
 def query_evidence(*, query: Query) -> QueryEvidence:
     """Everything HardQ holds about one query, grouped for the query page.
 
-    Queries (10, whatever the number of runs, judges and generators): hardness labels
-    with their analyses; run rows with passages and systems; judgments with passages
-    and assessors (official, LLM and human grades in one read); generations with their
-    generators; BERTScore rows with generators and passages; reason lists with their
-    assessors, then their reasons with categories, then the human verdicts on them
-    with annotators and categories; pairwise preferences.
+    Queries (9, whatever the number of runs, judges and generators; 11 when the reasons
+    have human verdicts): hardness labels with their analyses; run rows with passages
+    and systems; judgments with passages and assessors (official, LLM and human grades
+    in one read); generations with their generators; BERTScore rows with generators and
+    passages; reason lists with their assessors; their reasons with categories; the
+    human verdicts on them (then their assignments with annotators, and their
+    categories); pairwise preferences.
     """
     labels = sorted(
         HardnessLabel.objects.filter(query=query).select_related("analysis"),
