@@ -593,6 +593,62 @@ class OverlapApi(APIView):
         return Response(OverlapSerializer(body).data)
 
 
+# --- Researcher's exports (pipeline formats) and pairwise results ----------------------
+class ExportApi(APIView):
+    """One stored output in its pipeline's format, streamed: the same bytes as
+    ``manage.py export`` with the same options (see ``analysis.exports``)."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, required=True, enum=list(("generations", "bertscore", "pairwise", "reasons",
+                                                                    "hard_queries", "qrels", "run"))),
+            OpenApiParameter("generator", str, description="generations, bertscore"),
+            OpenApiParameter("setting", str, description="generations, bertscore: zero_shot (default) or reason_expansion"),
+            OpenApiParameter("assessor", str, description="qrels (default official), pairwise, reasons"),
+            OpenApiParameter("task", str, description="reasons: h2r, h2g or h2j"),
+            OpenApiParameter("analysis", int, description="hard_queries: the analysis id"),
+            OpenApiParameter("system", str, description="run: the system"),
+        ],
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+    )
+    def get(self, request, name: str):
+        from analysis import exports
+
+        params = request.query_params
+        analysis = params.get("analysis")
+        if analysis is not None and not (analysis.isdigit() and len(analysis) <= 12):
+            raise ApiError("analysis: an analysis id is a number.", code="invalid")
+        export_request = exports.ExportRequest(
+            kind=params.get("kind", ""), collection=name, generator=params.get("generator"),
+            setting=params.get("setting"), assessor=params.get("assessor"), task=params.get("task"),
+            analysis=int(analysis) if analysis else None, system=params.get("system"),
+        )
+        try:
+            export = exports.export_prepare(export_request)
+        except exports.ExportError as exc:
+            raise ApiError(str(exc), code="not_found" if exc.not_found else "invalid",
+                           status_code=404 if exc.not_found else 400) from exc
+        return streaming_text(export.chunks, filename=export.filename, content_type=export.content_type)
+
+
+class PairwiseApi(APIView):
+    """Per generator (and judging LLM), how often the generated passage is preferred to
+    the judged one: overall and per query; shares at full precision."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, name: str):
+        from analysis import pairwise_selectors
+
+        collection = corpus_selectors.collection_get(name=name)
+        if collection is None:
+            raise ApiError(f"Unknown collection {name!r}.", code="not_found", status_code=404)
+        return Response(pairwise_selectors.pairwise_summary_dict(collection=collection))
+
+
 class BundleImportApi(APIView):
     """Upload a whole bundle (a .zip of a directory laid out like the paper data), as ``import_bundle``.
 

@@ -5,7 +5,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from analysis import query_selectors, selectors
+from analysis import pairwise_selectors, query_selectors, selectors
 from analysis.models import Collection, Query
 from conventions.access import staff_required
 
@@ -107,3 +107,14 @@ def query_detail(request: HttpRequest, collection: str, qid: str) -> HttpRespons
         raise Http404(f"no query {qid} in {coll.name}") from exc
     evidence = query_selectors.query_evidence(query=query)
     return render(request, "analysis/query_detail.html", {"collection": coll, "e": evidence})
+
+
+@staff_required
+def pairwise(request: HttpRequest, name: str) -> HttpResponse:
+    """How often each generator's passage is preferred, overall and per query.
+
+    Queries: session, user, collection, the preferences grouped per generator and query.
+    """
+    collection = get_object_or_404(Collection, name=name)
+    return render(request, "analysis/pairwise.html", {
+        "collection": collection, "summary": pairwise_selectors.pairwise_summary(collection=collection)})

@@ -51,3 +51,9 @@ def hardness_rule(analysis) -> str:
         }.get(analysis.measure, name)
         return f"hard: {what} above the {1 - analysis.quantile:g} quantile, {measure(analysis.threshold, analysis.measure)}"
     return f"hard: {name} below the {analysis.quantile:g} quantile, {measure(analysis.threshold, analysis.measure)}"
+
+
+@register.filter
+def percent(share: float | None) -> str:
+    """A share for reading: ``41.7%``; ``–`` when there is nothing to divide."""
+    return "–" if share is None else f"{100 * share:.1f}%"
