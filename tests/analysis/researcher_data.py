@@ -27,9 +27,13 @@ def demo_dl19(django_db_setup, django_db_blocker):
     from django.test import override_settings
 
     from analysis import demo
-    from analysis.models import Assessor, Collection, System
+    from analysis.models import Assessor, Collection, ImportSource, System
 
+    # rows that outlive the collection (reasons' import sources have none, assessors and
+    # systems are shared): whatever the module adds is deleted after it
+    shared = (ImportSource, Assessor, System)
     with django_db_blocker.unblock(), tempfile.TemporaryDirectory() as media:
+        before = {model: set(model.objects.values_list("pk", flat=True)) for model in shared}
         with override_settings(MEDIA_ROOT=media):
             call_command("demo", stdout=io.StringIO(), stderr=io.StringIO())
         try:
@@ -37,9 +41,8 @@ def demo_dl19(django_db_setup, django_db_blocker):
         finally:
             demo.demo_reset()
             Collection.objects.filter(name="dl19").delete()
-            System.objects.filter(runs__isnull=True).delete()
-            Assessor.objects.filter(judgments__isnull=True, generations__isnull=True,
-                                    reason_proposals__isnull=True, preferences__isnull=True).delete()
+            for model in shared:
+                model.objects.exclude(pk__in=before[model]).delete()
 
 
 @pytest.fixture
