@@ -150,6 +150,8 @@ def collections_with_analyses() -> list[tuple[Collection, list[HardnessAnalysis]
     )
     for a in analyses:
         by_collection[a.collection_id].append(a)
+    for group in by_collection.values():
+        group.sort(key=lambda a: TASK_ORDER.get(a.task, 3))  # H2R, H2G, H2J as in the paper (stable)
     return [(c, by_collection.get(c.id, [])) for c in Collection.objects.order_by("name")]
 
 

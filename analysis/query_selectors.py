@@ -76,6 +76,14 @@ class GenerationEvidence:
     reasoning: list[str]
     references: list[ScoredReference]
 
+    @property
+    def mean_f1(self) -> float | None:
+        return sum(r.f1 for r in self.references) / len(self.references) if self.references else None
+
+    @property
+    def best_f1(self) -> float | None:
+        return max((r.f1 for r in self.references), default=None)
+
 
 @dataclass
 class Disagreement:

@@ -111,6 +111,10 @@ def _venn(sets: dict[str, set[str]]):
         if text is not None:
             text.set_parse_math(False)
             text.set_fontsize(10)
+    for region_id, size in zip(ids, subsets):
+        label = diagram.get_label_by_id(region_id)
+        if label is not None and size == 0:
+            label.set_text("")  # only the regions that hold queries are numbered
     return fig
 
 
@@ -129,6 +133,9 @@ def _upset(sets: dict[str, set[str]]):
     top.bar(xs, [r["exclusive_size"] for r in regions], color="#444")
     for x, r in zip(xs, regions):
         top.text(x, r["exclusive_size"], str(r["exclusive_size"]), ha="center", va="bottom", fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+
+    top.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of queries
     top.set_ylabel("queries (exclusive)")
     top.spines[["top", "right"]].set_visible(False)
     for x, r in zip(xs, regions):
@@ -156,6 +163,11 @@ def _render(fig, fmt: str) -> str | bytes:
     return buf.getvalue()
 
 
+def _readable(value: float) -> str:
+    """A threshold as the pages write it: counts as integers, other values to 4 decimals."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.4f}"
+
+
 def distribution_svg(values: dict[str, float], threshold: float | None, hard: set[str], label: str = "") -> str:
     """A strip of the per-query values sorted, hard ones in red, the threshold dashed."""
     import matplotlib
@@ -174,7 +186,7 @@ def distribution_svg(values: dict[str, float], threshold: float | None, hard: se
     ax.set_ylim(min([v for v, _ in items] + [0]) - 0.03 * top, top * 1.08)
     if threshold is not None:
         ax.axhline(threshold, color="#222", ls="--", lw=1)
-        ax.text(len(items) - 0.5 if items else 0, threshold, f" threshold {threshold:.4g}", va="bottom", ha="right",
+        ax.text(len(items) - 0.5 if items else 0, threshold, f" threshold {_readable(threshold)}", va="bottom", ha="right",
                 fontsize=8, parse_math=False)
     ax.set_xlabel("queries, sorted by value")
     ax.set_ylabel(label, parse_math=False)

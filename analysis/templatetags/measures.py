@@ -45,15 +45,11 @@ def hardness_rule(analysis) -> str:
     if analysis.threshold is None:
         return f"no threshold: {name} could not be cut at the {analysis.quantile:g} quantile"
     if analysis.task == "h2j":
+        margin = (analysis.parameters or {}).get("margin", 2)
         what = {
-            "disagreement_count": "the number of pairs where judge and qrels differ by more than the margin",
-            "disagreement_sum": "the number of pairs where the judge's binary label and the qrels differ",
+            "disagreement_count": f"pairs where judge and qrels differ by more than {margin}",
+            "disagreement_sum": "pairs where the judge's label and the qrels (grade > 1) differ",
         }.get(analysis.measure, name)
-        return f"hard: {what} above the {1 - analysis.quantile:g} quantile, {measure(analysis.threshold, analysis.measure)}"
+        threshold = measure(analysis.threshold, analysis.measure)
+        return f"hard: more {what} than the {1 - analysis.quantile:g} quantile, {threshold}"
     return f"hard: {name} below the {analysis.quantile:g} quantile, {measure(analysis.threshold, analysis.measure)}"
-
-
-@register.filter
-def percent(share: float | None) -> str:
-    """A share for reading: ``41.7%``; ``–`` when there is nothing to divide."""
-    return "–" if share is None else f"{100 * share:.1f}%"

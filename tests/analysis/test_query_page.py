@@ -141,7 +141,8 @@ def test_generations_are_shown_with_reasoning_folded_and_bertscore_per_reference
     assert "<think>" not in shown and shown.strip() == raw.split("</think>")[-1].strip()
     folded = qwen.select("details")
     assert folded[0].select_one("summary").get_text().startswith("reasoning block")
-    assert folded[-1].select_one("pre").get_text() == raw  # the raw response kept
+    raw_shown = next(d for d in folded if d.select_one("summary").get_text() == "raw response")
+    assert raw_shown.select_one("pre").get_text() == raw  # the raw response kept
     scores = next(json.loads(line) for line in fixture_lines("dl19_bert_score_qwen3.json")
                   if str(json.loads(line)["qid"]) == QID)
     rows = {tr.select("td")[0].get_text(): tr.select("td")[1].get_text() for tr in qwen.select("tbody tr")}
