@@ -260,8 +260,12 @@ class QueryRow:
         """(label, analysis) per column, for the template."""
         return list(zip(self.cells, self.analyses))
 
+    def value(self, position: int) -> float | None:
+        cell = self.cells[position]
+        return None if cell is None else cell.value
+
     def hard_in(self, positions: list[int]) -> list[bool]:
-        return [bool(self.cells[i] and self.cells[i].hard) for i in positions]
+        return [(cell := self.cells[i]) is not None and cell.hard for i in positions]
 
 
 def table_analyses(*, collection: Collection) -> list[HardnessAnalysis]:
@@ -305,9 +309,9 @@ def query_table(
         rows = [r for r in rows if test(r.hard_in(chosen))]
     if sort.startswith("a") and sort[1:].isdigit() and int(sort[1:]) in position:
         col = position[int(sort[1:])]
-        present = [r for r in rows if r.cells[col] is not None and r.cells[col].value is not None]
-        missing = [r for r in rows if r not in present]
-        present.sort(key=lambda r: (r.cells[col].value, r.query.qid), reverse=descending)
+        present = [r for r in rows if r.value(col) is not None]
+        missing = [r for r in rows if r.value(col) is None]
+        present.sort(key=lambda r: (r.value(col) or 0.0, r.query.qid), reverse=descending)
         return present + missing
     if sort == "hard":
         rows.sort(key=lambda r: (sum(bool(c and c.hard) for c in r.cells), r.query.qid), reverse=descending)
