@@ -20,5 +20,5 @@ urlpatterns += [
     path("collections/<slug:name>/pairwise/", views.pairwise, name="pairwise"),
     path("collections/<slug:name>/queries.csv", views.collection_queries_csv, name="collection_queries_csv"),
     # Reversed by name from other apps' pages (agreement, campaign review): keep the name.
-    path("collections/<slug:collection>/queries/<str:qid>/", views.query_detail, name="query-detail"),
+    path("collections/<slug:collection>/queries/<path:qid>/", views.query_detail, name="query-detail"),
 ]

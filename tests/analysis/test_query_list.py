@@ -124,3 +124,17 @@ def test_query_table_csv_is_the_same_table_at_full_precision(client, admin_user,
     assert rows[0][:4] == ["qid", "query", "H2R bm25 value", "H2R bm25 hard"]
     assert [r[0] for r in rows[1:]] == ["b2", "c3"]  # hard in H2G, by the H2R value
     assert rows[1][2:6] == ["0.2", "1", "0.1", "1"]
+
+
+@pytest.mark.django_db
+def test_qids_with_slashes_and_url_characters_link_to_their_query_page(client, admin_user, dl19):
+    from bs4 import BeautifulSoup
+
+    from analysis.models import Query
+
+    Query.objects.create(collection=dl19, qid="a/b?c#d%", text="odd id")
+    client.force_login(admin_user)
+    page = BeautifulSoup(client.get("/analysis/collections/dl19/queries/").content, "lxml")
+    (link,) = page.select("a.qid")
+    response = client.get(link["href"])
+    assert response.status_code == 200 and "odd id" in response.content.decode()
