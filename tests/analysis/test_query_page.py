@@ -165,7 +165,8 @@ def test_judge_disagreements_are_sorted_by_the_size_of_the_difference(client, de
 
 
 @pytest.mark.django_db
-def test_human_verdicts_grades_and_pairwise_outcomes_are_shown(client, demo_admin, demo_alice):
+def test_human_verdicts_grades_and_pairwise_outcomes_are_shown(client, demo_admin, demo_alice,
+                                                               django_assert_num_queries):
     from django.utils import timezone
 
     from analysis.models import Assessor, Judgment, Passage, Query, ReasonProposal
@@ -187,7 +188,9 @@ def test_human_verdicts_grades_and_pairwise_outcomes_are_shown(client, demo_admi
     Judgment.objects.update_or_create(query=query, passage=passage, assessor=annotator, defaults={"grade": 3})
 
     client.force_login(demo_admin)
-    page = soup(client, "104861")
+    # the 13 of the query-count test below, and the verdicts' assignments + annotators and categories
+    with django_assert_num_queries(15):
+        page = soup(client, "104861")
     item_html = next(li for li in page.select("#reasons li") if li.contents[0].strip() == reason.text)
     assert "alice: disagree" in item_html.get_text()
     human = [[td.get_text() for td in tr.select("td")] for tr in page.select("#human tbody tr")]
