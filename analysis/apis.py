@@ -552,17 +552,23 @@ class HardnessAnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
 
 class OverlapSerializer(serializers.Serializer):
     collection = serializers.CharField()
+    analyses = serializers.ListField(child=serializers.IntegerField(), help_text="the ids of the overlapped analyses")
     sets = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
-                                 help_text="hard set name (e.g. 'H2R bm25') -> qids; the latest finished analysis of each")
+                                 help_text="hard set name (e.g. 'H2R bm25') -> qids")
     regions = serializers.ListField(child=serializers.DictField(), help_text="every combination: intersection and exclusive region")
 
 
 class OverlapApi(APIView):
-    """The overlap of a collection's hard sets (H2R per system, H2G per generator, H2J per judge)."""
+    """The overlap of a collection's hard sets: the analyses in ``?analyses=ID,ID`` or, by
+    default, one per task (H2R, H2G, H2J) as the paper's figure."""
 
     permission_classes = [IsAdmin]
 
-    @extend_schema(responses=OverlapSerializer)
+    @extend_schema(
+        parameters=[OpenApiParameter("analyses", str, description="comma-separated analysis ids (at most 10); "
+                                     "default: one finished analysis per task")],
+        responses=OverlapSerializer,
+    )
     def get(self, request, name: str):
         from analysis import hardness_selectors
         from analysis.hardness import overlap
@@ -570,13 +576,77 @@ class OverlapApi(APIView):
         collection = corpus_selectors.collection_get(name=name)
         if collection is None:
             raise ApiError(f"Unknown collection {name!r}.", code="not_found", status_code=404)
-        sets = hardness_selectors.latest_hard_sets(collection=collection)
         try:
-            regions = overlap.overlap_regions(sets)
-        except ValueError as exc:  # too many sets to combine
-            raise ApiError(str(exc), code="too_many_sets") from exc
-        body = {"collection": collection.name, "sets": {k: sorted(v) for k, v in sets.items()}, "regions": regions}
+            ids = hardness_selectors.parse_analysis_ids(request.query_params.getlist("analyses"))
+        except ValueError as exc:
+            raise ApiError(f"analyses: {exc}", code="invalid") from exc
+        _, chosen, unknown = hardness_selectors.overlap_selection(collection=collection, ids=ids)
+        if unknown:
+            raise ApiError(f"analyses: no finished analysis of {collection.name} with id "
+                           + ", ".join(map(str, unknown)), code="invalid")
+        message = overlap.too_many_message(len(chosen))
+        if message:
+            raise ApiError(message, code="too_many_sets")
+        sets = hardness_selectors.hard_sets(analyses=chosen)
+        body = {"collection": collection.name, "analyses": [a.id for a in chosen],
+                "sets": {k: sorted(v) for k, v in sets.items()}, "regions": overlap.overlap_regions(sets)}
         return Response(OverlapSerializer(body).data)
+
+
+# --- Researcher's exports (pipeline formats) and pairwise results ----------------------
+class ExportApi(APIView):
+    """One stored output in its pipeline's format, streamed: the same bytes as
+    ``manage.py export`` with the same options (see ``analysis.exports``)."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, required=True, enum=list(("generations", "bertscore", "pairwise", "reasons",
+                                                                    "hard_queries", "qrels", "run"))),
+            OpenApiParameter("generator", str, description="generations, bertscore"),
+            OpenApiParameter("setting", str, description="generations, bertscore: zero_shot (default) or reason_expansion"),
+            OpenApiParameter("assessor", str, description="qrels (default official), pairwise, reasons"),
+            OpenApiParameter("task", str, description="reasons: h2r, h2g or h2j"),
+            OpenApiParameter("analysis", int, description="hard_queries: the analysis id"),
+            OpenApiParameter("system", str, description="run: the system"),
+        ],
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+    )
+    def get(self, request, name: str):
+        from analysis import exports
+
+        params = request.query_params
+        analysis = params.get("analysis")
+        if analysis is not None and not (analysis.isdigit() and len(analysis) <= 12):
+            raise ApiError("analysis: an analysis id is a number.", code="invalid")
+        export_request = exports.ExportRequest(
+            kind=params.get("kind", ""), collection=name, generator=params.get("generator"),
+            setting=params.get("setting"), assessor=params.get("assessor"), task=params.get("task"),
+            analysis=int(analysis) if analysis else None, system=params.get("system"),
+        )
+        try:
+            export = exports.export_prepare(export_request)
+        except exports.ExportError as exc:
+            raise ApiError(str(exc), code="not_found" if exc.not_found else "invalid",
+                           status_code=404 if exc.not_found else 400) from exc
+        return streaming_text(export.chunks, filename=export.filename, content_type=export.content_type)
+
+
+class PairwiseApi(APIView):
+    """Per generator (and judging LLM), how often the generated passage is preferred to
+    the judged one: overall and per query; shares at full precision."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, name: str):
+        from analysis import pairwise_selectors
+
+        collection = corpus_selectors.collection_get(name=name)
+        if collection is None:
+            raise ApiError(f"Unknown collection {name!r}.", code="not_found", status_code=404)
+        return Response(pairwise_selectors.pairwise_summary_dict(collection=collection))
 
 
 class BundleImportApi(APIView):

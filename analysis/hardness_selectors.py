@@ -145,6 +145,8 @@ def collections_with_analyses() -> list[tuple[Collection, list[HardnessAnalysis]
     )
     for a in analyses:
         by_collection[a.collection_id].append(a)
+    for group in by_collection.values():
+        group.sort(key=lambda a: TASK_ORDER.get(a.task, 3))  # H2R, H2G, H2J as in the paper (stable)
     return [(c, by_collection.get(c.id, [])) for c in Collection.objects.order_by("name")]
 
 
@@ -159,6 +161,12 @@ def analysis_labels(*, analysis: HardnessAnalysis) -> list[HardnessLabel]:
     reverse = analysis.task == "h2j"
     present = sorted((lab for lab in labels if lab.value is not None), key=lambda lab: (lab.value, lab.query.qid), reverse=reverse)
     return present + sorted((lab for lab in labels if lab.value is None), key=lambda lab: lab.query.qid)
+
+
+def labels_reversed(labels: list[HardnessLabel]) -> list[HardnessLabel]:
+    """Labels in the other value order, the queries without a value still last."""
+    present = [lab for lab in labels if lab.value is not None]
+    return present[::-1] + [lab for lab in labels if lab.value is None]
 
 
 def set_name(analysis: HardnessAnalysis) -> str:
@@ -182,6 +190,70 @@ def latest_hard_sets(*, collection: Collection) -> dict[str, set[str]]:
     ):
         sets[names[analysis_id]].add(qid)
     return sets
+
+
+def overlap_choices(*, collection: Collection) -> list[HardnessAnalysis]:
+    """The finished analyses of a collection that can be overlapped, in task order
+    (H2R, H2G, H2J), then subject, variant, newest first; with their hard counts. One query."""
+    analyses = list(
+        HardnessAnalysis.objects.filter(collection=collection, status=HardnessAnalysis.DONE)
+        .annotate(hard_count=Count("labels", filter=Q(labels__hard=True)))
+        .order_by("task", "subject", "variant", "-created_at", "-id")
+    )
+    return sorted(analyses, key=lambda a: TASK_ORDER.get(a.task, 3))
+
+
+TASK_ORDER = {"h2r": 0, "h2g": 1, "h2j": 2}
+
+
+def default_overlap(analyses: list[HardnessAnalysis]) -> list[HardnessAnalysis]:
+    """One analysis per task, as the paper's figure (H2R, H2G, H2J): for each task the
+    newest analysis of its first subject and variant in name order."""
+    chosen: dict[str, HardnessAnalysis] = {}
+    for a in analyses:  # ordered by task, subject, variant, newest first
+        chosen.setdefault(a.task, a)
+    return sorted(chosen.values(), key=lambda a: TASK_ORDER.get(a.task, 3))
+
+
+def hard_sets(*, analyses: list[HardnessAnalysis]) -> dict[str, set[str]]:
+    """The hard set of each analysis, named by ``set_name`` (with ``#id`` when two
+    analyses would share a name). One query."""
+    names: dict[int, str] = {}
+    taken: dict[str, int] = {}
+    for a in analyses:
+        taken[set_name(a)] = taken.get(set_name(a), 0) + 1
+    for a in analyses:
+        names[a.id] = set_name(a) + (f" #{a.id}" if taken[set_name(a)] > 1 else "")
+    sets: dict[str, set[str]] = {names[a.id]: set() for a in analyses}
+    for analysis_id, qid in HardnessLabel.objects.filter(analysis_id__in=list(names), hard=True).values_list(
+        "analysis_id", "query__qid"
+    ):
+        sets[names[analysis_id]].add(qid)
+    return sets
+
+
+def parse_analysis_ids(values: list[str]) -> list[int] | None:
+    """``?analyses=1,2,3`` (or repeated) as ids; None when absent; ValueError on a non-id."""
+    parts = [p.strip() for v in values for p in v.split(",") if p.strip()]
+    if not values:
+        return None
+    ids = []
+    for p in parts:
+        if not p.isdigit() or len(p) > 12:
+            raise ValueError(f"{p!r} is not an analysis id")
+        if int(p) not in ids:
+            ids.append(int(p))
+    return ids
+
+
+def overlap_selection(*, collection: Collection, ids: list[int] | None) -> tuple[list[HardnessAnalysis], list[HardnessAnalysis], list[int]]:
+    """(every choice, the chosen analyses, the asked ids that are no finished analysis of
+    the collection). ``ids=None``: the default, one per task."""
+    choices = overlap_choices(collection=collection)
+    if ids is None:
+        return choices, default_overlap(choices), []
+    by_id = {a.id: a for a in choices}
+    return choices, [by_id[i] for i in ids if i in by_id], [i for i in ids if i not in by_id]
 
 
 def paper_table_rows() -> list[dict]:

@@ -15,3 +15,10 @@ urlpatterns: list = [
     path("<slug:collection>/overlap.csv", hardness_views.overlap_csv, name="hardness_overlap_csv"),
     path("<slug:collection>/overlap.json", hardness_views.overlap_json, name="hardness_overlap_json"),
 ]
+
+urlpatterns += [
+    path("collections/<slug:name>/pairwise/", views.pairwise, name="pairwise"),
+    path("collections/<slug:name>/queries.csv", views.collection_queries_csv, name="collection_queries_csv"),
+    # Reversed by name from other apps' pages (agreement, campaign review): keep the name.
+    path("collections/<slug:collection>/queries/<path:qid>/", views.query_detail, name="query-detail"),
+]

@@ -261,6 +261,13 @@ class CampaignViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         return Campaign.objects.select_related("collection")
 
+    def get_serializer_class(self):
+        # The browsable API builds its PATCH form from this class with a Campaign: on a
+        # campaign's page that is the status form (the list row shape has no such fields).
+        if self.kwargs.get("pk") is not None:
+            return CampaignStatusSerializer
+        return CampaignSerializer
+
     def _campaign(self, pk: str) -> Campaign:
         """The campaign if the caller may see it; 404 otherwise (its existence is not revealed)."""
         try:

@@ -35,5 +35,7 @@ urlpatterns = [
     path("agreement/", report_apis.AgreementApi.as_view(), name="agreement"),
     path("agreement/report/", report_apis.AgreementReportApi.as_view(), name="agreement-report"),
     path("collections/<slug:name>/overlap/", analysis_apis.OverlapApi.as_view(), name="overlap"),
+    path("collections/<slug:name>/export/", analysis_apis.ExportApi.as_view(), name="export"),
+    path("collections/<slug:name>/pairwise/", analysis_apis.PairwiseApi.as_view(), name="pairwise"),
     path("", include(router.urls)),
 ]

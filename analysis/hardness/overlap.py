@@ -1,8 +1,11 @@
 """Overlap of hard sets: intersections, Venn regions, and their picture.
 
-Up to three sets are drawn as a Venn diagram (the paper's figures); more sets as an
-UpSet-style matrix (one bar per non-empty exclusive region, dots naming its sets),
-because Venn diagrams of four or more sets cannot show every region legibly.
+Two or three sets are drawn as an area-proportional Venn diagram (matplotlib-venn, the
+paper's figures); one set or more than three as an UpSet-style matrix (one bar per
+non-empty exclusive region, dots naming its sets), because Venn diagrams of four or
+more sets cannot show every region legibly. Set names come from users (system and
+judge names): every text reaches matplotlib with ``parse_math=False``, so ``$...$``
+is printed, never read as mathtext.
 """
 from __future__ import annotations
 
@@ -13,6 +16,19 @@ from typing import Any
 from conventions.csv_cells import CsvWriter
 
 MAX_SETS = 10  # 2**10 - 1 regions: beyond that the table is unreadable anyway
+
+
+def too_many_message(n: int) -> str | None:
+    """Why ``n`` sets cannot be overlapped, or None when they can."""
+    if n <= MAX_SETS:
+        return None
+    return f"{n} hard sets are chosen; at most {MAX_SETS} can be overlapped: choose fewer sets."
+
+
+def nonempty_regions(sets: dict[str, set[str]]) -> list[dict[str, Any]]:
+    """The exclusive (Venn) regions that hold at least one query, largest first."""
+    regions = [r for r in overlap_regions(sets) if r["exclusive_size"] > 0]
+    return sorted(regions, key=lambda r: (-r["exclusive_size"], len(r["sets"])))
 
 
 def overlap_regions(sets: dict[str, set[str]]) -> list[dict[str, Any]]:
@@ -53,77 +69,88 @@ def overlap_csv(sets: dict[str, set[str]]) -> str:
 
 
 def overlap_svg(sets: dict[str, set[str]], title: str = "", fmt: str = "svg") -> str | bytes:
-    """An SVG (or ``fmt="png"``) picture of the overlap: a Venn diagram for 1-3 sets, an UpSet matrix beyond."""
+    """An SVG (or ``fmt="png"``) picture of the overlap: an area-proportional Venn diagram
+    for 2-3 sets, an UpSet matrix for 1 or 4+, a message when there are too many."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Circle
 
     names = list(sets)
-    if not names:
-        fig, ax = plt.subplots(figsize=(4, 1))
+    message = too_many_message(len(names))
+    if not names or message or not any(sets.values()):
+        fig, ax = plt.subplots(figsize=(6, 1))
         ax.axis("off")
-        ax.text(0.5, 0.5, "no hard sets yet", ha="center", va="center")
-    elif len(names) <= 3:
-        fig, ax = plt.subplots(figsize=(6.5, 5.5))
-        ax.set_aspect("equal")
-        ax.axis("off")
-        layouts: dict[int, list[tuple[float, float]]] = {
-            1: [(0.0, 0.0)], 2: [(-0.6, 0.0), (0.6, 0.0)], 3: [(-0.6, 0.45), (0.6, 0.45), (0.0, -0.55)],
-        }
-        centres = layouts[len(names)]
-        colours = ["#1f77b4", "#d62728", "#2ca02c"]
-        for (x, y), name, colour in zip(centres, names, colours):
-            ax.add_patch(Circle((x, y), 1.0, alpha=0.25, color=colour, lw=2))
-            ax.add_patch(Circle((x, y), 1.0, fill=False, edgecolor=colour, lw=2))
-            lx, ly = x * 1.6, (y + 1.3 if y >= 0 else y - 1.3)
-            ax.text(lx, ly, f"{name}\n({len(sets[name])})",
-                    ha="center", va="center", fontsize=9, color=colour)
-        for region in overlap_regions(sets):
-            idx = [names.index(n) for n in region["sets"]]
-            px = sum(centres[i][0] for i in idx) / len(idx)
-            py = sum(centres[i][1] for i in idx) / len(idx)
-            if len(idx) == 1 and len(names) > 1:
-                # push a set's own region away from the others' centre
-                cx = sum(c[0] for c in centres) / len(centres)
-                cy = sum(c[1] for c in centres) / len(centres)
-                px, py = px + (px - cx) * 0.6, py + (py - cy) * 0.6
-            if len(idx) == 2 and len(names) == 3:
-                third = [i for i in range(3) if i not in idx][0]
-                px, py = px + (px - centres[third][0]) * 0.25, py + (py - centres[third][1]) * 0.25
-            ax.text(px, py, str(region["exclusive_size"]), ha="center", va="center", fontsize=13, weight="bold")
-        ax.set_xlim(-2.3, 2.3)
-        ax.set_ylim(-2.3, 2.3)
+        text = message or ("no hard sets chosen" if not names else "the chosen sets hold no hard query")
+        ax.text(0.5, 0.5, text, ha="center", va="center", parse_math=False)
+    elif len(names) in (2, 3):
+        fig = _venn(sets)
     else:
-        regions = [r for r in overlap_regions(sets) if r["exclusive_size"] > 0]
-        regions.sort(key=lambda r: -r["exclusive_size"])
-        n = max(len(regions), 1)
-        fig, (top, bottom) = plt.subplots(
-            2, 1, figsize=(max(6, 0.45 * n + 3), 2.5 + 0.35 * len(names)), sharex=True,
-            gridspec_kw={"height_ratios": [2, max(1, 0.25 * len(names))]},
-        )
-        xs = list(range(len(regions)))
-        top.bar(xs, [r["exclusive_size"] for r in regions], color="#444")
-        for x, r in zip(xs, regions):
-            top.text(x, r["exclusive_size"], str(r["exclusive_size"]), ha="center", va="bottom", fontsize=8)
-        top.set_ylabel("queries (exclusive)")
-        top.spines[["top", "right"]].set_visible(False)
-        for x, r in zip(xs, regions):
-            members = [names.index(s) for s in r["sets"]]
-            bottom.scatter([x] * len(names), range(len(names)), color="#ddd", s=40, zorder=1)
-            bottom.scatter([x] * len(members), members, color="#222", s=40, zorder=2)
-            if len(members) > 1:
-                bottom.plot([x, x], [min(members), max(members)], color="#222", lw=1.5, zorder=1)
-        bottom.set_yticks(range(len(names)))
-        bottom.set_yticklabels([f"{nm} ({len(sets[nm])})" for nm in names], fontsize=8)
-        bottom.set_xticks([])
-        bottom.invert_yaxis()
-        for side in ("top", "right", "bottom"):
-            bottom.spines[side].set_visible(False)
+        fig = _upset(sets)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, parse_math=False)
     return _render(fig, fmt)
+
+
+def _venn(sets: dict[str, set[str]]):
+    """matplotlib-venn's area-proportional diagram; each region labelled with its size."""
+    import matplotlib.pyplot as plt
+    from matplotlib_venn import venn2, venn3
+
+    names = list(sets)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    sizes = {tuple(r["sets"]): r["exclusive_size"] for r in overlap_regions(sets)}
+    # matplotlib-venn's region ids: one bit per set, "100" = only in the first
+    ids = [format(i, f"0{len(names)}b") for i in range(1, 2 ** len(names))]
+    ids.sort(key=lambda b: int(b[::-1], 2))  # the order venn2/venn3 take their subsets in
+    subsets = [sizes[tuple(n for n, bit in zip(names, b) if bit == "1")] for b in ids]
+    labels = [f"{n} ({len(sets[n])})" for n in names]
+    draw = venn2 if len(names) == 2 else venn3
+    diagram = draw(subsets=subsets, set_labels=labels, ax=ax)
+    for text in list(diagram.set_labels or []) + list(diagram.subset_labels or []):
+        if text is not None:
+            text.set_parse_math(False)
+            text.set_fontsize(10)
+    for region_id, size in zip(ids, subsets):
+        label = diagram.get_label_by_id(region_id)
+        if label is not None and size == 0:
+            label.set_text("")  # only the regions that hold queries are numbered
+    return fig
+
+
+def _upset(sets: dict[str, set[str]]):
+    """One bar per non-empty exclusive region; the dots below name its sets."""
+    import matplotlib.pyplot as plt
+
+    names = list(sets)
+    regions = nonempty_regions(sets)
+    n = max(len(regions), 1)
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(max(6, 0.45 * n + 3), 2.5 + 0.35 * len(names)), sharex=True,
+        gridspec_kw={"height_ratios": [2, max(1, 0.25 * len(names))]},
+    )
+    xs = list(range(len(regions)))
+    top.bar(xs, [r["exclusive_size"] for r in regions], color="#444")
+    for x, r in zip(xs, regions):
+        top.text(x, r["exclusive_size"], str(r["exclusive_size"]), ha="center", va="bottom", fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+
+    top.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of queries
+    top.set_ylabel("queries (exclusive)")
+    top.spines[["top", "right"]].set_visible(False)
+    for x, r in zip(xs, regions):
+        members = [names.index(s) for s in r["sets"]]
+        bottom.scatter([x] * len(names), range(len(names)), color="#ddd", s=40, zorder=1)
+        bottom.scatter([x] * len(members), members, color="#222", s=40, zorder=2)
+        if len(members) > 1:
+            bottom.plot([x, x], [min(members), max(members)], color="#222", lw=1.5, zorder=1)
+    bottom.set_yticks(range(len(names)))
+    bottom.set_yticklabels([f"{nm} ({len(sets[nm])})" for nm in names], fontsize=8, parse_math=False)
+    bottom.set_xticks([])
+    bottom.invert_yaxis()
+    for side in ("top", "right", "bottom"):
+        bottom.spines[side].set_visible(False)
+    return fig
 
 
 def _render(fig, fmt: str) -> str | bytes:
@@ -136,6 +163,11 @@ def _render(fig, fmt: str) -> str | bytes:
     return buf.getvalue()
 
 
+def _readable(value: float) -> str:
+    """A threshold as the pages write it: counts as integers, other values to 4 decimals."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.4f}"
+
+
 def distribution_svg(values: dict[str, float], threshold: float | None, hard: set[str], label: str = "") -> str:
     """A strip of the per-query values sorted, hard ones in red, the threshold dashed."""
     import matplotlib
@@ -146,12 +178,18 @@ def distribution_svg(values: dict[str, float], threshold: float | None, hard: se
     items = sorted(((v, q) for q, v in values.items() if v is not None and v == v), key=lambda t: t[0])
     fig, ax = plt.subplots(figsize=(7, 2.8))
     xs = list(range(len(items)))
-    ax.bar(xs, [v for v, _ in items], color=["#d62728" if q in hard else "#9ab" for _, q in items])
+    colours = ["#d62728" if q in hard else "#9ab" for _, q in items]
+    ax.bar(xs, [v for v, _ in items], color=colours)
+    # a bar of height 0 draws nothing: a marker on top of every bar keeps the zeros visible
+    ax.scatter(xs, [v for v, _ in items], color=colours, s=14, zorder=3, clip_on=False)
+    top = max([v for v, _ in items] + [threshold or 0, 0]) or 1.0
+    ax.set_ylim(min([v for v, _ in items] + [0]) - 0.03 * top, top * 1.08)
     if threshold is not None:
         ax.axhline(threshold, color="#222", ls="--", lw=1)
-        ax.text(len(items) - 0.5 if items else 0, threshold, f" threshold {threshold:.4f}", va="bottom", ha="right", fontsize=8)
+        ax.text(len(items) - 0.5 if items else 0, threshold, f" threshold {_readable(threshold)}", va="bottom", ha="right",
+                fontsize=8, parse_math=False)
     ax.set_xlabel("queries, sorted by value")
-    ax.set_ylabel(label)
+    ax.set_ylabel(label, parse_math=False)
     ax.set_xticks([])
     ax.spines[["top", "right"]].set_visible(False)
     buf = io.StringIO()

@@ -59,8 +59,10 @@ class Command(BaseCommand):
         p.add_argument("--include-zero", action="store_true",
                        help="count queries without a pair beyond the margin as 0 (the reference leaves them out)")
 
-        p = sub.add_parser("overlap", help="overlap of the latest hard sets of a collection")
+        p = sub.add_parser("overlap", help="overlap of hard sets (default: one analysis per task)")
         p.add_argument("--collection", required=True)
+        p.add_argument("--analyses", default=None,
+                       help="comma-separated analysis ids (see the analyses page); default: one per task")
         fmt = p.add_mutually_exclusive_group()
         fmt.add_argument("--json", action="store_true")
         fmt.add_argument("--csv", action="store_true")
@@ -127,20 +129,29 @@ class Command(BaseCommand):
                                   f"compat {fmt(d['compat'])} (hard={d['hard_compat']})")
 
     def _overlap(self, collection: Collection, o: dict) -> None:
-        sets = sel.latest_hard_sets(collection=collection)
+        try:
+            ids = sel.parse_analysis_ids([o["analyses"]] if o["analyses"] is not None else [])
+        except ValueError as exc:
+            raise CommandError(f"--analyses: {exc}") from exc
+        _, chosen, unknown = sel.overlap_selection(collection=collection, ids=ids)
+        if unknown:
+            raise CommandError(f"--analyses: no finished analysis of {collection.name} with id "
+                               + ", ".join(map(str, unknown)))
+        sets = sel.hard_sets(analyses=chosen)
+        message = overlap.too_many_message(len(sets))
+        if message:
+            raise CommandError(message)
         if o["csv"]:
             sys.stdout.flush()
             self.stdout.write(overlap.overlap_csv(sets), ending="")
             return
         regions = overlap.overlap_regions(sets)
         if o["json"]:
-            self.stdout.write(json.dumps({"collection": collection.name,
+            self.stdout.write(json.dumps({"collection": collection.name, "analyses": [a.id for a in chosen],
                                           "sets": {k: sorted(v) for k, v in sets.items()},
                                           "regions": regions}, indent=1))
             return
-        for name, qids in sets.items():
-            self.stdout.write(f"{name}: {len(qids)} hard")
-        for r in regions:
-            if len(r["sets"]) > 1:
-                self.stdout.write(f"{' & '.join(r['sets'])}: {r['intersection_size']} "
-                                  f"({' '.join(r['intersection'])})")
+        for a, (name, qids) in zip(chosen, sets.items()):
+            self.stdout.write(f"{name} (analysis {a.id}): {len(qids)} hard")
+        for r in overlap.nonempty_regions(sets):
+            self.stdout.write(f"only {' & '.join(r['sets'])}: {r['exclusive_size']} ({' '.join(r['exclusive'])})")

@@ -93,7 +93,7 @@ def test_h2j_command_matches_the_raw_files_and_records_the_counting(dl19, paper_
 
 
 @pytest.mark.django_db
-def test_overlap_of_the_latest_hard_sets(dl19):
+def test_overlap_of_the_chosen_hard_sets(dl19):
     bm25 = run_json("h2r", "--collection", "dl19", "--system", "bm25")
     tasb = run_json("h2r", "--collection", "dl19", "--system", "tas-b")
     judge = run_json("h2j", "--collection", "dl19", "--judge", "qwen3-binary")
@@ -101,7 +101,14 @@ def test_overlap_of_the_latest_hard_sets(dl19):
     run_json("h2r", "--collection", "dl19", "--system", "bm25", "--quantile", "0.1")
     latest_bm25 = run_json("h2r", "--collection", "dl19", "--system", "bm25")
 
-    data = run_json("overlap", "--collection", "dl19")
+    # default: one analysis per task (the paper's figure): here H2R bm25 (the first
+    # system by name, its newest analysis) and the judge
+    default = run_json("overlap", "--collection", "dl19")
+    assert default["sets"] == {"H2R bm25": sorted(latest_bm25["hard"]), "H2J qwen3-binary (binary)": sorted(judge["hard"])}
+
+    chosen = ",".join(str(a["analysis_id"]) for a in (latest_bm25, tasb, judge))
+    data = run_json("overlap", "--collection", "dl19", "--analyses", chosen)
+    assert data["analyses"] == [latest_bm25["analysis_id"], tasb["analysis_id"], judge["analysis_id"]]
     sets = {k: set(v) for k, v in data["sets"].items()}
     assert sets == {"H2R bm25": set(latest_bm25["hard"]), "H2R tas-b": set(tasb["hard"]),
                     "H2J qwen3-binary (binary)": set(judge["hard"])}
@@ -112,7 +119,7 @@ def test_overlap_of_the_latest_hard_sets(dl19):
     assert set(only_bm25["exclusive"]) == set(bm25["hard"]) - set(tasb["hard"]) - set(judge["hard"])
 
     out = io.StringIO()
-    call_command("hardness", "overlap", "--collection", "dl19", "--csv", stdout=out)
+    call_command("hardness", "overlap", "--collection", "dl19", "--csv", "--analyses", chosen, stdout=out)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert len(rows) == 7
     pair = next(r for r in rows if r["sets"] == "H2R bm25 & H2R tas-b")
