@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from analysis import apis as analysis_apis
+from analysis import estimation_apis
 from annotation import apis as annotation_apis
 from judges import apis as judges_apis
 
@@ -33,6 +34,7 @@ urlpatterns = [
     path("imports/bundle/", analysis_apis.BundleImportApi.as_view(), name="imports-bundle"),
     path("agreement/", annotation_apis.AgreementApi.as_view(), name="agreement"),
     path("agreement/report/", annotation_apis.AgreementReportApi.as_view(), name="agreement-report"),
+    path("estimate/", estimation_apis.EstimateApi.as_view(), name="estimate"),
     path("collections/<slug:name>/overlap/", analysis_apis.OverlapApi.as_view(), name="overlap"),
     path("", include(router.urls)),
 ]
