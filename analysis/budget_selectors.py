@@ -122,7 +122,7 @@ def simulation_report(
         raise SimulationError(str(exc)) from exc
     problem = budget_problem(collection=coll, llm=llm_assessors, oracle=oracle_assessor)
     n_items = len(problem.queries) if unit == "query" else len(problem.qids)
-    counts = [parse_budget(b, n_items=n_items) for b in budgets]
+    counts = [parse_budget(b, n_items=n_items, unit=unit) for b in budgets]
     runs = runs_of(collection=coll)
     options: dict[str, Any] = {} if rounds is None else {"rounds": rounds}
     results = simulate(

@@ -100,7 +100,7 @@ class BudgetProblem:
         return out
 
 
-def parse_budget(text: str, *, n_items: int) -> int:
+def parse_budget(text: str, *, n_items: int, unit: str = "pair") -> int:
     """A budget as a count of items (``500``) or a share of them (``5%``)."""
     text = text.strip()
     try:
@@ -115,7 +115,8 @@ def parse_budget(text: str, *, n_items: int) -> int:
     if value <= 0:
         raise SimulationError(f"budget {text!r} must be positive")
     if value > n_items:
-        raise SimulationError(f"budget {value} is more than the {n_items} items there are to judge")
+        plural = "queries" if unit == "query" else "pairs"
+        raise SimulationError(f"budget {value} is more than the {n_items} {plural} there are to judge")
     return value
 
 
@@ -188,7 +189,8 @@ def select(
     items_of_pair = problem.query_codes if unit == "query" else np.arange(len(problem.qids))
     n_items = int(items_of_pair.max()) + 1
     if budget > n_items:
-        raise SimulationError(f"budget {budget} is more than the {n_items} {unit}s there are to judge")
+        plural = "queries" if unit == "query" else "pairs"
+        raise SimulationError(f"budget {budget} is more than the {n_items} {plural} there are to judge")
     probabilities = np.asarray(problem.probabilities, dtype=np.float64)
     n_grades = problem.n_grades
     chosen = np.zeros(n_items, dtype=bool)

@@ -61,6 +61,7 @@ def simulate_page(request: HttpRequest) -> HttpResponse:
         else:
             for row in report["results"]:
                 row["cells"] = [row[c] for c in TABLE_COLUMNS]
+                row["budget_count"] = str(row["budget"])
             context.update(report=report, plot=mark_safe(simulation_plot(report)))
     elif form.is_bound:
         status = 400
