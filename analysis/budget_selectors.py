@@ -111,6 +111,7 @@ def simulation_report(
     level: float = DEFAULT_LEVEL,
     interval: str = "ppi",
     rounds: int | None = None,
+    fill: str = "calibrated",
 ) -> dict[str, Any]:
     """The simulator's figures (the JSON of ``manage.py simulate_budget``); raises
     SimulationError with a message for the user on input it cannot work with."""
@@ -127,7 +128,7 @@ def simulation_report(
     options: dict[str, Any] = {} if rounds is None else {"rounds": rounds}
     results = simulate(
         problem, budgets=counts, methods=methods, unit=unit, repeats=repeats, seed=seed,
-        runs=runs or None, level=level, interval=interval, **options,
+        runs=runs or None, level=level, interval=interval, fill=fill, **options,
     )
     labels = {count: label for count, label in zip(counts, budgets)}
     for row in results:
@@ -141,6 +142,7 @@ def simulation_report(
         "seed": seed,
         "level": level,
         "interval": interval,
+        "fill": fill,
         "n_pairs": int(len(problem.qids)),
         "n_queries": int(len(problem.queries)),
         "runs": sorted(runs),

@@ -20,7 +20,10 @@ The qrels every method ends with are the human (oracle) grades where people judg
 and elsewhere the calibrated LLM grade: the most likely grade of the same logistic
 calibration fitted on all the labels the method collected (the LLM's own grade while
 those labels hold a single grade). So the methods differ only in which pairs they ask
-people for.
+people for. ``fill="llm"`` keeps the LLM's own grade instead: the most likely
+calibrated grade raises kappa but drifts towards the commonest grade (0 on TREC
+pools), which empties the qrels of relevant passages on unjudged queries and so
+distorts nDCG (see BENCHMARKS.md).
 
 Measured per repeat: Cohen's kappa of the resulting qrels against the oracle's (over
 every pair); where there are runs, the RMSE of the runs' mean nDCG@10 under the
@@ -49,6 +52,7 @@ from analysis.estimation import (
 
 METHODS: tuple[str, ...] = ("random", "uncertainty", "lara")
 UNITS: tuple[str, ...] = ("pair", "query")
+FILLS: tuple[str, ...] = ("calibrated", "llm")
 DEFAULT_ROUNDS = 10
 SIMULATION_MEASURE = "ndcg_cut_10"
 
@@ -180,12 +184,18 @@ def select(
     unit: str,
     rng: np.random.Generator,
     rounds: int = DEFAULT_ROUNDS,
+    fill: str = "calibrated",
 ) -> Selection:
-    """Spend ``budget`` items (pairs or queries) with ``method``; the oracle answers."""
+    """Spend ``budget`` items (pairs or queries) with ``method``; the oracle answers.
+
+    The pairs people did not judge get the calibrated grade (``fill="calibrated"``) or
+    the LLM's own (``fill="llm"``)."""
     if method not in METHODS:
         raise SimulationError(f"unknown selection method {method!r} (one of {', '.join(METHODS)})")
     if unit not in UNITS:
         raise SimulationError(f"unknown unit {unit!r} (one of {', '.join(UNITS)})")
+    if fill not in FILLS:
+        raise SimulationError(f"unknown fill {fill!r} (one of {', '.join(FILLS)})")
     items_of_pair = problem.query_codes if unit == "query" else np.arange(len(problem.qids))
     n_items = int(items_of_pair.max()) + 1
     if budget > n_items:
@@ -215,7 +225,9 @@ def select(
             labeled = chosen[items_of_pair]
             model = calibrator_fit(probabilities[labeled], problem.oracle_grades[labeled], n_grades=n_grades)
     labeled_pairs = chosen[items_of_pair]
-    if method != "lara":
+    if fill == "llm":
+        model = None
+    elif method != "lara":
         model = calibrator_fit(probabilities[labeled_pairs], problem.oracle_grades[labeled_pairs], n_grades=n_grades)
     if model is not None:
         filled = calibrated_probabilities(model, probabilities, n_grades=n_grades).argmax(axis=1)
@@ -331,6 +343,7 @@ def simulate(
     level: float = DEFAULT_LEVEL,
     interval: str = "ppi",
     rounds: int = DEFAULT_ROUNDS,
+    fill: str = "calibrated",
     scorer_factory: Callable[[BudgetProblem, Mapping[str, RunScores]], Callable[[np.ndarray], np.ndarray]] = RunScorer,
 ) -> list[dict[str, Any]]:
     """Every (budget, method): the metrics' mean and spread over ``repeats``.
@@ -354,7 +367,7 @@ def simulate(
             samples: dict[str, list[float | None]] = {m: [] for m in METRICS}
             for repeat in range(repeats):
                 rng = np.random.default_rng([seed, budget, repeat])
-                chosen = select(problem, method=method, budget=budget, unit=unit, rng=rng, rounds=rounds)
+                chosen = select(problem, method=method, budget=budget, unit=unit, rng=rng, rounds=rounds, fill=fill)
                 samples["kappa"].append(kappa_against(problem.oracle_grades, chosen.grades, n_grades=n_grades))
                 if scorer is not None:
                     rmse, tau = ranking_agreement(oracle_means, np.nanmean(scorer(chosen.grades), axis=1))

@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.budget_selectors import simulation_report
-from analysis.budget_simulation import METHODS, UNITS, SimulationError
+from analysis.budget_simulation import FILLS, METHODS, UNITS, SimulationError
 from analysis.estimation import DEFAULT_LEVEL, INTERVALS
 
 
@@ -37,6 +37,10 @@ class Command(BaseCommand):
         parser.add_argument("--rounds", type=int, default=None, help="rounds of lara's online calibration (default 10)")
         parser.add_argument("--level", type=float, default=DEFAULT_LEVEL)
         parser.add_argument("--interval", choices=INTERVALS, default="ppi", help="the PPI interval (see estimate)")
+        parser.add_argument(
+            "--fill", choices=FILLS, default="calibrated",
+            help="grades of the pairs people did not judge: the calibrated LLM grade (default) or the LLM's own",
+        )
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options):
@@ -52,6 +56,7 @@ class Command(BaseCommand):
                 collection=options["collection"], llm=_names(options["llm"]), oracle=options["oracle"],
                 budgets=budgets, methods=methods, unit=options["unit"], repeats=options["repeats"],
                 seed=options["seed"], level=options["level"], interval=options["interval"], rounds=options["rounds"],
+                fill=options["fill"],
             )
         except SimulationError as exc:
             raise CommandError(str(exc)) from exc
@@ -61,7 +66,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{report['collection']}: LLM {'+'.join(report['llm'])}, oracle {report['oracle']}; "
             f"{report['n_pairs']} pairs of {report['n_queries']} queries; unit {report['unit']}, "
-            f"{report['repeats']} repeats, seed {report['seed']} (mean ± sd)"
+            f"{report['repeats']} repeats, seed {report['seed']}, unjudged pairs: {report['fill']} grades (mean ± sd)"
         )
         columns = ["kappa", "rmse", "kendall_tau", "coverage", "half_width", "human_only_half_width"]
         self.stdout.write(f"{'budget':>8} {'method':<12} " + " ".join(f"{c:>18}" for c in columns))
