@@ -25,7 +25,7 @@ from analysis.budget_simulation import (
 )
 from analysis.estimation import DEFAULT_LEVEL, EstimationError
 from analysis.estimation_selectors import assessor_by_name, collection_by_name, qrels_of, runs_of
-from analysis.models import Assessor, Collection, Judgment
+from analysis.models import Assessor, Collection, Judgment, Passage, Query
 
 GRADED_GRADES = 4
 BINARY_GRADES = 2
@@ -78,6 +78,30 @@ def llm_grade_probabilities(
     qids = np.array([pairs[i][0] for i in labels.rows], dtype=object)
     docids = np.array([pairs[i][1] for i in labels.rows], dtype=object)
     return PairProbabilities(qids, docids, labels.probabilities, labels.grades)
+
+
+@dataclass(frozen=True)
+class EnsembleRow:
+    """One pair of the ensemble: database ids, grade and vote shares."""
+
+    query_id: int
+    passage_id: int
+    grade: int
+    probabilities: list[float]
+
+
+def ensemble_rows(*, collection: Collection, members: Sequence[Assessor], rule: str = "majority") -> list[EnsembleRow]:
+    """Per pair some member graded: the ensemble's grade and vote shares (what
+    ``manage.py ensemble`` writes), sorted by qid and docid."""
+    pp = llm_grade_probabilities(collection=collection, assessors=members, rule=rule)
+    query_ids = dict(Query.objects.filter(collection=collection).values_list("qid", "id"))
+    passage_ids = dict(
+        Passage.objects.filter(collection=collection, docid__in=set(pp.docids.tolist())).values_list("docid", "id")
+    )
+    return [
+        EnsembleRow(query_ids[q], passage_ids[d], int(g), [float(x) for x in p])
+        for q, d, g, p in zip(pp.qids.tolist(), pp.docids.tolist(), pp.grades.tolist(), pp.probabilities)
+    ]
 
 
 def budget_problem(*, collection: Collection, llm: Sequence[Assessor], oracle: Assessor) -> BudgetProblem:
