@@ -369,11 +369,11 @@ def simulate(
                 rng = np.random.default_rng([seed, budget, repeat])
                 chosen = select(problem, method=method, budget=budget, unit=unit, rng=rng, rounds=rounds, fill=fill)
                 samples["kappa"].append(kappa_against(problem.oracle_grades, chosen.grades, n_grades=n_grades))
-                if scorer is not None:
+                if scorer is not None and oracle_means is not None:
                     rmse, tau = ranking_agreement(oracle_means, np.nanmean(scorer(chosen.grades), axis=1))
                     samples["rmse"].append(rmse)
                     samples["kendall_tau"].append(tau)
-                if unit == "query":
+                if unit == "query" and oracle_values is not None and llm_values is not None:
                     labeled = np.zeros(len(problem.queries), dtype=bool)
                     labeled[chosen.items] = True
                     try:
