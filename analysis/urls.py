@@ -1,11 +1,14 @@
 from django.urls import path
 
+from django.urls import include
+
 from analysis import hardness_views, views
 
 app_name = "analysis"
 
 urlpatterns: list = [
     path("", hardness_views.hardness_list, name="hardness_list"),
+    path("budget/", include("analysis.estimation_urls")),
     path("collections/<slug:name>/queries/", views.collection_queries, name="collection_queries"),
     path("hardness/<int:analysis_id>/", hardness_views.analysis_detail, name="hardness_detail"),
     path("hardness/<int:analysis_id>/distribution.svg", hardness_views.analysis_distribution_svg,

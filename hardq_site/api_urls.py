@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from analysis import apis as analysis_apis
+from analysis import estimation_apis
 from annotation import apis as annotation_apis
 from annotation import report_apis
 from judges import apis as judges_apis
@@ -34,6 +35,7 @@ urlpatterns = [
     path("imports/bundle/", analysis_apis.BundleImportApi.as_view(), name="imports-bundle"),
     path("agreement/", report_apis.AgreementApi.as_view(), name="agreement"),
     path("agreement/report/", report_apis.AgreementReportApi.as_view(), name="agreement-report"),
+    path("estimate/", estimation_apis.EstimateApi.as_view(), name="estimate"),
     path("collections/<slug:name>/overlap/", analysis_apis.OverlapApi.as_view(), name="overlap"),
     path("collections/<slug:name>/export/", analysis_apis.ExportApi.as_view(), name="export"),
     path("collections/<slug:name>/pairwise/", analysis_apis.PairwiseApi.as_view(), name="pairwise"),

@@ -108,6 +108,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("/api/agreement/", "get"): admin_only(query=lambda w: {
         "collection": "dl19", "reference": "official", "assessor": "llama3.2", "n_boot": 10}),
     ("/api/agreement/report/", "get"): admin_only(query=lambda w: {"collection": "dl19", "format": "csv", "n_boot": 10}),
+    # 400: the world's LLM judged no query beyond the "human" one's (nothing unlabeled to power an estimate)
+    ("/api/estimate/", "get"): admin_only(400, query=lambda w: {"collection": "dl19", "llm": "llama3.2", "human": "official"}),
     # --- uploads ---
     ("/api/imports/bundle/", "post"): admin_only(201, body=lambda w: {
         "collection": "dl21", "file": zip_of({"2021_queries.tsv": b"2082\twhat is a test\n"}),

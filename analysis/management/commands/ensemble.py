@@ -1,0 +1,85 @@
+from collections import Counter
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from analysis.budget_ensemble import RULES
+from analysis.budget_selectors import EnsembleRow, ensemble_rows
+from analysis.estimation import EstimationError
+from analysis.estimation_selectors import assessor_by_name, collection_by_name
+from analysis.models import Assessor
+
+
+def ensemble_store(*, name: str, members: list[Assessor], rule: str, scale: str, rows: list[EnsembleRow]) -> int:
+    """Write the ensemble as an assessor with one judgment per pair (the command's only write).
+
+    TODO(lead, at the merge): ``analysis.judgments`` (the judgments branch) is the one
+    write path of the Judgment table; until it is merged this raises a CommandError and
+    nothing is written. The assessor is created here because no service creates an LLM
+    assessor yet; move it there if the judgments branch adds one.
+    """
+    try:
+        from analysis.judgments import JudgmentRow, judgments_write
+    except ImportError as exc:
+        raise CommandError(
+            "writing the ensemble needs analysis.judgments.judgments_write, which is not merged on this "
+            "branch yet: nothing was written (run with --dry-run to see the ensemble)"
+        ) from exc
+    with transaction.atomic():
+        assessor, _ = Assessor.objects.get_or_create(
+            name=name,
+            defaults={"kind": Assessor.LLM, "scale": scale,
+                      "parameters": {"ensemble": {"members": [m.name for m in members], "rule": rule}}},
+        )
+        judgments_write(
+            assessor=assessor,
+            rows=[JudgmentRow(r.query_id, r.passage_id, r.grade, valid=True, raw_response="",
+                              probabilities=r.probabilities) for r in rows],
+            replace=True,
+        )
+    return len(rows)
+
+
+class Command(BaseCommand):
+    help = (
+        "Materialise an ensemble assessor from several judges: per pair, the vote shares as its grade "
+        "probabilities and one grade (majority, ties to the lower grade; or the mean rounded, halves down). "
+        "A judge that gave no valid grade for a pair does not vote on it."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--collection", required=True)
+        parser.add_argument("--assessors", required=True, help="comma-separated judges, at least two")
+        parser.add_argument("--name", required=True, help="name of the ensemble assessor")
+        parser.add_argument("--rule", choices=RULES, default="majority")
+        parser.add_argument("--dry-run", action="store_true", help="compute and report, write nothing")
+
+    def handle(self, *args, **options):
+        names = [n.strip() for n in options["assessors"].split(",") if n.strip()]
+        if len(set(names)) < 2:
+            raise CommandError("an ensemble needs at least two different assessors")
+        try:
+            collection = collection_by_name(options["collection"])
+            members = [assessor_by_name(n, role="member") for n in names]
+        except EstimationError as exc:
+            raise CommandError(str(exc)) from exc
+        if options["name"] in names:
+            raise CommandError(f"the ensemble cannot be named after one of its members ({options['name']!r})")
+        existing = Assessor.objects.filter(name=options["name"]).first()
+        if existing is not None and existing.parameters.get("ensemble") is None:
+            raise CommandError(f"assessor {options['name']!r} exists and is not an ensemble: choose another name")
+        rows = ensemble_rows(collection=collection, members=members, rule=options["rule"])
+        if not rows:
+            raise CommandError(f"none of {', '.join(names)} has a valid judgment in {collection.name}")
+        scale = Assessor.GRADED if any(m.scale == Assessor.GRADED for m in members) else Assessor.BINARY
+        grades = Counter(r.grade for r in rows)
+        split = sum(1 for r in rows if max(r.probabilities) < 1.0)
+        summary = (
+            f"ensemble {options['name']} of {', '.join(names)} ({options['rule']}): {len(rows)} pairs, "
+            f"{split} with split votes; grades " + ", ".join(f"{g}: {n}" for g, n in sorted(grades.items()))
+        )
+        if options["dry_run"]:
+            self.stdout.write(summary + "\nDry run: nothing written.")
+            return
+        ensemble_store(name=options["name"], members=members, rule=options["rule"], scale=scale, rows=rows)
+        self.stdout.write(summary + " written.")
