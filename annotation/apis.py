@@ -37,7 +37,7 @@ def _refusal(exc: services.AnnotationError) -> ApiError:
     if isinstance(exc, services.NotAllowed):
         return ApiError(str(exc), code="permission_denied", status_code=403)
     if isinstance(exc, services.InvalidLabel):
-        return ApiError(str(exc), code="invalid")
+        return ApiError(str(exc), code="invalid", details=exc.errors)
     if isinstance(exc, services.LeaseLost):
         return ApiError(str(exc), code="lease_lost", status_code=409)
     if isinstance(exc, services.AlreadySubmitted):
@@ -79,9 +79,9 @@ class LeaseSerializer(serializers.Serializer):
     progress = serializers.JSONField()
 
 
-def _lease_body(assignment: Assignment) -> dict:
+def _lease_body(lease: selectors.Lease) -> dict:
     """What the annotation screen shows for an assignment, as JSON (never more in a blind campaign)."""
-    screen = selectors.item_screen(assignment=selectors.loaded_for_screen(assignment))
+    screen = selectors.item_screen(lease=lease)
     item = screen.item
     return {
         "assignment": screen.assignment.pk,
@@ -96,7 +96,7 @@ def _lease_body(assignment: Assignment) -> dict:
             "docid": screen.passage.docid if screen.passage else None,
             "passage": screen.passage.text if screen.passage else None,
             "task": screen.campaign.task if screen.campaign.kind == Campaign.REASONS else "",
-            "reasons": screen.reasons,
+            "reasons": [{k: r[k] for k in ("id", "text", "model", "suggested_category")} for r in screen.reasons],
             "evidence": screen.evidence,
             "known_grades": screen.known_grades,
         },
@@ -350,12 +350,12 @@ class CampaignViewSet(viewsets.GenericViewSet):
         """Lease the caller's next item (or give back their current lease); 204 when nothing is left."""
         campaign = self._campaign(pk)
         try:
-            assignment = services.assignment_next(campaign=campaign, user=request.user)
+            lease = services.assignment_lease(campaign=campaign, user=request.user)
         except services.AnnotationError as exc:
             raise _refusal(exc) from exc
-        if assignment is None:
+        if lease is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(LeaseSerializer(_lease_body(assignment)).data)
+        return Response(LeaseSerializer(_lease_body(lease)).data)
 
     @extend_schema(
         request=None,
@@ -371,7 +371,7 @@ class CampaignViewSet(viewsets.GenericViewSet):
             raise _refusal(exc) from exc
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(LeaseSerializer(_lease_body(assignment)).data)
+        return Response(LeaseSerializer(_lease_body(selectors.lease_of(assignment_id=assignment.pk, campaign=campaign))).data)
 
     @extend_schema(responses=ProgressSerializer)
     @action(detail=True, methods=["get"])
@@ -436,8 +436,15 @@ class CampaignViewSet(viewsets.GenericViewSet):
 # --- assignments -----------------------------------------------------------------------------
 
 
+def _lease_of(assignment: Assignment) -> selectors.Lease:
+    return selectors.lease_of(assignment_id=assignment.pk, campaign=assignment.item.campaign)
+
+
 class SubmitSerializer(serializers.Serializer):
-    grade = serializers.IntegerField(required=False, allow_null=True, help_text="relevance: 0..3")
+    """A submit's fields; their content is checked by ``services.submission_parse`` (the
+    web form's check too), whose messages come back per field."""
+
+    grade = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=3, help_text="relevance: 0..3")
     verdicts = serializers.JSONField(
         required=False, help_text='reasons: {"<reason id>": "agree"} or {"<reason id>": {"verdict": "agree", "category": 3}}'
     )
@@ -445,6 +452,13 @@ class SubmitSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
     confidence = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=5)
     seconds_spent = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=86400)
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            attrs["submission"] = services.submission_parse(**attrs)
+        except services.InvalidLabel as exc:
+            raise serializers.ValidationError(exc.errors) from exc
+        return attrs
 
 
 class SkipSerializer(serializers.Serializer):
@@ -466,7 +480,7 @@ class AssignmentViewSet(viewsets.GenericViewSet):
 
     def _assignment(self, pk: str, *, read: bool = False) -> Assignment:
         try:
-            assignment = Assignment.objects.get(pk=int(pk))
+            assignment = Assignment.objects.select_related("item__campaign__analysis").get(pk=int(pk))
         except (Assignment.DoesNotExist, ValueError, TypeError, OverflowError):
             raise ApiError("No such assignment.", code="not_found", status_code=404) from None
         mine = assignment.user_id == self.request.user.pk
@@ -477,7 +491,8 @@ class AssignmentViewSet(viewsets.GenericViewSet):
     @extend_schema(responses=LeaseSerializer)
     def retrieve(self, request, pk: str):
         """The item of the assignment as the annotation screen shows it."""
-        return Response(LeaseSerializer(_lease_body(self._assignment(pk, read=True))).data)
+        assignment = self._assignment(pk, read=True)
+        return Response(LeaseSerializer(_lease_body(_lease_of(assignment))).data)
 
     @extend_schema(
         request=SubmitSerializer,
@@ -494,10 +509,12 @@ class AssignmentViewSet(viewsets.GenericViewSet):
         serializer = SubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            assignment = services.assignment_submit(assignment=assignment, user=request.user, **serializer.validated_data)
+            done = services.submission_commit(
+                assignment_id=assignment.pk, user=request.user, submission=serializer.validated_data["submission"],
+            ).assignment
         except services.AnnotationError as exc:
             raise _refusal(exc) from exc
-        return Response(LeaseSerializer(_lease_body(assignment)).data)
+        return Response(LeaseSerializer(_lease_body(_lease_of(done))).data)
 
     @extend_schema(request=SkipSerializer, responses={200: LeaseSerializer})
     @action(detail=True, methods=["post"])
@@ -510,4 +527,4 @@ class AssignmentViewSet(viewsets.GenericViewSet):
             assignment = services.assignment_skip(assignment=assignment, user=request.user, reason=serializer.validated_data["reason"])
         except services.AnnotationError as exc:
             raise _refusal(exc) from exc
-        return Response(LeaseSerializer(_lease_body(assignment)).data)
+        return Response(LeaseSerializer(_lease_body(_lease_of(assignment))).data)

@@ -1,29 +1,38 @@
 """Reads of the annotation app: item selection, the annotation screen, progress, review.
 
-The screen selector runs a fixed number of SQL queries whatever the number of reasons or
-passages (checked by tests with ``django_assert_num_queries``).
+Selectors return data (model instances, dicts, dataclasses); the templates render it.
+The screen is built by ``item_screen`` from a ``Lease`` (an assignment with its item,
+query, passage and campaign, and the counts the screen shows), read in one query by
+``current_lease`` / ``lease_of`` or handed over by the service that took the lease.
 """
 from __future__ import annotations
 
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from datetime import datetime
 from itertools import combinations
 from typing import Any
-from xml.etree.ElementTree import Element
 
-import markdown
+import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection
-from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import Abs, Cast
-from django.utils.html import escape, format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Abs, Cast, Coalesce
 
+from analysis.agreement import confusion_matrix, kappa_from_matrix
 from analysis.models import (
     Assessor,
     BertScore,
@@ -36,15 +45,13 @@ from analysis.models import (
     Passage,
     Query,
     Reason,
-    ReasonProposal,
-    Run,
     RunRow,
-    System,
 )
 from annotation.models import GRADE_MEANINGS, Assignment, Campaign, Item, ReasonVerdict
-from annotation.rows import Joined, fetch
+from judges.models import RelabelDecision
 
 EVIDENCE_ROWS = 10
+Membership = Campaign.annotators.through
 
 
 # --- item selection -----------------------------------------------------------------
@@ -142,146 +149,99 @@ def gold_candidates(
 
 
 def cascade_pairs(*, job_id: int) -> list[tuple[str, str]]:
-    """The relabeled (qid, docid) pairs of a cascade job of the judges app.
-
-    Those are the judges app's RelabelDecision rows whose action is not "kept" (moved to
-    the positives or removed). Read through the app registry so that the annotation app
-    keeps working (with explicit pairs) where the judges app has no cascade model.
-    """
-    from django.apps import apps
-
-    try:
-        model = apps.get_model("judges", "RelabelDecision")
-    except LookupError as exc:
-        raise LookupError("the judges app has no cascade decisions: pass the (qid, docid) pairs") from exc
+    """The relabeled (qid, docid) pairs of a cascade job of the judges app: its
+    RelabelDecision rows whose action is not "kept" (moved to the positives or removed)."""
     rows = (
-        model.objects.filter(job_id=job_id).exclude(action="kept")
+        RelabelDecision.objects.filter(job_id=job_id).exclude(action=RelabelDecision.KEPT)
         .order_by("example__qid", "docid").values_list("example__qid", "docid")
     )
     return [(str(q), str(d)) for q, d in rows]
 
 
-def _table(model: Any) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
+def proposed_reasons(*, query_id: Any, task: Any) -> QuerySet[Reason]:
+    """The reasons every model proposed for a query and task (``query_id`` and ``task``
+    may be outer references)."""
+    return Reason.objects.filter(proposal__query_id=query_id, proposal__task=task)
 
 
 def item_reason_ids(*, item: Item, task: str) -> list[int]:
-    """The ids of every reason proposed for the item's query and task (plain SQL: it runs
-    on every reasons submit)."""
-    sql = (
-        f"SELECT r.id FROM {_table(Reason)} r INNER JOIN {_table(ReasonProposal)} pr ON pr.id = r.proposal_id"
-        " WHERE pr.query_id = %s AND pr.task = %s"
-    )
-    return [rid for (rid,) in fetch(sql, (item.query_id, task))]
-
-
-# --- guidelines ---------------------------------------------------------------------
-
-class _SafeLinks(markdown.treeprocessors.Treeprocessor):
-    """Drop link targets that are not http(s), mailto or relative (no javascript: URLs)."""
-
-    def run(self, root: Element) -> None:
-        for el in root.iter():
-            for attr in ("href", "src"):
-                value = el.get(attr)
-                if value is not None:
-                    lowered = value.strip().lower()
-                    if ":" in lowered.split("/")[0] and not lowered.startswith(("http:", "https:", "mailto:")):
-                        el.set(attr, "#")
-
-
-class _NoRawHtml(markdown.Extension):
-    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 (Markdown's API name)
-        md.treeprocessors.register(_SafeLinks(md), "hardq_safe_links", 0)
-
-
-@lru_cache(maxsize=64)
-def render_guidelines(text: str) -> SafeString:
-    """Markdown to HTML with any raw HTML in the source shown as text.
-
-    The source is escaped before Markdown sees it, so tags typed into the guidelines
-    become visible text; Markdown syntax (which uses no < or &) still renders.
-    """
-    html = markdown.markdown(escape(text or ""), extensions=[_NoRawHtml()])
-    return mark_safe(html)  # noqa: S308 - built from escaped source, links filtered
+    """The ids of every reason proposed for the item's query and task."""
+    return list(proposed_reasons(query_id=item.query_id, task=task).values_list("pk", flat=True))
 
 
 # --- progress -----------------------------------------------------------------------
 
-def _progress_fields(*, campaign_sql: str, user_sql: str | None = None, params: tuple = ()) -> dict[str, RawSQL]:
-    """Scalar subqueries of the progress counts, as plain SQL.
+def _count_of(rows: QuerySet[Any], group: str) -> Coalesce:
+    """``COUNT(*)`` of correlated rows as a scalar subquery, 0 when there are none
+    (grouped by the correlated column, the ORM's way of aggregating in a subquery)."""
+    counted = rows.order_by().values(group).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
-    ``campaign_sql`` and ``user_sql`` are SQL expressions for the campaign id and user id
-    (an outer column, or ``%s`` with its value in ``params``, used once each). Written as
-    SQL rather than ORM subqueries because they are on every screen: building and
-    compiling six ORM subqueries cost several milliseconds of CPU per request, more
-    than running them. The SQL is portable (PostgreSQL and SQLite).
-    """
-    item, assignment = _table(Item), _table(Assignment)
-    members = _table(Campaign.annotators.through)
-    campaign_params = params[:1]
-    fields = {
-        "n_items": RawSQL(f"SELECT COUNT(*) FROM {item} WHERE campaign_id = {campaign_sql}", campaign_params),
-        "n_slots": RawSQL(f"SELECT SUM(overlap) FROM {item} WHERE campaign_id = {campaign_sql}", campaign_params),
-        "n_completed": RawSQL(
-            f"SELECT SUM(completed_count) FROM {item} WHERE campaign_id = {campaign_sql}", campaign_params
-        ),
+
+def _sum_of(rows: QuerySet[Any], group: str, column: str) -> Coalesce:
+    summed = rows.order_by().values(group).annotate(n=Sum(column)).values("n")
+    return Coalesce(Subquery(summed, output_field=IntegerField()), 0)
+
+
+def progress_annotations(*, campaign_id: Any, user_id: Any = None) -> dict[str, Any]:
+    """The progress counts as scalar subqueries, for ``annotate`` or ``values`` on any
+    query that knows the campaign (and the user): ``campaign_id``/``user_id`` are values
+    or ``OuterRef``s. They ride along the query that loads the lease, so the progress bar
+    costs no query of its own."""
+    items = Item.objects.filter(campaign_id=campaign_id)
+    fields: dict[str, Any] = {
+        "progress_items": _count_of(items, "campaign_id"),
+        "progress_slots": _sum_of(items, "campaign_id", "overlap"),
+        "progress_completed": _sum_of(items, "campaign_id", "completed_count"),
     }
-    if user_sql is not None:
-        mine = (
-            f"SELECT COUNT(*) FROM {assignment} pa INNER JOIN {item} pi ON pa.item_id = pi.id "
-            f"WHERE pi.campaign_id = {campaign_sql} AND pa.user_id = {user_sql} AND pa.status = %s"
-        )
+    if user_id is not None:
+        mine = Assignment.objects.filter(item__campaign_id=campaign_id, user_id=user_id)
         fields.update(
-            n_annotators=RawSQL(f"SELECT COUNT(*) FROM {members} WHERE campaign_id = {campaign_sql}", campaign_params),
-            n_done=RawSQL(mine, (*params, Assignment.DONE)),
-            n_skipped=RawSQL(mine, (*params, Assignment.SKIPPED)),
+            progress_annotators=_count_of(Membership.objects.filter(campaign_id=campaign_id), "campaign_id"),
+            progress_done=_count_of(mine.filter(status=Assignment.DONE), "user_id"),
+            progress_skipped=_count_of(mine.filter(status=Assignment.SKIPPED), "user_id"),
         )
     return fields
 
 
-def _progress_of(row: Any, *, personal: bool) -> dict[str, Any]:
-    """The progress dict from the counts of ``_progress_fields`` (a dict or annotated object)."""
-    get = row.get if isinstance(row, dict) else (lambda name: getattr(row, name, None))
-    items_n, slots, completed = get("n_items") or 0, get("n_slots") or 0, get("n_completed") or 0
+def progress_from(counts: Mapping[str, Any]) -> dict[str, Any]:
+    """The progress bar's figures from the counts of ``progress_annotations``.
+
+    ``assigned`` is the user's share: the campaign's slots (sum of every item's k) split
+    evenly over the annotators, at most one per item.
+    """
+    items_n, slots, completed = counts["progress_items"], counts["progress_slots"], counts["progress_completed"]
     out: dict[str, Any] = {
         "items": items_n,
         "slots": slots,
         "completed": completed,
         "percent": round(100 * completed / slots) if slots else 0,
     }
-    if personal:
-        n_annotators, done = get("n_annotators") or 0, get("n_done") or 0
+    if "progress_done" in counts:
+        n_annotators, done = counts["progress_annotators"], counts["progress_done"]
         assigned = min(items_n, math.ceil(slots / n_annotators)) if n_annotators else 0
         out.update(
             done=done,
-            skipped=get("n_skipped") or 0,
+            skipped=counts["progress_skipped"],
             assigned=assigned,
             my_percent=min(100, round(100 * done / assigned)) if assigned else 100,
         )
     return out
 
 
-def campaign_progress(
-    *, campaign: Campaign, user: AbstractBaseUser | None = None, user_id: int | None = None
-) -> dict[str, Any]:
-    """Campaign-wide and (with ``user``) personal progress, in one query.
+def _counts_of(obj: Any) -> dict[str, Any]:
+    """The ``progress_*`` annotations of a model instance, as a mapping."""
+    return {name: value for name, value in vars(obj).items() if name.startswith("progress_")}
 
-    ``assigned`` is the user's share: the campaign's slots (sum of every item's k) split
-    evenly over the annotators, at most one per item.
-    """
-    if user is not None:
-        user_id = user.pk
-    if user_id is None:
-        fields = _progress_fields(campaign_sql="%s", params=(campaign.pk,))
-    else:
-        fields = _progress_fields(campaign_sql="%s", user_sql="%s", params=(campaign.pk, user_id))
-    row = Campaign.objects.filter(pk=campaign.pk).values(**fields).get()
-    return _progress_of(row, personal=user_id is not None)
+
+def campaign_progress(*, campaign: Campaign, user: AbstractBaseUser | None = None) -> dict[str, Any]:
+    """Campaign-wide and (with ``user``) personal progress, in one query."""
+    fields = progress_annotations(campaign_id=campaign.pk, user_id=None if user is None else user.pk)
+    return progress_from(Campaign.objects.filter(pk=campaign.pk).values(**fields).get())
 
 
 def campaigns_for_user(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
-    """The campaigns the user annotates (staff: every campaign) with progress; two queries."""
+    """The campaigns the user annotates (staff: every campaign) with progress; three queries."""
     qs: QuerySet[Campaign] = Campaign.objects.select_related("collection")
     if not user.is_staff:
         qs = qs.filter(annotators=user)
@@ -289,6 +249,7 @@ def campaigns_for_user(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
         n_items=Count("items", distinct=True),
         n_slots=Sum("items__overlap"),
         n_completed=Sum("items__completed_count"),
+        is_member=Exists(Membership.objects.filter(campaign_id=OuterRef("pk"), user_id=user.pk)),
     )
     campaigns = list(qs)
     mine = dict(
@@ -298,7 +259,7 @@ def campaigns_for_user(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
         .values_list("item__campaign", "n")
     )
     n_annotators = dict(
-        Campaign.annotators.through.objects.filter(campaign__in=campaigns)
+        Membership.objects.filter(campaign__in=campaigns)
         .values("campaign")
         .annotate(n=Count("pk"))
         .values_list("campaign", "n")
@@ -307,40 +268,147 @@ def campaigns_for_user(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
     for c in campaigns:
         slots = c.n_slots or 0
         k = n_annotators.get(c.pk, 0)
-        assigned = min(c.n_items, math.ceil(slots / k)) if k else 0
         out.append(
             {
                 "campaign": c,
+                "is_member": c.is_member,
                 "done": mine.get(c.pk, 0),
-                "assigned": assigned,
+                "assigned": min(c.n_items, math.ceil(slots / k)) if k else 0,
                 "completed": c.n_completed or 0,
                 "slots": slots,
                 "percent": round(100 * (c.n_completed or 0) / slots) if slots else 0,
             }
         )
-    member_of = set(
-        Campaign.annotators.through.objects.filter(user=user, campaign__in=campaigns).values_list("campaign", flat=True)
-    )
-    for row in out:
-        row["is_member"] = row["campaign"].pk in member_of
     return out
 
 
-def campaigns_with_membership(*, user: AbstractBaseUser) -> QuerySet[Campaign]:
-    """Campaigns annotated with ``is_member``: whether ``user`` is one of their annotators."""
-    member = Campaign.annotators.through.objects.filter(campaign_id=OuterRef("pk"), user_id=user.pk)
-    return Campaign.objects.annotate(is_member=Exists(member))
+@dataclass(frozen=True)
+class CampaignAccess:
+    """A campaign and whether the user annotates it."""
+
+    campaign: Campaign
+    is_member: bool
+
+
+def campaign_access(*, pk: int, user: AbstractBaseUser) -> CampaignAccess | None:
+    """The campaign (with its collection and analysis) and the user's membership, in one
+    query; None when there is no such campaign."""
+    member = Membership.objects.filter(campaign_id=OuterRef("pk"), user_id=user.pk)
+    campaign = (
+        Campaign.objects.select_related("collection", "analysis").annotate(is_member=Exists(member))
+        .filter(pk=pk).first()
+    )
+    if campaign is None:
+        return None
+    return CampaignAccess(campaign=campaign, is_member=campaign.is_member)
 
 
 def campaign_visible(*, campaign: Campaign, user: AbstractBaseUser) -> bool:
     return bool(user.is_staff or campaign.annotators.filter(pk=user.pk).exists())
 
 
-# --- the annotation screen ----------------------------------------------------------
+# --- leases and the annotation screen -----------------------------------------------
+
+@dataclass(frozen=True)
+class Lease:
+    """An assignment with what its screen reads besides the reasons and the evidence:
+    ``assignment.item`` with its query, passage and campaign (and the campaign's
+    analysis) loaded, the progress bar's figures, and the query's measure in the
+    campaign's analysis (reasons campaigns)."""
+
+    assignment: Assignment
+    progress: dict[str, Any]
+    hardness_value: float | None = None
+
+
+def hardness_value_of(*, campaign: Campaign, query_id: Any) -> Subquery | None:
+    """The query's measure in the campaign's analysis, as a scalar subquery (None when
+    the screen shows no measure)."""
+    if campaign.kind != Campaign.REASONS or campaign.analysis_id is None:
+        return None
+    labels = HardnessLabel.objects.filter(analysis_id=campaign.analysis_id, query_id=query_id)
+    return Subquery(labels.values("value")[:1], output_field=FloatField())
+
+
+def _screen_assignments(*, campaign: Campaign) -> QuerySet[Assignment]:
+    """Assignments of the campaign with their item, query and passage, the progress
+    counts and the query's measure."""
+    fields = progress_annotations(campaign_id=campaign.pk, user_id=OuterRef("user_id"))
+    value = hardness_value_of(campaign=campaign, query_id=OuterRef("item__query_id"))
+    if value is not None:
+        fields["hardness_value"] = value
+    return Assignment.objects.filter(item__campaign=campaign).select_related("item__query", "item__passage").annotate(
+        **fields
+    )
+
+
+def _lease(assignment: Assignment, campaign: Campaign) -> Lease:
+    assignment.item.campaign = campaign  # the caller's instance, with its analysis
+    return Lease(
+        assignment=assignment, progress=progress_from(_counts_of(assignment)),
+        hardness_value=getattr(assignment, "hardness_value", None),
+    )
+
+
+def current_lease(*, campaign: Campaign, user: AbstractBaseUser, now: datetime) -> Lease | None:
+    """The user's latest live lease in the campaign (after an undo, the item taken back)
+    with what the screen reads; one query, nothing written."""
+    found = (
+        _screen_assignments(campaign=campaign)
+        .filter(user=user, status=Assignment.LEASED, expires_at__gt=now)
+        .order_by("-leased_at", "-pk").first()
+    )
+    return None if found is None else _lease(found, campaign)
+
+
+def lease_of(*, assignment_id: int, campaign: Campaign) -> Lease:
+    """An assignment of the campaign (any status) with what its screen reads; one query."""
+    return _lease(_screen_assignments(campaign=campaign).get(pk=assignment_id), campaign)
+
+
+def free_items(*, campaign: Campaign, user: AbstractBaseUser, now: datetime) -> QuerySet[Item]:
+    """The campaign's items the user may lease next, in lease order, each with its query
+    and passage and the counts its screen shows.
+
+    Free: fewer than k completed annotations (the partial index on open items walks
+    these in order), neither done nor skipped by the user, and other people's live
+    leases leave room. Counted in the query's snapshot: the service locks the item and
+    counts the leases again before taking it.
+    """
+    finished = Assignment.objects.filter(item=OuterRef("pk"), user=user, status__in=[Assignment.DONE, Assignment.SKIPPED])
+    live = Assignment.objects.filter(item=OuterRef("pk"), status=Assignment.LEASED, expires_at__gt=now)
+    fields = progress_annotations(campaign_id=campaign.pk, user_id=user.pk)
+    value = hardness_value_of(campaign=campaign, query_id=OuterRef("query_id"))
+    if value is not None:
+        fields["hardness_value"] = value
+    return (
+        Item.objects.filter(campaign=campaign, completed_count__lt=F("overlap"))
+        .filter(~Exists(finished))
+        .alias(live_leases=_count_of(live, "item_id"))
+        .filter(live_leases__lt=F("overlap") - F("completed_count"))
+        .select_related("query", "passage")
+        .annotate(**fields)
+        .order_by("position", "pk")
+    )
+
+
+def lease_of_free_item(*, item: Item, assignment: Assignment, campaign: Campaign, submitting: bool = False) -> Lease:
+    """The Lease of a new assignment on an item read by ``free_items``. ``submitting``:
+    the user's submitted answer is written in the same statement as this lease, after
+    the counts were read, so it is counted here."""
+    item.campaign = campaign
+    assignment.item = item
+    counts = _counts_of(item)
+    counts["progress_done"] += int(submitting)
+    return Lease(
+        assignment=assignment, progress=progress_from(counts),
+        hardness_value=getattr(item, "hardness_value", None),
+    )
+
 
 @dataclass
 class Screen:
-    """Everything the item template needs; built with a fixed number of queries."""
+    """Everything the item template shows, as plain data."""
 
     assignment: Assignment
     campaign: Campaign
@@ -349,153 +417,38 @@ class Screen:
     passage: Passage | None
     blind: bool
     show_grades: bool
+    progress: dict[str, Any]
+    grade_meanings: dict[int, str]
+    draft: dict[str, Any] = field(default_factory=dict)
     reasons: list[dict[str, Any]] = field(default_factory=list)
-    categories: list[FailureCategory] = field(default_factory=list)
+    categories: list[dict[str, str]] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
     known_grades: list[dict[str, Any]] = field(default_factory=list)
-    draft: dict[str, Any] = field(default_factory=dict)
-    progress: dict[str, Any] = field(default_factory=dict)
-    grade_meanings: dict[int, str] = field(default_factory=lambda: dict(GRADE_MEANINGS))
-    guidelines_html: str = ""
-    category_options_html: str = ""
 
 
-# The screen's row: the assignment with its item, campaign, analysis, query and passage.
-_SCREEN_ROW = Joined(
-    ("a", Assignment, None),
-    ("i", Item, ("a", "item")),
-    ("c", Campaign, ("i", "campaign")),
-    ("an", HardnessAnalysis, ("c", "analysis")),
-    ("q", Query, ("i", "query")),
-    ("p", Passage, ("i", "passage")),
-)
-_SCREEN_SQL: dict[tuple[str, bool], tuple[str, list[str], tuple[Any, ...]]] = {}
-
-
-def _screen_sql(where: str, *, progress: bool) -> tuple[str, list[str], tuple[Any, ...]]:
-    """The screen row's SQL for a WHERE clause (and ORDER/LIMIT), its extra column names
-    and the parameters of its select list (built once per process)."""
-    key = (where, progress)
-    if key not in _SCREEN_SQL:
-        members = _table(Campaign.annotators.through)
-        # The query's measure in the campaign's analysis (no row when the campaign has none)
-        # and whether the user is still an annotator of the campaign.
-        extra = {
-            "hardness_value": f"(SELECT hl.value FROM {_table(HardnessLabel)} hl"
-                              " WHERE hl.analysis_id = c.analysis_id AND hl.query_id = i.query_id LIMIT 1)",
-            "is_member": f"EXISTS (SELECT 1 FROM {members} m WHERE m.campaign_id = i.campaign_id AND m.user_id = a.user_id)",
-        }
-        params: list[Any] = []
-        if progress:
-            for name, raw in _progress_fields(campaign_sql="i.campaign_id", user_sql="a.user_id").items():
-                extra[name] = f"({raw.sql})"
-                params.extend(raw.params)
-        sql = (
-            f"SELECT {_SCREEN_ROW.columns()}, {', '.join(extra.values())}"
-            f" FROM {_table(Assignment)} a INNER JOIN {_table(Item)} i ON i.id = a.item_id"
-            f" INNER JOIN {_table(Campaign)} c ON c.id = i.campaign_id"
-            f" LEFT OUTER JOIN {_table(HardnessAnalysis)} an ON an.id = c.analysis_id"
-            f" INNER JOIN {_table(Query)} q ON q.id = i.query_id"
-            f" LEFT OUTER JOIN {_table(Passage)} p ON p.id = i.passage_id"
-            f" WHERE {where}"
-        )
-        _SCREEN_SQL[key] = (sql, list(extra), tuple(params))
-    return _SCREEN_SQL[key]
-
-
-def _screen_rows(where: str, params: Iterable[Any], *, progress: bool) -> list[Assignment]:
-    """Assignments with everything the screen reads, from one row each: item, query,
-    passage, campaign, analysis, the query's measure in that analysis
-    (``hardness_value``), whether the user is still an annotator of the campaign
-    (``is_member``) and, with ``progress``, the counts of the progress bar.
-
-    Plain SQL (see ``annotation.rows``): the ORM version of this query, with five joins
-    and up to eight subqueries, cost more CPU to build than PostgreSQL took to run it.
-    """
-    sql, names, select_params = _screen_sql(where, progress=progress)
-    out = []
-    for row in fetch(sql, (*select_params, *params)):
-        assignment = _SCREEN_ROW.first(row)
-        for name, value in zip(names, row[_SCREEN_ROW.width:]):
-            setattr(assignment, name, value)
-        assignment.is_member = bool(assignment.is_member)
-        assignment.has_progress = progress
-        assignment.screen_loaded = True  # the views skip reloading it
-        out.append(assignment)
-    return out
-
-
-def assignment_for_screen(*, pk: int, progress: bool = True) -> Assignment:
-    """One query: the assignment with its item, query, passage, campaign and analysis."""
-    rows = _screen_rows("a.id = %s", (pk,), progress=progress)
-    if not rows:
-        raise Assignment.DoesNotExist(f"no assignment {pk}")
-    return rows[0]
-
-
-# The user's latest live lease in a campaign: after an undo, the item taken back.
-_CURRENT_LEASE_WHERE = (
-    "i.campaign_id = %s AND a.user_id = %s AND a.status = %s AND a.expires_at > %s"
-    " ORDER BY a.leased_at DESC, a.id DESC LIMIT 1"
-)
-_LEASE_ROW = Joined(("a", Assignment, None))
-
-
-def current_lease(*, campaign_id: int, user_id: int, now: Any, for_screen: bool = True) -> Assignment | None:
-    """The user's latest live lease in the campaign (one query): loaded for the screen,
-    or (``for_screen=False``, for callers that rarely find one) as a bare row."""
-    params = (campaign_id, user_id, Assignment.LEASED, now)
-    if for_screen:
-        rows = _screen_rows(_CURRENT_LEASE_WHERE, params, progress=True)
-        return rows[0] if rows else None
-    sql = (
-        f"SELECT {_LEASE_ROW.columns()} FROM {_table(Assignment)} a INNER JOIN {_table(Item)} i"
-        f" ON i.id = a.item_id WHERE {_CURRENT_LEASE_WHERE}"
-    )
-    found = fetch(sql, params)
-    return _LEASE_ROW.first(found[0]) if found else None
-
-
-def loaded_for_screen(assignment: Assignment) -> Assignment:
-    """The assignment with everything the screen reads: as it is when it was loaded that
-    way, read again (one query) when a service returned a bare row."""
-    if getattr(assignment, "screen_loaded", False):
-        return assignment
-    return assignment_for_screen(pk=assignment.pk)
-
-
-def item_screen(*, assignment: Assignment, reveal: bool = False) -> Screen:
-    """The annotation screen of an assignment (loaded with ``assignment_for_screen``).
+def item_screen(*, lease: Lease, reveal: bool = False) -> Screen:
+    """The annotation screen of a lease.
 
     In a blind campaign nothing here holds an official or LLM grade, nor the name of the
     model that proposed a reason, unless ``reveal`` (after commit, when the campaign
-    allows it). Expected queries: relevance 3 (+1 when grades are shown); reasons 6
-    (reasons, categories, two or three for the evidence) + 1 for progress unless the
-    assignment was loaded with it.
+    allows it). Queries: reasons 3 (categories, reasons, evidence; H2G 2 for the
+    evidence), relevance 1 for the known grades (none when blind).
     """
+    assignment = lease.assignment
     item = assignment.item
     campaign = item.campaign
     blind = campaign.blind and not reveal
     screen = Screen(
         assignment=assignment, campaign=campaign, item=item, query=item.query, passage=item.passage,
-        blind=blind, show_grades=not blind,
+        blind=blind, show_grades=not blind, progress=lease.progress, grade_meanings=grade_meanings(campaign),
         draft=assignment.draft or {},
-        guidelines_html=render_guidelines(campaign.guidelines),
-        grade_meanings=grade_meanings(campaign),
     )
     if campaign.kind == Campaign.REASONS:
-        screen.categories = _categories()
+        screen.categories = failure_categories()
         screen.reasons = _reasons(item=item, campaign=campaign, assignment=assignment, blind=blind)
-        _add_category_options(screen)
-        screen.evidence = _evidence(
-            item=item, campaign=campaign, show_grades=not blind, value=getattr(assignment, "hardness_value", None)
-        )
+        screen.evidence = _evidence(item=item, campaign=campaign, show_grades=not blind, value=lease.hardness_value)
     elif not blind:
         screen.known_grades = _known_grades(item=item, campaign=campaign)
-    if getattr(assignment, "has_progress", False):  # counted in the row that loaded the assignment
-        screen.progress = _progress_of(assignment, personal=True)
-    else:
-        screen.progress = campaign_progress(campaign=campaign, user_id=assignment.user_id)
     return screen
 
 
@@ -506,68 +459,10 @@ def grade_meanings(campaign: Campaign) -> dict[int, str]:
     return {g: own.get(str(g), meaning) for g, meaning in GRADE_MEANINGS.items()}
 
 
-def _add_category_options(screen: Screen) -> None:
-    """The ``<option>`` list of the category menus, rendered once per screen.
-
-    Every reason has a menu of every category; rendering them in the template cost more
-    CPU than the rest of the page (reasons x categories loop iterations with a filter
-    each). Names are escaped by ``format_html``; ``options_html`` marks the reason's
-    current category as selected, ``screen.category_options_html`` selects nothing.
-    """
-    # (pk, '<option value="pk"', '>name</option>'): the " selected" goes in between.
-    options = [(str(cat.pk), format_html('<option value="{}"', cat.pk), format_html(">{}</option>", cat.name))
-               for cat in screen.categories]
-    screen.category_options_html = mark_safe("".join(head + tail for _, head, tail in options))  # noqa: S308
-    for r in screen.reasons:
-        r["options_html"] = mark_safe(  # noqa: S308 - pieces escaped by format_html above
-            "".join(head + (" selected" if pk == r["category"] else "") + tail for pk, head, tail in options)
-        )
-
-
-def assignment_payload(*, assignment: Assignment) -> dict[str, Any]:
-    """A JSON-ready description of a lease for the REST API (``POST /api/campaigns/{id}/next/``).
-
-    ``item`` holds ``qid, query, docid, passage`` (docid/passage are None for reasons
-    items, which list their ``reasons`` instead). Blind campaigns never name the model
-    that proposed a reason, and no grade of anyone is included. Takes an assignment
-    loaded by ``assignment_for_screen``; one more query for reasons items.
-    """
-    item = assignment.item
-    campaign = item.campaign
-    payload: dict[str, Any] = {
-        "assignment": assignment.pk,
-        "campaign": campaign.pk,
-        "kind": campaign.kind,
-        "task": campaign.task or None,
-        "blind": campaign.blind,
-        "status": assignment.status,
-        "expires_at": assignment.expires_at.isoformat(),
-        "item": {
-            "id": item.pk,
-            "qid": item.query.qid,
-            "query": item.query.text,
-            "docid": item.passage.docid if item.passage else None,
-            "passage": item.passage.text if item.passage else None,
-        },
-    }
-    if campaign.kind == Campaign.REASONS:
-        payload["item"]["reasons"] = [
-            {"id": r["id"], "text": r["text"], **({} if campaign.blind else {"model": r["model"]})}
-            for r in _reasons(item=item, campaign=campaign, assignment=assignment, blind=campaign.blind)
-        ]
-    else:
-        payload["grades"] = {str(g): meaning for g, meaning in grade_meanings(campaign).items()}
-    return payload
-
-
-_CATEGORY_ROW = Joined(("fc", FailureCategory, None))
-
-
-def _categories() -> list[FailureCategory]:
-    """The failure taxonomy in its order (plain SQL: one per reasons screen)."""
-    sql = f"SELECT {_CATEGORY_ROW.columns()} FROM {_table(FailureCategory)} fc ORDER BY fc.position, fc.name"
-    return [_CATEGORY_ROW.first(row) for row in fetch(sql, ())]
-
+def failure_categories() -> list[dict[str, str]]:
+    """The failure taxonomy in its order, ids as strings (as the form posts them back)."""
+    return [{"id": str(pk), "name": name} for pk, name in FailureCategory.objects.order_by("position", "name")
+            .values_list("pk", "name")]
 
 
 def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: bool) -> list[dict[str, Any]]:
@@ -576,30 +471,33 @@ def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: b
     Blind: merged and shuffled with a seed of the assignment, so each annotator sees
     their own order and no model gets the top of the list, and the model is not named.
     """
-    sql = (
-        f"SELECT r.id, r.text, r.category_id, s.name FROM {_table(Reason)} r"
-        f" INNER JOIN {_table(ReasonProposal)} pr ON pr.id = r.proposal_id"
-        f" INNER JOIN {_table(Assessor)} s ON s.id = pr.assessor_id"
-        " WHERE pr.query_id = %s AND pr.task = %s ORDER BY s.name, pr.label, r.position, r.id"
+    reasons = list(
+        proposed_reasons(query_id=item.query_id, task=campaign.task)
+        .order_by("proposal__assessor__name", "proposal__label", "position", "pk")
+        .values_list("pk", "text", "category_id", "proposal__assessor__name")
     )
-    reasons = fetch(sql, (item.query_id, campaign.task))
     if blind:
         random.Random(f"hardq-{assignment.pk}").shuffle(reasons)
     draft = assignment.draft or {}
-    out = []
-    for n, (rid, text, category_id, model) in enumerate(reasons, start=1):
-        out.append(
-            {
-                "n": n,
-                "id": rid,
-                "text": text,
-                "model": None if blind else model,
-                "suggested_category": category_id,
-                "verdict": draft.get(f"verdict_{rid}", ""),
-                "category": str(draft.get(f"category_{rid}", category_id or "")),
-            }
-        )
-    return out
+    return [
+        {
+            "n": n,
+            "id": rid,
+            "text": text,
+            "model": None if blind else model,
+            "suggested_category": category_id,
+            "verdict": draft.get(f"verdict_{rid}", ""),
+            "category": str(draft.get(f"category_{rid}", category_id or "")),
+        }
+        for n, (rid, text, category_id, model) in enumerate(reasons, start=1)
+    ]
+
+
+def _official_grade(*, query_id: Any, passage_id: Any) -> Subquery:
+    official = Judgment.objects.filter(
+        query_id=query_id, passage_id=passage_id, assessor__kind=Assessor.OFFICIAL, grade__isnull=False
+    )
+    return Subquery(official.values("grade")[:1], output_field=IntegerField())
 
 
 def _evidence(*, item: Item, campaign: Campaign, show_grades: bool, value: float | None) -> dict[str, Any]:
@@ -608,32 +506,18 @@ def _evidence(*, item: Item, campaign: Campaign, show_grades: bool, value: float
         return {"kind": "none"}
     subject = analysis.subject
     if campaign.task == "h2r":
-        # The run's top ranks with the passages (plain SQL: one per H2R screen). Blind:
-        # the official grades are not even read.
-        grade_sql = "NULL"
-        params: list[Any] = []
+        # The run's top ranks with the passages; blind: the official grades are not even read.
+        rows = RunRow.objects.filter(
+            run__collection_id=campaign.collection_id, run__system__name=subject, query_id=item.query_id
+        ).order_by("rank", "pk")
+        columns = ["rank"]
         if show_grades:
-            grade_sql = (
-                f"(SELECT j.grade FROM {_table(Judgment)} j INNER JOIN {_table(Assessor)} o ON o.id = j.assessor_id"
-                " WHERE j.query_id = rr.query_id AND j.passage_id = rr.passage_id AND o.kind = %s"
-                " AND j.grade IS NOT NULL LIMIT 1)"
-            )
-            params.append(Assessor.OFFICIAL)
-        sql = (
-            f"SELECT rr.rank, p.docid, p.text, {grade_sql} FROM {_table(RunRow)} rr"
-            f" INNER JOIN {_table(Run)} run ON run.id = rr.run_id"
-            f" INNER JOIN {_table(System)} sy ON sy.id = run.system_id"
-            f" INNER JOIN {_table(Passage)} p ON p.id = rr.passage_id"
-            " WHERE run.collection_id = %s AND sy.name = %s AND rr.query_id = %s ORDER BY rr.rank, rr.id LIMIT %s"
-        )
-        params += [campaign.collection_id, subject, item.query_id, EVIDENCE_ROWS]
+            rows = rows.annotate(grade=_official_grade(query_id=OuterRef("query_id"), passage_id=OuterRef("passage_id")))
+            columns.append("grade")
         return {
             "kind": "h2r",
             "system": subject,
-            "rows": [
-                {"rank": rank, "docid": docid, "text": text, "grade": grade}
-                for rank, docid, text, grade in fetch(sql, params)
-            ],
+            "rows": list(rows.values(*columns, docid=F("passage__docid"), text=F("passage__text"))[:EVIDENCE_ROWS]),
             "measure": analysis.measure or "ndcg_cut_10",
             "value": value,
             "threshold": analysis.threshold,
@@ -642,57 +526,60 @@ def _evidence(*, item: Item, campaign: Campaign, show_grades: bool, value: float
         setting = (analysis.parameters or {}).get("setting", Generation.ZERO_SHOT)
         generation = Generation.objects.filter(
             query_id=item.query_id, generator__name=subject, setting=setting
-        ).first()
-        scores = list(
+        ).values_list("text", flat=True).first()
+        scores = (
             BertScore.objects.filter(query_id=item.query_id, generator__name=subject, setting=setting)
-            .select_related("passage")
-            .order_by("-f1", "position")[:EVIDENCE_ROWS]
+            .order_by("-f1", "position")
+            .values("f1", "precision", "recall", docid=F("passage__docid"), text=F("passage__text"))
         )
         return {
             "kind": "h2g",
             "generator": subject if show_grades else None,
-            "generated": generation.text if generation else None,
-            "rows": [
-                {"docid": s.passage.docid, "text": s.passage.text, "f1": s.f1, "precision": s.precision, "recall": s.recall}
-                for s in scores
-            ],
+            "generated": generation,
+            "rows": list(scores[:EVIDENCE_ROWS]),
             "threshold": analysis.threshold,
         }
     # H2J: the pairs where the judge and the official grades differ most.
-    judged = list(
-        Judgment.objects.filter(
-            query_id=item.query_id, grade__isnull=False
-        ).filter(Q(assessor__name=subject) | Q(assessor__kind=Assessor.OFFICIAL)).select_related("passage", "assessor")
+    judged = (
+        Judgment.objects.filter(query_id=item.query_id, grade__isnull=False)
+        .filter(Q(assessor__name=subject) | Q(assessor__kind=Assessor.OFFICIAL))
+        .values_list("passage_id", "grade", "assessor__name", "assessor__kind", "passage__docid", "passage__text")
     )
-    llm = {j.passage_id: j for j in judged if j.assessor.name == subject}
-    official = {j.passage_id: j.grade for j in judged if j.assessor.kind == Assessor.OFFICIAL}
-    pairs = [
-        (abs(j.grade - official[pid]), j.passage.docid, j, official[pid]) for pid, j in llm.items() if pid in official
-    ]
-    pairs.sort(key=lambda t: (-t[0], t[1]))
+    llm: dict[int, tuple[int, str, str]] = {}
+    official: dict[int, int] = {}
+    for passage_id, grade, name, kind, docid, text in judged:
+        if name == subject:
+            llm[passage_id] = (grade, docid, text)
+        if kind == Assessor.OFFICIAL:
+            official[passage_id] = grade
+    pairs = sorted(
+        ((abs(grade - official[pid]), docid, text, grade, official[pid])
+         for pid, (grade, docid, text) in llm.items() if pid in official),
+        key=lambda t: (-t[0], t[1]),
+    )
     return {
         "kind": "h2j",
         "judge": subject if show_grades else None,
         "rows": [
             {
-                "docid": j.passage.docid,
-                "text": j.passage.text,
-                "llm_grade": j.grade if show_grades else None,
+                "docid": docid,
+                "text": text,
+                "llm_grade": grade if show_grades else None,
                 "official_grade": off if show_grades else None,
             }
-            for _, _, j, off in pairs[:EVIDENCE_ROWS]
+            for _, docid, text, grade, off in pairs[:EVIDENCE_ROWS]
         ],
     }
 
 
 def _known_grades(*, item: Item, campaign: Campaign) -> list[dict[str, Any]]:
     """Official and reference-LLM grades of a pair (only shown when not blind)."""
-    sql = (
-        f"SELECT s.name, s.kind, j.grade FROM {_table(Judgment)} j INNER JOIN {_table(Assessor)} s"
-        " ON s.id = j.assessor_id WHERE j.query_id = %s AND j.passage_id = %s AND (s.kind = %s OR s.id = %s)"
-        " ORDER BY s.kind DESC, s.name"
+    rows = (
+        Judgment.objects.filter(query_id=item.query_id, passage_id=item.passage_id)
+        .filter(Q(assessor__kind=Assessor.OFFICIAL) | Q(assessor_id=campaign.reference_assessor_id))
+        .order_by("-assessor__kind", "assessor__name")
+        .values_list("assessor__name", "assessor__kind", "grade")
     )
-    rows = fetch(sql, (item.query_id, item.passage_id, Assessor.OFFICIAL, campaign.reference_assessor_id))
     return [{"assessor": name, "kind": kind, "grade": grade} for name, kind, grade in rows]
 
 
@@ -725,10 +612,21 @@ def _labels_by_annotator(*, campaign: Campaign) -> tuple[dict[str, dict[Any, Any
     return labels, done
 
 
+def _cohen_kappa(x: list[Any], y: list[Any]) -> float | None:
+    """Cohen's kappa of two annotators' labels on the same units (grades or verdicts),
+    with the project's one definition (``analysis.agreement``); None when a single label
+    was used, where kappa is undefined."""
+    labels = sorted(set(x) | set(y), key=str)
+    if len(labels) < 2:
+        return None
+    code = {label: n for n, label in enumerate(labels)}
+    matrix = confusion_matrix(np.array([code[v] for v in x]), np.array([code[v] for v in y]),
+                              labels=range(len(labels)))
+    return kappa_from_matrix(matrix)
+
+
 def campaign_review(*, campaign: Campaign) -> dict[str, Any]:
     """Per-annotator progress, gold accuracy and agreement; items with disagreement."""
-    from sklearn.metrics import cohen_kappa_score
-
     labels, done = _labels_by_annotator(campaign=campaign)
     items = {i.pk: i for i in Item.objects.filter(campaign=campaign).select_related("query", "passage")}
     annotators = list(campaign.annotators.order_by("username"))
@@ -765,7 +663,7 @@ def campaign_review(*, campaign: Campaign) -> dict[str, Any]:
         x = [labels[a][k] for k in shared]
         y = [labels[b][k] for k in shared]
         agree = sum(p == q for p, q in zip(x, y)) / len(shared)
-        kappa = cohen_kappa_score(x, y) if len(set(x) | set(y)) > 1 else None
+        kappa = _cohen_kappa(x, y)
         pairs.append({"a": a, "b": b, "n": len(shared), "agreement": agree, "kappa": kappa})
 
     rows = []
@@ -822,7 +720,3 @@ def campaign_review(*, campaign: Campaign) -> dict[str, Any]:
         "disagreements": disagreements,
         "progress": campaign_progress(campaign=campaign),
     }
-
-
-def history_of_item(*, item: Item) -> list[Any]:
-    return list(item.history.select_related("user"))

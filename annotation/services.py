@@ -3,34 +3,39 @@
 Views, the command and the REST API only parse input and call these. Every change to a
 human label (relevance grade or reason verdict) leaves a LabelHistory row.
 
-Concurrency: a lease is taken on the item's row with ``select_for_update(skip_locked=True)``
-so that two requests never wait on or win the same item; the row lock also serialises the
-submit that bumps ``Item.completed_count``, which therefore never exceeds the item's k.
-On SQLite ``select_for_update`` is a no-op, but SQLite has one writer at a time, so the
-recount inside the transaction keeps the same guarantee there.
+Concurrency: a lease is taken on the item's row with
+``select_for_update(skip_locked=True)``, so two requests never wait on or win the same
+item; once the row is ours the item's live leases are counted again (the first query
+counted them in a snapshot taken before the lock). The item's row lock also serialises
+the submit that bumps ``Item.completed_count``, which therefore never exceeds the item's
+k. SQLite ignores ``select_for_update`` but has one writer at a time, so the recount
+inside the transaction keeps the same guarantee there: one code path for both.
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from analysis.models import Assessor, Collection, HardnessAnalysis, Judgment, Passage, Query
+from analysis.models import Assessor, Collection, FailureCategory, HardnessAnalysis, Judgment, Passage, Query, Reason
 from annotation import selectors
 from annotation.models import AddedReason, Assignment, Campaign, Item, LabelHistory, ReasonVerdict
-from annotation.rows import Joined, fetch
-from annotation.selectors import campaign_progress  # noqa: F401  re-exported: the API reads it from here
+from annotation.selectors import Lease
 
 # A lease request tries this many candidates that turned out full after locking
 # (their last slot was taken between our snapshot and our lock) before giving up.
 _MAX_LEASE_ATTEMPTS = 25
+# Ids are bigints: anything larger cannot name a row (and would overflow the column).
+_MAX_ID = 2**63 - 1
+VERDICTS = (ReasonVerdict.AGREE, ReasonVerdict.DISAGREE, ReasonVerdict.UNSURE)
 
 
 class AnnotationError(Exception):
@@ -50,7 +55,16 @@ class AlreadySubmitted(AnnotationError):
 
 
 class InvalidLabel(AnnotationError):
-    """The submitted grade or verdicts do not fit the item."""
+    """The submitted grade or verdicts do not fit the item.
+
+    ``errors`` maps the input field at fault (``grade``, ``verdicts``, ``added_reasons``,
+    ``confidence``, ...) to its messages, for the API's 400 body and the form.
+    """
+
+    def __init__(self, message: str, *, field: str = "non_field_errors",
+                 errors: Mapping[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors: dict[str, list[str]] = dict(errors) if errors else {field: [message]}
 
 
 # --- annotators ---------------------------------------------------------------------
@@ -238,149 +252,279 @@ def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
     return campaign
 
 
-# --- leases -------------------------------------------------------------------------
+# --- what a submit may hold -------------------------------------------------------
 
-def _check_member(*, campaign: Campaign, user: AbstractBaseUser, is_member: bool | None = None) -> None:
-    """Refuse non-members; ``is_member`` is the answer when the caller read it already."""
-    if is_member is None:
-        is_member = campaign.annotators.filter(pk=user.pk).exists()
-    if not is_member:
-        raise NotAllowed("you are not an annotator of this campaign")
+@dataclass(frozen=True)
+class Submission:
+    """An annotator's answer, checked for shape (the ids are checked against the item
+    under its lock): a grade, or verdicts ``{reason id: {"verdict", "category"}}`` and
+    added reasons ``[{"text", "category"}]``, with a comment and a confidence."""
 
+    grade: int | None = None
+    verdicts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    added: list[dict[str, Any]] = field(default_factory=list)
+    comment: str = ""
+    confidence: int | None = None
+    seconds_spent: float | None = None
 
-# The next free item for a user, locked (plain SQL: this runs on every submit, and
-# building the ORM version with its EXISTS and counting subquery cost more CPU than
-# running it). A free item is one with fewer than k completed annotations, not tried
-# yet in this call, neither done nor skipped by the user, whose live leases leave room.
-# SQLite has no row locks (and one writer at a time): the locking clause is PostgreSQL's.
-_I, _A = Item._meta.db_table, Assignment._meta.db_table
-_ITEM_ROW = Joined(("i", Item, None))
-_LOCKED_ROW = Joined(("a", Assignment, None), ("i", Item, ("a", "item")), ("c", Campaign, ("i", "campaign")))
-
-
-def _free_item_sql(n_tried: int) -> str:
-    tried = f" AND i.id NOT IN ({', '.join(['%s'] * n_tried)})" if n_tried else ""
-    lock = " FOR UPDATE OF i SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    return (
-        f"SELECT {_ITEM_ROW.columns()} FROM {_I} i WHERE i.campaign_id = %s AND i.completed_count < i.overlap{tried}"
-        f" AND NOT EXISTS (SELECT 1 FROM {_A} a WHERE a.item_id = i.id AND a.user_id = %s AND a.status IN (%s, %s))"
-        f" AND (SELECT COUNT(*) FROM {_A} a WHERE a.item_id = i.id AND a.status = %s AND a.expires_at > %s)"
-        f" < i.overlap - i.completed_count ORDER BY i.position, i.id LIMIT 1{lock}"
-    )
+    def category_ids(self) -> set[int]:
+        named = [v["category"] for v in self.verdicts.values()] + [a["category"] for a in self.added]
+        return {c for c in named if c is not None}
 
 
-# Other people's live leases on an item (the recount once it is locked).
-_OTHER_LEASES_SQL = (
-    f"SELECT COUNT(*) FROM {_A} WHERE item_id = %s AND status = %s AND expires_at > %s AND user_id <> %s"
-)
-# A new lease, or the user's own expired lease on the item taken again (one row per item
-# and user), in one statement.
-_LEASE_SQL = (
-    f"INSERT INTO {_A} (item_id, user_id, status, leased_at, expires_at, seconds_spent, comment, skip_reason, draft)"
-    " VALUES (%s, %s, %s, %s, %s, 0, '', '', '{}')"
-    " ON CONFLICT (item_id, user_id) DO UPDATE SET status = excluded.status, leased_at = excluded.leased_at,"
-    " expires_at = excluded.expires_at RETURNING id"
-)
-
-
-def assignment_next(
-    *, campaign: Campaign, user: AbstractBaseUser, is_member: bool | None = None, resume_for_screen: bool = True
-) -> Assignment | None:
-    """The user's current lease in the campaign, or a new lease on the next free item.
-
-    A free item is one the user has neither done nor skipped whose completed
-    annotations plus other people's live leases are fewer than its k. Returns None when
-    nothing is left for this user (or the campaign is closed). ``is_member``: whether the
-    user is an annotator of the campaign, when the caller read it in this request
-    (saves a query); otherwise it is checked here. ``resume_for_screen``: a resumed lease
-    comes loaded with everything the screen reads (one query instead of two); callers
-    that rarely find one (right after a submit) pass False to read the bare row.
-    """
-    _check_member(campaign=campaign, user=user, is_member=is_member)
-    if not campaign.is_open:
+def _row_id(value: Any) -> int | None:
+    """An id from JSON or a form (an int, or a string of digits), None if it is not one."""
+    if isinstance(value, bool):
         return None
-    now = timezone.now()
-    current = selectors.current_lease(campaign_id=campaign.pk, user_id=user.pk, now=now, for_screen=resume_for_screen)
-    if current is not None:
-        return current
-
-    tried: list[int] = []
-    for _ in range(_MAX_LEASE_ATTEMPTS):
-        with transaction.atomic():
-            rows = fetch(_free_item_sql(len(tried)), [
-                campaign.pk, *tried, user.pk, Assignment.DONE, Assignment.SKIPPED, Assignment.LEASED, now,
-            ])
-            if not rows:
-                return None
-            item = _ITEM_ROW.first(rows[0])
-            # The subquery above read a snapshot taken before we held the lock: count
-            # again now that nobody else can lease or complete this item.
-            others = fetch(_OTHER_LEASES_SQL, [item.pk, Assignment.LEASED, now, user.pk])[0][0]
-            if item.completed_count + others >= item.overlap:
-                tried.append(item.pk)
-                continue
-            # The returned object holds the lease fields only; the screen reloads the row
-            # with everything it reads.
-            expires = now + timedelta(seconds=campaign.lease_seconds)
-            (pk,), = fetch(_LEASE_SQL, [item.pk, user.pk, Assignment.LEASED, now, expires])
-            lease = Assignment(
-                pk=pk, item=item, user=user, status=Assignment.LEASED, leased_at=now, expires_at=expires,
-            )
-            lease._state.adding = False
-            return lease
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and 0 < value <= _MAX_ID:
+        return value
     return None
 
 
-def _lock_with_item(*, pk: int) -> Assignment:
-    """Lock an assignment and its item in one statement (always in this order, so that
-    submit and undo never wait on each other crosswise); the item and its campaign
-    (not locked) come with it."""
-    lock = " FOR UPDATE OF a, i" if connection.features.has_select_for_update_of else ""
-    rows = fetch(
-        f"SELECT {_LOCKED_ROW.columns()} FROM {_A} a INNER JOIN {_I} i ON i.id = a.item_id"
-        f" INNER JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id WHERE a.id = %s{lock}",
-        (pk,),
-    )
-    if not rows:
-        raise Assignment.DoesNotExist(f"no assignment {pk}")
-    return _LOCKED_ROW.first(rows[0])
+def _category(value: Any, errors: list[str]) -> int | None:
+    if value in (None, ""):
+        return None
+    category = _row_id(value)
+    if category is None:
+        errors.append(f"{value!r} is not a known category")
+    return category
 
 
-def _normalise_verdicts(verdicts: Any) -> dict[int, dict[str, Any]]:
-    """Accept ``{reason_id: "agree"}``, ``{reason_id: {"verdict", "category"}}`` or a list of dicts."""
-    if verdicts is None:
+def _verdicts(raw: Any, errors: list[str]) -> dict[int, dict[str, Any]]:
+    if raw in (None, ""):
         return {}
-    pairs: Iterable[tuple[Any, Any]]
-    if isinstance(verdicts, Mapping):
-        pairs = verdicts.items()
+    if isinstance(raw, Mapping):
+        pairs = list(raw.items())
+    elif isinstance(raw, list) and all(isinstance(v, Mapping) for v in raw):
+        pairs = [(v.get("reason"), v) for v in raw]
     else:
-        pairs = ((v.get("reason"), v) for v in verdicts)
+        errors.append('give the verdicts as an object of reason id to agree, disagree or unsure, '
+                      'e.g. {"17": "agree"}')
+        return {}
     out: dict[int, dict[str, Any]] = {}
-    for reason_id, value in pairs:
+    for key, value in pairs:
+        rid = _row_id(key)
+        if rid is None:
+            errors.append(f"{key!r} is not a reason id")
+            continue
         if isinstance(value, str):
             value = {"verdict": value}
-        try:
-            rid = int(reason_id)
-        except (TypeError, ValueError) as exc:
-            raise InvalidLabel(f"bad reason id {reason_id!r}") from exc
-        verdict = value.get("verdict")
-        if verdict not in {ReasonVerdict.AGREE, ReasonVerdict.DISAGREE, ReasonVerdict.UNSURE}:
-            raise InvalidLabel(f"verdict for reason {rid} must be agree, disagree or unsure")
-        category = value.get("category") or None
-        out[rid] = {"verdict": verdict, "category": int(category) if category else None}
+        if not isinstance(value, Mapping) or value.get("verdict") not in VERDICTS:
+            errors.append(f"the verdict on reason {rid} must be agree, disagree or unsure")
+            continue
+        out[rid] = {"verdict": value["verdict"], "category": _category(value.get("category"), errors)}
     return out
 
 
-def _normalise_added(added: Any) -> list[dict[str, Any]]:
+def _added(raw: Any, errors: list[str]) -> list[dict[str, Any]]:
+    if raw in (None, ""):
+        return []
+    if not isinstance(raw, list):
+        errors.append('give the added reasons as a list, e.g. [{"text": "needs a date", "category": 3}]')
+        return []
     out = []
-    for entry in added or []:
+    for entry in raw:
         if isinstance(entry, str):
             entry = {"text": entry}
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("text", ""), str):
+            errors.append('each added reason is an object with a "text" (and an optional "category")')
+            continue
         text = (entry.get("text") or "").strip()
         if text:
-            category = entry.get("category") or None
-            out.append({"text": text, "category": int(category) if category else None})
+            out.append({"text": text, "category": _category(entry.get("category"), errors)})
     return out
+
+
+def submission_parse(
+    *,
+    grade: Any = None,
+    verdicts: Any = None,
+    added_reasons: Any = None,
+    comment: Any = "",
+    confidence: Any = None,
+    seconds_spent: Any = None,
+) -> Submission:
+    """Check the shape of a submit from the API, the web form or Python; raises
+    InvalidLabel with a message per field. The one validation every entry point uses."""
+    errors: dict[str, list[str]] = {}
+
+    def bounded(name: str, value: Any, low: int, high: int, message: str) -> int | None:
+        if value in (None, ""):
+            return None
+        number = _row_id(value) if value not in (0, "0") else 0
+        if number is None or not low <= number <= high:
+            errors.setdefault(name, []).append(message)
+            return None
+        return number
+
+    parsed_grade = bounded("grade", grade, 0, 3, "choose a grade from 0 to 3")
+    parsed_confidence = bounded("confidence", confidence, 1, 5, "confidence must be between 1 and 5")
+    found: list[str] = []
+    parsed_verdicts = _verdicts(verdicts, found)
+    if found:
+        errors["verdicts"] = found
+    found = []
+    parsed_added = _added(added_reasons, found)
+    if found:
+        errors["added_reasons"] = found
+    if comment is None:
+        comment = ""
+    if not isinstance(comment, str):
+        errors["comment"] = ["the comment must be text"]
+        comment = ""
+    spent: float | None = None
+    if seconds_spent not in (None, ""):
+        try:
+            spent = float(seconds_spent)
+        except (TypeError, ValueError):
+            spent = -1.0
+        if not 0 <= spent <= 86400:
+            errors["seconds_spent"] = ["seconds spent must be between 0 and 86400"]
+            spent = None
+    if errors:
+        first = next(iter(errors.values()))[0]
+        raise InvalidLabel(first, errors=errors)
+    return Submission(
+        grade=parsed_grade, verdicts=parsed_verdicts, added=parsed_added, comment=comment.strip(),
+        confidence=parsed_confidence, seconds_spent=spent,
+    )
+
+
+# --- leases -------------------------------------------------------------------------
+
+def _check_member(*, campaign: Campaign, user: AbstractBaseUser) -> None:
+    if not campaign.annotators.filter(pk=user.pk).exists():
+        raise NotAllowed("you are not an annotator of this campaign")
+
+
+def _lease_free_item(
+    *, campaign: Campaign, user: AbstractBaseUser, now: datetime, done: Assignment | None = None
+) -> Lease | None:
+    """Lease the user's next free item (inside the caller's transaction); ``done`` is a
+    just-submitted assignment whose row is written in the same statement as the lease.
+
+    Queries: the candidate, locked (with what its screen shows), the item's leases
+    counted again, one upsert; a candidate that filled up meanwhile costs two more.
+    """
+    tried: list[int] = []
+    for _ in range(_MAX_LEASE_ATTEMPTS):
+        item = (
+            selectors.free_items(campaign=campaign, user=user, now=now).exclude(pk__in=tried)
+            .select_for_update(skip_locked=True, of=("self",)).first()
+        )
+        if item is None:
+            break
+        # The candidate's leases as of now that nobody else can lease or complete it:
+        # other people's live ones, and the user's own expired one taken again (its
+        # draft and time spent are kept).
+        leases = list(Assignment.objects.filter(item=item, status=Assignment.LEASED))
+        others = sum(1 for a in leases if a.user_id != user.pk and a.expires_at > now)
+        if item.completed_count + others >= item.overlap:
+            tried.append(item.pk)
+            continue
+        own = next((a for a in leases if a.user_id == user.pk), None)
+        lease = Assignment(
+            item_id=item.pk, user_id=user.pk, status=Assignment.LEASED, leased_at=now,
+            expires_at=now + timedelta(seconds=campaign.lease_seconds),
+            seconds_spent=own.seconds_spent if own else 0, comment=own.comment if own else "",
+            confidence=own.confidence if own else None, draft=own.draft if own else {},
+        )
+        _assignments_write([lease] if done is None else [done, lease])
+        return selectors.lease_of_free_item(item=item, assignment=lease, campaign=campaign, submitting=done is not None)
+    if done is not None:
+        _assignments_write([done])
+    return None
+
+
+# Every column an assignment's answer or lease changes (the rest are set at insert).
+_ASSIGNMENT_FIELDS = ["status", "leased_at", "expires_at", "submitted_at", "grade", "comment", "confidence",
+                      "seconds_spent", "draft"]
+
+
+def _assignments_write(rows: Sequence[Assignment]) -> None:
+    """Insert or update assignments by (item, user) in one statement: a submitted
+    answer and the next lease go together."""
+    fresh = [Assignment(**{f.attname: getattr(a, f.attname) for f in Assignment._meta.concrete_fields if not f.primary_key})
+             for a in rows]
+    Assignment.objects.bulk_create(fresh, update_conflicts=True, unique_fields=["item", "user"],
+                                   update_fields=_ASSIGNMENT_FIELDS)
+    for row, written in zip(rows, fresh):
+        row.pk = written.pk
+        row._state.adding = False
+
+
+def assignment_lease(*, campaign: Campaign, user: AbstractBaseUser) -> Lease | None:
+    """The user's current lease in the campaign, or a new lease on the next free item,
+    with what its screen shows.
+
+    A free item is one the user has neither done nor skipped whose completed
+    annotations plus other people's live leases are fewer than its k. None when nothing
+    is left for this user (or the campaign is closed).
+    """
+    _check_member(campaign=campaign, user=user)
+    if not campaign.is_open:
+        return None
+    now = timezone.now()
+    current = selectors.current_lease(campaign=campaign, user=user, now=now)
+    if current is not None:
+        return current
+    with transaction.atomic():
+        return _lease_free_item(campaign=campaign, user=user, now=now)
+
+
+def assignment_next(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment | None:
+    """``assignment_lease`` for callers that only need the assignment."""
+    lease = assignment_lease(campaign=campaign, user=user)
+    return None if lease is None else lease.assignment
+
+
+def _lock(*, pk: int, user: AbstractBaseUser, now: datetime, submission: Submission | None = None) -> Assignment:
+    """Lock an assignment and its item in one statement (always in this order, so that
+    submit and undo never wait on each other crosswise), with the item's campaign and
+    its analysis, and what a submit checks, read in the same statement: the user's
+    membership, another live lease of the user in the campaign (after an undo), the
+    proposed reasons the verdicts name, the categories, the user's grade of the pair."""
+    campaign_id = OuterRef("item__campaign_id")
+    fields: dict[str, Any] = {
+        "is_member": Exists(selectors.Membership.objects.filter(campaign_id=campaign_id, user_id=user.pk)),
+        "other_lease_id": Subquery(
+            Assignment.objects.filter(item__campaign_id=campaign_id, user_id=user.pk, status=Assignment.LEASED,
+                                      expires_at__gt=now)
+            .exclude(pk=OuterRef("pk")).order_by("-leased_at", "-pk").values("pk")[:1]
+        ),
+    }
+    if submission is not None:
+        if submission.grade is not None:
+            fields["assessor_id"] = Subquery(
+                Assessor.objects.filter(user_id=user.pk, kind=Assessor.HUMAN).values("pk")[:1]
+            )
+            fields["previous_grade"] = Subquery(
+                Judgment.objects.filter(assessor__user_id=user.pk, assessor__kind=Assessor.HUMAN,
+                                        query_id=OuterRef("item__query_id"), passage_id=OuterRef("item__passage_id"))
+                .values("grade")[:1]
+            )
+        proposed = selectors.proposed_reasons(query_id=OuterRef("item__query_id"), task=OuterRef("item__campaign__task"))
+        fields["n_proposed"] = _count(proposed)
+        fields["n_named"] = _count(proposed.filter(pk__in=list(submission.verdicts)))
+        if submission.category_ids():
+            fields["n_categories"] = _count(FailureCategory.objects.filter(pk__in=submission.category_ids()))
+    locked = (
+        Assignment.objects.select_for_update(of=("self", "item")).select_related("item__campaign__analysis")
+        .annotate(**fields).filter(pk=pk).first()
+    )
+    if locked is None:
+        raise NotAllowed("no such assignment")
+    if locked.user_id != user.pk:
+        raise NotAllowed("this assignment belongs to someone else")
+    return locked
+
+
+def _count(rows: Any) -> Coalesce:
+    """``COUNT(*)`` of a queryset as a scalar subquery (a constant grouping: one group)."""
+    counted = rows.order_by().annotate(one=Value(1)).values("one").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 def _answer_of(assignment: Assignment) -> dict[str, Any]:
@@ -389,7 +533,7 @@ def _answer_of(assignment: Assignment) -> dict[str, Any]:
         "grade": assignment.grade,
         "verdicts": {
             str(v.reason_id): {"verdict": v.verdict, "category": v.category_id}
-            for v in assignment.verdicts.all()
+            for v in assignment.verdicts.order_by("pk")
         },
         "added": [{"text": a.text, "category": a.category_id} for a in assignment.added_reasons.order_by("pk")],
         "comment": assignment.comment,
@@ -397,203 +541,175 @@ def _answer_of(assignment: Assignment) -> dict[str, Any]:
     }
 
 
-
-def _commit_submit(
-    *,
-    history: LabelHistory,
-    assignment: Assignment,
-    item: Item,
-    now: Any,
-    verdicts: Mapping[int, Mapping[str, Any]],
-    added: Sequence[Mapping[str, Any]],
-) -> int:
-    """Write the submit's verdicts, added reasons, history row, the done assignment and
-    the item's bumped count in one statement; returns the item's new completed count.
-
-    Three ORM statements cost three round trips and three query compilations on the
-    hottest write of the app; the caller holds the locks on both rows, so one plain SQL
-    statement with data-modifying CTEs does the same work (PostgreSQL runs all of them
-    whatever the outer query reads).
-    """
-    h, a, i = LabelHistory._meta.db_table, Assignment._meta.db_table, Item._meta.db_table
-    v, ar = ReasonVerdict._meta.db_table, AddedReason._meta.db_table
-    # Empty arrays insert no rows, so relevance submits (and no added reason) run the
-    # same statement. unnest() of several arrays zips them row by row.
-    sql = (
-        f"WITH ver AS (INSERT INTO {v} (assignment_id, reason_id, verdict, category_id)"
-        " SELECT %s, r, vd, c FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS t(r, vd, c)),"
-        f" addr AS (INSERT INTO {ar} (assignment_id, text, category_id)"
-        " SELECT %s, tx, c FROM unnest(%s::text[], %s::bigint[]) AS t(tx, c)),"
-        f" hist AS (INSERT INTO {h} (user_id, at, action, item_id, assignment_id, target, before, after)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)),"
-        f" asg AS (UPDATE {a} SET status = %s, submitted_at = %s, grade = %s, comment = %s, confidence = %s,"
-        " seconds_spent = %s, draft = %s::jsonb WHERE id = %s)"
-        f" UPDATE {i} SET completed_count = completed_count + 1 WHERE id = %s RETURNING completed_count"
+def _human_grade_write(*, assessor_id: int, query_id: int, passage_id: int, grade: int) -> None:
+    """The annotator's grade of a pair as a Judgment of their human assessor (one upsert).
+    Every human grade is written here (see ``judgments_write`` in analysis)."""
+    Judgment.objects.bulk_create(
+        [Judgment(assessor_id=assessor_id, query_id=query_id, passage_id=passage_id, grade=grade, valid=True)],
+        update_conflicts=True, unique_fields=["assessor", "query", "passage"], update_fields=["grade", "valid",
+                                                                                              "updated_at"],
     )
-    params = [
-        assignment.pk, list(verdicts), [x["verdict"] for x in verdicts.values()],
-        [x["category"] for x in verdicts.values()],
-        assignment.pk, [x["text"] for x in added], [x["category"] for x in added],
-        history.user_id, now, history.action, item.pk, assignment.pk, history.target,
-        None if history.before is None else json.dumps(history.before), json.dumps(history.after),
-        assignment.status, assignment.submitted_at, assignment.grade, assignment.comment, assignment.confidence,
-        assignment.seconds_spent, json.dumps(assignment.draft), assignment.pk,
-        item.pk,
-    ]
-    if connection.vendor != "postgresql":  # the embedded SQLite: the same writes, one by one
-        return _commit_submit_portable(history=history, assignment=assignment, item=item, verdicts=verdicts,
-                                       added=added)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
 
 
-def _commit_submit_portable(
-    *,
-    history: LabelHistory,
-    assignment: Assignment,
-    item: Item,
-    verdicts: Mapping[int, Mapping[str, Any]],
-    added: Sequence[Mapping[str, Any]],
-) -> int:
-    """``_commit_submit`` with the ORM, for databases without data-modifying CTEs."""
-    ReasonVerdict.objects.bulk_create([
-        ReasonVerdict(assignment_id=assignment.pk, reason_id=rid, verdict=v["verdict"], category_id=v["category"])
-        for rid, v in verdicts.items()
-    ])
-    AddedReason.objects.bulk_create([
-        AddedReason(assignment_id=assignment.pk, text=x["text"], category_id=x["category"]) for x in added
-    ])
-    history.save()
-    assignment.save(update_fields=["status", "submitted_at", "grade", "comment", "confidence", "seconds_spent",
-                                   "draft"])
-    Item.objects.filter(pk=item.pk).update(completed_count=F("completed_count") + 1)
-    return Item.objects.values_list("completed_count", flat=True).get(pk=item.pk)
+def _human_grade_delete(*, assessor_id: int, query_id: int, passage_id: int) -> None:
+    """Remove the annotator's grade of a pair (undo); one statement."""
+    Judgment.objects.filter(assessor_id=assessor_id, query_id=query_id, passage_id=passage_id).delete()
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A committed answer and the user's next lease (None when nothing is left)."""
+
+    assignment: Assignment
+    next: Lease | None
 
 
 def assignment_submit(
     *,
     assignment: Assignment,
     user: AbstractBaseUser,
-    grade: int | None = None,
+    grade: Any = None,
     verdicts: Any = None,
     added_reasons: Any = None,
-    comment: str = "",
-    confidence: int | None = None,
-    seconds_spent: float | None = None,
+    comment: Any = "",
+    confidence: Any = None,
+    seconds_spent: Any = None,
 ) -> Assignment:
     """Commit the user's answer to their assignment.
 
     Relevance and cascade items take a ``grade`` 0-3, written as the Judgment of the
     user's human assessor; reasons items take a verdict for every proposed reason
-    (``{reason_id: {"verdict": "agree", "category": id}}``) and optional added reasons.
-    Retrying an identical submit of a done assignment succeeds and changes nothing.
+    (``{reason_id: "agree"}`` or ``{reason_id: {"verdict": "agree", "category": id}}``)
+    and optional added reasons. Retrying an identical submit of a done assignment
+    succeeds and changes nothing.
     """
     if assignment.user_id != user.pk:
         raise NotAllowed("this assignment belongs to someone else")
-    verdict_map = _normalise_verdicts(verdicts)
-    added = _normalise_added(added_reasons)
-    if confidence in ("", None):
-        confidence = None
-    else:
-        confidence = int(confidence)
-        if not 1 <= confidence <= 5:
-            raise InvalidLabel("confidence must be between 1 and 5")
-    comment = (comment or "").strip()
-    now = timezone.now()
+    submission = submission_parse(grade=grade, verdicts=verdicts, added_reasons=added_reasons, comment=comment,
+                                  confidence=confidence, seconds_spent=seconds_spent)
+    return _submit(assignment_id=assignment.pk, user=user, submission=submission, lease_next=False).assignment
 
+
+def submission_commit(
+    *, assignment_id: int, user: AbstractBaseUser, submission: Submission, then_lease: bool = False
+) -> Submitted:
+    """Commit a parsed answer (``assignment_submit``); with ``then_lease`` the user's
+    next lease is taken in the same transaction (the annotation screen shows the next
+    item in the submit's response)."""
+    return _submit(assignment_id=assignment_id, user=user, submission=submission, lease_next=then_lease)
+
+
+def _check_answer(current: Assignment, submission: Submission, *, is_relevance: bool) -> None:
+    """Refuse an answer that does not fit the item (the counts come with the lock)."""
+    if is_relevance:
+        if submission.grade is None:
+            raise InvalidLabel("choose a grade from 0 to 3", field="grade")
+    else:
+        if not hasattr(current, "n_proposed"):
+            raise InvalidLabel("give a verdict for every proposed reason", field="verdicts")
+        if current.n_named < len(submission.verdicts):
+            raise InvalidLabel("a verdict names a reason that is not proposed for this query", field="verdicts")
+        missing = current.n_proposed - len(submission.verdicts)
+        if missing:
+            raise InvalidLabel(f"give a verdict for every proposed reason ({missing} missing)", field="verdicts")
+    if getattr(current, "n_categories", 0) < len(submission.category_ids()):
+        field_name = "verdicts" if any(v["category"] for v in submission.verdicts.values()) else "added_reasons"
+        raise InvalidLabel("a category is not one of the failure categories", field=field_name)
+
+
+def _submit(*, assignment_id: int, user: AbstractBaseUser, submission: Submission, lease_next: bool) -> Submitted:
+    now = timezone.now()
     with transaction.atomic():
-        # The assignment and its item locked in one statement (the item's lock serialises
-        # the completed_count bump with leases and other submits).
-        current = _lock_with_item(pk=assignment.pk)
+        current = _lock(pk=assignment_id, user=user, now=now, submission=submission)
         item = current.item
         campaign = item.campaign
         is_relevance = campaign.kind in {Campaign.RELEVANCE, Campaign.CASCADE}
-
-        if is_relevance:
-            try:
-                grade = int(grade)  # type: ignore[arg-type]
-            except (TypeError, ValueError) as exc:
-                raise InvalidLabel("choose a grade from 0 to 3") from exc
-            if not 0 <= grade <= 3:
-                raise InvalidLabel("choose a grade from 0 to 3")
-        else:
-            grade = None
-            reason_ids = set(selectors.item_reason_ids(item=item, task=campaign.task))
-            if set(verdict_map) - reason_ids:
-                raise InvalidLabel("a verdict names a reason that is not proposed for this query")
-            missing = reason_ids - set(verdict_map)
-            if missing:
-                raise InvalidLabel(f"give a verdict for every proposed reason ({len(missing)} missing)")
-
+        _check_answer(current, submission, is_relevance=is_relevance)
+        grade = submission.grade if is_relevance else None
+        verdicts = {} if is_relevance else submission.verdicts
+        added = [] if is_relevance else submission.added
+        done: Assignment | None = None
         if current.status == Assignment.DONE:
-            before = _answer_of(current)
             wanted = {
-                "grade": grade,
-                "verdicts": {str(k): v for k, v in verdict_map.items()},
-                "added": added,
-                "comment": comment,
-                "confidence": confidence,
+                "grade": grade, "verdicts": {str(k): v for k, v in verdicts.items()}, "added": added,
+                "comment": submission.comment, "confidence": submission.confidence,
             }
-            if before == wanted:
-                return current  # a retried request: already committed, nothing to change
-            raise AlreadySubmitted("this item is already submitted; undo it to change the answer")
-        if current.status != Assignment.LEASED:
-            raise AnnotationError("this item was skipped")
-        if not campaign.is_open:
-            raise AnnotationError("the campaign is closed")
-        if item.completed_count >= item.overlap:
-            raise LeaseLost("this item already has all its annotations")
-        if current.expires_at <= now:
-            others = (
-                Assignment.objects.filter(item=item, status=Assignment.LEASED, expires_at__gt=now)
-                .exclude(user=user)
-                .count()
-            )
-            if item.completed_count + others >= item.overlap:
-                raise LeaseLost("your lease expired and the item went to someone else")
-
-        history: list[LabelHistory] = []
-        if is_relevance:
-            assessor = annotator_assessor(user=user)
-            judgment = Judgment.objects.filter(assessor=assessor, query_id=item.query_id, passage_id=item.passage_id).first()
-            previous = judgment.grade if judgment else None
-            if judgment is None:
-                Judgment.objects.create(
-                    assessor=assessor, query_id=item.query_id, passage_id=item.passage_id, grade=grade, valid=True
-                )
-            else:
-                judgment.grade, judgment.valid = grade, True
-                judgment.save(update_fields=["grade", "valid", "updated_at"])
-            history.append(
-                LabelHistory(
-                    user=user, action="submit", item=item, assignment=current,
-                    target=f"judgment {assessor.name} q{item.query_id} p{item.passage_id}",
-                    before=None if previous is None else {"grade": previous}, after={"grade": grade},
-                )
-            )
+            if _answer_of(current) != wanted:
+                raise AlreadySubmitted("this item is already submitted; undo it to change the answer")
+            # a retried request: already committed, nothing to change
         else:
-            # the verdicts and added reasons are inserted by _commit_submit below
-            history.append(
-                LabelHistory(
-                    user=user, action="submit", item=item, assignment=current, target=f"verdicts item {item.pk}",
-                    before=None,
-                    after={"verdicts": {str(k): v for k, v in verdict_map.items()}, "added": added},
+            if current.status != Assignment.LEASED:
+                raise AnnotationError("this item was skipped")
+            if not campaign.is_open:
+                raise AnnotationError("the campaign is closed")
+            if item.completed_count >= item.overlap:
+                raise LeaseLost("this item already has all its annotations")
+            if current.expires_at <= now:
+                others = (
+                    Assignment.objects.filter(item=item, status=Assignment.LEASED, expires_at__gt=now)
+                    .exclude(user=user).count()
                 )
-            )
-        spent = seconds_spent if seconds_spent is not None else (now - current.leased_at).total_seconds()
-        current.status = Assignment.DONE
-        current.submitted_at = now
-        current.grade = grade
-        current.comment = comment
-        current.confidence = confidence
-        current.seconds_spent = (current.seconds_spent or 0) + max(0.0, float(spent))
-        current.draft = {}
-        item.completed_count = _commit_submit(
-            history=history[0], assignment=current, item=item, now=now,
-            verdicts={} if is_relevance else verdict_map, added=[] if is_relevance else added,
+                if item.completed_count + others >= item.overlap:
+                    raise LeaseLost("your lease expired and the item went to someone else")
+            _record_answer(current, user=user, grade=grade, verdicts=verdicts, added=added)
+            spent = submission.seconds_spent
+            if spent is None:
+                spent = (now - current.leased_at).total_seconds()
+            current.status = Assignment.DONE
+            current.submitted_at = now
+            current.grade = grade
+            current.comment = submission.comment
+            current.confidence = submission.confidence
+            current.seconds_spent = (current.seconds_spent or 0) + max(0.0, float(spent))
+            current.draft = {}
+            done = current
+        following: Lease | None = None
+        resume = current.other_lease_id if lease_next and current.is_member else None
+        if lease_next and current.is_member and campaign.is_open and resume is None:
+            following = _lease_free_item(campaign=campaign, user=user, now=now, done=done)
+        elif done is not None:
+            _assignments_write([done])
+    if resume is not None:  # the user holds another lease (an item taken back by undo)
+        following = selectors.lease_of(assignment_id=resume, campaign=campaign)
+    return Submitted(assignment=current, next=following)
+
+
+def _record_answer(
+    current: Assignment,
+    *,
+    user: AbstractBaseUser,
+    grade: int | None,
+    verdicts: Mapping[int, Mapping[str, Any]],
+    added: Sequence[Mapping[str, Any]],
+) -> None:
+    """Write the label (grade or verdicts and added reasons), its history row and the
+    item's completed count; the caller holds the assignment's and the item's locks."""
+    item = current.item
+    if grade is not None:
+        assessor_id = current.assessor_id or annotator_assessor(user=user).pk
+        _human_grade_write(assessor_id=assessor_id, query_id=item.query_id, passage_id=item.passage_id, grade=grade)
+        history = LabelHistory(
+            user=user, action="submit", item=item, assignment=current,
+            target=f"judgment {user.get_username()} q{item.query_id} p{item.passage_id}",
+            before=None if current.previous_grade is None else {"grade": current.previous_grade},
+            after={"grade": grade},
         )
-    return current
+    else:
+        ReasonVerdict.objects.bulk_create([
+            ReasonVerdict(assignment=current, reason_id=rid, verdict=v["verdict"], category_id=v["category"])
+            for rid, v in verdicts.items()
+        ])
+        if added:
+            AddedReason.objects.bulk_create([
+                AddedReason(assignment=current, text=a["text"], category_id=a["category"]) for a in added
+            ])
+        history = LabelHistory(
+            user=user, action="submit", item=item, assignment=current, target=f"verdicts item {item.pk}",
+            before=None, after={"verdicts": {str(k): v for k, v in verdicts.items()}, "added": list(added)},
+        )
+    history.save()
+    Item.objects.filter(pk=item.pk).update(completed_count=F("completed_count") + 1)
+    item.completed_count += 1
 
 
 def assignment_skip(*, assignment: Assignment, user: AbstractBaseUser, reason: str) -> Assignment:
@@ -602,7 +718,7 @@ def assignment_skip(*, assignment: Assignment, user: AbstractBaseUser, reason: s
         raise NotAllowed("this assignment belongs to someone else")
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidLabel("say why you skip this item")
+        raise InvalidLabel("say why you skip this item", field="reason")
     updated = Assignment.objects.filter(pk=assignment.pk, status=Assignment.LEASED).update(
         status=Assignment.SKIPPED, skip_reason=reason, draft={}
     )
@@ -632,43 +748,42 @@ def assignment_undo(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment
         raise AnnotationError("the campaign is closed")
     last = (
         Assignment.objects.filter(item__campaign=campaign, user=user, status=Assignment.DONE)
-        .order_by("-submitted_at", "-pk")
-        .first()
+        .order_by("-submitted_at", "-pk").values_list("pk", flat=True).first()
     )
     if last is None:
         return None
     now = timezone.now()
     with transaction.atomic():
-        last = _lock_with_item(pk=last.pk)
-        item = last.item
-        if last.status != Assignment.DONE:
+        reopened = _lock(pk=last, user=user, now=now)
+        item = reopened.item
+        if reopened.status != Assignment.DONE:
             return None
-        before = _answer_of(last)
+        before = _answer_of(reopened)
         if campaign.kind in {Campaign.RELEVANCE, Campaign.CASCADE}:
             assessor = annotator_assessor(user=user)
-            Judgment.objects.filter(assessor=assessor, query_id=item.query_id, passage_id=item.passage_id).delete()
+            _human_grade_delete(assessor_id=assessor.pk, query_id=item.query_id, passage_id=item.passage_id)
             target = f"judgment {assessor.name} q{item.query_id} p{item.passage_id}"
-            draft: dict[str, Any] = {"grade": str(last.grade) if last.grade is not None else ""}
+            draft: dict[str, Any] = {"grade": str(reopened.grade) if reopened.grade is not None else ""}
         else:
             target = f"verdicts item {item.pk}"
             draft = {f"verdict_{rid}": v["verdict"] for rid, v in before["verdicts"].items()}
             draft.update({f"category_{rid}": str(v["category"] or "") for rid, v in before["verdicts"].items()})
             draft["added_text"] = [a["text"] for a in before["added"]]
-            last.verdicts.all().delete()
-            last.added_reasons.all().delete()
-        draft.update({"comment": last.comment, "confidence": str(last.confidence or "")})
+            reopened.verdicts.all().delete()
+            reopened.added_reasons.all().delete()
+        draft.update({"comment": reopened.comment, "confidence": str(reopened.confidence or "")})
         LabelHistory.objects.create(
-            user=user, action="undo", item=item, assignment=last, target=target, before=before, after=None
+            user=user, action="undo", item=item, assignment=reopened, target=target, before=before, after=None
         )
-        last.status = Assignment.LEASED
-        last.submitted_at = None
-        last.leased_at = now
-        last.expires_at = now + timedelta(seconds=campaign.lease_seconds)
-        last.draft = draft
-        last.save(update_fields=["status", "submitted_at", "leased_at", "expires_at", "draft"])
-        item.completed_count = F("completed_count") - 1
-        item.save(update_fields=["completed_count"])
-    return last
+        reopened.status = Assignment.LEASED
+        reopened.submitted_at = None
+        reopened.leased_at = now
+        reopened.expires_at = now + timedelta(seconds=campaign.lease_seconds)
+        reopened.draft = draft
+        reopened.save(update_fields=["status", "submitted_at", "leased_at", "expires_at", "draft"])
+        Item.objects.filter(pk=item.pk).update(completed_count=F("completed_count") - 1)
+        item.completed_count -= 1
+    return reopened
 
 
 # --- review -------------------------------------------------------------------------
@@ -689,7 +804,7 @@ def item_adjudicate(
             raise InvalidLabel("choose a grade from 0 to 3")
         item.final_grade = grade
     else:
-        item.final_verdicts = {str(k): v["verdict"] for k, v in _normalise_verdicts(verdicts).items()}
+        item.final_verdicts = {str(k): v["verdict"] for k, v in submission_parse(verdicts=verdicts).verdicts.items()}
     item.adjudicated_by = user
     item.adjudicated_at = timezone.now()
     with transaction.atomic():
@@ -703,7 +818,8 @@ def item_adjudicate(
 
 __all__ = [
     "AnnotationError", "NotAllowed", "LeaseLost", "AlreadySubmitted", "InvalidLabel",
-    "annotator_assessor", "campaign_create", "campaign_set_status", "campaign_progress",
-    "assignment_next", "assignment_submit", "assignment_skip", "assignment_save_draft", "assignment_undo",
+    "Submission", "Submitted", "submission_parse",
+    "annotator_assessor", "campaign_create", "campaign_set_status",
+    "assignment_lease", "assignment_next", "assignment_submit", "submission_commit", "assignment_skip", "assignment_save_draft", "assignment_undo",
     "item_adjudicate",
 ]

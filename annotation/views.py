@@ -15,7 +15,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.utils import timezone
+from django.views.decorators.http import require_POST, require_safe
 
 from analysis.models import Assessor, Collection, HardnessAnalysis
 from annotation import exports, selectors, services
@@ -23,48 +24,41 @@ from annotation.models import Assignment, Campaign, Item
 from conventions.api import streaming_text
 
 
-def _campaign_with_membership(request: HttpRequest, pk: int) -> Campaign:
-    """The campaign with ``is_member`` (the user annotates it) read in the same query."""
-    return get_object_or_404(selectors.campaigns_with_membership(user=request.user).select_related("collection"), pk=pk)
-
-
-def _campaign_for(request: HttpRequest, pk: int) -> Campaign:
-    """The campaign if the user may see it; a 404 otherwise (no hint that it exists)."""
-    campaign = _campaign_with_membership(request, pk)
-    if not (request.user.is_staff or campaign.is_member):
+def _campaign_for(request: HttpRequest, pk: int) -> selectors.CampaignAccess:
+    """The campaign if the user may see it (staff, or one of its annotators); a 404
+    otherwise (no hint that it exists)."""
+    access = selectors.campaign_access(pk=pk, user=request.user)
+    if access is None or not (request.user.is_staff or access.is_member):
         raise Http404("no such campaign")
-    return campaign
+    return access
 
 
 def _own_assignment(request: HttpRequest, pk: int) -> Assignment:
-    """The user's assignment with what the screen reads and ``is_member``; 404 for others'."""
-    try:
-        # No progress counts: this row is about to change; the next screen counts afresh.
-        assignment = selectors.assignment_for_screen(pk=pk, progress=False)
-    except Assignment.DoesNotExist as exc:
-        raise Http404("no such assignment") from exc
-    if assignment.user_id != request.user.pk:
+    """The user's assignment with its item and campaign; 404 for anyone else's."""
+    assignment = (
+        Assignment.objects.select_related("item__campaign__analysis").filter(pk=pk, user_id=request.user.pk).first()
+    )
+    if assignment is None:
         raise Http404("no such assignment")
     return assignment
 
 
-def _panel(request: HttpRequest, campaign: Campaign, assignment: Assignment | None, *, error: str = "",
+def _panel(request: HttpRequest, campaign: Campaign, lease: selectors.Lease | None, *, error: str = "",
            status: int = 200) -> HttpResponse:
     """Render the item panel (or the 'nothing left' panel) of the campaign."""
     context: dict[str, Any] = {"campaign": campaign, "error": error}
-    if assignment is None:
+    if lease is None:
         context["progress"] = selectors.campaign_progress(campaign=campaign, user=request.user)
         template = "annotation/_done.html"
     else:
-        context["s"] = selectors.item_screen(assignment=selectors.loaded_for_screen(assignment))
+        context["s"] = selectors.item_screen(lease=lease)
         template = "annotation/_item.html"
-    response = render(request, template, context, status=status)
-    return response
+    return render(request, template, context, status=status)
 
 
-def _respond(request: HttpRequest, campaign: Campaign, assignment: Assignment | None, **kw: Any) -> HttpResponse:
+def _respond(request: HttpRequest, campaign: Campaign, lease: selectors.Lease | None, **kw: Any) -> HttpResponse:
     if request.htmx:
-        return _panel(request, campaign, assignment, **kw)
+        return _panel(request, campaign, lease, **kw)
     if kw.get("error"):
         messages.error(request, kw["error"])
     return redirect("annotation:annotate", pk=campaign.pk)
@@ -77,18 +71,23 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def annotate(request: HttpRequest, pk: int) -> HttpResponse:
-    """The annotation screen: the user's current item (leased on arrival)."""
-    campaign = _campaign_with_membership(request, pk)
-    try:
-        assignment = services.assignment_next(campaign=campaign, user=request.user, is_member=campaign.is_member)
-    except services.NotAllowed as exc:
-        if request.user.is_staff:  # admins follow campaigns they do not annotate on the review page
-            return redirect("annotation:review", pk=campaign.pk)
-        raise Http404("no such campaign") from exc
+    """The annotation screen: the item the user holds a lease on. Reading it changes
+    nothing: without a lease the page asks for one with a POST (HTMX does it on load;
+    without JavaScript the user presses Start)."""
+    access = selectors.campaign_access(pk=pk, user=request.user)
+    if access is None or not access.is_member:
+        if access is not None and request.user.is_staff:  # admins follow campaigns on the review page
+            return redirect("annotation:review", pk=pk)
+        raise Http404("no such campaign")
+    campaign = access.campaign
     context: dict[str, Any] = {"campaign": campaign}
-    if assignment is not None:
-        context["s"] = selectors.item_screen(assignment=selectors.loaded_for_screen(assignment))
+    lease = selectors.current_lease(campaign=campaign, user=request.user, now=timezone.now()) if campaign.is_open else None
+    if lease is not None:
+        context["s"] = selectors.item_screen(lease=lease)
+    elif campaign.is_open:
+        context["start"] = True
     else:
         context["progress"] = selectors.campaign_progress(campaign=campaign, user=request.user)
     return render(request, "annotation/annotate.html", context)
@@ -97,67 +96,91 @@ def annotate(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def next_item(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = _campaign_for(request, pk)
+    """The user's current lease, or a new one on the next free item."""
+    campaign = _campaign_for(request, pk).campaign
     try:
-        assignment = services.assignment_next(campaign=campaign, user=request.user, is_member=campaign.is_member)
+        lease = services.assignment_lease(campaign=campaign, user=request.user)
     except services.NotAllowed as exc:
         raise Http404(str(exc)) from exc
-    return _respond(request, campaign, assignment)
+    return _respond(request, campaign, lease)
 
 
-def _parse_submission(request: HttpRequest) -> dict[str, Any]:
-    post = request.POST
-    verdicts = {
-        key.removeprefix("verdict_"): {"verdict": value, "category": post.get(f"category_{key.removeprefix('verdict_')}")}
-        for key, value in post.items()
-        if key.startswith("verdict_") and value
-    }
-    added = [
-        {"text": text, "category": category}
-        for text, category in zip(post.getlist("added_text"), post.getlist("added_category"))
-        if text.strip()
-    ]
-    try:
-        seconds = float(post.get("elapsed_ms", "")) / 1000
-    except ValueError:
-        seconds = None
-    return {
-        "grade": post.get("grade"),
-        "verdicts": verdicts or None,
-        "added_reasons": added,
-        "comment": post.get("comment", ""),
-        "confidence": post.get("confidence") or None,
-        "seconds_spent": seconds,
-    }
+class SubmissionForm(forms.Form):
+    """The item form as posted: ``grade``, or ``verdict_<reason id>`` with
+    ``category_<reason id>`` and ``added_text``/``added_category`` rows; ``comment``,
+    ``confidence`` and ``elapsed_ms``. Checked by ``services.submission_parse``, the
+    same function the API's serializer calls."""
+
+    grade = forms.CharField(required=False)
+    comment = forms.CharField(required=False, strip=False)
+    confidence = forms.CharField(required=False)
+    elapsed_ms = forms.CharField(required=False)
+
+    submission: services.Submission
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        post = self.data
+        verdicts = {
+            key.removeprefix("verdict_"): {"verdict": value, "category": post.get(f"category_{key.removeprefix('verdict_')}")}
+            for key, value in post.items()
+            if key.startswith("verdict_") and value
+        }
+        added = [
+            {"text": text, "category": category}
+            for text, category in zip(post.getlist("added_text"), post.getlist("added_category"))
+            if text.strip()
+        ]
+        try:
+            seconds = float(data.get("elapsed_ms") or "") / 1000
+        except ValueError:
+            seconds = None
+        try:
+            self.submission = services.submission_parse(
+                grade=data.get("grade"), verdicts=verdicts, added_reasons=added, comment=data.get("comment", ""),
+                confidence=data.get("confidence"), seconds_spent=seconds if seconds is None or seconds >= 0 else None,
+            )
+        except services.InvalidLabel as exc:
+            for name, problems in exc.errors.items():
+                for problem in problems:
+                    self.add_error(name if name in self.fields else None, problem)
+        return data
 
 
-def _next_after(request: HttpRequest, campaign: Campaign, finished: Assignment) -> Assignment | None:
-    """The next lease once ``finished`` is submitted or skipped (membership was read with it)."""
-    # Right after finishing an item the user rarely holds another lease (only after an
-    # undo), so the check for one is kept cheap; a found one is reloaded for the screen.
-    return services.assignment_next(campaign=campaign, user=request.user, is_member=finished.is_member,
-                                    resume_for_screen=False)
+def _refused(request: HttpRequest, pk: int, error: str, *, lease_lost: bool = False) -> HttpResponse:
+    """The answer was not taken: show the same item again with the message and what the
+    user typed (or, when its slot is gone, the next item)."""
+    assignment = _own_assignment(request, pk)
+    campaign = assignment.item.campaign
+    if lease_lost:
+        return _respond(request, campaign, services.assignment_lease(campaign=campaign, user=request.user), error=error)
+    lease = selectors.lease_of(assignment_id=assignment.pk, campaign=campaign)
+    lease.assignment.draft = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+    return _respond(request, campaign, lease, error=error, status=422)
 
 
 @login_required
 @require_POST
 def submit(request: HttpRequest, pk: int) -> HttpResponse:
     """Commit the answer; the response is the next item (or the reveal panel)."""
-    assignment = _own_assignment(request, pk)
-    campaign = assignment.item.campaign
+    form = SubmissionForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, pk, "; ".join(m for problems in form.errors.values() for m in problems))
     try:
-        done = services.assignment_submit(assignment=assignment, user=request.user, **_parse_submission(request))
+        result = services.submission_commit(assignment_id=pk, user=request.user, submission=form.submission,
+                                            then_lease=True)
+    except services.NotAllowed as exc:
+        raise Http404("no such assignment") from exc
+    except services.LeaseLost as exc:
+        return _refused(request, pk, str(exc), lease_lost=True)
     except services.AnnotationError as exc:
-        if isinstance(exc, services.LeaseLost):
-            return _respond(request, campaign, _next_after(request, campaign, assignment), error=str(exc))
-        # Re-show the same item with the message and the user's input kept as draft.
-        assignment.draft = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
-        return _respond(request, campaign, assignment, error=str(exc), status=422)
+        return _refused(request, pk, str(exc))
+    campaign = result.assignment.item.campaign
     if campaign.blind and campaign.reveal_after_commit and request.htmx:
-        done = selectors.assignment_for_screen(pk=done.pk)
+        done = selectors.lease_of(assignment_id=result.assignment.pk, campaign=campaign)
         return render(request, "annotation/_revealed.html",
-                      {"campaign": campaign, "s": selectors.item_screen(assignment=done, reveal=True)})
-    return _respond(request, campaign, _next_after(request, campaign, assignment))
+                      {"campaign": campaign, "s": selectors.item_screen(lease=done, reveal=True)})
+    return _respond(request, campaign, result.next)
 
 
 @login_required
@@ -168,8 +191,9 @@ def skip(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.assignment_skip(assignment=assignment, user=request.user, reason=request.POST.get("skip_reason", ""))
     except services.AnnotationError as exc:
-        return _respond(request, campaign, assignment, error=str(exc), status=422)
-    return _respond(request, campaign, _next_after(request, campaign, assignment))
+        return _respond(request, campaign, selectors.lease_of(assignment_id=assignment.pk, campaign=campaign),
+                        error=str(exc), status=422)
+    return _respond(request, campaign, services.assignment_lease(campaign=campaign, user=request.user))
 
 
 @login_required
@@ -187,7 +211,7 @@ def draft(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def undo(request: HttpRequest, pk: int) -> HttpResponse:
     """Take back the last submission and show that item again, filled in."""
-    campaign = _campaign_for(request, pk)
+    campaign = _campaign_for(request, pk).campaign
     try:
         reopened = services.assignment_undo(campaign=campaign, user=request.user)
     except services.NotAllowed as exc:
@@ -195,15 +219,15 @@ def undo(request: HttpRequest, pk: int) -> HttpResponse:
     except services.AnnotationError as exc:
         return _respond(request, campaign, None, error=str(exc))
     if reopened is None:
-        current = services.assignment_next(campaign=campaign, user=request.user, is_member=campaign.is_member)
-        return _respond(request, campaign, current, error="nothing to undo")
-    return _respond(request, campaign, reopened)
+        return _respond(request, campaign, services.assignment_lease(campaign=campaign, user=request.user),
+                        error="nothing to undo")
+    return _respond(request, campaign, selectors.lease_of(assignment_id=reopened.pk, campaign=campaign))
 
 
 @login_required
 def labels(request: HttpRequest, pk: int) -> HttpResponse:
     """Done labels: the user's own while the campaign is open; everyone's once closed."""
-    campaign = _campaign_for(request, pk)
+    campaign = _campaign_for(request, pk).campaign
     rows = selectors.visible_assignments(campaign=campaign, user=request.user)
     return render(request, "annotation/labels.html", {"campaign": campaign, "rows": rows})
 

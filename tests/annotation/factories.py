@@ -1,4 +1,4 @@
-"""Small factories for the annotation tests (the importers land separately)."""
+"""Factories and named fixtures for the annotation tests: users, collections, queries, passages, judgments, reasons, analyses."""
 from __future__ import annotations
 
 import factory

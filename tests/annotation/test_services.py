@@ -259,21 +259,23 @@ def test_export_qrels_reads_an_annotators_grades_like_any_assessor(alice, capsys
     assert lines == sorted(expected)
 
 
-def test_api_payload_of_a_lease_names_the_pair_and_hides_models_when_blind(alice):
+def test_api_payload_of_a_lease_names_the_pair_and_hides_models_when_blind(client, alice):
+    # (was a test of the removed assignment_payload helper: the API's lease body is the payload)
+    client.force_login(alice)
     campaign = relevance_campaign([alice], n=1)
-    a = services.assignment_next(campaign=campaign, user=alice)
-    payload = selectors.assignment_payload(assignment=selectors.assignment_for_screen(pk=a.pk))
+    payload = client.post(f"/api/campaigns/{campaign.pk}/next/").json()
+    a = Assignment.objects.get(user=alice, item__campaign=campaign)
     item = Item.objects.select_related("query", "passage").get(pk=a.item_id)
     assert payload["assignment"] == a.pk
-    assert payload["item"] | {} == {"id": item.pk, "qid": item.query.qid, "query": item.query.text,
-                                    "docid": item.passage.docid, "passage": item.passage.text}
+    assert {k: payload["item"][k] for k in ("id", "qid", "query", "docid", "passage")} == {
+        "id": item.pk, "qid": item.query.qid, "query": item.query.text, "docid": item.passage.docid,
+        "passage": item.passage.text}
     coll, analysis, queries = f.h2r_setup(n_queries=1, n_reasons=2, models=("model-x", "model-y"))
     blind = services.campaign_create(name="b", kind=Campaign.REASONS, task="h2r", collection=coll,
                                      annotators=[alice], blind=True)
-    a = services.assignment_next(campaign=blind, user=alice)
-    payload = selectors.assignment_payload(assignment=selectors.assignment_for_screen(pk=a.pk))
+    payload = client.post(f"/api/campaigns/{blind.pk}/next/").json()
     assert len(payload["item"]["reasons"]) == 4
-    assert "model-x" not in json.dumps(payload) and "model" not in payload["item"]["reasons"][0]
+    assert "model-x" not in json.dumps(payload) and all(r["model"] is None for r in payload["item"]["reasons"])
 
 
 def test_cascade_campaign_takes_the_relabeled_pairs_of_a_cascade_job(alice):

@@ -42,6 +42,13 @@ def reasons(users, *, n_reasons=3, n_rows=3, blind=False, task="h2r", **kw):
                                     annotators=users, blind=blind, analysis=analysis, **kw)
 
 
+def open_screen(client, campaign):
+    """The annotation page as a browser gets it: its first load asks for a lease with a
+    POST (HTMX does it), after which the page shows the leased item."""
+    client.post(f"/annotation/campaigns/{campaign.pk}/next/", **HX)
+    return client.get(f"/annotation/campaigns/{campaign.pk}/")
+
+
 def test_every_page_needs_login(client):
     for url in ["/annotation/", "/annotation/campaigns/1/", "/annotation/campaigns/new/"]:
         r = client.get(url)
@@ -120,7 +127,7 @@ def test_query_passage_and_reason_texts_are_escaped(client, alice):
     Reason.objects.update(text=HOSTILE)
     Passage.objects.update(text=HOSTILE)
     client.force_login(alice)
-    page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
+    page = open_screen(client, campaign).content.decode()
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert '<script>alert("x")' not in page and "<img src=x" not in page
 
@@ -128,7 +135,7 @@ def test_query_passage_and_reason_texts_are_escaped(client, alice):
 def test_guidelines_markdown_renders_but_raw_html_and_javascript_links_do_not(client, alice):
     campaign = relevance([alice], guidelines='**Grade** carefully. <b onclick="x()">raw</b> [bad](javascript:alert(1))')
     client.force_login(alice)
-    page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
+    page = open_screen(client, campaign).content.decode()
     assert "<strong>Grade</strong>" in page
     assert "&lt;b onclick=" in page and '<b onclick="x()">' not in page
     assert "javascript:alert" not in page
@@ -146,10 +153,10 @@ def test_blind_reasons_campaign_holds_no_grades_nor_model_names_before_commit(cl
     open_campaign = reasons([alice], blind=False, task=task, n_reasons=2, n_rows=3)
     client.force_login(alice)
     # control: the same screen when not blind shows them (so the check below can fail)
-    visible = client.get(f"/annotation/campaigns/{open_campaign.pk}/").content.decode()
+    visible = open_screen(client, open_campaign).content.decode()
     assert "data-grade-source" in visible and "llama-secret-model" in visible
 
-    html = [client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()]
+    html = [open_screen(client, campaign).content.decode()]
     a = Assignment.objects.get(item__campaign=campaign, user=alice)
     html.append(client.post(f"/annotation/campaigns/{campaign.pk}/next/", **HX).content.decode())
     html.append(client.post(f"/annotation/assignments/{a.pk}/submit/", {"comment": "x"}, **HX).content.decode())
@@ -172,7 +179,7 @@ def test_blind_relevance_hides_grades_until_commit_then_reveals_for_training(cli
     campaign = services.campaign_create(name="b", kind=Campaign.RELEVANCE, collection=coll, annotators=[alice],
                                         from_assessor=llm, limit=2, blind=True, reveal_after_commit=True)
     client.force_login(alice)
-    page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
+    page = open_screen(client, campaign).content.decode()
     assert "data-grade-source" not in page and "gpt-hidden-judge" not in page
     a = Assignment.objects.get(user=alice)
     revealed = client.post(f"/annotation/assignments/{a.pk}/submit/", {"grade": 2}, **HX).content.decode()
@@ -183,26 +190,30 @@ def test_blind_relevance_hides_grades_until_commit_then_reveals_for_training(cli
 
 def _screen_and_submit_queries(client, django_assert_num_queries, campaign, user, *, screen, submit, data):
     client.force_login(user)
-    client.get(f"/annotation/campaigns/{campaign.pk}/")  # takes the lease
+    client.post(f"/annotation/campaigns/{campaign.pk}/next/", **HX)  # takes the lease
     a = Assignment.objects.get(item__campaign=campaign, user=user, status=Assignment.LEASED)
     with django_assert_num_queries(screen):
-        client.get(f"/annotation/campaigns/{campaign.pk}/")
+        page = client.get(f"/annotation/campaigns/{campaign.pk}/")
+    assert f'data-assignment="{a.pk}"' in page.content.decode()
     payload = data(a)
     with django_assert_num_queries(submit):
         r = client.post(f"/annotation/assignments/{a.pk}/submit/", payload, **HX)
     assert r.status_code == 200 and Assignment.objects.get(pk=a.pk).status == Assignment.DONE
+    nxt = Assignment.objects.get(item__campaign=campaign, user=user, status=Assignment.LEASED)
+    assert f'data-assignment="{nxt.pk}"' in r.content.decode()  # the next item is in the response
 
 
-# Reasons screen, 7 queries: session, user, campaign with the user's membership, the
-# current lease with item/query/passage/campaign/analysis, the query's nDCG and the
-# progress counts (one row), categories, the reasons of every model, the run's top 10
-# with their official grades.
-# Reasons submit and the next screen, 18: session, user, assignment with membership; in
-# the transaction: begin, lock assignment and item (one statement), the proposed reason
-# ids, one statement inserting verdicts, added reasons and history and updating the
-# assignment and item, commit; the next lease: current lease (none), begin, lock a candidate, recount
-# its leases, insert-or-re-lease the user's row (one statement), commit; the next
-# screen: assignment with progress, categories, reasons, run rows with grades.
+# Reasons screen, 7 queries: session, user, the campaign with its analysis and the
+# user's membership, the current lease with item/query/passage, the progress counts and
+# the query's nDCG (one row), the categories, the reasons of every model, the run's top
+# 10 with their official grades.
+# Reasons submit and the next screen, 15: session, user; in one transaction: begin
+# (a savepoint in tests), the assignment and item locked with the campaign, the
+# membership, another live lease, the proposed-reason and category counts (one
+# statement), the verdicts, the added reason, the history row, the item's completed
+# count, the next free item locked (with its query, passage, progress counts and nDCG),
+# its leases counted again, one upsert writing the submitted answer and the new lease,
+# commit; the next screen: categories, reasons, run rows with grades.
 @pytest.mark.parametrize("n", [2, 9])
 def test_reasons_screen_and_submit_run_constant_queries(client, alice, django_assert_num_queries, n):
     campaign = reasons([alice], n_reasons=n, n_rows=n)
@@ -212,15 +223,16 @@ def test_reasons_screen_and_submit_run_constant_queries(client, alice, django_as
         # one added reason in both sizes: adding none skips its INSERT
         return {**{f"verdict_{i}": "agree" for i in ids}, "added_text": ["one"], "added_category": [""]}
 
-    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=7, submit=18, data=data)
+    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=7, submit=15, data=data)
 
 
 # Relevance screen, 5: session, user, campaign with membership, the current lease with
 # item/query/passage and progress, the official and reference grades (not blind); the
 # passage text size never matters.
-# Relevance submit and the next screen, 18: as for reasons, with the human assessor, the
-# existing judgment lookup and its insert in place of the reason ids, and
-# the known grades in place of categories, reasons and run rows.
+# Relevance submit and the next screen, 12: session, user; begin, the lock (as above,
+# with the annotator's assessor and their current grade of the pair), the judgment
+# upsert, the history row, the item's count, the next free item locked, its leases, the
+# upsert of the answer and the lease, commit; the known grades of the next pair.
 @pytest.mark.parametrize("size", [10, 5000])
 def test_relevance_screen_and_submit_run_constant_queries(client, alice, django_assert_num_queries, size):
     coll, pairs = f.pairs_collection(n=2)
@@ -229,14 +241,14 @@ def test_relevance_screen_and_submit_run_constant_queries(client, alice, django_
     Passage.objects.update(text="x" * size)
     campaign = services.campaign_create(name="q", kind=Campaign.RELEVANCE, collection=coll, annotators=[alice],
                                         pairs=[(q.qid, p.docid) for q, p in pairs])
-    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=5, submit=18,
+    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=5, submit=12,
                                data=lambda a: {"grade": 2})
 
 
 def test_autosave_keeps_the_draft_and_the_screen_restores_it(client, alice):
     campaign = relevance([alice])
     client.force_login(alice)
-    client.get(f"/annotation/campaigns/{campaign.pk}/")
+    open_screen(client, campaign)
     a = Assignment.objects.get(user=alice)
     assert client.post(f"/annotation/assignments/{a.pk}/draft/", {"grade": "2", "comment": "half done"},
                        **HX).status_code == 204
@@ -263,8 +275,7 @@ def test_blind_reasons_are_merged_and_shuffled_per_annotator(alice, bob):
     campaign = reasons([alice, bob], blind=True, n_reasons=3, overlap=2)
     orders = []
     for user in (alice, bob):
-        a = selectors.assignment_for_screen(pk=services.assignment_next(campaign=campaign, user=user).pk)
-        screen = selectors.item_screen(assignment=a)
+        screen = selectors.item_screen(lease=services.assignment_lease(campaign=campaign, user=user))
         assert all(r["model"] is None for r in screen.reasons)
         orders.append([r["id"] for r in screen.reasons])
     assert sorted(orders[0]) == sorted(orders[1]) and len(orders[0]) == 6  # both models' reasons
@@ -294,7 +305,7 @@ def test_reasons_review_shows_split_verdicts_and_takes_final_verdicts(client, al
 def test_h2r_evidence_shows_the_runs_top_10_with_official_grades_and_ndcg_against_threshold(client, alice):
     campaign = reasons([alice], n_rows=12)
     client.force_login(alice)
-    page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
+    page = open_screen(client, campaign).content.decode()
     a = Assignment.objects.get(user=alice)
     from analysis.models import HardnessLabel, RunRow
 
@@ -327,7 +338,7 @@ def test_h2g_evidence_shows_the_generated_passage_beside_relevant_passages_with_
     campaign = services.campaign_create(name="g", kind=Campaign.REASONS, task="h2g", collection=coll,
                                         annotators=[alice], analysis=analysis)
     client.force_login(alice)
-    page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
+    page = open_screen(client, campaign).content.decode()
     assert "Generated answer about boiling &lt;points&gt;" in page
     assert "0.812" in page and "0.712" in page
 
@@ -357,7 +368,7 @@ def test_undo_of_reason_verdicts_restores_them_as_the_draft_and_keeps_history(cl
     undo = LabelHistory.objects.get(action="undo")
     assert undo.before["verdicts"][str(ids[0])]["verdict"] == "disagree"
     client.force_login(alice)
-    page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
+    page = open_screen(client, campaign).content.decode()
     assert re.search(rf'name="verdict_{ids[0]}" value="disagree" checked', page)
     assert 'value="needs a year"' in page
 
@@ -373,7 +384,7 @@ def test_progress_bar_counts_the_users_and_the_campaigns_annotations(client, ali
     # 4 items, k = 1, two annotators: 4 slots, alice's share is 2.
     campaign = relevance([alice, bob], n=4)
     client.force_login(alice)
-    page = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
+    page = open_screen(client, campaign).content.decode()
     assert _progress_text(page) == (0, 2, 0, 4, 0)
     a = Assignment.objects.get(user=alice, status=Assignment.LEASED)
     page = client.post(f"/annotation/assignments/{a.pk}/submit/", {"grade": 1}, **HX).content.decode()
@@ -391,7 +402,7 @@ def test_category_menus_escape_names_and_restore_the_drafted_choice(client, alic
     hostile = FailureCategory.objects.create(name="{0} " + HOSTILE, position=99)
     campaign = reasons([alice], n_reasons=2)
     client.force_login(alice)
-    client.get(f"/annotation/campaigns/{campaign.pk}/")
+    open_screen(client, campaign)
     a = Assignment.objects.get(user=alice, status=Assignment.LEASED)
     first, second = selectors.item_reason_ids(item=a.item, task="h2r")[:2]
     client.post(f"/annotation/assignments/{a.pk}/draft/", {f"category_{first}": str(hostile.pk)})

@@ -1,0 +1,42 @@
+"""Template filters of the annotation pages."""
+from __future__ import annotations
+
+from functools import lru_cache
+from xml.etree.ElementTree import Element
+
+import markdown
+from django import template
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+
+class _SafeLinks(markdown.treeprocessors.Treeprocessor):
+    """Drop link targets that are not http(s), mailto or relative (no javascript: URLs)."""
+
+    def run(self, root: Element) -> None:
+        for el in root.iter():
+            for attr in ("href", "src"):
+                value = el.get(attr)
+                if value is not None:
+                    lowered = value.strip().lower()
+                    if ":" in lowered.split("/")[0] and not lowered.startswith(("http:", "https:", "mailto:")):
+                        el.set(attr, "#")
+
+
+class _NoRawHtml(markdown.Extension):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 (Markdown's API name)
+        md.treeprocessors.register(_SafeLinks(md), "hardq_safe_links", 0)
+
+
+@register.filter
+@lru_cache(maxsize=64)
+def guidelines_html(text: str) -> SafeString:
+    """Markdown to HTML with any raw HTML in the source shown as text.
+
+    The source is escaped before Markdown sees it, so tags typed into the guidelines
+    become visible text; Markdown syntax (which uses no < or &) still renders.
+    """
+    html = markdown.markdown(escape(text or ""), extensions=[_NoRawHtml()])
+    return mark_safe(html)  # noqa: S308 - built from escaped source, links filtered
