@@ -42,6 +42,7 @@ from analysis.models import (
     System,
 )
 from annotation.models import GRADE_MEANINGS, Assignment, Campaign, Item, ReasonVerdict
+from judges import selectors as judges_selectors
 from annotation.rows import Joined, fetch
 
 EVIDENCE_ROWS = 10
@@ -142,23 +143,9 @@ def gold_candidates(
 
 
 def cascade_pairs(*, job_id: int) -> list[tuple[str, str]]:
-    """The relabeled (qid, docid) pairs of a cascade job of the judges app.
-
-    Those are the judges app's RelabelDecision rows whose action is not "kept" (moved to
-    the positives or removed). Read through the app registry so that the annotation app
-    keeps working (with explicit pairs) where the judges app has no cascade model.
-    """
-    from django.apps import apps
-
-    try:
-        model = apps.get_model("judges", "RelabelDecision")
-    except LookupError as exc:
-        raise LookupError("the judges app has no cascade decisions: pass the (qid, docid) pairs") from exc
-    rows = (
-        model.objects.filter(job_id=job_id).exclude(action="kept")
-        .order_by("example__qid", "docid").values_list("example__qid", "docid")
-    )
-    return [(str(q), str(d)) for q, d in rows]
+    """The relabeled (qid, docid) pairs of a cascade job of the judges app (its
+    decisions that moved or removed a negative), to verify by people."""
+    return judges_selectors.relabeled_pairs(job_id=job_id)
 
 
 def _table(model: Any) -> str:
