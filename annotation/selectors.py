@@ -48,7 +48,7 @@ from analysis.models import (
     RunRow,
 )
 from annotation.models import GRADE_MEANINGS, Assignment, Campaign, Item, ReasonVerdict
-from judges.models import RelabelDecision
+from judges import selectors as judges_selectors
 
 EVIDENCE_ROWS = 10
 Membership = Campaign.annotators.through
@@ -149,13 +149,9 @@ def gold_candidates(
 
 
 def cascade_pairs(*, job_id: int) -> list[tuple[str, str]]:
-    """The relabeled (qid, docid) pairs of a cascade job of the judges app: its
-    RelabelDecision rows whose action is not "kept" (moved to the positives or removed)."""
-    rows = (
-        RelabelDecision.objects.filter(job_id=job_id).exclude(action=RelabelDecision.KEPT)
-        .order_by("example__qid", "docid").values_list("example__qid", "docid")
-    )
-    return [(str(q), str(d)) for q, d in rows]
+    """The relabeled (qid, docid) pairs of a cascade job of the judges app (its
+    decisions that moved or removed a negative), to verify by people."""
+    return judges_selectors.relabeled_pairs(job_id=job_id)
 
 
 def proposed_reasons(*, query_id: Any, task: Any) -> QuerySet[Reason]:

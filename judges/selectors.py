@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from analysis import corpus_selectors
 from analysis.models import Assessor, Collection, Generation, Judgment, Passage, Query, RunRow
-from judges.models import LLMJob, PromptTemplate, RelabelDecision, TrainingSet
+from judges.models import LLMJob, LLMJobItem, PromptTemplate, RelabelDecision, TrainingSet
 
 # The default template of each kind, by the short name the commands and the API accept.
 DEFAULT_TEMPLATES = {
@@ -101,7 +101,17 @@ def training_examples_from_run(*, collection: Collection, system: str, k: int, m
     ]
 
 
+def training_example_keys(*, training_set: TrainingSet) -> list[str]:
+    """The ids of a training set's examples as job item keys, in id order."""
+    return [str(pk) for pk in training_set.examples.order_by("id").values_list("id", flat=True)]
+
+
 # --- jobs ---------------------------------------------------------------------------------
+def job_has_unfinished_items(*, job: LLMJob) -> bool:
+    """Whether any item of the job is still pending or claimed."""
+    return job.items.exclude(status__in=LLMJobItem.FINISHED).exists()
+
+
 def jobs_to_resume() -> QuerySet[LLMJob]:
     """Jobs that were running when their worker died (resumed when a worker starts)."""
     return LLMJob.objects.filter(status=LLMJob.RUNNING)
@@ -180,3 +190,12 @@ def relabels_to_verify(*, job: LLMJob) -> QuerySet[RelabelDecision]:
         .select_related("example", "example__query")
         .order_by("example__qid", "docid")
     )
+
+
+def relabeled_pairs(*, job_id: int) -> list[tuple[str, str]]:
+    """(qid, docid) of every pair a cascade job relabeled (moved or removed), by qid and docid."""
+    rows = (
+        RelabelDecision.objects.filter(job_id=job_id).exclude(action=RelabelDecision.KEPT)
+        .order_by("example__qid", "docid").values_list("example__qid", "docid")
+    )
+    return [(str(q), str(d)) for q, d in rows]

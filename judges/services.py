@@ -191,7 +191,7 @@ def job_create_relabel(
     """The relabeling cascade over a training set: ``endpoint`` is stage 1, ``endpoint2`` stage 2."""
     if policy not in ("move", "remove"):
         raise ValueError("policy must be 'move' or 'remove'")
-    keys = [str(pk) for pk in training_set.examples.order_by("id").values_list("id", flat=True)]
+    keys = selectors.training_example_keys(training_set=training_set)
     return _job_create(
         kind=JobKind.RELABEL, keys=keys[:limit] if limit else keys, endpoint=endpoint, endpoint2=endpoint2,
         template=template, collection=training_set.collection, concurrency=concurrency, created_by=created_by,
@@ -237,7 +237,7 @@ def job_start(*, job: LLMJob) -> None:
 
 def job_resume(*, job: LLMJob) -> LLMJob:
     """Put an unfinished job back on the queue; finished items are skipped, answered calls cached."""
-    if job.status in (LLMJob.DONE,) and not job.items.exclude(status__in=LLMJobItem.FINISHED).exists():
+    if job.status == LLMJob.DONE and not selectors.job_has_unfinished_items(job=job):
         return job
     LLMJob.objects.filter(pk=job.pk).update(status=LLMJob.RUNNING if job.started_at else LLMJob.PENDING, error="")
     job.refresh_from_db()
