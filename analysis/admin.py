@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from analysis import models
+from analysis.judgments import JudgmentRow, judgments_delete, judgments_write
 
 
 @admin.register(models.Collection)
@@ -89,6 +90,30 @@ class JudgmentAdmin(admin.ModelAdmin):
     list_select_related = ["query__collection", "passage", "assessor"]
     show_full_result_count = False
 
+    # Edits go through the one write path, which keeps the agreement copies fresh.
+    def save_model(self, request, obj: models.Judgment, form, change) -> None:
+        if change and {"query", "passage", "assessor"} & set(form.changed_data):
+            old = models.Judgment.objects.get(pk=obj.pk)
+            judgments_delete(assessor=old.assessor, pairs=[(old.query_id, old.passage_id)])
+        row = JudgmentRow(
+            query_id=obj.query_id, passage_id=obj.passage_id, grade=obj.grade, valid=obj.valid,
+            raw_response=obj.raw_response, probabilities=obj.probabilities,
+        )
+        judgments_write(assessor=obj.assessor, rows=[row], source=obj.source)
+        obj.pk = models.Judgment.objects.values_list("pk", flat=True).get(
+            assessor=obj.assessor, query_id=obj.query_id, passage_id=obj.passage_id
+        )
+
+    def delete_model(self, request, obj: models.Judgment) -> None:
+        judgments_delete(assessor=obj.assessor, pairs=[(obj.query_id, obj.passage_id)])
+
+    def delete_queryset(self, request, queryset) -> None:
+        by_assessor: dict[int, list[tuple[int, int]]] = {}
+        for assessor_id, query_id, passage_id in queryset.values_list("assessor_id", "query_id", "passage_id"):
+            by_assessor.setdefault(assessor_id, []).append((query_id, passage_id))
+        for assessor in models.Assessor.objects.filter(pk__in=by_assessor):
+            judgments_delete(assessor=assessor, pairs=by_assessor[assessor.pk])
+
     @admin.display(description="qid", ordering="query__qid")
     def qid(self, obj: models.Judgment) -> str:
         return obj.query.qid
@@ -124,6 +149,30 @@ class RunRowAdmin(admin.ModelAdmin):
     raw_id_fields = ["run", "query", "passage"]
     list_select_related = ["run__system", "run__collection", "query", "passage"]
     show_full_result_count = False
+
+    # Edits go through the one write path, which keeps the agreement copies fresh.
+    def save_model(self, request, obj: models.Judgment, form, change) -> None:
+        if change and {"query", "passage", "assessor"} & set(form.changed_data):
+            old = models.Judgment.objects.get(pk=obj.pk)
+            judgments_delete(assessor=old.assessor, pairs=[(old.query_id, old.passage_id)])
+        row = JudgmentRow(
+            query_id=obj.query_id, passage_id=obj.passage_id, grade=obj.grade, valid=obj.valid,
+            raw_response=obj.raw_response, probabilities=obj.probabilities,
+        )
+        judgments_write(assessor=obj.assessor, rows=[row], source=obj.source)
+        obj.pk = models.Judgment.objects.values_list("pk", flat=True).get(
+            assessor=obj.assessor, query_id=obj.query_id, passage_id=obj.passage_id
+        )
+
+    def delete_model(self, request, obj: models.Judgment) -> None:
+        judgments_delete(assessor=obj.assessor, pairs=[(obj.query_id, obj.passage_id)])
+
+    def delete_queryset(self, request, queryset) -> None:
+        by_assessor: dict[int, list[tuple[int, int]]] = {}
+        for assessor_id, query_id, passage_id in queryset.values_list("assessor_id", "query_id", "passage_id"):
+            by_assessor.setdefault(assessor_id, []).append((query_id, passage_id))
+        for assessor in models.Assessor.objects.filter(pk__in=by_assessor):
+            judgments_delete(assessor=assessor, pairs=by_assessor[assessor.pk])
 
     @admin.display(description="qid", ordering="query__qid")
     def qid(self, obj: models.RunRow) -> str:

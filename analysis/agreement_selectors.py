@@ -3,14 +3,15 @@
 Kept apart from ``analysis/selectors.py`` because these reads return numpy arrays
 for the statistics in ``analysis.agreement`` rather than querysets for pages.
 
-On PostgreSQL each assessor's valid grades in a collection are kept as a packed
-array (``LabelArray``: sorted int64 pair keys and int8 grades), invalidated by
-triggers whenever the assessor's judgments change (``LabelVersion``), and aligned
-in numpy. Why: joining two million judgment rows took 2-3 s on the CI machine
-(bench/agreement_bench.py), reading two arrays takes milliseconds. A stale array
-is rebuilt with ``COPY ... TO STDOUT (FORMAT binary)`` decoded by numpy in one
-call, never by building Python tuples. Other databases (the embedded SQLite
-default) use one k-way join over the judgments.
+Each assessor's valid grades in a collection are kept as a packed copy
+(``LabelArray``: sorted int64 pair keys and int8 grades) and aligned in numpy. Why:
+joining two million judgment rows, or turning them into Python tuples, takes
+seconds (bench/agreement_bench.py, BENCHMARKS.md), reading two packed arrays takes
+milliseconds. A copy is used while its version equals the assessor's
+``LabelVersion``, which the one write path (``analysis.judgments``) renews in the
+transaction of every write; a stale or missing copy is rebuilt on the next read.
+The same code runs on SQLite; only reading the judgments for a rebuild differs
+(one PostgreSQL aggregate that packs them server-side, ``values_list`` elsewhere).
 """
 from __future__ import annotations
 
@@ -21,9 +22,20 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, Max
+from django.db.models import Case, Count, F, Max, OuterRef, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from analysis.models import Assessor, Collection, ImportSource, Judgment, RunRow
+from analysis.models import (
+    Assessor,
+    Collection,
+    ImportSource,
+    Judgment,
+    LabelArray,
+    LabelVersion,
+    Query,
+    RunRow,
+)
 
 
 class AgreementInputError(ValueError):
@@ -66,57 +78,19 @@ def resolve_assessors(*, collection: str, names: Sequence[str]) -> tuple[Collect
     return coll, [found[n] for n in names]
 
 
-def _aligned_sql(k: int) -> str:
-    """The k-way join (databases other than PostgreSQL)."""
-    # Portable SQL (no PostgreSQL casts): this path serves SQLite, the embedded default.
-    cols = ", ".join(["j0.query_id"] + [f"j{i}.grade" for i in range(k)])
-    joins = "\n".join(
-        f"JOIN analysis_judgment j{i} ON j{i}.query_id = j0.query_id AND j{i}.passage_id = j0.passage_id"
-        f" AND j{i}.assessor_id = %s AND j{i}.valid AND j{i}.grade IS NOT NULL"
-        for i in range(1, k)
-    )
-    return (
-        f"SELECT {cols} FROM analysis_judgment j0\n"
-        "JOIN analysis_query q ON q.id = j0.query_id AND q.collection_id = %s\n"
-        f"{joins}\n"
-        "WHERE j0.assessor_id = %s AND j0.valid AND j0.grade IS NOT NULL\n"
-        "ORDER BY j0.query_id, j0.passage_id"
-    )
-
-
-def _decode_binary_copy(data: bytes, fields: list[tuple[str, str]], *, n_fields: int) -> np.ndarray:
-    """Rows of PostgreSQL's binary COPY format with fixed-width, non-NULL columns.
-
-    ``fields`` spells each row: the int16 field count, then per column its int32
-    length and its big-endian value; numpy reads the whole body in one call.
-    """
-    signature = b"PGCOPY\n\xff\r\n\x00"
-    if not data.startswith(signature):
-        raise ValueError("not a binary COPY stream")
-    ext = int.from_bytes(data[15:19], "big")
-    body = data[19 + ext : len(data) - 2]  # after the header, before the trailer (int16 -1)
-    rows = np.frombuffer(body, dtype=np.dtype(fields))
-    if rows.size and (rows["nfields"] != n_fields).any():
-        raise ValueError("unexpected row layout in COPY stream")
-    return rows
-
-
 class LabelSource:
     """The labels of a set of assessors in one collection, read once, aligned on demand.
 
     A report compares many pairs of the same assessors; reading every assessor's
     array once keeps the number of queries of a page independent of the number of
-    pairs. Queries on creation (PostgreSQL): the collection, the assessors, one read
-    of the fresh arrays, plus one COPY and one upsert per stale array. Elsewhere
-    nothing is read up front and each ``aligned`` call runs one k-way join.
+    pairs. Queries on creation: the collection, the assessors, one read of the fresh
+    arrays, plus per stale array its version, its judgments and one upsert.
     """
 
     def __init__(self, *, collection: str, assessors: Sequence[str]) -> None:
         self.collection, found = resolve_assessors(collection=collection, names=assessors)
         self.assessors = {a.name: a for a in found}
-        self.arrays: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
-        if connection.vendor == "postgresql":
-            self.arrays = label_arrays(collection_id=self.collection.pk, assessor_ids=[a.pk for a in found])
+        self.arrays = label_arrays(collection_id=self.collection.pk, assessor_ids=[a.pk for a in found])
 
     def aligned(self, names: Sequence[str]) -> AlignedLabels:
         """Grades of ``names`` (a subset of the source's assessors) on the pairs all judged."""
@@ -128,15 +102,7 @@ class LabelSource:
         if missing:
             raise AgreementInputError(f"unknown assessor(s): {', '.join(missing)}")
         found = [self.assessors[n] for n in names]
-        if self.arrays is not None:
-            query_ids, grades = _align([self.arrays[a.pk] for a in found])
-        else:
-            k = len(found)
-            params = [self.collection.pk] + [a.pk for a in found[1:]] + [found[0].pk]
-            with connection.cursor() as cursor:
-                cursor.execute(_aligned_sql(k), params)
-                table = np.asarray(cursor.fetchall(), dtype=np.int64).reshape(-1, k + 1)
-            query_ids, grades = table[:, 0], table[:, 1:]
+        query_ids, grades = _align([self.arrays[a.pk] for a in found])
         return AlignedLabels(
             collection=self.collection.name,
             assessors=[a.name for a in found],
@@ -149,9 +115,9 @@ class LabelSource:
 def aligned_labels(*, collection: str, assessors: Sequence[str]) -> AlignedLabels:
     """Grades of the named assessors on the pairs of ``collection`` that all of them judged.
 
-    On PostgreSQL the grades come from each assessor's packed label array (rebuilt
-    from the judgments when the triggers say they changed), aligned in numpy; see
-    ``LabelSource`` for the queries. Elsewhere: one k-way join.
+    The grades come from each assessor's packed label array (rebuilt from the
+    judgments when a write renewed the assessor's version), aligned in numpy; see
+    ``LabelSource`` for the queries.
     """
     if len(assessors) < 2:
         raise AgreementInputError("agreement needs at least two assessors")
@@ -179,64 +145,85 @@ _KEY_LIMIT = 1 << 31  # query ids below it and passage ids below 2**32 pack into
 
 
 def label_arrays(*, collection_id: int, assessor_ids: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Each assessor's sorted pair keys and grades in the collection, fresh (PostgreSQL only).
+    """Each assessor's sorted pair keys and grades in the collection, fresh.
 
     A stored array is used when its version equals the assessor's current
     LabelVersion (one statement reads both, so they are consistent). A stale or
     missing one is rebuilt: the version is read *before* the judgments, so a write
     committed in between leaves the new copy marked stale rather than wrong.
     """
-    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    import psycopg
-
-    with connection.cursor() as wrapper:
-        cursor = wrapper.cursor
-        # Django's cursors bind client-side, which rules out binary results; a plain
-        # psycopg cursor on the same connection (same transaction) returns the
-        # arrays as raw bytes instead of hex text.
-        with psycopg.Cursor(connection.connection) as binary_cursor:
-            binary_cursor.execute(
-                "SELECT la.assessor_id, la.keys, la.grades FROM analysis_labelarray la"
-                " LEFT JOIN analysis_labelversion v ON v.assessor_id = la.assessor_id"
-                " WHERE la.collection_id = %s AND la.assessor_id = ANY(%s) AND la.version = COALESCE(v.version, 0)",
-                [collection_id, list(assessor_ids)],
-                binary=True,
-            )
-            for assessor_id, keys, grades in binary_cursor.fetchall():
-                out[assessor_id] = (np.frombuffer(keys, dtype="<i8"), np.frombuffer(grades, dtype=np.int8))
-        for assessor_id in assessor_ids:
-            if assessor_id not in out:
-                out[assessor_id] = _build_label_array(cursor, collection_id=collection_id, assessor_id=assessor_id)
+    current = Coalesce(
+        Subquery(LabelVersion.objects.filter(assessor_id=OuterRef("assessor_id")).values("version")[:1]), Value(0)
+    )
+    fresh = LabelArray.objects.filter(
+        collection_id=collection_id, assessor_id__in=list(assessor_ids), version=current
+    ).values_list("assessor_id", "keys", "grades")
+    out = {
+        assessor_id: (np.frombuffer(keys, dtype="<i8"), np.frombuffer(grades, dtype=np.int8))
+        for assessor_id, keys, grades in fresh
+    }
+    for assessor_id in assessor_ids:
+        if assessor_id not in out:
+            out[assessor_id] = _build_label_array(collection_id=collection_id, assessor_id=assessor_id)
     return out
 
 
-def _build_label_array(cursor: Any, *, collection_id: int, assessor_id: int) -> tuple[np.ndarray, np.ndarray]:
-    cursor.execute("SELECT version FROM analysis_labelversion WHERE assessor_id = %s", [assessor_id])
-    row = cursor.fetchone()
-    version = row[0] if row else 0
-    select = (
-        "SELECT j.query_id::int8, j.passage_id::int8, j.grade::int2 FROM analysis_judgment j"
-        f" JOIN analysis_query q ON q.id = j.query_id AND q.collection_id = {int(collection_id)}"
-        f" WHERE j.assessor_id = {int(assessor_id)} AND j.valid AND j.grade IS NOT NULL"
+def _build_label_array(*, collection_id: int, assessor_id: int) -> tuple[np.ndarray, np.ndarray]:
+    version = LabelVersion.objects.filter(assessor_id=assessor_id).values_list("version", flat=True).first() or 0
+    keys, grades = _packed_judgments(collection_id=collection_id, assessor_id=assessor_id)
+    if keys.size and not (keys[1:] > keys[:-1]).all():
+        order = np.argsort(keys, kind="stable")
+        keys, grades = keys[order], grades[order]
+    keys = np.ascontiguousarray(keys, dtype="<i8")
+    grades = np.ascontiguousarray(grades, dtype=np.int8)
+    LabelArray.objects.bulk_create(
+        [
+            LabelArray(
+                collection_id=collection_id, assessor_id=assessor_id, version=version, n=int(keys.size),
+                keys=keys.tobytes(), grades=grades.tobytes(), built_at=timezone.now(),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["collection", "assessor"],
+        update_fields=["version", "n", "keys", "grades", "built_at"],
     )
-    with cursor.copy(f"COPY ({select}) TO STDOUT (FORMAT binary)") as copy:
-        data = b"".join(bytes(block) for block in copy)
-    fields = [("nfields", ">i2"), ("len_q", ">i4"), ("query", ">i8"), ("len_p", ">i4"), ("passage", ">i8")]
-    rows = _decode_binary_copy(data, [*fields, ("len_g", ">i4"), ("grade", ">i2")], n_fields=3)
-    query, passage = rows["query"].astype(np.int64), rows["passage"].astype(np.int64)
-    if rows.size and (query.max() >= _KEY_LIMIT or passage.max() >= 2 * _KEY_LIMIT):
+    return keys, grades
+
+
+# One aggregate packs the pairs into bytes server-side (10 bytes a pair: the int64 key,
+# the int16 grade, big-endian as int8send/int2send write them): one value crosses the
+# wire, where a million rows would cost a Python object each (4-6 s for two
+# assessors with the binary COPY this replaces; BENCHMARKS.md).
+_PACKED_SQL = (
+    "SELECT string_agg(int8send((j.query_id << 32) | j.passage_id) || int2send(j.grade), ''::bytea),"
+    " max(j.query_id), max(j.passage_id)"
+    " FROM {judgment} j JOIN {query} q ON q.id = j.query_id"
+    " WHERE q.collection_id = %s AND j.assessor_id = %s AND j.valid AND j.grade IS NOT NULL"
+)
+_PACKED_PAIR = np.dtype([("key", ">i8"), ("grade", ">i2")])
+
+
+def _packed_judgments(*, collection_id: int, assessor_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 pair keys, grades) of the assessor's valid judgments in the collection."""
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        sql = _PACKED_SQL.format(judgment=quote(Judgment._meta.db_table), query=quote(Query._meta.db_table))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [collection_id, assessor_id])
+            packed, query_max, passage_max = cursor.fetchone()
+        pairs = np.frombuffer(packed or b"", dtype=_PACKED_PAIR)
+        keys, grades = pairs["key"].astype(np.int64), pairs["grade"].astype(np.int64)
+    else:
+        rows = np.array(
+            Judgment.objects.filter(
+                query__collection_id=collection_id, assessor_id=assessor_id, valid=True, grade__isnull=False
+            ).values_list("query_id", "passage_id", "grade"),
+            dtype=np.int64,
+        ).reshape(-1, 3)
+        query_max, passage_max = (int(rows[:, 0].max()), int(rows[:, 1].max())) if rows.size else (0, 0)
+        keys, grades = (rows[:, 0] << 32) | rows[:, 1], rows[:, 2]
+    if (query_max or 0) >= _KEY_LIMIT or (passage_max or 0) >= 2 * _KEY_LIMIT:
         raise AgreementInputError("ids too large to pack into label arrays")
-    keys = (query << 32) | passage
-    order = np.argsort(keys, kind="stable")
-    keys = np.ascontiguousarray(keys[order], dtype="<i8")
-    grades = rows["grade"][order].astype(np.int8)
-    cursor.execute(
-        "INSERT INTO analysis_labelarray (collection_id, assessor_id, version, n, keys, grades, built_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, now())"
-        " ON CONFLICT (collection_id, assessor_id) DO UPDATE SET version = EXCLUDED.version,"
-        " n = EXCLUDED.n, keys = EXCLUDED.keys, grades = EXCLUDED.grades, built_at = EXCLUDED.built_at",
-        [collection_id, assessor_id, version, int(keys.size), keys.tobytes(), grades.tobytes()],
-    )
     return keys, grades
 
 
@@ -271,17 +258,26 @@ def agreement_last_change(*, collection: str, assessors: Sequence[str]) -> datet
 def labels_state(*, collection: str, assessors: Sequence[str]) -> dict[str, Any]:
     """What identifies the current labels of these assessors: versions, counts, last change.
 
-    Two queries; used for ETags, so that a report is rebuilt exactly when its data changed.
+    Two queries; used for ETags, so that a report is rebuilt exactly when its data
+    changed. Besides the versions the write path renews, a checksum of the grades
+    is part of the state, so that even a write around ``analysis.judgments`` (a
+    queryset ``update()`` leaves ``updated_at`` alone) is never answered with 304.
     """
-    from analysis.models import LabelVersion
-
+    checksum = Sum(
+        (Coalesce(F("grade"), Value(-1)) + Value(2))
+        * (F("passage_id") % Value(65521) + F("query_id") % Value(251) + Value(1))
+        * Case(When(valid=True, then=Value(1)), default=Value(3))
+    )
     rows = (
         Judgment.objects.filter(query__collection__name=collection, assessor__name__in=list(assessors))
         .values("assessor_id", "assessor__name")
-        .annotate(n=Count("id"), last=Max("updated_at"))
+        .annotate(n=Count("id"), last=Max("updated_at"), checksum=checksum)
         .order_by("assessor__name")
     )
-    counts = {r["assessor__name"]: [r["n"], r["last"].isoformat() if r["last"] else None] for r in rows}
+    counts = {
+        r["assessor__name"]: [r["n"], r["last"].isoformat() if r["last"] else None, int(r["checksum"] or 0)]
+        for r in rows
+    }
     ids = {r["assessor_id"]: r["assessor__name"] for r in rows}
     versions = {ids[a]: v for a, v in LabelVersion.objects.filter(assessor_id__in=list(ids)).values_list("assessor_id", "version")}
     return {"counts": counts, "versions": versions}

@@ -130,6 +130,9 @@ class Judgment(models.Model):
     ``grade`` is 0..3 on the graded scale and 0/1 on the binary one. An LLM answer that
     could not be parsed is kept with ``valid=False`` and ``grade=None`` and its raw text,
     never silently as grade 0.
+
+    Written only through ``analysis.judgments`` (``judgments_write`` /
+    ``judgments_delete``): that is what keeps the agreement copies (``LabelArray``) fresh.
     """
 
     query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="judgments")
@@ -138,6 +141,9 @@ class Judgment(models.Model):
     grade = models.SmallIntegerField(null=True, blank=True)
     valid = models.BooleanField(default=True)
     raw_response = models.TextField(blank=True)
+    probabilities = models.JSONField(
+        null=True, blank=True, help_text="the assessor's probability of each grade (index = grade), when it gave them"
+    )
     source = models.ForeignKey(ImportSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -384,13 +390,13 @@ class HardnessLabel(models.Model):
 
 
 class LabelVersion(models.Model):
-    """How often an assessor's judgments have changed; bumped by PostgreSQL triggers.
+    """The current version of an assessor's judgments (for the agreement copies).
 
-    The triggers on ``analysis_judgment`` (migration ``agreement_label_arrays``) bump
-    the version of every assessor whose judgments a statement inserts, updates or
-    deletes, in the writing transaction, whoever writes (ORM, bulk_create, COPY, raw
-    SQL). No foreign key on purpose: deleting an assessor first deletes its
-    judgments, whose trigger must not resurrect a row Django is about to delete.
+    ``analysis.judgments`` sets a new random value in the transaction of every write
+    that changes the assessor's judgments; a ``LabelArray`` is used only while it
+    carries the same value. No foreign key: the row is a marker, and an assessor
+    deleted with its judgments leaves nothing that could be read as fresh (its
+    arrays go with it).
     """
 
     assessor_id = models.BigIntegerField(primary_key=True)

@@ -4,15 +4,21 @@ Creates a scratch database (``<DATABASE_URL name>_agreement_bench``), migrates i
 bulk-loads with COPY one collection of synthetic queries and passages and two
 assessors with 1,000,000 judgments each, then times
 
-* HardQ: ``aligned_labels`` (the assessors' packed label arrays, kept fresh by
-  triggers, read from PostgreSQL and aligned in numpy) plus
-  ``pair_agreement`` (confusion matrix, percent agreement, three kappas, per-grade
-  accuracy; no bootstrap), against
+* HardQ: ``aligned_labels`` (the assessors' packed label arrays read from
+  PostgreSQL and aligned in numpy) plus ``pair_agreement`` (confusion matrix,
+  percent agreement, three kappas, per-grade accuracy; no bootstrap), against
 * the reference: the same figures from numpy / scikit-learn (``confusion_matrix``,
   ``cohen_kappa_score`` x3, accuracy) on the same two arrays already in memory.
 
+Three HardQ figures: *cold* (the first report after loading: both assessors' arrays
+built from their judgments), *after a write* (the first report after 1,000 grades of
+the LLM assessor changed: through ``analysis.judgments.judgments_write`` where it
+exists, else through the ORM, whose writes the database triggers of older versions
+followed) and *steady* (best of R, nothing changed). The script asserts that every
+figure equals scikit-learn's, after the write too.
+
 Usage: DATABASE_URL=postgres://... python bench/agreement_bench.py [--pairs N] [--repeat R] [--keep]
-Last line: ``ratio: X`` (HardQ time / in-memory time, best of R).
+Last line: ``ratio: X`` (HardQ steady time / in-memory time, best of R).
 """
 from __future__ import annotations
 
@@ -133,14 +139,47 @@ def run(url: str, args) -> None:
             cohen_kappa_score(ref, other, weights="quadratic"),
         )
 
+    def check(result, ref_grades, other_grades) -> None:
+        cm = sk_confusion_matrix(ref_grades, other_grades, labels=[0, 1, 2, 3])
+        assert result.n == ref_grades.size
+        assert np.array_equal(result.confusion_matrix, cm)
+        want = (
+            float(np.mean(ref_grades == other_grades)),
+            cohen_kappa_score(ref_grades, other_grades),
+            cohen_kappa_score(ref_grades, other_grades, weights="linear"),
+            cohen_kappa_score(ref_grades, other_grades, weights="quadratic"),
+        )
+        got = (result.percent_agreement, result.kappa, result.kappa_linear, result.kappa_quadratic)
+        for g, w in zip(got, want):
+            assert abs(g - w) < 1e-12, (g, w)
+
     start = time.perf_counter()
     result = hardq()  # cold: the packed label arrays are built from the judgments here
     t_cold = time.perf_counter() - start
-    reference = in_memory()  # and the proof both give the same figures
-    assert result.n == n
-    assert np.array_equal(result.confusion_matrix, reference[0])
-    for got, want in zip((result.percent_agreement, result.kappa, result.kappa_linear, result.kappa_quadratic), reference[1:]):
-        assert abs(got - want) < 1e-12, (got, want)
+    check(result, ref, other)
+
+    # 1,000 grades of the LLM assessor change, the way the project writes judgments.
+    changed = rng.choice(n, 1000, replace=False)
+    other = other.copy()
+    other[changed] = (other[changed] + 1) % 4
+    from analysis.models import Judgment
+
+    try:
+        from analysis.judgments import JudgmentRow, judgments_write
+    except ImportError:  # versions before the one write path: the ORM, followed by triggers
+        objs = list(Judgment.objects.filter(assessor=b, passage_id__in=[p0 + int(i) for i in changed]))
+        for obj in objs:
+            obj.grade = int(other[obj.passage_id - p0])
+        Judgment.objects.bulk_update(objs, ["grade", "updated_at"])
+    else:
+        judgments_write(
+            assessor=b,
+            rows=[JudgmentRow(query_id=q0 + int(i) // per_query, passage_id=p0 + int(i), grade=int(other[i])) for i in changed],
+        )
+    start = time.perf_counter()
+    result = hardq()
+    t_after_write = time.perf_counter() - start
+    check(result, ref, other)
 
     def best(fn) -> float:
         times = []
@@ -155,8 +194,10 @@ def run(url: str, args) -> None:
     print(f"pairs: {n:,}  kappa={result.kappa:.4f} linear={result.kappa_linear:.4f} quadratic={result.kappa_quadratic:.4f}")
     print(f"HardQ (label arrays from PostgreSQL + numpy stats):   {t_hardq:.3f} s (selector alone {t_select:.3f} s)")
     print(f"numpy/scikit-learn on the arrays in memory:          {t_mem:.3f} s")
-    print(f"HardQ cold (label arrays rebuilt from 2 x {n:,} judgments, first call after a change): {t_cold:.3f} s")
-    print(f"goal: <= 2 s and <= 1.5x in-memory -> {'met' if t_hardq <= 2 and t_hardq <= 1.5 * t_mem else 'NOT met'}")
+    print(f"HardQ cold (label arrays built from 2 x {n:,} judgments, first call after loading): {t_cold:.3f} s")
+    print(f"HardQ first call after 1,000 grades of one assessor changed: {t_after_write:.3f} s")
+    met = max(t_cold, t_after_write) <= 2 and t_hardq <= 1.5 * t_mem
+    print(f"goal: first report <= 2 s and steady <= 1.5x in-memory -> {'met' if met else 'NOT met'}")
     print(f"ratio: {t_hardq / t_mem:.2f}")
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from analysis.models import Generation, Judgment, PairwisePreference, Passage, Query, Reason, ReasonProposal
+from analysis.judgments import JudgmentRow, judgments_write
+from analysis.models import Generation, PairwisePreference, Passage, Query, Reason, ReasonProposal
 from judges import parsing
 from judges.models import JobKind, LLMJob, LLMJobItem, RelabelDecision, TrainingExample
 from judges.prompts import render
@@ -99,22 +100,18 @@ class JudgeHandler(Handler):
         return False
 
     def write(self, runner, finished):
-        rows = []
-        for state in finished:
-            if state.status not in (LLMJobItem.DONE, LLMJobItem.INVALID):
-                continue  # a failed item has no answer: its reason stays on the item
-            rows.append(
-                Judgment(
-                    query=state.context["query"], passage=state.context["passage"], assessor_id=runner.job.assessor_id,
-                    grade=state.result.get("value"), valid=state.status == LLMJobItem.DONE,
-                    raw_response=state.result.get("raw") or "",
-                )
+        rows = [
+            JudgmentRow(
+                query_id=state.context["query"].pk, passage_id=state.context["passage"].pk,
+                grade=state.result.get("value"), valid=state.status == LLMJobItem.DONE,
+                raw_response=state.result.get("raw") or "",
             )
+            # a failed item has no answer: its reason stays on the item
+            for state in finished
+            if state.status in (LLMJobItem.DONE, LLMJobItem.INVALID)
+        ]
         if rows:
-            Judgment.objects.bulk_create(
-                rows, update_conflicts=True, unique_fields=["assessor", "query", "passage"],
-                update_fields=["grade", "valid", "raw_response", "updated_at"], batch_size=500,
-            )
+            judgments_write(assessor=runner.job.assessor, rows=rows)
 
 
 class GenerateHandler(Handler):

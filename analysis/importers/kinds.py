@@ -33,6 +33,7 @@ from analysis.importers.naming import model_from_name
 from analysis.importers.bulk import insert_rows, update_rows
 from analysis.importers.errors import ImportFileError
 from analysis.importers.reading import SourceFile
+from analysis.judgments import JudgmentRow, judgments_write
 from analysis.models import (
     Assessor,
     BertScore,
@@ -41,7 +42,6 @@ from analysis.models import (
     HardnessAnalysis,
     HardnessLabel,
     ImportSource,
-    Judgment,
     PairwisePreference,
     Passage,
     Query,
@@ -319,35 +319,20 @@ class QrelsImporter(Importer):
         self.assessor = self.llm_assessor(self.assessor_name, kind=self.assessor_kind, scale=self.scale, model=self.model)
 
     def delete_previous(self, source: ImportSource) -> int:
-        return Judgment.objects.filter(source=source).delete()[0]
+        return 0  # judgments_write(replace=True) drops the earlier import's rows the file no longer has
 
     def write(self, source: ImportSource) -> None:
         pids = self.passage_ids({r.docid for r in self.records})
-        existing = {
-            (q, p): (i, g, v)
-            for i, q, p, g, v in Judgment.objects.filter(
-                assessor=self.assessor, query__collection=self.collection
-            ).values_list("id", "query_id", "passage_id", "grade", "valid")
-        }
-        now = timezone.now()
-        aid = self.assessor.id
-        new, changed = [], []
-        for r in self.records:
-            key = (self.qids[r.qid], pids[r.docid])
-            old = existing.get(key)
-            if old is None:
-                new.append((key[0], key[1], aid, r.grade, True, "", source.id, now))
-            elif old[1] != r.grade or not old[2]:
-                changed.append((old[0], r.grade, True, source.id, now))
-        insert_rows(
-            Judgment,
-            ["query", "passage", "assessor", "grade", "valid", "raw_response", "source", "updated_at"],
-            new,
+        written = judgments_write(
+            assessor=self.assessor,
+            rows=(JudgmentRow(query_id=self.qids[r.qid], passage_id=pids[r.docid], grade=r.grade) for r in self.records),
+            source=source,
+            replace=self.replace,
         )
-        update_rows(Judgment, ["grade", "valid", "source", "updated_at"], changed)
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.records) - len(new) - len(changed)
+        self.report.created = written.created
+        self.report.updated = written.updated
+        self.report.unchanged = written.unchanged
+        self.report.deleted = written.deleted
 
 
 class RunImporter(Importer):

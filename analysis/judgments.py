@@ -1,0 +1,226 @@
+"""The one write path of the Judgment table.
+
+Every relevance label enters HardQ here, whoever gives it: a qrels file (the
+importer), an LLM (the judges' runner), an annotator (annotation submit and undo),
+the admin. Writing in one place is what keeps the agreement copies honest without
+database triggers: each write that changes an assessor's judgments gives the
+assessor a new ``LabelVersion`` in the same transaction, so a packed label array
+built before the write is never read after it (``analysis.agreement_selectors``).
+
+Large writes on PostgreSQL go through COPY (``analysis.importers.bulk``): a 1M-line
+qrels file is written in seconds instead of minutes. Everything else, and every
+write on SQLite, is one ``bulk_create(update_conflicts=True)``.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from analysis.importers.bulk import insert_rows, update_rows
+from analysis.models import Assessor, ImportSource, Judgment, LabelVersion, Query
+
+# Below this many rows to write, one bulk_create beats setting up COPY (and a scratch
+# table for the updates); above it COPY wins by a wide margin (BENCHMARKS.md, imports).
+COPY_THRESHOLD = 5000
+# Rows per DELETE statement: keeps the IN lists of a large --replace bounded.
+DELETE_BATCH = 10000
+VALID_GRADES = range(0, 4)
+
+
+class JudgmentWriteError(ValueError):
+    """Rows that cannot be written as given (nothing was written)."""
+
+
+@dataclass(frozen=True)
+class JudgmentRow:
+    """One label of ``assessor`` for (query, passage), by database ids.
+
+    ``grade`` is None for an answer that could not be parsed (then ``valid`` is
+    False); ``probabilities`` is the assessor's probability of each grade (index =
+    grade) when it reported them, else None.
+    """
+
+    query_id: int
+    passage_id: int
+    grade: int | None
+    valid: bool = True
+    raw_response: str = ""
+    probabilities: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class JudgmentWriteReport:
+    """What a write did: rows created, changed, already stored so, and deleted."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+
+def judgments_write(
+    *,
+    assessor: Assessor,
+    rows: Iterable[JudgmentRow],
+    source: ImportSource | None = None,
+    replace: bool = False,
+) -> JudgmentWriteReport:
+    """Upsert ``rows`` as ``assessor``'s judgments, by (query, passage), in one transaction.
+
+    A row equal to what is stored (grade, valid flag, raw response, probabilities)
+    is left alone, so re-writing the same labels changes nothing, not even
+    ``updated_at``; created and changed rows get ``source``.
+
+    ``replace=True`` also deletes the assessor's judgments that are not among the
+    rows: those that came from ``source`` when one is given (what the earlier
+    import of the same file wrote; labels from other files or from a judge job
+    are kept), otherwise all of the assessor's judgments in the collections the
+    rows touch.
+
+    Raises ``JudgmentWriteError`` (before writing anything) for a pair given twice
+    or a grade outside 0..3; a row naming a query or passage that does not exist
+    fails the whole write with the database's ``IntegrityError``.
+    """
+    rows = list(rows)
+    by_pair: dict[tuple[int, int], JudgmentRow] = {}
+    for row in rows:
+        key = (row.query_id, row.passage_id)
+        if key in by_pair:
+            raise JudgmentWriteError(f"query {row.query_id}, passage {row.passage_id} is given twice")
+        if row.grade is not None and row.grade not in VALID_GRADES:
+            raise JudgmentWriteError(f"grade {row.grade} of query {row.query_id}, passage {row.passage_id} is not 0..3")
+        by_pair[key] = row
+    query_ids = {q for q, _ in by_pair}
+    scope: Q | None = None
+    if replace:
+        if source is not None:
+            scope = Q(source=source)
+        else:
+            collections = set(Query.objects.filter(pk__in=query_ids).values_list("collection_id", flat=True))
+            scope = Q(query__collection_id__in=collections)
+    if not by_pair and scope is None:
+        return JudgmentWriteReport()
+
+    with transaction.atomic(savepoint=False):
+        wanted = Q(query_id__in=query_ids) if query_ids else Q(pk__in=[])
+        existing = (
+            Judgment.objects.filter(assessor=assessor)
+            .filter(wanted | scope if scope is not None else wanted)
+            .values_list("id", "query_id", "passage_id", "grade", "valid", "raw_response", "probabilities", "source_id")
+        )
+        stored: dict[tuple[int, int], tuple[int, tuple[object, ...]]] = {}
+        stale: list[int] = []
+        source_id = source.pk if source is not None else None
+        by_collection_scope = replace and source is None
+        for pk, q, p, grade, valid, raw, probabilities, row_source in existing.iterator(chunk_size=20000):
+            if (q, p) in by_pair:
+                stored[(q, p)] = (pk, (grade, valid, raw, probabilities))
+            elif replace and (by_collection_scope or row_source == source_id):
+                stale.append(pk)
+        now = timezone.now()
+        new = [row for key, row in by_pair.items() if key not in stored]
+        changed = [
+            (stored[key][0], row)
+            for key, row in by_pair.items()
+            if key in stored and stored[key][1] != (row.grade, row.valid, row.raw_response, row.probabilities)
+        ]
+        deleted = _delete_ids(stale)
+        if connection.vendor == "postgresql" and len(new) + len(changed) >= COPY_THRESHOLD:
+            _copy(assessor=assessor, new=new, changed=changed, source_id=source_id, now=now)
+        elif new or changed:
+            Judgment.objects.bulk_create(
+                [
+                    Judgment(
+                        query_id=row.query_id, passage_id=row.passage_id, assessor=assessor, grade=row.grade,
+                        valid=row.valid, raw_response=row.raw_response, probabilities=row.probabilities,
+                        source_id=source_id, updated_at=now,
+                    )
+                    for row in [*new, *(row for _, row in changed)]
+                ],
+                update_conflicts=True,
+                unique_fields=["assessor", "query", "passage"],
+                update_fields=["grade", "valid", "raw_response", "probabilities", "source", "updated_at"],
+                batch_size=1000,
+            )
+        report = JudgmentWriteReport(
+            created=len(new), updated=len(changed), unchanged=len(by_pair) - len(new) - len(changed), deleted=deleted
+        )
+        if report.changed:
+            _labels_changed(assessor_id=assessor.pk)
+    return report
+
+
+def judgments_delete(*, assessor: Assessor, pairs: Iterable[tuple[int, int]]) -> int:
+    """Delete ``assessor``'s judgments of the (query id, passage id) ``pairs``; returns how many."""
+    by_query: dict[int, set[int]] = {}
+    for query_id, passage_id in pairs:
+        by_query.setdefault(query_id, set()).add(passage_id)
+    if not by_query:
+        return 0
+    deleted = 0
+    with transaction.atomic(savepoint=False):
+        items = sorted(by_query.items())
+        for start in range(0, len(items), 500):
+            match = Q()
+            for query_id, passages in items[start : start + 500]:
+                match |= Q(query_id=query_id, passage_id__in=sorted(passages))
+            deleted += Judgment.objects.filter(match, assessor=assessor).delete()[0]
+        if deleted:
+            _labels_changed(assessor_id=assessor.pk)
+    return deleted
+
+
+def _delete_ids(ids: Sequence[int]) -> int:
+    deleted = 0
+    for start in range(0, len(ids), DELETE_BATCH):
+        deleted += Judgment.objects.filter(pk__in=ids[start : start + DELETE_BATCH]).delete()[0]
+    return deleted
+
+
+def _copy(
+    *, assessor: Assessor, new: list[JudgmentRow], changed: list[tuple[int, JudgmentRow]], source_id: int | None, now: object
+) -> None:
+    """The large write on PostgreSQL: COPY the new rows, COPY-and-UPDATE the changed ones."""
+
+    def probabilities(row: JudgmentRow) -> str | None:
+        # COPY bypasses the JSONField: jsonb reads its text form.
+        return None if row.probabilities is None else json.dumps(row.probabilities)
+
+    insert_rows(
+        Judgment,
+        ["query", "passage", "assessor", "grade", "valid", "raw_response", "probabilities", "source", "updated_at"],
+        (
+            (r.query_id, r.passage_id, assessor.pk, r.grade, r.valid, r.raw_response, probabilities(r), source_id, now)
+            for r in new
+        ),
+    )
+    update_rows(
+        Judgment,
+        ["grade", "valid", "raw_response", "probabilities", "source", "updated_at"],
+        [(pk, r.grade, r.valid, r.raw_response, probabilities(r), source_id, now) for pk, r in changed],
+    )
+
+
+def _labels_changed(*, assessor_id: int) -> None:
+    """Give the assessor a new label version, in the writing transaction.
+
+    A fresh random value rather than a counter: one upsert, no read, and two
+    concurrent writers still leave a value that no array built before either
+    write carries.
+    """
+    LabelVersion.objects.bulk_create(
+        [LabelVersion(assessor_id=assessor_id, version=secrets.randbits(62))],
+        update_conflicts=True,
+        unique_fields=["assessor_id"],
+        update_fields=["version"],
+    )
