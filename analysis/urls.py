@@ -6,12 +6,12 @@ app_name = "analysis"
 
 urlpatterns: list = [
     path("", hardness_views.hardness_list, name="hardness_list"),
-    path("collections/<slug:name>/queries/", views.collection_queries, name="collection_queries"),
+    path("collections/<collection:name>/queries/", views.collection_queries, name="collection_queries"),
     path("hardness/<int:analysis_id>/", hardness_views.analysis_detail, name="hardness_detail"),
     path("hardness/<int:analysis_id>/distribution.svg", hardness_views.analysis_distribution_svg,
          name="hardness_distribution"),
-    path("<slug:collection>/overlap/", hardness_views.overlap_page, name="hardness_overlap"),
-    path("<slug:collection>/overlap.svg", hardness_views.overlap_svg, name="hardness_overlap_svg"),
-    path("<slug:collection>/overlap.csv", hardness_views.overlap_csv, name="hardness_overlap_csv"),
-    path("<slug:collection>/overlap.json", hardness_views.overlap_json, name="hardness_overlap_json"),
+    path("<collection:collection>/overlap/", hardness_views.overlap_page, name="hardness_overlap"),
+    path("<collection:collection>/overlap.svg", hardness_views.overlap_svg, name="hardness_overlap_svg"),
+    path("<collection:collection>/overlap.csv", hardness_views.overlap_csv, name="hardness_overlap_csv"),
+    path("<collection:collection>/overlap.json", hardness_views.overlap_json, name="hardness_overlap_json"),
 ]

@@ -33,6 +33,6 @@ urlpatterns = [
     path("imports/bundle/", analysis_apis.BundleImportApi.as_view(), name="imports-bundle"),
     path("agreement/", annotation_apis.AgreementApi.as_view(), name="agreement"),
     path("agreement/report/", annotation_apis.AgreementReportApi.as_view(), name="agreement-report"),
-    path("collections/<slug:name>/overlap/", analysis_apis.OverlapApi.as_view(), name="overlap"),
+    path("collections/<collection:name>/overlap/", analysis_apis.OverlapApi.as_view(), name="overlap"),
     path("", include(router.urls)),
 ]

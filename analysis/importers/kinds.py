@@ -29,9 +29,10 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from analysis.importers import formats
-from analysis.importers.naming import model_from_name
 from analysis.importers.bulk import insert_rows, update_rows
 from analysis.importers.errors import ImportFileError
+from analysis.importers.limits import collection_name_problem, name_problem
+from analysis.importers.naming import model_from_name
 from analysis.importers.reading import SourceFile
 from analysis.models import (
     Assessor,
@@ -104,6 +105,8 @@ class Importer:
 
     kind: ClassVar[str]
     needs_collection: ClassVar[bool] = True
+    # The option the source's label is made of (for its error when too long).
+    label_option: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -129,6 +132,11 @@ class Importer:
     def options(self) -> dict[str, Any]:
         return {}
 
+    def names(self) -> list[tuple[str, str, type, str]]:
+        """The names the import will store, as ``(option, value, model, field)``: each
+        must fit its column (checked before anything is read or written)."""
+        return []
+
     def parse(self) -> None:
         raise NotImplementedError
 
@@ -146,13 +154,32 @@ class Importer:
         raise NotImplementedError
 
     # --- the shared path ---
-    def error(self, line: int | None, message: str) -> ImportFileError:
-        return ImportFileError(self.src.name, line, message)
+    def error(self, line: int | None, message: str, *, field: str | None = None) -> ImportFileError:
+        return ImportFileError(self.src.name, line, message, field=field)
+
+    def check_options(self) -> None:
+        """Refuse options that cannot be stored (a collection name that is no name, a name
+        longer than its column) and a file with nothing in it, before any write."""
+        if self.needs_collection:
+            if not self.collection_name:
+                raise self.error(None, "a collection is required", field="collection")
+            problem = collection_name_problem(self.collection_name)
+            if problem:
+                raise self.error(None, problem, field="collection")
+        for option, value, model, field_name in self.names():
+            problem = name_problem(value, what=option, model=model, field=field_name)
+            if problem:
+                raise self.error(None, problem, field=option)
+        what = f"the import's label (made of the {self.label_option})" if self.label_option else "the import's label"
+        problem = name_problem(self.label(), what=what, model=ImportSource, field="label")
+        if problem:
+            raise self.error(None, problem, field=self.label_option)
+        if self.src.is_blank():
+            raise self.error(None, "empty")
 
     def run(self) -> ImportReport:
         """Validate the whole file, then write it in one transaction; see the module doc."""
-        if self.needs_collection and not self.collection_name:
-            raise self.error(None, "a collection is required")
+        self.check_options()
         report = self.report
         sha = self.src.sha256
         with transaction.atomic():
@@ -287,6 +314,7 @@ class QrelsImporter(Importer):
     """TREC qrels of one assessor: official NIST qrels, an LLM judge, a human."""
 
     kind = "judgments"
+    label_option = "assessor"
 
     def __init__(self, *, assessor: str = "official", scale: str = Assessor.GRADED, assessor_kind: str | None = None,
                  model: str = "", **kwargs: Any) -> None:
@@ -301,6 +329,12 @@ class QrelsImporter(Importer):
 
     def label(self) -> str:
         return self.assessor_name
+
+    def names(self) -> list[tuple[str, str, type, str]]:
+        names: list[tuple[str, str, type, str]] = [("assessor", self.assessor_name, Assessor, "name")]
+        if self.model:
+            names.append(("model", self.model, Assessor, "model"))
+        return names
 
     def options(self) -> dict[str, Any]:
         return {"scale": self.scale}
@@ -352,6 +386,7 @@ class QrelsImporter(Importer):
 
 class RunImporter(Importer):
     kind = "run"
+    label_option = "system"
 
     def __init__(self, *, system: str, **kwargs: Any) -> None:
         self.system_name = system
@@ -359,6 +394,9 @@ class RunImporter(Importer):
 
     def label(self) -> str:
         return self.system_name
+
+    def names(self) -> list[tuple[str, str, type, str]]:
+        return [("system", self.system_name, System, "name")]
 
     def parse(self) -> None:
         self.records = formats.parse_run(self.src, progress=self.progress)
@@ -374,7 +412,7 @@ class RunImporter(Importer):
     def write(self, source: ImportSource) -> None:
         system, _ = System.objects.get_or_create(name=self.system_name)
         tags = Counter(r.tag for r in self.records)
-        tag = tags.most_common(1)[0][0][:128] if tags else ""
+        tag = tags.most_common(1)[0][0] if tags else ""
         run, _ = Run.objects.get_or_create(system=system, collection=self.collection, defaults={"tag": tag})
         if run.source_id != source.id or run.tag != tag:
             run.source = source
@@ -410,6 +448,7 @@ def setting_from_filename(name: str) -> str:
 
 class GenerationsImporter(Importer):
     kind = "generations"
+    label_option = "generator"
 
     def __init__(self, *, generator: str, setting: str | None = None, **kwargs: Any) -> None:
         self.generator_name = generator
@@ -420,6 +459,10 @@ class GenerationsImporter(Importer):
 
     def label(self) -> str:
         return f"{self.generator_name}/{self.setting}"
+
+    def names(self) -> list[tuple[str, str, type, str]]:
+        return [("generator", self.generator_name, Assessor, "name"),
+                ("generator", model_from_name(self.generator_name), Assessor, "model")]
 
     def parse(self) -> None:
         self.records = formats.parse_generations(self.src, progress=self.progress)
@@ -472,6 +515,7 @@ class BertScoreImporter(Importer):
     setting when that was imported (import generations first)."""
 
     kind = "bertscore"
+    label_option = "generator"
 
     def __init__(self, *, generator: str, setting: str | None = None, **kwargs: Any) -> None:
         self.generator_name = generator
@@ -480,6 +524,10 @@ class BertScoreImporter(Importer):
 
     def label(self) -> str:
         return f"{self.generator_name}/{self.setting}"
+
+    def names(self) -> list[tuple[str, str, type, str]]:
+        return [("generator", self.generator_name, Assessor, "name"),
+                ("generator", model_from_name(self.generator_name), Assessor, "model")]
 
     def parse(self) -> None:
         self.records = formats.parse_bertscore(self.src, progress=self.progress)
@@ -539,6 +587,7 @@ class BertScoreImporter(Importer):
 
 class PairwiseImporter(Importer):
     kind = "pairwise"
+    label_option = "assessor"
 
     def __init__(self, *, assessor: str, **kwargs: Any) -> None:
         self.assessor_name = assessor
@@ -546,6 +595,9 @@ class PairwiseImporter(Importer):
 
     def label(self) -> str:
         return self.assessor_name
+
+    def names(self) -> list[tuple[str, str, type, str]]:
+        return [("assessor", self.assessor_name, Assessor, "name")]
 
     def parse(self) -> None:
         self.records = formats.parse_pairwise(self.src, progress=self.progress)
@@ -593,6 +645,7 @@ class ReasonsImporter(Importer):
 
     kind = "reasons"
     needs_collection = False
+    label_option = "assessor"
 
     def __init__(self, *, task: str, assessor: str, **kwargs: Any) -> None:
         if task not in Task.values:
@@ -604,6 +657,10 @@ class ReasonsImporter(Importer):
 
     def label(self) -> str:
         return f"{self.assessor_name}/{self.task}"
+
+    def names(self) -> list[tuple[str, str, type, str]]:
+        return [("assessor", self.assessor_name, Assessor, "name"),
+                ("assessor", model_from_name(self.assessor_name), Assessor, "model")]
 
     def parse(self) -> None:
         self.records = formats.parse_reasons(self.src, progress=self.progress)
@@ -668,6 +725,7 @@ class HardQueriesImporter(Importer):
     HardnessAnalysis with ``origin='imported'`` and one hard HardnessLabel per row."""
 
     kind = "hard_queries"
+    label_option = "subject"
 
     def __init__(self, *, task: str, subject: str, quantile: float | None = None, **kwargs: Any) -> None:
         if task not in Task.values:
@@ -679,6 +737,14 @@ class HardQueriesImporter(Importer):
 
     def label(self) -> str:
         return f"{self.task}:{self.subject}"
+
+    def names(self) -> list[tuple[str, str, type, str]]:
+        return [("subject", self.subject, HardnessAnalysis, "subject")]
+
+    def check_options(self) -> None:
+        if self.quantile is not None and not 0.0 <= self.quantile <= 1.0:
+            raise self.error(None, f"quantile {self.quantile} is outside 0..1", field="quantile")
+        super().check_options()
 
     def options(self) -> dict[str, Any]:
         return {"task": self.task, "subject": self.subject, "quantile": self.quantile}
