@@ -15,6 +15,7 @@ import csv
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,16 +66,6 @@ class QrelRecord:
     qid: str
     docid: str
     grade: int
-
-
-@dataclass(slots=True)
-class RunRecord:
-    line: int
-    qid: str
-    docid: str
-    rank: int
-    score: float
-    tag: str
 
 
 @dataclass(slots=True)
@@ -267,13 +258,15 @@ def parse_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> tuple
     return records, (column2.pop() if len(column2) == 1 else None)
 
 
-def parse_run(src: SourceFile, *, progress: bool = False) -> list[RunRecord]:
-    """TREC run ``qid Q0 docid rank score tag``."""
-    records: list[RunRecord] = []
-    seen: dict[tuple[str, str], int] = {}
+def iter_run(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[int, str, str, int, float, str]]:
+    """TREC run ``qid Q0 docid rank score tag``: yields ``(line, qid, docid, rank, score, tag)``.
+
+    Runs are the big files, so nothing is kept here: the importer stages the rows in
+    the database and finds repeated (qid, docid) pairs there.
+    """
     for line, text in src.lines(progress=progress):
-        # Runs are the big files: a fast path for good lines, the detailed checks
-        # (and their precise messages) only when it fails.
+        # A fast path for good lines, the detailed checks (and their precise messages)
+        # only when it fails.
         parts = text.split()
         try:
             qid, _, docid, rank_text, score_text, tag = parts
@@ -294,11 +287,7 @@ def parse_run(src: SourceFile, *, progress: bool = False) -> list[RunRecord]:
             score = _float(src, line, score_text, "score")
             if len(tag) > MAX_TAG:
                 raise ImportFileError(src.name, line, f"tag longer than {MAX_TAG} characters")
-        first = seen.setdefault((qid, docid), line)
-        if first != line:
-            raise ImportFileError(src.name, line, f"duplicate run row for ({qid}, {docid}) (first on line {first})")
-        records.append(RunRecord(line, qid, docid, rank, score, tag))
-    return records
+        yield line, qid, docid, rank, score, tag
 
 
 def parse_generations(src: SourceFile, *, progress: bool = False) -> list[GenerationRecord]:

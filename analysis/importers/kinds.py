@@ -21,6 +21,7 @@ docids need not exist: an unknown docid becomes ``Passage(text=None)``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -33,6 +34,7 @@ from analysis.importers.bulk import insert_rows, update_rows
 from analysis.importers.errors import ImportFileError
 from analysis.importers.limits import collection_name_problem, name_problem
 from analysis.importers.naming import model_from_name
+from analysis.importers.staging import Staging, table
 from analysis.importers.reading import SourceFile
 from analysis.models import (
     Assessor,
@@ -399,45 +401,71 @@ class RunImporter(Importer):
         return [("system", self.system_name, System, "name")]
 
     def parse(self) -> None:
-        self.records = formats.parse_run(self.src, progress=self.progress)
-        self.report.rows = len(self.records)
+        # The rows go to a staging table (see ``staging``): a run's memory stays flat.
+        self.stage = Staging("hardq_stage_run", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID), ("docid", "varchar(%d)" % formats.MAX_DOCID),
+            ("rank", "integer"), ("score", "double precision"),
+        ])
+        self.tags: Counter[str] = Counter()
+
+        def rows() -> Iterator[tuple[int, str, str, int, float]]:
+            for line, qid, docid, rank, score, tag in formats.iter_run(self.src, progress=self.progress):
+                self.tags[tag] += 1
+                yield line, qid, docid, rank, score
+
+        self.report.rows = self.stage.load(rows())
 
     def check(self) -> None:
-        self.qids = self.query_ids()
-        self.require_queries(self.records, self.qids)
+        assert self.collection is not None
+        repeat = self.stage.first_repeat(["qid", "docid"])
+        if repeat:
+            line, qid, docid, first = repeat
+            raise self.error(line, f"duplicate run row for ({qid}, {docid}) (first on line {first})")
+        unknown = self.stage.first_unknown_qid(self.collection.id)
+        if unknown:
+            raise self.error(
+                unknown[0],
+                f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
+            )
 
     def delete_previous(self, source: ImportSource) -> int:
         return RunRow.objects.filter(run__source=source).delete()[0]
 
     def write(self, source: ImportSource) -> None:
+        assert self.collection is not None
         system, _ = System.objects.get_or_create(name=self.system_name)
-        tags = Counter(r.tag for r in self.records)
-        tag = tags.most_common(1)[0][0] if tags else ""
+        tag = self.tags.most_common(1)[0][0] if self.tags else ""
         run, _ = Run.objects.get_or_create(system=system, collection=self.collection, defaults={"tag": tag})
         if run.source_id != source.id or run.tag != tag:
             run.source = source
             run.tag = tag
             run.save(update_fields=["source", "tag"])
-        pids = self.passage_ids({r.docid for r in self.records})
-        existing = {
-            (q, p): (i, rank, score)
-            for i, q, p, rank, score in RunRow.objects.filter(run=run).values_list(
-                "id", "query_id", "passage_id", "rank", "score"
+        cid = self.collection.id
+        self.report.new_passages += self.stage.add_missing_passages(cid)
+        rows, queries, passages = table(RunRow), table(Query), table(Passage)
+        # Each staged row, with its query and passage ids.
+        joined = (
+            f"{{stage}} AS s JOIN {queries} AS q ON q.collection_id = %s AND q.qid = s.qid "
+            f"JOIN {passages} AS p ON p.collection_id = %s AND p.docid = s.docid"
+        )
+        updated = 0
+        if RunRow.objects.filter(run=run).exists():  # not on a first import, nor after --replace
+            updated = self.stage.execute(
+                f"UPDATE {rows} SET rank = s.rank, score = s.score FROM {joined} "
+                f"WHERE {rows}.run_id = %s AND {rows}.query_id = q.id AND {rows}.passage_id = p.id "
+                f"AND ({rows}.rank <> s.rank OR {rows}.score <> s.score)",
+                [cid, cid, run.id],
             )
-        }
-        new, changed = [], []
-        for r in self.records:
-            key = (self.qids[r.qid], pids[r.docid])
-            old = existing.get(key)
-            if old is None:
-                new.append((run.id, key[0], key[1], r.rank, r.score))
-            elif old[1] != r.rank or old[2] != r.score:
-                changed.append((old[0], r.rank, r.score))
-        insert_rows(RunRow, ["run", "query", "passage", "rank", "score"], new)
-        update_rows(RunRow, ["rank", "score"], changed)
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.records) - len(new) - len(changed)
+        created = self.stage.execute(
+            f"INSERT INTO {rows} (run_id, query_id, passage_id, rank, score) SELECT %s, q.id, p.id, s.rank, s.score "
+            f"FROM {joined} WHERE NOT EXISTS (SELECT 1 FROM {rows} AS r "
+            "WHERE r.run_id = %s AND r.query_id = q.id AND r.passage_id = p.id)",
+            [run.id, cid, cid, run.id],
+        )
+        self.stage.drop()
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = self.report.rows - created - updated
 
 
 def setting_from_filename(name: str) -> str:
