@@ -205,7 +205,7 @@ BAD_NAMES = ["bad name", "../../x", "<b>x</b>", "DL19", "x" * 65, "-dl19", ".hid
 @pytest.mark.parametrize("name", GOOD_NAMES)
 def test_every_name_the_model_accepts_has_its_pages(name):
     Collection(name=name).full_clean()
-    url = reverse("hardness_overlap", args=[name])
+    url = reverse("analysis:hardness_overlap", args=[name])
     assert resolve(url).kwargs == {"collection": name}
     assert resolve(f"/api/collections/{name}/overlap/").kwargs == {"name": name}
 
