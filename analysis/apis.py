@@ -4,13 +4,13 @@ Thin views: parse the request, call one selector or service of ``analysis``, ren
 """
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import django_filters
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -22,7 +22,19 @@ from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from analysis import corpus_selectors
-from analysis.models import Assessor, HardnessAnalysis, HardnessLabel, Judgment, Passage, Query, Run, Task
+from analysis.models import (
+    COLLECTION_NAME_PATTERN,
+    Assessor,
+    HardnessAnalysis,
+    HardnessLabel,
+    Judgment,
+    Passage,
+    Query,
+    Run,
+    System,
+    Task,
+    validate_collection_name,
+)
 from conventions.api import (
     ApiError,
     CursorPagination,
@@ -39,7 +51,7 @@ class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     permission_classes = [IsAdmin]
     lookup_field = "name"
-    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    lookup_value_regex = COLLECTION_NAME_PATTERN
     filter_backends: list = []
 
     class CollectionSerializer(serializers.Serializer):
@@ -255,12 +267,77 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 # --- Uploads --------------------------------------------------------------------------
 
 
-class ImportApi(APIView):
+def upload_max_bytes() -> int:
+    """The largest upload (one file, or a bundle unpacked) in bytes: HARDQ_UPLOAD_MAX_MB."""
+    return settings.HARDQ_UPLOAD_MAX_MB * 2**20
+
+
+def _too_large(what: str) -> ApiError:
+    limit = settings.HARDQ_UPLOAD_MAX_MB
+    return ApiError(
+        f"{what} is larger than the upload limit of {limit} MB (HARDQ_UPLOAD_MAX_MB).",
+        code="too_large", status_code=413, details={"limit_mb": limit},
+    )
+
+
+# Room in a request's body for the form fields and the multipart framing around the file.
+FORM_OVERHEAD_BYTES = 2**20
+
+
+class UploadLimits:
+    """Refuse a body larger than the upload limit from its Content-Length, before it is read.
+
+    Django streams a large upload to a temporary file rather than memory; this check
+    keeps an oversized one from being read (or stored) at all. A file that fits the
+    body but not the limit is refused after parsing, by its size on disk.
+    """
+
+    def initial(self, request, *args, **kwargs):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > upload_max_bytes() + FORM_OVERHEAD_BYTES:
+            raise _too_large("The request")
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+
+
+def _check_upload_size(upload) -> None:
+    if upload.size > upload_max_bytes():
+        raise _too_large(f"The file {upload.name!r}")
+
+
+def _name_field(model, field: str, help_text: str, **kwargs) -> serializers.CharField:
+    """A name option, refused (400) when longer than the column it is stored in."""
+    return serializers.CharField(
+        required=False, max_length=model._meta.get_field(field).max_length, help_text=help_text, **kwargs
+    )
+
+
+def _collection_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        validators=[validate_collection_name],
+        help_text="collection name (lowercase letters, digits, '_', '.', '-'), e.g. dl19", **kwargs
+    )
+
+
+def _import_error(exc) -> Exception:
+    """An importer's refusal as the API says it: an option's field error, or the file's bad line."""
+    if exc.field:
+        return serializers.ValidationError({exc.field: [exc.message]})
+    return ApiError(str(exc), code="bad_line", details={"file": exc.filename, "line": exc.line, "message": exc.message})
+
+
+class ImportApi(UploadLimits, APIView):
     """Upload one pipeline file: the same importer, validation and errors as the import commands.
 
     The whole file is validated before anything is written; the first bad line answers
     400 with ``{"error": {"code": "bad_line", "details": {"file", "line", "message"}}}``
-    and the database is left exactly as it was. ``dry_run`` counts without writing.
+    (``line`` null when the file as a whole is wrong, e.g. ``empty``) and the database is
+    left exactly as it was. An option that cannot be stored (a collection name that is no
+    name, a name longer than its column) is a field error. A file larger than
+    ``HARDQ_UPLOAD_MAX_MB`` answers 413 (code ``too_large``). ``dry_run`` counts without
+    writing.
     """
 
     permission_classes = [IsAdmin]
@@ -291,20 +368,20 @@ class ImportApi(APIView):
             help_text="the file kind, as the import_<kind> commands",
         )
         file = serializers.FileField()
-        collection = serializers.CharField(required=False, help_text="collection name (created if new)")
-        assessor = serializers.CharField(required=False, help_text="qrels: assessor (default official); pairwise, reasons: the LLM")
+        collection = _collection_field(required=False)
+        assessor = _name_field(Assessor, "name", "qrels: assessor (default official); pairwise, reasons: the LLM")
         scale = serializers.ChoiceField(choices=Assessor.SCALE_CHOICES, required=False, help_text="qrels: grade scale")
         assessor_kind = serializers.ChoiceField(
             choices=["official", "llm", "human"], required=False, help_text="qrels: kind of a new assessor"
         )
-        model = serializers.CharField(required=False, help_text="qrels: LLM model id")
-        system = serializers.CharField(required=False, help_text="run: system name")
-        generator = serializers.CharField(required=False, help_text="generations, bertscore: the generating LLM")
+        model = _name_field(Assessor, "model", "qrels: LLM model id")
+        system = _name_field(System, "name", "run: system name")
+        generator = _name_field(Assessor, "name", "generations, bertscore: the generating LLM")
         setting = serializers.ChoiceField(
             choices=["zero_shot", "reason_expansion"], required=False, help_text="generations, bertscore (default: from the file name)"
         )
         task = serializers.ChoiceField(choices=Task.choices, required=False, help_text="reasons, hard_queries")
-        subject = serializers.CharField(required=False, help_text="hard_queries: system, generator or judge")
+        subject = _name_field(HardnessAnalysis, "subject", "hard_queries: system, generator or judge")
         quantile = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, help_text="hard_queries")
         replace = serializers.BooleanField(default=False, help_text="replace an earlier import of the same source")
         dry_run = serializers.BooleanField(default=False, help_text="validate and count, write nothing")
@@ -327,7 +404,8 @@ class ImportApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": ImportInputSerializer},
-        responses={201: ImportReportSerializer, 200: ImportReportSerializer},
+        responses={201: ImportReportSerializer, 200: ImportReportSerializer,
+                   413: OpenApiResponse(description="the file is larger than HARDQ_UPLOAD_MAX_MB (code too_large)")},
         examples=[
             OpenApiExample(
                 "Upload a run",
@@ -356,15 +434,15 @@ class ImportApi(APIView):
         if missing:
             raise serializers.ValidationError({name: [f"required for kind {data['kind']}"] for name in missing})
         upload = data["file"]
+        _check_upload_size(upload)
         options = {name: data[name] for name in accepted if data.get(name) not in (None, "")}
         try:
+            # The upload's own stream (a temporary file when large), read line by line.
             report = getattr(services, service_name)(
-                data=upload.read(), filename=upload.name, replace=data["replace"], dry_run=data["dry_run"], **options
+                file=upload.file, filename=upload.name, replace=data["replace"], dry_run=data["dry_run"], **options
             )
         except ImportFileError as exc:
-            raise ApiError(
-                str(exc), code="bad_line", details={"file": exc.filename, "line": exc.line, "message": exc.message}
-            ) from exc
+            raise _import_error(exc) from exc
         except ValueError as exc:  # an option the importer refuses (unknown scale, task, setting)
             raise ApiError(str(exc), code="invalid") from exc
         body = {**report.as_dict(), "summary": report.summary()}
@@ -649,12 +727,15 @@ class PairwiseApi(APIView):
         return Response(pairwise_selectors.pairwise_summary_dict(collection=collection))
 
 
-class BundleImportApi(APIView):
+class BundleImportApi(UploadLimits, APIView):
     """Upload a whole bundle (a .zip of a directory laid out like the paper data), as ``import_bundle``.
 
     Each file's kind and assessor/system/generator come from its name; the plan is
     returned with the reports. Everything is imported in one transaction: a bad line
     in any file answers 400 with its file and line, and nothing of the bundle is written.
+    A zip larger than ``HARDQ_UPLOAD_MAX_MB``, or one that unpacks (by its declared
+    sizes or by the bytes it actually yields) to more, answers 413; a damaged member
+    (bad CRC, broken deflate stream, sizes that lie) is a 400 naming it.
     """
 
     permission_classes = [IsAdmin]
@@ -664,7 +745,7 @@ class BundleImportApi(APIView):
 
     class BundleInputSerializer(serializers.Serializer):
         file = serializers.FileField(help_text="a .zip holding the bundle's files (folders inside are ignored)")
-        collection = serializers.CharField(help_text="collection name, e.g. dl19")
+        collection = _collection_field()
         replace = serializers.BooleanField(default=False)
         dry_run = serializers.BooleanField(default=False)
 
@@ -672,7 +753,11 @@ class BundleImportApi(APIView):
         plan = serializers.ListField(child=serializers.CharField(), help_text="what was recognised, as import_bundle prints it")
         reports = ImportApi.ImportReportSerializer(many=True)
 
-    @extend_schema(request={"multipart/form-data": BundleInputSerializer}, responses={201: BundleResultSerializer, 200: BundleResultSerializer})
+    @extend_schema(
+        request={"multipart/form-data": BundleInputSerializer},
+        responses={201: BundleResultSerializer, 200: BundleResultSerializer,
+                   413: OpenApiResponse(description="the zip, or what it unpacks to, is larger than HARDQ_UPLOAD_MAX_MB")},
+    )
     def post(self, request):
         """Import a bundle; 201 when rows were written, 200 for a dry run or an unchanged bundle."""
         from analysis.importers import bundle
@@ -681,12 +766,15 @@ class BundleImportApi(APIView):
         serializer = self.BundleInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        _check_upload_size(data["file"])
         with tempfile.TemporaryDirectory(prefix="hardq-bundle-") as tmp:
-            _unpack_bundle(data["file"], Path(tmp))
+            _unpack_bundle(data["file"], Path(tmp), limit=upload_max_bytes())
             plan = bundle.bundle_plan(directory=tmp, collection=data["collection"])
             try:
                 reports = bundle.bundle_import(plan=plan, replace=data["replace"], dry_run=data["dry_run"])
             except ImportFileError as exc:
+                if exc.field:
+                    raise _import_error(exc) from exc
                 name = Path(exc.filename).name
                 where = f"{name}:{exc.line}" if exc.line is not None else name
                 raise ApiError(
@@ -704,19 +792,22 @@ class BundleImportApi(APIView):
         return Response(self.BundleResultSerializer(body).data, status=201 if written else 200)
 
 
-MAX_BUNDLE_BYTES = int(os.environ.get("HARDQ_API_MAX_BUNDLE_BYTES", str(4 * 1024**3)))
+# What zipfile raises on a damaged member: a bad CRC (BadZipFile), a broken deflate stream
+# (zlib.error), data that ends early (EOFError), a method or encryption it cannot read.
+DAMAGED_MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError)
 
 
-def _unpack_bundle(upload, directory: Path) -> None:
+def _unpack_bundle(upload, directory: Path, *, limit: int) -> None:
     """Extract the zip's regular files, flat, into ``directory``.
 
     Only base names are kept (no path from the archive is ever used, so nothing can be
-    written outside the directory), and the unpacked size is capped before anything is
-    extracted (HARDQ_API_MAX_BUNDLE_BYTES).
+    written outside the directory). The unpacked size is capped at ``limit`` twice: by
+    the sizes the archive declares, before anything is extracted, and by the bytes
+    extraction actually yields, counted as they are written (declared sizes can lie).
     """
     try:
         archive = zipfile.ZipFile(upload)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise serializers.ValidationError({"file": ["not a zip archive"]}) from exc
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
@@ -725,10 +816,20 @@ def _unpack_bundle(upload, directory: Path) -> None:
             raise serializers.ValidationError({"file": ["the archive holds no file"]})
         if len(set(names)) != len(names):
             raise serializers.ValidationError({"file": ["two files of the archive have the same name"]})
-        if sum(m.file_size for m in members) > MAX_BUNDLE_BYTES:
-            raise serializers.ValidationError({"file": [f"the unpacked bundle is larger than {MAX_BUNDLE_BYTES} bytes"]})
+        if sum(m.file_size for m in members) > limit:
+            raise _too_large("The unpacked bundle (by the sizes the archive declares)")
+        written = 0
         for member, name in zip(members, names):
             if name.startswith("."):
                 continue
-            with archive.open(member) as src, open(directory / name, "wb") as dst:
-                shutil.copyfileobj(src, dst, length=1 << 20)
+            try:
+                with archive.open(member) as src, open(directory / name, "wb") as dst:
+                    while chunk := src.read(2**20):
+                        written += len(chunk)
+                        if written > limit:
+                            raise _too_large("The unpacked bundle")
+                        dst.write(chunk)
+            except DAMAGED_MEMBER_ERRORS as exc:
+                raise serializers.ValidationError(
+                    {"file": [f"{member.filename}: damaged in the archive ({exc or type(exc).__name__})"]}
+                ) from exc

@@ -8,13 +8,27 @@ Ids from the pipelines (qid, docid) are kept as strings: leading zeros are never
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
+
+# The one rule for a collection's name: the importers, the API, the admin and the URL
+# converter (``analysis.converters``) all use it, so every stored name has pages.
+COLLECTION_NAME_MAX_LENGTH = 64
+COLLECTION_NAME_PATTERN = rf"[a-z0-9][a-z0-9_.-]{{0,{COLLECTION_NAME_MAX_LENGTH - 1}}}"
+COLLECTION_NAME_RULE = (
+    f"1 to {COLLECTION_NAME_MAX_LENGTH} lowercase letters, digits, '_', '.' or '-', "
+    "starting with a letter or a digit (e.g. dl19)"
+)
+validate_collection_name = RegexValidator(
+    rf"\A{COLLECTION_NAME_PATTERN}\Z", f"A collection name is {COLLECTION_NAME_RULE}.", code="invalid_collection_name"
+)
 
 
 class Collection(models.Model):
     """A test collection (dl19, dl21, ...): its queries, its corpus, its outputs."""
 
-    name = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=COLLECTION_NAME_MAX_LENGTH, unique=True, validators=[validate_collection_name],
+                            help_text=COLLECTION_NAME_RULE)
     corpus = models.CharField(max_length=128, blank=True, help_text="e.g. msmarco-v1-passage")
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -36,8 +36,8 @@ urlpatterns = [
     path("agreement/", report_apis.AgreementApi.as_view(), name="agreement"),
     path("agreement/report/", report_apis.AgreementReportApi.as_view(), name="agreement-report"),
     path("estimate/", estimation_apis.EstimateApi.as_view(), name="estimate"),
-    path("collections/<slug:name>/overlap/", analysis_apis.OverlapApi.as_view(), name="overlap"),
-    path("collections/<slug:name>/export/", analysis_apis.ExportApi.as_view(), name="export"),
-    path("collections/<slug:name>/pairwise/", analysis_apis.PairwiseApi.as_view(), name="pairwise"),
+    path("collections/<collection:name>/overlap/", analysis_apis.OverlapApi.as_view(), name="overlap"),
+    path("collections/<collection:name>/export/", analysis_apis.ExportApi.as_view(), name="export"),
+    path("collections/<collection:name>/pairwise/", analysis_apis.PairwiseApi.as_view(), name="pairwise"),
     path("", include(router.urls)),
 ]

@@ -195,6 +195,13 @@ HARDQ_LLM_BACKOFF_MAX = float(os.environ.get("HARDQ_LLM_BACKOFF_MAX", "20"))
 HARDQ_BERTSCORE_MODEL = os.environ.get("HARDQ_BERTSCORE_MODEL", "")
 HARDQ_BERTSCORE_NUM_LAYERS = int(os.environ.get("HARDQ_BERTSCORE_NUM_LAYERS", "0") or 0)
 
+# --- Uploads (POST /api/imports/, /api/imports/bundle/) ---------------------------
+# The largest file one upload may carry, and the largest a bundle may unpack to, in MB
+# (2**20 bytes); larger ones are refused with 413 before they are read. Django keeps an
+# upload above FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) in a temporary file, and the
+# importers stream it, so an import needs about twice the file's size in memory.
+HARDQ_UPLOAD_MAX_MB = int(os.environ.get("HARDQ_UPLOAD_MAX_MB", "256"))
+
 # --- REST framework -------------------------------------------------------------
 # Every endpoint needs a signed-in user (session for the pages, `Authorization: Token
 # KEY` for scripts) except the schema and its docs. Throttling is per user (a token is

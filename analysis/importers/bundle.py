@@ -8,7 +8,9 @@ from pathlib import Path
 from django.db import transaction
 
 from analysis.importers import kinds, naming
+from analysis.importers.errors import ImportFileError
 from analysis.importers.kinds import ImportReport
+from analysis.importers.limits import collection_name_problem
 from analysis.importers.reading import SourceFile
 
 IMPORTERS: dict[str, type[kinds.Importer]] = {
@@ -42,6 +44,7 @@ class PlannedFile:
 @dataclass
 class BundlePlan:
     collection: str
+    directory: str = ""
     files: list[PlannedFile] = field(default_factory=list)
 
     @property
@@ -75,9 +78,12 @@ def bundle_plan(*, directory: str | Path, collection: str) -> BundlePlan:
     root = Path(directory)
     if not root.is_dir():
         raise FileNotFoundError(f"{directory}: not a directory")
+    problem = collection_name_problem(collection)
+    if problem:
+        raise ImportFileError(str(directory), None, problem, field="collection")
     recognised = [naming.recognise(p) for p in sorted(root.iterdir()) if p.is_file() and not p.name.startswith(".")]
     naming.resolve_generators(recognised)
-    plan = BundlePlan(collection=collection)
+    plan = BundlePlan(collection=collection, directory=str(directory))
     for r in recognised:
         reason = ""
         if r.kind is None:
@@ -95,17 +101,26 @@ def bundle_import(*, plan: BundlePlan, replace: bool = False, dry_run: bool = Fa
     """Import the files of ``plan`` in dependency order, all in one transaction: a bad
     line in any file (``FILE:LINE``) leaves the database as it was. A dry run imports
     everything (later files need the earlier ones) and rolls back."""
+    if not plan.to_import:
+        raise ImportFileError(
+            plan.directory, None,
+            "empty: no file of the bundle has a name import_bundle recognises (import_bundle --help lists them)",
+            field="file",
+        )
+    # Every file is refused for what the importers refuse before reading (a collection
+    # name that is no name, an empty file), before the first file is imported.
+    importers = [
+        IMPORTERS[planned.kind or ""](
+            src=SourceFile.from_path(planned.path), collection=plan.collection, replace=replace, progress=progress,
+            **planned.recognised.options,
+        )
+        for planned in plan.to_import
+    ]
+    for importer in importers:
+        importer.check_options()
     reports = []
     with transaction.atomic():
-        for planned in plan.to_import:
-            importer_class = IMPORTERS[planned.kind or ""]
-            importer = importer_class(
-                src=SourceFile.from_path(planned.path),
-                collection=plan.collection,
-                replace=replace,
-                progress=progress,
-                **planned.recognised.options,
-            )
+        for importer in importers:
             report = importer.run()
             if dry_run:
                 report.status = "dry-run" if report.status != "unchanged" else report.status

@@ -1,6 +1,6 @@
 """One parser per pipeline file format (pure: no database).
 
-Each parser reads a :class:`SourceFile` completely and returns its records, each with
+Each parser reads a :class:`SourceFile` line by line and returns its records, each with
 the number of the line it came from, or raises :class:`ImportFileError` naming the
 first bad line. Checks that need the database (does the qid exist?) are the
 importers' job (``analysis.importers.kinds``), so that both kinds of error read alike.
@@ -15,14 +15,22 @@ import csv
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from analysis.importers.errors import ImportFileError
+from analysis.importers.limits import integer_range, json_loads_bounded, max_length
 from analysis.importers.reading import SourceFile
+from analysis.models import BertScore, HardnessAnalysis, Passage, Query, ReasonProposal, Run, RunRow
 
-MAX_QID = 64
-MAX_DOCID = 128
+MAX_QID = max_length(Query, "qid")
+MAX_DOCID = max_length(Passage, "docid")
+MAX_TAG = max_length(Run, "tag")
+MAX_REASONS_LABEL = max_length(ReasonProposal, "label")
+MAX_BERTSCORE_MODEL = max_length(BertScore, "model_id")
+MAX_MEASURE = max_length(HardnessAnalysis, "measure")
+RANK_MIN, RANK_MAX = integer_range(RunRow, "rank")
 GRADED_SCALE = (0, 1, 2, 3)
 BINARY_SCALE = (0, 1)
 SCALES = {"graded": GRADED_SCALE, "binary": BINARY_SCALE}
@@ -58,16 +66,6 @@ class QrelRecord:
     qid: str
     docid: str
     grade: int
-
-
-@dataclass(slots=True)
-class RunRecord:
-    line: int
-    qid: str
-    docid: str
-    rank: int
-    score: float
-    tag: str
 
 
 @dataclass(slots=True)
@@ -158,9 +156,11 @@ def _columns(src: SourceFile, line: int, text: str, expected: int, layout: str) 
 
 def _json_object(src: SourceFile, line: int, text: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value, too_deep = json_loads_bounded(text)
     except json.JSONDecodeError as exc:
         raise ImportFileError(src.name, line, f"broken JSON: {exc.msg} at column {exc.colno}") from None
+    if too_deep:
+        raise ImportFileError(src.name, line, too_deep)
     if not isinstance(value, dict):
         raise ImportFileError(src.name, line, "expected a JSON object on each line")
     return value
@@ -258,19 +258,22 @@ def parse_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> tuple
     return records, (column2.pop() if len(column2) == 1 else None)
 
 
-def parse_run(src: SourceFile, *, progress: bool = False) -> list[RunRecord]:
-    """TREC run ``qid Q0 docid rank score tag``."""
-    records: list[RunRecord] = []
-    seen: dict[tuple[str, str], int] = {}
+def iter_run(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[int, str, str, int, float, str]]:
+    """TREC run ``qid Q0 docid rank score tag``: yields ``(line, qid, docid, rank, score, tag)``.
+
+    Runs are the big files, so nothing is kept here: the importer stages the rows in
+    the database and finds repeated (qid, docid) pairs there.
+    """
     for line, text in src.lines(progress=progress):
-        # Runs are the big files: a fast path for good lines, the detailed checks
-        # (and their precise messages) only when it fails.
+        # A fast path for good lines, the detailed checks (and their precise messages)
+        # only when it fails.
         parts = text.split()
         try:
             qid, _, docid, rank_text, score_text, tag = parts
             rank = int(rank_text)
             score = float(score_text)
-            good = 0 < len(qid) <= MAX_QID and 0 < len(docid) <= MAX_DOCID and math.isfinite(score)
+            good = (0 < len(qid) <= MAX_QID and 0 < len(docid) <= MAX_DOCID and RANK_MIN <= rank <= RANK_MAX
+                    and math.isfinite(score) and len(tag) <= MAX_TAG)
         except ValueError:
             good = False
         if not good:
@@ -278,12 +281,13 @@ def parse_run(src: SourceFile, *, progress: bool = False) -> list[RunRecord]:
             qid = _id(src, line, qid, "qid", MAX_QID)
             docid = _id(src, line, docid, "docid", MAX_DOCID)
             rank = _int(src, line, rank_text, "rank")
+            if not RANK_MIN <= rank <= RANK_MAX:
+                raise ImportFileError(src.name, line, f"rank {rank_text[:30]} is outside {RANK_MIN}..{RANK_MAX}, "
+                                                      "what the rank column holds")
             score = _float(src, line, score_text, "score")
-        first = seen.setdefault((qid, docid), line)
-        if first != line:
-            raise ImportFileError(src.name, line, f"duplicate run row for ({qid}, {docid}) (first on line {first})")
-        records.append(RunRecord(line, qid, docid, rank, score, tag))
-    return records
+            if len(tag) > MAX_TAG:
+                raise ImportFileError(src.name, line, f"tag longer than {MAX_TAG} characters")
+        yield line, qid, docid, rank, score, tag
 
 
 def parse_generations(src: SourceFile, *, progress: bool = False) -> list[GenerationRecord]:
@@ -342,11 +346,13 @@ def parse_bertscore(src: SourceFile, *, progress: bool = False) -> list[BertScor
         hashcode = scores.get("hashcode")
         if not isinstance(hashcode, str) or not hashcode:
             raise ImportFileError(src.name, line, "'scores.hashcode' (the BERTScore model id) is missing")
+        if len(hashcode) > MAX_BERTSCORE_MODEL:
+            raise ImportFileError(src.name, line, f"'scores.hashcode' longer than {MAX_BERTSCORE_MODEL} characters")
         candidate = obj.get("main_performance")
         _no_duplicate(src, seen, qid, line, f"BERTScore row for query {qid}")
         records.append(
             BertScoreRecord(
-                line, qid, docids, lists["precision"], lists["recall"], lists["f1"], hashcode[:200],
+                line, qid, docids, lists["precision"], lists["recall"], lists["f1"], hashcode,
                 candidate if isinstance(candidate, str) else "",
             )
         )
@@ -393,6 +399,8 @@ def parse_reasons(src: SourceFile, *, progress: bool = False) -> list[ReasonReco
         if not match:
             raise ImportFileError(src.name, line, f"label {label!r} does not start with a collection (e.g. dl19_)")
         qid = _id(src, line, qid, "qid", MAX_QID)
+        if len(label) > MAX_REASONS_LABEL:
+            raise ImportFileError(src.name, line, f"label longer than {MAX_REASONS_LABEL} characters")
         try:
             reasons = ast.literal_eval(raw)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -401,7 +409,7 @@ def parse_reasons(src: SourceFile, *, progress: bool = False) -> list[ReasonReco
             raise ImportFileError(src.name, line, "the reasons must be a list of strings")
         _no_duplicate(src, seen, (label, qid), line, f"reasons for ({label}, {qid})")
         records.append(
-            ReasonRecord(line, label[:200], match.group(1).lower(), qid, query, [r.strip() for r in reasons], raw)
+            ReasonRecord(line, label, match.group(1).lower(), qid, query, [r.strip() for r in reasons], raw)
         )
     return records
 
@@ -412,17 +420,17 @@ MEASURE_NAMES = {"ndcg@10": "ndcg_cut_10", "ndcg_cut_10": "ndcg_cut_10", "bertsc
 
 def parse_hard_queries(src: SourceFile, *, progress: bool = False) -> tuple[str, list[HardQueryRecord]]:
     """CSV ``query,<measure>`` whose first column is the qid; returns (measure, records)."""
-    rows = list(src.lines(progress=progress))
-    if not rows:
-        raise ImportFileError(src.name, None, "the file is empty")
-    header_line, header_text = rows[0]
+    rows = src.lines(progress=progress)
+    header_line, header_text = next(rows)  # an empty file raises "empty" here
     header = next(csv.reader([header_text]))
     if len(header) != 2:
         raise ImportFileError(src.name, header_line, f"expected a header of 2 columns (query,<measure>), found {len(header)}")
-    measure = MEASURE_NAMES.get(header[1].strip().lower(), header[1].strip()[:64])
+    measure = MEASURE_NAMES.get(header[1].strip().lower(), header[1].strip())
+    if len(measure) > MAX_MEASURE:
+        raise ImportFileError(src.name, header_line, f"the measure's name is longer than {MAX_MEASURE} characters")
     records: list[HardQueryRecord] = []
     seen: dict[str, int] = {}
-    for line, text in rows[1:]:
+    for line, text in rows:
         cells = next(csv.reader([text]))
         if len(cells) != 2:
             raise ImportFileError(src.name, line, f"expected 2 columns (query,{header[1]}), found {len(cells)}")

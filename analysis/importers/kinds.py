@@ -21,6 +21,7 @@ docids need not exist: an unknown docid becomes ``Passage(text=None)``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -29,9 +30,11 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from analysis.importers import formats
-from analysis.importers.naming import model_from_name
 from analysis.importers.bulk import insert_rows, update_rows
 from analysis.importers.errors import ImportFileError
+from analysis.importers.limits import collection_name_problem, name_problem
+from analysis.importers.naming import model_from_name
+from analysis.importers.staging import Staging, table
 from analysis.importers.reading import SourceFile
 from analysis.judgments import JudgmentRow, judgments_write
 from analysis.models import (
@@ -104,6 +107,8 @@ class Importer:
 
     kind: ClassVar[str]
     needs_collection: ClassVar[bool] = True
+    # The option the source's label is made of (for its error when too long).
+    label_option: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -129,6 +134,11 @@ class Importer:
     def options(self) -> dict[str, Any]:
         return {}
 
+    def names(self) -> list[tuple[str, str, type, str]]:
+        """The names the import will store, as ``(option, value, model, field)``: each
+        must fit its column (checked before anything is read or written)."""
+        return []
+
     def parse(self) -> None:
         raise NotImplementedError
 
@@ -146,13 +156,32 @@ class Importer:
         raise NotImplementedError
 
     # --- the shared path ---
-    def error(self, line: int | None, message: str) -> ImportFileError:
-        return ImportFileError(self.src.name, line, message)
+    def error(self, line: int | None, message: str, *, field: str | None = None) -> ImportFileError:
+        return ImportFileError(self.src.name, line, message, field=field)
+
+    def check_options(self) -> None:
+        """Refuse options that cannot be stored (a collection name that is no name, a name
+        longer than its column) and a file with nothing in it, before any write."""
+        if self.needs_collection:
+            if not self.collection_name:
+                raise self.error(None, "a collection is required", field="collection")
+            problem = collection_name_problem(self.collection_name)
+            if problem:
+                raise self.error(None, problem, field="collection")
+        for option, value, model, field_name in self.names():
+            problem = name_problem(value, what=option, model=model, field=field_name)
+            if problem:
+                raise self.error(None, problem, field=option)
+        what = f"the import's label (made of the {self.label_option})" if self.label_option else "the import's label"
+        problem = name_problem(self.label(), what=what, model=ImportSource, field="label")
+        if problem:
+            raise self.error(None, problem, field=self.label_option)
+        if self.src.is_blank():
+            raise self.error(None, "empty")
 
     def run(self) -> ImportReport:
         """Validate the whole file, then write it in one transaction; see the module doc."""
-        if self.needs_collection and not self.collection_name:
-            raise self.error(None, "a collection is required")
+        self.check_options()
         report = self.report
         sha = self.src.sha256
         with transaction.atomic():
@@ -287,6 +316,7 @@ class QrelsImporter(Importer):
     """TREC qrels of one assessor: official NIST qrels, an LLM judge, a human."""
 
     kind = "judgments"
+    label_option = "assessor"
 
     def __init__(self, *, assessor: str = "official", scale: str = Assessor.GRADED, assessor_kind: str | None = None,
                  model: str = "", **kwargs: Any) -> None:
@@ -301,6 +331,12 @@ class QrelsImporter(Importer):
 
     def label(self) -> str:
         return self.assessor_name
+
+    def names(self) -> list[tuple[str, str, type, str]]:
+        names: list[tuple[str, str, type, str]] = [("assessor", self.assessor_name, Assessor, "name")]
+        if self.model:
+            names.append(("model", self.model, Assessor, "model"))
+        return names
 
     def options(self) -> dict[str, Any]:
         return {"scale": self.scale}
@@ -337,6 +373,7 @@ class QrelsImporter(Importer):
 
 class RunImporter(Importer):
     kind = "run"
+    label_option = "system"
 
     def __init__(self, *, system: str, **kwargs: Any) -> None:
         self.system_name = system
@@ -345,46 +382,75 @@ class RunImporter(Importer):
     def label(self) -> str:
         return self.system_name
 
+    def names(self) -> list[tuple[str, str, type, str]]:
+        return [("system", self.system_name, System, "name")]
+
     def parse(self) -> None:
-        self.records = formats.parse_run(self.src, progress=self.progress)
-        self.report.rows = len(self.records)
+        # The rows go to a staging table (see ``staging``): a run's memory stays flat.
+        self.stage = Staging("hardq_stage_run", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID), ("docid", "varchar(%d)" % formats.MAX_DOCID),
+            ("rank", "integer"), ("score", "double precision"),
+        ])
+        self.tags: Counter[str] = Counter()
+
+        def rows() -> Iterator[tuple[int, str, str, int, float]]:
+            for line, qid, docid, rank, score, tag in formats.iter_run(self.src, progress=self.progress):
+                self.tags[tag] += 1
+                yield line, qid, docid, rank, score
+
+        self.report.rows = self.stage.load(rows())
 
     def check(self) -> None:
-        self.qids = self.query_ids()
-        self.require_queries(self.records, self.qids)
+        assert self.collection is not None
+        repeat = self.stage.first_repeat(["qid", "docid"])
+        if repeat:
+            line, qid, docid, first = repeat
+            raise self.error(line, f"duplicate run row for ({qid}, {docid}) (first on line {first})")
+        unknown = self.stage.first_unknown_qid(self.collection.id)
+        if unknown:
+            raise self.error(
+                unknown[0],
+                f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
+            )
 
     def delete_previous(self, source: ImportSource) -> int:
         return RunRow.objects.filter(run__source=source).delete()[0]
 
     def write(self, source: ImportSource) -> None:
+        assert self.collection is not None
         system, _ = System.objects.get_or_create(name=self.system_name)
-        tags = Counter(r.tag for r in self.records)
-        tag = tags.most_common(1)[0][0][:128] if tags else ""
+        tag = self.tags.most_common(1)[0][0] if self.tags else ""
         run, _ = Run.objects.get_or_create(system=system, collection=self.collection, defaults={"tag": tag})
         if run.source_id != source.id or run.tag != tag:
             run.source = source
             run.tag = tag
             run.save(update_fields=["source", "tag"])
-        pids = self.passage_ids({r.docid for r in self.records})
-        existing = {
-            (q, p): (i, rank, score)
-            for i, q, p, rank, score in RunRow.objects.filter(run=run).values_list(
-                "id", "query_id", "passage_id", "rank", "score"
+        cid = self.collection.id
+        self.report.new_passages += self.stage.add_missing_passages(cid)
+        rows, queries, passages = table(RunRow), table(Query), table(Passage)
+        # Each staged row, with its query and passage ids.
+        joined = (
+            f"{{stage}} AS s JOIN {queries} AS q ON q.collection_id = %s AND q.qid = s.qid "
+            f"JOIN {passages} AS p ON p.collection_id = %s AND p.docid = s.docid"
+        )
+        updated = 0
+        if RunRow.objects.filter(run=run).exists():  # not on a first import, nor after --replace
+            updated = self.stage.execute(
+                f"UPDATE {rows} SET rank = s.rank, score = s.score FROM {joined} "
+                f"WHERE {rows}.run_id = %s AND {rows}.query_id = q.id AND {rows}.passage_id = p.id "
+                f"AND ({rows}.rank <> s.rank OR {rows}.score <> s.score)",
+                [cid, cid, run.id],
             )
-        }
-        new, changed = [], []
-        for r in self.records:
-            key = (self.qids[r.qid], pids[r.docid])
-            old = existing.get(key)
-            if old is None:
-                new.append((run.id, key[0], key[1], r.rank, r.score))
-            elif old[1] != r.rank or old[2] != r.score:
-                changed.append((old[0], r.rank, r.score))
-        insert_rows(RunRow, ["run", "query", "passage", "rank", "score"], new)
-        update_rows(RunRow, ["rank", "score"], changed)
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.records) - len(new) - len(changed)
+        created = self.stage.execute(
+            f"INSERT INTO {rows} (run_id, query_id, passage_id, rank, score) SELECT %s, q.id, p.id, s.rank, s.score "
+            f"FROM {joined} WHERE NOT EXISTS (SELECT 1 FROM {rows} AS r "
+            "WHERE r.run_id = %s AND r.query_id = q.id AND r.passage_id = p.id)",
+            [run.id, cid, cid, run.id],
+        )
+        self.stage.drop()
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = self.report.rows - created - updated
 
 
 def setting_from_filename(name: str) -> str:
@@ -395,6 +461,7 @@ def setting_from_filename(name: str) -> str:
 
 class GenerationsImporter(Importer):
     kind = "generations"
+    label_option = "generator"
 
     def __init__(self, *, generator: str, setting: str | None = None, **kwargs: Any) -> None:
         self.generator_name = generator
@@ -405,6 +472,10 @@ class GenerationsImporter(Importer):
 
     def label(self) -> str:
         return f"{self.generator_name}/{self.setting}"
+
+    def names(self) -> list[tuple[str, str, type, str]]:
+        return [("generator", self.generator_name, Assessor, "name"),
+                ("generator", model_from_name(self.generator_name), Assessor, "model")]
 
     def parse(self) -> None:
         self.records = formats.parse_generations(self.src, progress=self.progress)
@@ -457,6 +528,7 @@ class BertScoreImporter(Importer):
     setting when that was imported (import generations first)."""
 
     kind = "bertscore"
+    label_option = "generator"
 
     def __init__(self, *, generator: str, setting: str | None = None, **kwargs: Any) -> None:
         self.generator_name = generator
@@ -465,6 +537,10 @@ class BertScoreImporter(Importer):
 
     def label(self) -> str:
         return f"{self.generator_name}/{self.setting}"
+
+    def names(self) -> list[tuple[str, str, type, str]]:
+        return [("generator", self.generator_name, Assessor, "name"),
+                ("generator", model_from_name(self.generator_name), Assessor, "model")]
 
     def parse(self) -> None:
         self.records = formats.parse_bertscore(self.src, progress=self.progress)
@@ -524,6 +600,7 @@ class BertScoreImporter(Importer):
 
 class PairwiseImporter(Importer):
     kind = "pairwise"
+    label_option = "assessor"
 
     def __init__(self, *, assessor: str, **kwargs: Any) -> None:
         self.assessor_name = assessor
@@ -531,6 +608,9 @@ class PairwiseImporter(Importer):
 
     def label(self) -> str:
         return self.assessor_name
+
+    def names(self) -> list[tuple[str, str, type, str]]:
+        return [("assessor", self.assessor_name, Assessor, "name")]
 
     def parse(self) -> None:
         self.records = formats.parse_pairwise(self.src, progress=self.progress)
@@ -578,6 +658,7 @@ class ReasonsImporter(Importer):
 
     kind = "reasons"
     needs_collection = False
+    label_option = "assessor"
 
     def __init__(self, *, task: str, assessor: str, **kwargs: Any) -> None:
         if task not in Task.values:
@@ -589,6 +670,10 @@ class ReasonsImporter(Importer):
 
     def label(self) -> str:
         return f"{self.assessor_name}/{self.task}"
+
+    def names(self) -> list[tuple[str, str, type, str]]:
+        return [("assessor", self.assessor_name, Assessor, "name"),
+                ("assessor", model_from_name(self.assessor_name), Assessor, "model")]
 
     def parse(self) -> None:
         self.records = formats.parse_reasons(self.src, progress=self.progress)
@@ -653,6 +738,7 @@ class HardQueriesImporter(Importer):
     HardnessAnalysis with ``origin='imported'`` and one hard HardnessLabel per row."""
 
     kind = "hard_queries"
+    label_option = "subject"
 
     def __init__(self, *, task: str, subject: str, quantile: float | None = None, **kwargs: Any) -> None:
         if task not in Task.values:
@@ -664,6 +750,14 @@ class HardQueriesImporter(Importer):
 
     def label(self) -> str:
         return f"{self.task}:{self.subject}"
+
+    def names(self) -> list[tuple[str, str, type, str]]:
+        return [("subject", self.subject, HardnessAnalysis, "subject")]
+
+    def check_options(self) -> None:
+        if self.quantile is not None and not 0.0 <= self.quantile <= 1.0:
+            raise self.error(None, f"quantile {self.quantile} is outside 0..1", field="quantile")
+        super().check_options()
 
     def options(self) -> dict[str, Any]:
         return {"task": self.task, "subject": self.subject, "quantile": self.quantile}

@@ -1,14 +1,16 @@
 """The write services behind every import command (and any upload endpoint).
 
-Each takes the file as ``path`` (on disk) or as ``data`` + ``filename`` (an upload),
-keyword-only options, and returns an :class:`ImportReport`; a bad file raises
-:class:`ImportFileError` (``str()`` is ``FILE:LINE: what is wrong``) with nothing
-written. ``dry_run`` does the whole import and rolls it back, so its counts are exact.
+Each takes the file as ``path`` (on disk), as ``file`` + ``filename`` (a seekable binary
+stream: an upload, which Django keeps on disk when it is large) or as ``data`` +
+``filename`` (bytes), keyword-only options, and returns an :class:`ImportReport`; a bad
+file or option raises :class:`ImportFileError` (``str()`` is ``FILE:LINE: what is
+wrong``; ``field`` names the option at fault) with nothing written. ``dry_run`` does the
+whole import and rolls it back, so its counts are exact.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from analysis.importers import kinds
 from analysis.importers.errors import ImportFileError
@@ -16,81 +18,88 @@ from analysis.importers.kinds import ImportReport
 from analysis.importers.reading import SourceFile
 
 
-def source_file(*, path: str | Path | None = None, data: bytes | None = None, filename: str | None = None) -> SourceFile:
-    """The file to import, from a path or from uploaded bytes."""
+def source_file(*, path: str | Path | None = None, file: BinaryIO | None = None, data: bytes | None = None,
+                filename: str | None = None) -> SourceFile:
+    """The file to import: on disk, a seekable binary stream (an upload) or bytes."""
+    if file is not None:
+        return SourceFile.from_stream(file, filename or "upload")
     if data is not None:
-        return SourceFile(name=filename or "upload", data=data)
+        return SourceFile.from_bytes(data, filename or "upload")
     if path is None:
-        raise ValueError("give a path or data")
+        raise ValueError("give a path, a file or data")
     return SourceFile.from_path(path)
 
 
 def _common(kwargs: dict[str, Any]) -> dict[str, Any]:
-    src = source_file(path=kwargs.pop("path", None), data=kwargs.pop("data", None), filename=kwargs.pop("filename", None))
+    src = source_file(path=kwargs.pop("path", None), file=kwargs.pop("file", None), data=kwargs.pop("data", None),
+                      filename=kwargs.pop("filename", None))
     return {"src": src, **kwargs}
 
 
-def queries_import(*, collection: str, path: str | Path | None = None, data: bytes | None = None,
-                   filename: str | None = None, replace: bool = False, dry_run: bool = False,
-                   progress: bool = False) -> ImportReport:
+def queries_import(*, collection: str, path: str | Path | None = None, file: BinaryIO | None = None,
+                   data: bytes | None = None, filename: str | None = None, replace: bool = False,
+                   dry_run: bool = False, progress: bool = False) -> ImportReport:
     """``qid<TAB>query text`` into ``collection`` (created if new)."""
     return kinds.QueriesImporter(**_common(locals())).run()
 
 
-def passages_import(*, collection: str, path: str | Path | None = None, data: bytes | None = None,
-                    filename: str | None = None, replace: bool = False, dry_run: bool = False,
-                    progress: bool = False) -> ImportReport:
+def passages_import(*, collection: str, path: str | Path | None = None, file: BinaryIO | None = None,
+                    data: bytes | None = None, filename: str | None = None, replace: bool = False,
+                    dry_run: bool = False, progress: bool = False) -> ImportReport:
     """``docid<TAB>text`` (split at the first tab); fills in text of text-less passages."""
     return kinds.PassagesImporter(**_common(locals())).run()
 
 
 def qrels_import(*, collection: str, assessor: str = "official", scale: str = "graded",
                  assessor_kind: str | None = None, model: str = "", path: str | Path | None = None,
-                 data: bytes | None = None, filename: str | None = None, replace: bool = False,
-                 dry_run: bool = False, progress: bool = False) -> ImportReport:
+                 file: BinaryIO | None = None, data: bytes | None = None, filename: str | None = None,
+                 replace: bool = False, dry_run: bool = False, progress: bool = False) -> ImportReport:
     """TREC qrels as the judgments of ``assessor`` (``official`` = NIST, kind official;
     any other name is an LLM unless ``assessor_kind`` says otherwise)."""
     return kinds.QrelsImporter(**_common(locals())).run()
 
 
-def run_import(*, collection: str, system: str, path: str | Path | None = None, data: bytes | None = None,
-               filename: str | None = None, replace: bool = False, dry_run: bool = False,
-               progress: bool = False) -> ImportReport:
+def run_import(*, collection: str, system: str, path: str | Path | None = None, file: BinaryIO | None = None,
+               data: bytes | None = None, filename: str | None = None, replace: bool = False,
+               dry_run: bool = False, progress: bool = False) -> ImportReport:
     """A TREC run of ``system`` on ``collection``; every qid must be a query of it."""
     return kinds.RunImporter(**_common(locals())).run()
 
 
 def generations_import(*, collection: str, generator: str, setting: str | None = None,
-                       path: str | Path | None = None, data: bytes | None = None, filename: str | None = None,
-                       replace: bool = False, dry_run: bool = False, progress: bool = False) -> ImportReport:
+                       path: str | Path | None = None, file: BinaryIO | None = None, data: bytes | None = None,
+                       filename: str | None = None, replace: bool = False, dry_run: bool = False,
+                       progress: bool = False) -> ImportReport:
     """Generated passages (JSON lines); ``setting`` defaults from the file name."""
     return kinds.GenerationsImporter(**_common(locals())).run()
 
 
 def bertscore_import(*, collection: str, generator: str, setting: str | None = None,
-                     path: str | Path | None = None, data: bytes | None = None, filename: str | None = None,
-                     replace: bool = False, dry_run: bool = False, progress: bool = False) -> ImportReport:
+                     path: str | Path | None = None, file: BinaryIO | None = None, data: bytes | None = None,
+                     filename: str | None = None, replace: bool = False, dry_run: bool = False,
+                     progress: bool = False) -> ImportReport:
     """BERTScore rows (JSON lines, aligned with ``dids``); ``setting`` defaults from the file name."""
     return kinds.BertScoreImporter(**_common(locals())).run()
 
 
-def pairwise_import(*, collection: str, assessor: str, path: str | Path | None = None, data: bytes | None = None,
-                    filename: str | None = None, replace: bool = False, dry_run: bool = False,
-                    progress: bool = False) -> ImportReport:
+def pairwise_import(*, collection: str, assessor: str, path: str | Path | None = None, file: BinaryIO | None = None,
+                    data: bytes | None = None, filename: str | None = None, replace: bool = False,
+                    dry_run: bool = False, progress: bool = False) -> ImportReport:
     """Pairwise preferences (JSON lines ``qid, did, label``) of ``assessor``."""
     return kinds.PairwiseImporter(**_common(locals())).run()
 
 
-def reasons_import(*, task: str, assessor: str, path: str | Path | None = None, data: bytes | None = None,
-                   filename: str | None = None, replace: bool = False, dry_run: bool = False,
-                   progress: bool = False) -> ImportReport:
+def reasons_import(*, task: str, assessor: str, path: str | Path | None = None, file: BinaryIO | None = None,
+                   data: bytes | None = None, filename: str | None = None, replace: bool = False,
+                   dry_run: bool = False, progress: bool = False) -> ImportReport:
     """Failure reasons; each row's collection comes from its label, unknown collections are skipped."""
     return kinds.ReasonsImporter(collection=None, **_common(locals())).run()
 
 
 def hard_queries_import(*, collection: str, task: str, subject: str, quantile: float | None = None,
-                        path: str | Path | None = None, data: bytes | None = None, filename: str | None = None,
-                        replace: bool = False, dry_run: bool = False, progress: bool = False) -> ImportReport:
+                        path: str | Path | None = None, file: BinaryIO | None = None, data: bytes | None = None,
+                        filename: str | None = None, replace: bool = False, dry_run: bool = False,
+                        progress: bool = False) -> ImportReport:
     """A hard-query CSV (``query,<measure>``) as an imported HardnessAnalysis."""
     return kinds.HardQueriesImporter(**_common(locals())).run()
 

@@ -8,16 +8,20 @@ from pathlib import Path
 from django.apps import apps
 
 
-def database_digest() -> str:
-    """A fingerprint of every row of every analysis table (all columns, timestamps too),
-    so "the database is exactly as before" can be asserted."""
-    digest = hashlib.sha256()
+def database_digest() -> dict[str, tuple[int, str]]:
+    """Per analysis table, its row count and a hash of every row (all columns, timestamps
+    too), so "the database is exactly as before" can be asserted and a failure names the
+    table that changed."""
+    tables = {}
     for model in sorted(apps.get_app_config("analysis").get_models(), key=lambda m: m._meta.db_table):
         fields = [f.attname for f in model._meta.concrete_fields]
-        digest.update(model._meta.db_table.encode())
+        digest = hashlib.sha256()
+        count = 0
         for row in model.objects.order_by("pk").values_list(*fields):
             digest.update(repr(row).encode())
-    return digest.hexdigest()
+            count += 1
+        tables[model._meta.db_table] = (count, digest.hexdigest())
+    return tables
 
 
 def read_lines(path: Path) -> list[str]:

@@ -32,7 +32,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             plan = bundle.bundle_plan(directory=options["directory"], collection=options["collection"])
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ImportFileError) as exc:
             raise CommandError(str(exc)) from exc
         for line in plan.lines():
             self.stdout.write(line)
