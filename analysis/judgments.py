@@ -7,7 +7,7 @@ database triggers: each write that changes an assessor's judgments gives the
 assessor a new ``LabelVersion`` in the same transaction, so a packed label array
 built before the write is never read after it (``analysis.agreement_selectors``).
 
-Large writes on PostgreSQL go through COPY (``analysis.importers.bulk``): a 1M-line
+Large writes on PostgreSQL go through COPY (``analysis.bulk_writes``): a 1M-line
 qrels file is written in seconds instead of minutes. Everything else, and every
 write on SQLite, is one ``bulk_create(update_conflicts=True)``.
 """
@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from analysis.importers.bulk import insert_rows, update_rows
+from analysis.bulk_writes import insert_rows, update_rows
 from analysis.models import Assessor, ImportSource, Judgment, LabelVersion, Query
 
 # Below this many rows to write, one bulk_create beats setting up COPY (and a scratch

@@ -30,7 +30,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from analysis.importers import formats
-from analysis.importers.bulk import insert_rows, update_rows
+from analysis.bulk_writes import insert_rows, update_rows
 from analysis.importers.errors import ImportFileError
 from analysis.importers.limits import collection_name_problem, name_problem
 from analysis.importers.naming import model_from_name
