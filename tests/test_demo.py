@@ -84,7 +84,7 @@ def test_demo_admin_sees_the_demo_queries_in_the_browser(page, live_server):
     assert shown == expected
 
     page.fill("input[name=q]", "ww1")
-    page.click("form.search button[type=submit]")
+    page.click("#query-filters button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert page.locator("#queries tbody tr").count() == 1
     assert "1063750" in page.locator("#queries").inner_text()

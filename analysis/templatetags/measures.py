@@ -53,3 +53,9 @@ def hardness_rule(analysis) -> str:
         threshold = measure(analysis.threshold, analysis.measure)
         return f"hard: more {what} than the {1 - analysis.quantile:g} quantile, {threshold}"
     return f"hard: {name} below the {analysis.quantile:g} quantile, {measure(analysis.threshold, analysis.measure)}"
+
+
+@register.filter
+def percent(share: float | None) -> str:
+    """A share for reading: ``41.7%``; ``–`` when there is nothing to divide."""
+    return "–" if share is None else f"{100 * share:.1f}%"

@@ -76,6 +76,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("/api/analyses/{id}/", "get"): admin_only(),
     ("/api/analyses/{id}/labels/", "get"): admin_only(),
     ("/api/collections/{name}/overlap/", "get"): admin_only(),
+    ("/api/collections/{name}/export/", "get"): admin_only(400),  # no kind: a field error
+    ("/api/collections/{name}/pairwise/", "get"): admin_only(),
     # --- LLM jobs (admins only; the job runs against the fake LLM server) ---
     ("/api/llm-jobs/", "get"): admin_only(),
     ("/api/llm-jobs/", "post"): admin_only(201, body=lambda w: {
