@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import json
 
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
 from analysis import hardness_selectors as sel
 from analysis.hardness import overlap
 from analysis.models import Collection, HardnessAnalysis
+from conventions.access import staff_required
 
 
-@login_required
+@staff_required
 def hardness_list(request: HttpRequest) -> HttpResponse:
     """Every collection with its analyses (threshold, hard count and mean).
 
@@ -25,7 +25,7 @@ def hardness_list(request: HttpRequest) -> HttpResponse:
     return render(request, "analysis/hardness_list.html", {"collections": sel.collections_with_analyses()})
 
 
-@login_required
+@staff_required
 def analysis_detail(request: HttpRequest, analysis_id: int) -> HttpResponse:
     """One analysis: parameters, threshold, per-query values sorted, hard ones highlighted.
 
@@ -52,7 +52,7 @@ def analysis_detail(request: HttpRequest, analysis_id: int) -> HttpResponse:
     })
 
 
-@login_required
+@staff_required
 def analysis_distribution_svg(request: HttpRequest, analysis_id: int) -> HttpResponse:
     """The distribution plot of one analysis (SVG drawn server-side by matplotlib)."""
     try:
@@ -70,7 +70,7 @@ def _collection(name: str) -> Collection:
     return get_object_or_404(Collection, name=name)
 
 
-@login_required
+@staff_required
 def overlap_page(request: HttpRequest, collection: str) -> HttpResponse:
     """Overlap of the latest hard sets: the picture, the regions, export links.
 
@@ -87,7 +87,7 @@ def overlap_page(request: HttpRequest, collection: str) -> HttpResponse:
     })
 
 
-@login_required
+@staff_required
 def overlap_svg(request: HttpRequest, collection: str) -> HttpResponse:
     """The Venn diagram (up to three sets) or UpSet matrix (more), as SVG."""
     coll = _collection(collection)
@@ -95,7 +95,7 @@ def overlap_svg(request: HttpRequest, collection: str) -> HttpResponse:
     return HttpResponse(svg, content_type="image/svg+xml")
 
 
-@login_required
+@staff_required
 def overlap_csv(request: HttpRequest, collection: str) -> HttpResponse:
     """The overlap regions as CSV."""
     coll = _collection(collection)
@@ -104,7 +104,7 @@ def overlap_csv(request: HttpRequest, collection: str) -> HttpResponse:
     return resp
 
 
-@login_required
+@staff_required
 def overlap_json(request: HttpRequest, collection: str) -> JsonResponse:
     """The hard sets and the overlap regions as JSON."""
     coll = _collection(collection)

@@ -1,20 +1,25 @@
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 
 from analysis import selectors
 from analysis.models import Collection
+from conventions.access import staff_required
 
 QUERIES_PER_PAGE = 50
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    # Annotators see no corpus data (blind campaigns hide official and LLM grades):
+    # their home is the list of their campaigns.
+    if not request.user.is_staff:
+        return redirect("annotation:home")
     return render(request, "home.html", {"collections": selectors.collection_overview()})
 
 
-@login_required
+@staff_required
 def collection_queries(request: HttpRequest, name: str) -> HttpResponse:
     """The queries of one collection: qid and text, searchable, paginated."""
     collection = get_object_or_404(Collection, name=name)

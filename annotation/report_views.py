@@ -5,11 +5,6 @@ of one's own agreement belong to the annotation screens.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import http_date, quote_etag
@@ -19,19 +14,7 @@ from analysis.agreement import DEFAULT_N_BOOT
 from analysis.agreement_selectors import AgreementInputError, collection_assessors
 from analysis.models import Collection, Task
 from annotation import reports
-
-
-
-def staff_required(view: Callable) -> Callable:
-    """Login first (redirect to the login page), then staff only (403 for annotators)."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("the agreement reports are for staff")
-        return view(request, *args, **kwargs)
-
-    return login_required(wrapped)
+from conventions.access import staff_required
 
 
 # The dashboard recomputes on every visit; fewer resamples keep it quick, exports use the default.

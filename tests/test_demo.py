@@ -70,11 +70,12 @@ def test_demo_reset_reloads_the_collection(django_user_model):
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_demo_annotator_sees_the_demo_queries_in_the_browser(page, live_server):
+def test_demo_admin_sees_the_demo_queries_in_the_browser(page, live_server):
     call_command("demo")
     expected = fixture_queries()
 
-    browser_login(page, live_server, "alice", demo_password("alice"))
+    # The corpus is for staff; annotators see their campaigns (tests/test_web_roles.py).
+    browser_login(page, live_server, "admin", demo_password("admin"))
     page.click("text=dl19")
     page.wait_for_load_state("networkidle")
     rows = page.locator("#queries tbody tr")

@@ -37,9 +37,9 @@ def test_pages_require_login(client, small):
         assert resp.status_code == 302 and "/accounts/login/" in resp["Location"]
 
 
-def test_detail_escapes_text_and_highlights_hard_queries(client, alice, small):
+def test_detail_escapes_text_and_highlights_hard_queries(client, admin_user, small):
     a = _analysis(small, "<i>bm25</i>", "h2r", {"1": 0.1, "2": 0.5, "3": 0.9}, {"1"}, 0.3)
-    client.force_login(alice)
+    client.force_login(admin_user)
     html = client.get(reverse("analysis:hardness_detail", args=[a.id])).content.decode()
     assert "<script>alert" not in html and "&lt;script&gt;alert" in html
     assert "<i>bm25</i>" not in html and "<b>note</b>" not in html
@@ -49,8 +49,8 @@ def test_detail_escapes_text_and_highlights_hard_queries(client, alice, small):
     assert svg["Content-Type"] == "image/svg+xml" and b"<svg" in svg.content
 
 
-def test_list_and_detail_query_counts_do_not_grow(client, alice, small, django_assert_max_num_queries):
-    client.force_login(alice)
+def test_list_and_detail_query_counts_do_not_grow(client, admin_user, small, django_assert_max_num_queries):
+    client.force_login(admin_user)
     a = _analysis(small, "bm25", "h2r", {"1": 0.1, "2": 0.5}, {"1"}, 0.3)
     # session, user, analyses with aggregates, collections
     with django_assert_max_num_queries(4) as few:
@@ -65,11 +65,11 @@ def test_list_and_detail_query_counts_do_not_grow(client, alice, small, django_a
         client.get(reverse("analysis:hardness_detail", args=[a.id]))
 
 
-def test_overlap_page_picture_and_exports(client, alice, small, django_assert_max_num_queries):
+def test_overlap_page_picture_and_exports(client, admin_user, small, django_assert_max_num_queries):
     _analysis(small, "bm25", "h2r", {"1": 0.1, "2": 0.2, "3": 0.9}, {"1", "2"}, 0.3)
     _analysis(small, "qwen3", "h2g", {"2": 0.1, "3": 0.2, "4": 0.9}, {"2", "3"}, 0.3)
     _analysis(small, "llama", "h2j", {"2": 9, "5": 8, "6": 1}, {"2", "5"}, 3)
-    client.force_login(alice)
+    client.force_login(admin_user)
     # session, user, collection, analyses, hard labels
     with django_assert_max_num_queries(5):
         html = client.get(reverse("analysis:hardness_overlap", args=["tiny"])).content.decode()
@@ -84,8 +84,8 @@ def test_overlap_page_picture_and_exports(client, alice, small, django_assert_ma
     assert {r["sets"]: r["exclusive"] for r in rows}["H2J llama"] == "5"
 
 
-def test_home_links_each_collection_to_its_hardness(client, alice, small):
-    client.force_login(alice)
+def test_home_links_each_collection_to_its_hardness(client, admin_user, small):
+    client.force_login(admin_user)
     html = client.get("/").content.decode()
     assert reverse("analysis:hardness_overlap", args=["tiny"]) in html
     assert reverse("analysis:hardness_list") + "#collection-tiny" in html
