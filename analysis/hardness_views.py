@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from analysis import hardness_selectors as sel
 from analysis.hardness import overlap
 from analysis.models import Collection, HardnessAnalysis
+from conventions.access import staff_required
 
 
 @staff_required

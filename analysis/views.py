@@ -3,7 +3,7 @@ import csv
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 
 from analysis import corpus_selectors, pairwise_selectors, query_selectors
 from analysis.models import Collection, Query
@@ -15,6 +15,10 @@ SORTS = {"qid", "text", "hard"}
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    # Annotators see no corpus data (blind campaigns hide official and LLM grades):
+    # their home is the list of their campaigns.
+    if not request.user.is_staff:
+        return redirect("annotation:home")
     return render(request, "home.html", {"collections": corpus_selectors.collection_list()})
 
 

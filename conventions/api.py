@@ -14,6 +14,7 @@ Roles:
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -170,6 +171,29 @@ class CursorPagination(pagination.CursorPagination):
     ordering = "id"
     page_size_query_param = "page_size"
     max_page_size = 1000
+    # Every paged table's primary key is a BigAutoField: a position is a decimal id in its range.
+    POSITION_RE = re.compile(r"[0-9]{1,19}")
+    MAX_POSITION = 2**63 - 1
+
+    def decode_cursor(self, request):
+        """DRF's decoding, but a cursor that is not one of ours is a 400 with the error body.
+
+        DRF answers an undecodable cursor with 404 and passes any decoded position on to
+        the database (``p=abc`` or ``p=10**30`` then fail as a 500); a cursor only ever
+        comes from a page's next/previous link, so anything else is the caller's error.
+        """
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            cursor = None
+            valid = False
+        else:
+            position = cursor.position if cursor else None
+            valid = position is None or bool(self.POSITION_RE.fullmatch(position) and int(position) <= self.MAX_POSITION)
+        if not valid:
+            message = "Invalid cursor: use the next or previous link of a page, or leave cursor out for the first page."
+            raise ApiError(message, code="invalid_cursor", details={self.cursor_query_param: [message]})
+        return cursor
 
 
 # --- Streaming ----------------------------------------------------------------------

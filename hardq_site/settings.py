@@ -183,6 +183,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 HARDQ_LLM_BASE_URL = os.environ.get("HARDQ_LLM_BASE_URL", "http://localhost:11434/v1")
 HARDQ_LLM_MODEL = os.environ.get("HARDQ_LLM_MODEL", "llama3.2:latest")
 HARDQ_LLM_API_KEY_ENV = os.environ.get("HARDQ_LLM_API_KEY_ENV", "OPENAI_API_KEY")
+# The only environment variables an endpoint may name as its key (names or shell-style
+# patterns), so that nobody can have the server send SECRET_KEY or DATABASE_URL as a
+# bearer token to a URL of their choosing. HARDQ_LLM_API_KEY_ENV is always allowed.
+HARDQ_LLM_KEY_ENVS = env_list("HARDQ_LLM_KEY_ENVS", "OPENAI_API_KEY,HARDQ_LLM_KEY_*")
+# Hosts an endpoint may point at (ALLOWED_HOSTS syntax: "llm.lab.org", ".lab.org" for
+# subdomains); empty: any host.
+HARDQ_LLM_ALLOWED_HOSTS = env_list("HARDQ_LLM_ALLOWED_HOSTS", "")
 HARDQ_LLM_TIMEOUT = float(os.environ.get("HARDQ_LLM_TIMEOUT", "60"))
 HARDQ_LLM_CONCURRENCY = int(os.environ.get("HARDQ_LLM_CONCURRENCY", "16"))
 # A job item claimed by a worker that died is claimed again after this many seconds.

@@ -1,6 +1,8 @@
 """Admin for every judges model: endpoints, templates, jobs with their counts, the call audit trail."""
 from django.contrib import admin
 
+from judges import endpoint_policy
+
 from judges.models import Endpoint, LLMCall, LLMJob, LLMJobItem, PromptTemplate, RelabelDecision, TrainingExample, TrainingSet
 
 
@@ -8,6 +10,13 @@ from judges.models import Endpoint, LLMCall, LLMJob, LLMJobItem, PromptTemplate,
 class EndpointAdmin(admin.ModelAdmin):
     list_display = ["name", "model", "base_url", "api_key_env", "rate_limit", "timeout", "max_attempts"]
     search_fields = ["name", "model", "base_url"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # Endpoint.clean refuses what the operator did not allow; say what is allowed up front.
+        form = super().get_form(request, obj, change=change, **kwargs)
+        allowed = ", ".join(endpoint_policy.allowed_key_envs())
+        form.base_fields["api_key_env"].help_text = f"NAME of the environment variable holding the key; allowed: {allowed}"
+        return form
 
 
 @admin.register(PromptTemplate)

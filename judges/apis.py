@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from analysis import corpus_selectors
 from analysis.models import Assessor, Collection, Task
 from conventions.api import ApiError, CursorPagination, IsAdmin
-from judges import selectors, services
+from judges import endpoint_policy, selectors, services
 from judges.models import JobKind, LLMCall, LLMJob, PromptTemplate, TrainingSet
 
 # which template kinds each job kind takes (the prompt is a default kind name or a template name)
@@ -71,10 +71,14 @@ def _job_body(job: LLMJob) -> dict:
 class JobCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=JobKind.choices)
     collection = serializers.CharField(required=False, help_text="every kind but relabel")
-    base_url = serializers.URLField(help_text="OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
+    base_url = serializers.URLField(validators=[endpoint_policy.validate_endpoint_host],
+                                    help_text="OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
     model = serializers.CharField(max_length=200)
-    api_key_env = serializers.CharField(required=False, default="", allow_blank=True,
-                                        help_text="NAME of the environment variable holding the key (never the key)")
+    api_key_env = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=128, validators=[endpoint_policy.validate_api_key_env],
+        help_text="NAME of the environment variable holding the key (never the key); only names the operator "
+                  "allowed in HARDQ_LLM_KEY_ENVS (default OPENAI_API_KEY and HARDQ_LLM_KEY_*)",
+    )
     timeout = serializers.FloatField(required=False, min_value=0.1, max_value=3600)
     max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=20)
     rate_limit = serializers.FloatField(required=False, min_value=0, help_text="calls per second, 0 = unlimited")
@@ -95,7 +99,8 @@ class JobCreateSerializer(serializers.Serializer):
     rounds = serializers.IntegerField(required=False, default=1, min_value=1, max_value=10, help_text="reasons: refinement rounds")
     label = serializers.CharField(required=False, default="", allow_blank=True, help_text="reasons: pipeline label")
     training_set = serializers.CharField(required=False, help_text="relabel: training set name")
-    base_url2 = serializers.URLField(required=False, help_text="relabel: stage-2 endpoint")
+    base_url2 = serializers.URLField(required=False, validators=[endpoint_policy.validate_endpoint_host],
+                                     help_text="relabel: stage-2 endpoint")
     model2 = serializers.CharField(required=False, help_text="relabel: stage-2 model")
     policy = serializers.ChoiceField(choices=["move", "remove"], required=False, default="move", help_text="relabel")
 

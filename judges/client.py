@@ -21,6 +21,8 @@ from typing import Any
 import openai
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from judges import endpoint_policy
+
 # Retry-After values above this are not honoured as is: a job should not sleep for hours.
 MAX_RETRY_AFTER = 60.0
 
@@ -37,9 +39,17 @@ class EndpointConfig:
     max_attempts: int = 5
     rate_limit: float = 0.0
 
+    def refusal(self) -> str | None:
+        """Why the operator's rules forbid calling this endpoint, or None (``judges.endpoint_policy``)."""
+        return endpoint_policy.endpoint_refusal(base_url=self.base_url, api_key_env=self.api_key_env)
+
     def api_key(self) -> str:
+        # A variable the operator did not allow is never read, whatever is stored.
+        if self.api_key_env and endpoint_policy.key_env_refusal(self.api_key_env) is None:
+            key = os.environ.get(self.api_key_env, "")
+        else:
+            key = ""
         # Local servers (Ollama, vLLM) accept any key; the SDK insists on one.
-        key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
         return key or "not-needed"
 
 
@@ -160,12 +170,17 @@ class CallEngine:
             for key, e in self.endpoints.items()
         }
         self.limiters = {key: _RateLimiter(e.rate_limit) for key, e in self.endpoints.items()}
+        # Checked again here, not only when the endpoint was saved: an endpoint stored
+        # before the operator tightened the rules must not be called either.
+        self.refusals = {key: e.refusal() for key, e in self.endpoints.items()}
 
     def submit(self, request: CallRequest) -> concurrent.futures.Future:
         return asyncio.run_coroutine_threadsafe(self._call(request), self.loop)
 
     async def _once(self, request: CallRequest, outcome: CallOutcome) -> None:
         endpoint = self.endpoints[request.endpoint]
+        if refusal := self.refusals[request.endpoint]:
+            raise endpoint_policy.EndpointRefused(refusal)
         await self.limiters[request.endpoint].wait()
         started = time.perf_counter()
         outcome.attempts += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django import forms
 
 from analysis.models import Assessor, Collection
+from judges import endpoint_policy
 from judges.models import JobKind, PromptTemplate, TrainingSet
 
 # Which template kinds fit which job kind.
@@ -19,9 +20,11 @@ TEMPLATE_KINDS = {
 class LLMJobForm(forms.Form):
     kind = forms.ChoiceField(choices=JobKind.choices, initial=JobKind.JUDGE)
     collection = forms.ModelChoiceField(queryset=Collection.objects.all(), required=False, help_text="all kinds but relabel")
-    base_url = forms.URLField(max_length=500, help_text="OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
+    base_url = forms.URLField(max_length=500, validators=[endpoint_policy.validate_endpoint_host],
+                              help_text="OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
     model = forms.CharField(max_length=200)
-    api_key_env = forms.CharField(max_length=128, required=False, help_text="NAME of the environment variable holding the key")
+    api_key_env = forms.CharField(max_length=128, required=False, validators=[endpoint_policy.validate_api_key_env],
+                                  help_text="NAME of the environment variable holding the key")
     template = forms.ModelChoiceField(queryset=PromptTemplate.objects.all())
     limit = forms.IntegerField(min_value=1, required=False)
     samples = forms.IntegerField(min_value=1, max_value=15, initial=1, help_text="majority vote; a tie goes to the lower value")
@@ -31,9 +34,16 @@ class LLMJobForm(forms.Form):
     generator = forms.ModelChoiceField(queryset=Assessor.objects.filter(kind=Assessor.LLM), required=False,
                                        help_text="pairwise: whose generated passages")
     training_set = forms.ModelChoiceField(queryset=TrainingSet.objects.all(), required=False, help_text="relabel")
-    stage2_base_url = forms.URLField(max_length=500, required=False, help_text="relabel: the strong stage-2 endpoint")
+    stage2_base_url = forms.URLField(max_length=500, required=False, validators=[endpoint_policy.validate_endpoint_host],
+                                     help_text="relabel: the strong stage-2 endpoint")
     stage2_model = forms.CharField(max_length=200, required=False)
     policy = forms.ChoiceField(choices=[("move", "move to positives"), ("remove", "remove")], initial="move")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The operator's list, read per request: a changed setting shows at once.
+        allowed = ", ".join(endpoint_policy.allowed_key_envs())
+        self.fields["api_key_env"].help_text = f"NAME of the environment variable holding the key; allowed: {allowed}"
 
     def clean(self):
         data = super().clean()

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 
 from analysis.models import Collection, Query
+from judges import endpoint_policy
 
 PLACEHOLDER_RE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
@@ -22,7 +23,9 @@ class Endpoint(models.Model):
     """An OpenAI-compatible chat endpoint (Ollama's /v1, vLLM, OpenAI ...).
 
     The API key is never stored: ``api_key_env`` names the environment variable that
-    holds it, read when the client is built.
+    holds it, read when the client is built. Which variables and hosts are allowed is
+    the operator's choice (``judges.endpoint_policy``); ``clean`` applies it, so the
+    admin's form refuses what the API and the web form refuse.
     """
 
     name = models.CharField(max_length=128, unique=True)
@@ -40,6 +43,15 @@ class Endpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.model} @ {self.base_url})"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.base_url and (refusal := endpoint_policy.host_refusal(self.base_url)):
+            errors["base_url"] = refusal
+        if refusal := endpoint_policy.key_env_refusal(self.api_key_env):
+            errors["api_key_env"] = refusal
+        if errors:
+            raise ValidationError(errors)
 
 
 class PromptKind(models.TextChoices):

@@ -46,7 +46,12 @@ def endpoint_get_or_create(
     rate_limit: float | None = None,
     parameters: dict | None = None,
 ) -> Endpoint:
-    """The endpoint for (base URL, model), created or updated with the given settings."""
+    """The endpoint for (base URL, model), created or updated with the given settings.
+
+    Raises ValidationError (field -> message) for a host or key variable the operator's
+    rules refuse (``judges.endpoint_policy``); nothing is written then.
+    """
+    Endpoint(base_url=base_url, model=model, api_key_env=api_key_env).clean()
     name = name or f"{model}@{base_url}"
     endpoint, _ = Endpoint.objects.get_or_create(name=name, defaults={"base_url": base_url, "model": model})
     changed = []

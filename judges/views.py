@@ -1,26 +1,25 @@
-"""Job pages: list, detail with live progress (HTMX polling), start and control (staff)."""
+"""Job pages (staff only, like the API): list, detail with live progress (HTMX polling), start and control."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from conventions.access import staff_required
 from judges import selectors, services
 from judges.forms import LLMJobForm
 from judges.models import LLMJob
 
 
-@login_required
+@staff_required
 def job_list(request: HttpRequest) -> HttpResponse:
     jobs = [selectors.job_progress(job=j) for j in selectors.job_list()[:200]]
     return render(request, "judges/job_list.html", {"jobs": jobs})
 
 
-@login_required
+@staff_required
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(selectors.job_list(), pk=pk)
     context = {"progress": selectors.job_progress(job=job), "job": job}
@@ -29,7 +28,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "judges/job_detail.html", context)
 
 
-@staff_member_required
+@staff_required
 def job_create(request: HttpRequest) -> HttpResponse:
     form = LLMJobForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -41,7 +40,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
     return render(request, "judges/job_form.html", {"form": form})
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def job_control(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     job = get_object_or_404(LLMJob, pk=pk)

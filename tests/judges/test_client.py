@@ -62,7 +62,12 @@ def test_retry_after_is_honoured_over_the_backoff():
 
 
 def test_the_api_key_is_read_from_the_named_environment_variable(monkeypatch):
-    monkeypatch.setenv("HARDQ_TEST_KEY", "sk-secret")
-    assert EndpointConfig(key=1, base_url="http://x", model="m", api_key_env="HARDQ_TEST_KEY").api_key() == "sk-secret"
+    monkeypatch.setenv("HARDQ_LLM_KEY_TEST", "sk-secret")
+    assert EndpointConfig(key=1, base_url="http://x", model="m", api_key_env="HARDQ_LLM_KEY_TEST").api_key() == "sk-secret"
     assert EndpointConfig(key=1, base_url="http://x", model="m").api_key() == "not-needed"
-    assert "sk-secret" not in repr(EndpointConfig(key=1, base_url="http://x", model="m", api_key_env="HARDQ_TEST_KEY"))
+    assert "sk-secret" not in repr(EndpointConfig(key=1, base_url="http://x", model="m", api_key_env="HARDQ_LLM_KEY_TEST"))
+
+
+def test_a_variable_outside_the_operators_list_is_never_read(monkeypatch):
+    monkeypatch.setenv("HARDQ_TEST_KEY", "sk-secret")  # set, but not an allowed name
+    assert EndpointConfig(key=1, base_url="http://x", model="m", api_key_env="HARDQ_TEST_KEY").api_key() == "not-needed"

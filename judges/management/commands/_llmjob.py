@@ -10,6 +10,7 @@ import json
 import time
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -61,11 +62,14 @@ class LLMJobCommand(BaseCommand):
 
     def endpoint(self, options, *, prefix: str = "") -> Endpoint:
         p = prefix.replace("-", "_")
-        return services.endpoint_get_or_create(
-            base_url=options[f"{p}base_url"], model=options[f"{p}model"], api_key_env=options[f"{p}api_key_env"],
-            timeout=options["timeout"], max_attempts=options["max_attempts"], rate_limit=options["rate_limit"],
-            parameters=parse_params(options["param"]),
-        )
+        try:
+            return services.endpoint_get_or_create(
+                base_url=options[f"{p}base_url"], model=options[f"{p}model"], api_key_env=options[f"{p}api_key_env"],
+                timeout=options["timeout"], max_attempts=options["max_attempts"], rate_limit=options["rate_limit"],
+                parameters=parse_params(options["param"]),
+            )
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from exc
 
     def collection(self, options) -> Collection:
         collection = corpus_selectors.collection_get(name=options["collection"])

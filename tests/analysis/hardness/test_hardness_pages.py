@@ -84,8 +84,8 @@ def test_overlap_page_picture_and_exports(client, admin_user, small, django_asse
     assert {r["sets"]: r["exclusive"] for r in rows}["H2J llama"] == "5"
 
 
-def test_home_links_each_collection_to_its_hardness(client, alice, small):
-    client.force_login(alice)
+def test_home_links_each_collection_to_its_hardness(client, admin_user, small):
+    client.force_login(admin_user)
     html = client.get("/").content.decode()
     assert reverse("analysis:hardness_overlap", args=["tiny"]) in html
     assert reverse("analysis:hardness_list") + "#collection-tiny" in html
