@@ -1,7 +1,6 @@
 """The ensemble assessor: vote shares as probabilities, one grade per pair, ties to the lower grade."""
 from __future__ import annotations
 
-import importlib.util
 import io
 
 import numpy as np
@@ -89,18 +88,15 @@ def test_bad_input_is_refused(three_judges, options, message):
         call_command("ensemble", **args, stdout=io.StringIO())
 
 
-def test_writing_goes_through_the_judgments_module(three_judges):
+def test_the_ensemble_is_stored_as_an_assessor_with_its_vote_shares(three_judges):
     collection, judges, queries, passages = three_judges
     before = Judgment.objects.count()
-    if importlib.util.find_spec("analysis.judgments") is None:
-        # Until the judgments branch is merged, the write is refused and nothing is written.
-        with pytest.raises(CommandError, match="analysis.judgments.judgments_write"):
-            call_command("ensemble", collection="c1", assessors="a,b,c", name="abc", stdout=io.StringIO())
-        assert Judgment.objects.count() == before and not Assessor.objects.filter(name="abc").exists()
-        return
     call_command("ensemble", collection="c1", assessors="a,b,c", name="abc", stdout=io.StringIO())
     ensemble = Assessor.objects.get(name="abc")
     assert ensemble.parameters == {"ensemble": {"members": ["a", "b", "c"], "rule": "majority"}}
     stored = dict(((j.query_id, j.passage_id), j.grade) for j in Judgment.objects.filter(assessor=ensemble))
     assert stored == {(queries[0].id, passages[0].id): 3, (queries[0].id, passages[1].id): 0,
                       (queries[1].id, passages[0].id): 2}
+    assert Judgment.objects.count() == before + 3
+    shares = [j.probabilities for j in Judgment.objects.filter(assessor=ensemble)]
+    assert all(p is not None and abs(sum(p) - 1) < 1e-9 for p in shares)

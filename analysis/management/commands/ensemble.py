@@ -7,24 +7,16 @@ from analysis.budget_ensemble import RULES
 from analysis.budget_selectors import EnsembleRow, ensemble_rows
 from analysis.estimation import EstimationError
 from analysis.estimation_selectors import assessor_by_name, collection_by_name
+from analysis.judgments import JudgmentRow, judgments_write
 from analysis.models import Assessor
 
 
 def ensemble_store(*, name: str, members: list[Assessor], rule: str, scale: str, rows: list[EnsembleRow]) -> int:
     """Write the ensemble as an assessor with one judgment per pair (the command's only write).
 
-    TODO(lead, at the merge): ``analysis.judgments`` (the judgments branch) is the one
-    write path of the Judgment table; until it is merged this raises a CommandError and
-    nothing is written. The assessor is created here because no service creates an LLM
-    assessor yet; move it there if the judgments branch adds one.
+    The assessor is created here because no service creates an LLM assessor yet; its
+    judgments go through the one write path, ``analysis.judgments.judgments_write``.
     """
-    try:
-        from analysis.judgments import JudgmentRow, judgments_write
-    except ImportError as exc:
-        raise CommandError(
-            "writing the ensemble needs analysis.judgments.judgments_write, which is not merged on this "
-            "branch yet: nothing was written (run with --dry-run to see the ensemble)"
-        ) from exc
     with transaction.atomic():
         assessor, _ = Assessor.objects.get_or_create(
             name=name,
