@@ -175,7 +175,7 @@ class CursorPagination(pagination.CursorPagination):
     POSITION_RE = re.compile(r"[0-9]{1,19}")
     MAX_POSITION = 2**63 - 1
 
-    def decode_cursor(self, request):
+    def decode_cursor(self, request: Any) -> Any:
         """DRF's decoding, but a cursor that is not one of ours is a 400 with the error body.
 
         DRF answers an undecodable cursor with 404 and passes any decoded position on to
