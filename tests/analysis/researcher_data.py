@@ -26,7 +26,7 @@ def demo_dl19(django_db_setup, django_db_blocker):
     from django.core.management import call_command
     from django.test import override_settings
 
-    from analysis import demo
+    from demo import services as demo
     from analysis.models import Assessor, Collection, ImportSource, System
 
     # rows that outlive the collection (reasons' import sources have none, assessors and
