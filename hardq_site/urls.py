@@ -9,7 +9,7 @@ from analysis import views as analysis_views
 urlpatterns = [
     path("", analysis_views.home, name="home"),
     # browsers ask for /favicon.ico on pages that name none (admin, API)
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True), name="favicon"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -59,6 +59,11 @@ MATRIX: dict[str, Row] = {
     "home": Row(LOGIN, redirect_to("/annotation/"), 200),
     # --- analysis (staff) ---
     "analysis:hardness_list": staff_only(),
+    "analysis:collection_queries_csv": staff_only(args=coll),
+    "analysis:pairwise": staff_only(args=coll),
+    "analysis:query-detail": staff_only(admin=NOT_ASSERTED, args=lambda w: [w["collection"].name, "q-1"]),
+    "analysis:budget:estimate": staff_only(admin=NOT_ASSERTED),
+    "analysis:budget:simulate": staff_only(admin=NOT_ASSERTED),
     "analysis:collection_queries": staff_only(args=coll),
     "analysis:hardness_detail": staff_only(args=lambda w: [w["analysis"].pk]),
     "analysis:hardness_distribution": staff_only(args=lambda w: [w["analysis"].pk]),
@@ -96,7 +101,7 @@ MATRIX: dict[str, Row] = {
 }
 
 # Pages every visitor may open, and the parts of the site with their own rules.
-PUBLIC = {"login", "logout"}
+PUBLIC = {"login", "logout", "favicon"}
 ELSEWHERE = ("admin/", "api/")  # the Django admin (its own staff login); the API (its own matrix)
 
 # The annotation screens still send annotators to the Django admin's login form on their
