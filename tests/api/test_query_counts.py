@@ -41,8 +41,9 @@ LISTS = [
     ("/api/llm-jobs/", 3),
     # cursor-paginated (no count): token + the job + page of calls
     ("/api/llm-jobs/{job}/calls/", 3),
-    # token + campaigns with counts + the caller's done counts + annotators per campaign + membership
-    ("/api/campaigns/", 5),
+    # token + campaigns with counts + the caller's done counts + annotators per campaign
+    # (an admin's membership needs no query of its own)
+    ("/api/campaigns/", 4),
 ]
 
 
