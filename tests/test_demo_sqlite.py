@@ -78,7 +78,8 @@ client.force_login(alice)
 campaign = Campaign.objects.get(annotators=alice)
 out = {"screens": [], "submits": [], "items": [], "reasons_shown": 0}
 for _ in range(2):
-    r = client.get(f"/annotation/campaigns/{campaign.pk}/")
+    # the screen leases with a POST (a GET never takes a lease)
+    r = client.post(f"/annotation/campaigns/{campaign.pk}/next/")
     out["screens"].append(r.status_code)
     html = r.content.decode()
     pk = int(re.search(r'data-assignment="(\d+)"', html).group(1))
