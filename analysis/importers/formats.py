@@ -234,16 +234,15 @@ def parse_passages(src: SourceFile, *, progress: bool = False) -> tuple[list[Pas
     return list(records.values()), repeated
 
 
-def parse_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> tuple[list[QrelRecord], str | None]:
-    """TREC qrels ``qid Q0 docid grade``. The second column (``Q0`` or ``0``) carries no
-    meaning; it is returned when every line has the same one, else ``None``."""
+def iter_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> Iterator[tuple[int, str, str, str, int]]:
+    """TREC qrels ``qid Q0 docid grade``: yields ``(line, qid, second column, docid, grade)``.
+
+    Each line is checked on its own; nothing is kept here, so a qrels file of any size
+    streams (the importer stages the rows and finds repeated pairs in the database).
+    """
     allowed = SCALES[scale]
-    records: list[QrelRecord] = []
-    seen: dict[tuple[str, str], int] = {}
-    column2: set[str] = set()
     for line, text in src.lines(progress=progress):
         qid, second, docid, grade_text = _columns(src, line, text, 4, "qid Q0 docid grade")
-        column2.add(second)
         qid = _id(src, line, qid, "qid", MAX_QID)
         docid = _id(src, line, docid, "docid", MAX_DOCID)
         grade = _int(src, line, grade_text, "grade")
@@ -251,6 +250,19 @@ def parse_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> tuple
             raise ImportFileError(
                 src.name, line, f"grade {grade} is outside the {scale} scale {allowed[0]}..{allowed[-1]}"
             )
+        yield line, qid, second, docid, grade
+
+
+def parse_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> tuple[list[QrelRecord], str | None]:
+    """TREC qrels ``qid Q0 docid grade`` as records (for small files: the importer streams).
+
+    The second column (``Q0`` or ``0``) carries no meaning; it is returned when every
+    line has the same one, else ``None``."""
+    records: list[QrelRecord] = []
+    seen: dict[tuple[str, str], int] = {}
+    column2: set[str] = set()
+    for line, qid, second, docid, grade in iter_qrels(src, scale=scale, progress=progress):
+        column2.add(second)
         first = seen.setdefault((qid, docid), line)
         if first != line:
             raise ImportFileError(src.name, line, f"duplicate judgment of ({qid}, {docid}) (first on line {first})")

@@ -36,7 +36,7 @@ from analysis.importers.limits import collection_name_problem, name_problem
 from analysis.importers.naming import model_from_name
 from analysis.importers.staging import Staging, table
 from analysis.importers.reading import SourceFile
-from analysis.judgments import JudgmentRow, judgments_write
+from analysis.judgments import judgments_write_staged
 from analysis.models import (
     Assessor,
     BertScore,
@@ -342,29 +342,56 @@ class QrelsImporter(Importer):
         return {"scale": self.scale}
 
     def parse(self) -> None:
-        self.records, self.column2 = formats.parse_qrels(self.src, scale=self.scale, progress=self.progress)
-        self.report.rows = len(self.records)
+        # The rows go to a staging table (see ``staging``), as a run's: the memory of a
+        # qrels import stays flat whatever the file.
+        self.stage = Staging("hardq_stage_qrels", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID),
+            ("docid", "varchar(%d)" % formats.MAX_DOCID), ("grade", "smallint"),
+        ])
+        self.column2: str | None = None
+        mixed = False
+
+        def rows() -> Iterator[tuple[int, str, str, int]]:
+            nonlocal mixed
+            for line, qid, second, docid, grade in formats.iter_qrels(self.src, scale=self.scale,
+                                                                      progress=self.progress):
+                if self.column2 is None and not mixed:
+                    self.column2 = second
+                elif second != self.column2:
+                    mixed, self.column2 = True, None
+                yield line, qid, docid, grade
+
+        self.report.rows = self.stage.load(rows())
 
     def recorded_options(self) -> dict[str, Any]:
         # export_qrels writes the second column back as the file had it (Q0 or 0).
         return {"column2": self.column2} if self.column2 is not None else {}
 
     def check(self) -> None:
-        self.qids = self.query_ids()
-        self.require_queries(self.records, self.qids)
+        assert self.collection is not None
+        repeat = self.stage.first_repeat(["qid", "docid"])
+        if repeat:
+            line, qid, docid, first = repeat
+            raise self.error(line, f"duplicate judgment of ({qid}, {docid}) (first on line {first})")
+        unknown = self.stage.first_unknown_qid(self.collection.id)
+        if unknown:
+            raise self.error(
+                unknown[0],
+                f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
+            )
         self.assessor = self.llm_assessor(self.assessor_name, kind=self.assessor_kind, scale=self.scale, model=self.model)
 
     def delete_previous(self, source: ImportSource) -> int:
-        return 0  # judgments_write(replace=True) drops the earlier import's rows the file no longer has
+        return 0  # judgments_write_staged(replace=True) drops the earlier import's rows the file no longer has
 
     def write(self, source: ImportSource) -> None:
-        pids = self.passage_ids({r.docid for r in self.records})
-        written = judgments_write(
-            assessor=self.assessor,
-            rows=(JudgmentRow(query_id=self.qids[r.qid], passage_id=pids[r.docid], grade=r.grade) for r in self.records),
-            source=source,
+        assert self.collection is not None
+        self.report.new_passages += self.stage.add_missing_passages(self.collection.id)
+        written = judgments_write_staged(
+            assessor=self.assessor, stage=self.stage.name, collection_id=self.collection.id, source=source,
             replace=self.replace,
         )
+        self.stage.drop()
         self.report.created = written.created
         self.report.updated = written.updated
         self.report.unchanged = written.unchanged
