@@ -92,14 +92,6 @@ class BertScoreRecord:
 
 
 @dataclass(slots=True)
-class PairwiseRecord:
-    line: int
-    qid: str
-    docid: str
-    label: int
-
-
-@dataclass(slots=True)
 class ReasonRecord:
     line: int
     label: str
@@ -371,10 +363,9 @@ def parse_bertscore(src: SourceFile, *, progress: bool = False) -> list[BertScor
     return records
 
 
-def parse_pairwise(src: SourceFile, *, progress: bool = False) -> list[PairwiseRecord]:
-    """JSON lines ``qid, did, label`` with label 1 (the judged passage) or 2 (the generated one)."""
-    records: list[PairwiseRecord] = []
-    seen: dict[tuple[str, str], int] = {}
+def iter_pairwise(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[int, str, str, int]]:
+    """JSON lines ``qid, did, label`` with label 1 (the judged passage) or 2 (the generated
+    one): yields ``(line, qid, docid, label)``, keeping nothing (the importer stages them)."""
     for line, text in src.lines(progress=progress):
         obj = _json_object(src, line, text)
         qid = _json_id(src, line, obj, "qid", "qid", MAX_QID)
@@ -384,9 +375,7 @@ def parse_pairwise(src: SourceFile, *, progress: bool = False) -> list[PairwiseR
             label = int(label)
         if isinstance(label, bool) or label not in (1, 2):
             raise ImportFileError(src.name, line, f"label {obj.get('label')!r} must be 1 or 2")
-        _no_duplicate(src, seen, (qid, docid), line, f"preference for ({qid}, {docid})")
-        records.append(PairwiseRecord(line, qid, docid, int(label)))
-    return records
+        yield line, qid, docid, int(label)
 
 
 LABEL_COLLECTION = re.compile(r"^([A-Za-z0-9-]+)_")

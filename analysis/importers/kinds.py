@@ -640,39 +640,55 @@ class PairwiseImporter(Importer):
         return [("assessor", self.assessor_name, Assessor, "name")]
 
     def parse(self) -> None:
-        self.records = formats.parse_pairwise(self.src, progress=self.progress)
-        self.report.rows = len(self.records)
+        # Staged as a run's rows are: a preference file's memory stays flat.
+        self.stage = Staging("hardq_stage_pairwise", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID),
+            ("docid", "varchar(%d)" % formats.MAX_DOCID), ("label", "smallint"),
+        ])
+        self.report.rows = self.stage.load(formats.iter_pairwise(self.src, progress=self.progress))
 
     def check(self) -> None:
-        self.qids = self.query_ids()
-        self.require_queries(self.records, self.qids)
+        assert self.collection is not None
+        repeat = self.stage.first_repeat(["qid", "docid"])
+        if repeat:
+            line, qid, docid, first = repeat
+            raise self.error(line, f"duplicate preference for ({qid}, {docid}) (first on line {first})")
+        unknown = self.stage.first_unknown_qid(self.collection.id)
+        if unknown:
+            raise self.error(
+                unknown[0],
+                f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
+            )
         self.assessor = self.llm_assessor(self.assessor_name)
 
     def delete_previous(self, source: ImportSource) -> int:
         return PairwisePreference.objects.filter(source=source).delete()[0]
 
     def write(self, source: ImportSource) -> None:
-        pids = self.passage_ids({r.docid for r in self.records})
-        existing = {
-            (q, p): (i, label)
-            for i, q, p, label in PairwisePreference.objects.filter(
-                assessor=self.assessor, query__collection=self.collection
-            ).values_list("id", "query_id", "passage_id", "label")
-        }
-        new, changed = [], []
-        for r in self.records:
-            key = (self.qids[r.qid], pids[r.docid])
-            old = existing.get(key)
-            if old is None:
-                new.append(PairwisePreference(query_id=key[0], passage_id=key[1], assessor=self.assessor,
-                                              label=r.label, source=source))
-            elif old[1] != r.label:
-                changed.append((old[0], r.label, source.id))
-        PairwisePreference.objects.bulk_create(new, batch_size=2000)
-        update_rows(PairwisePreference, ["label", "source"], changed)
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.records) - len(new) - len(changed)
+        assert self.collection is not None
+        cid = self.collection.id
+        self.report.new_passages += self.stage.add_missing_passages(cid)
+        rows, queries, passages = table(PairwisePreference), table(Query), table(Passage)
+        joined = (
+            f"{{stage}} AS s JOIN {queries} AS q ON q.collection_id = %s AND q.qid = s.qid "
+            f"JOIN {passages} AS p ON p.collection_id = %s AND p.docid = s.docid"
+        )
+        updated = self.stage.execute(
+            f"UPDATE {rows} SET label = s.label, source_id = %s FROM {joined} "
+            f"WHERE {rows}.assessor_id = %s AND {rows}.query_id = q.id AND {rows}.passage_id = p.id "
+            f"AND {rows}.label <> s.label",
+            [source.id, cid, cid, self.assessor.id],
+        )
+        created = self.stage.execute(
+            f"INSERT INTO {rows} (query_id, passage_id, assessor_id, generation_id, label, raw_response, source_id) "
+            f"SELECT q.id, p.id, %s, NULL, s.label, '', %s FROM {joined} WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {rows} AS r WHERE r.assessor_id = %s AND r.query_id = q.id AND r.passage_id = p.id)",
+            [self.assessor.id, source.id, cid, cid, self.assessor.id],
+        )
+        self.stage.drop()
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = self.report.rows - created - updated
 
 
 class ReasonsImporter(Importer):
