@@ -47,36 +47,11 @@ def strip_think(response: str) -> str:
 
 # --- records ------------------------------------------------------------------
 @dataclass(slots=True)
-class QueryRecord:
-    line: int
-    qid: str
-    text: str
-
-
-@dataclass(slots=True)
-class PassageRecord:
-    line: int
-    docid: str
-    text: str
-
-
-@dataclass(slots=True)
 class QrelRecord:
     line: int
     qid: str
     docid: str
     grade: int
-
-
-@dataclass(slots=True)
-class GenerationRecord:
-    line: int
-    qid: str
-    query: str
-    response: str
-    text: str
-    extracted_answer: str | None
-    ds: str | None
 
 
 @dataclass(slots=True)
@@ -183,47 +158,28 @@ def _no_duplicate(src: SourceFile, seen: dict, key: Any, line: int, what: str) -
 
 
 # --- parsers --------------------------------------------------------------------
-def parse_queries(src: SourceFile, *, progress: bool = False) -> tuple[list[QueryRecord], int]:
-    """``qid<TAB>query text``. Returns the records and the number of repeated lines skipped."""
-    records: dict[str, QueryRecord] = {}
-    repeated = 0
+def iter_queries(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[int, str, str]]:
+    """``qid<TAB>query text``: yields ``(line, qid, text)``, keeping nothing (the importer
+    stages the rows and finds a qid given twice in the database)."""
     for line, text in src.lines(progress=progress):
         qid, tab, query = text.partition("\t")
         if not tab:
             raise ImportFileError(src.name, line, "expected qid<TAB>query text, found no tab")
-        qid = _id(src, line, qid.strip(), "qid", MAX_QID)
-        query = query.strip()
-        if qid in records:
-            if records[qid].text != query:
-                raise ImportFileError(src.name, line, f"qid {qid} again with another text (first on line {records[qid].line})")
-            repeated += 1
-            continue
-        records[qid] = QueryRecord(line, qid, query)
-    return list(records.values()), repeated
+        yield line, _id(src, line, qid.strip(), "qid", MAX_QID), query.strip()
 
 
-def parse_passages(src: SourceFile, *, progress: bool = False) -> tuple[list[PassageRecord], int]:
-    """``docid<TAB>text``, split at the first tab only (the text may hold tabs).
+def iter_passages(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[int, str, str]]:
+    """``docid<TAB>text``, split at the first tab only (the text may hold tabs): yields
+    ``(line, docid, text)``.
 
-    The qrels_text files list a passage once per judged pair: a docid repeated with the
-    same text is skipped (and counted); with another text it is an error.
+    The qrels_text files list a passage once per judged pair: the importer skips (and
+    counts) a docid repeated with the same text, and refuses one with another text.
     """
-    records: dict[str, PassageRecord] = {}
-    repeated = 0
     for line, text in src.lines(progress=progress):
         docid, tab, passage = text.partition("\t")
         if not tab:
             raise ImportFileError(src.name, line, "expected docid<TAB>passage text, found no tab")
-        docid = _id(src, line, docid.strip(), "docid", MAX_DOCID)
-        if docid in records:
-            if records[docid].text != passage:
-                raise ImportFileError(
-                    src.name, line, f"docid {docid} again with another text (first on line {records[docid].line})"
-                )
-            repeated += 1
-            continue
-        records[docid] = PassageRecord(line, docid, passage)
-    return list(records.values()), repeated
+        yield line, _id(src, line, docid.strip(), "docid", MAX_DOCID), passage
 
 
 def iter_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> Iterator[tuple[int, str, str, str, int]]:
@@ -294,26 +250,23 @@ def iter_run(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[int, 
         yield line, qid, docid, rank, score, tag
 
 
-def parse_generations(src: SourceFile, *, progress: bool = False) -> list[GenerationRecord]:
+def iter_generations(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[int, str, str, str, str | None, str | None]]:
     """JSON lines ``query_id, query, response, extracted_answer`` (and ``ds`` in the
-    reason-expansion files). ``text`` is the response without its ``<think>`` block."""
-    records: list[GenerationRecord] = []
-    seen: dict[str, int] = {}
+    reason-expansion files): yields ``(line, qid, response, text, extracted_answer, ds)``,
+    ``text`` being the response without its ``<think>`` block. Nothing is kept here."""
     for line, text in src.lines(progress=progress):
         obj = _json_object(src, line, text)
         qid = _json_id(src, line, obj, "query_id", "query_id", MAX_QID)
         response = _json_str(src, line, obj, "response")
         assert response is not None
-        query = _json_str(src, line, obj, "query", optional=True) or ""
+        _json_str(src, line, obj, "query", optional=True)
         extracted = obj.get("extracted_answer")
         if extracted is not None and not isinstance(extracted, str):
             extracted = json.dumps(extracted, ensure_ascii=False)
         ds = obj.get("ds")
         if ds is not None and not isinstance(ds, str):
             raise ImportFileError(src.name, line, "'ds' must be a string")
-        _no_duplicate(src, seen, qid, line, f"generation for query {qid}")
-        records.append(GenerationRecord(line, qid, query, response, strip_think(response), extracted, ds))
-    return records
+        yield line, qid, response, strip_think(response), extracted, ds
 
 
 def parse_bertscore(src: SourceFile, *, progress: bool = False) -> list[BertScoreRecord]:

@@ -266,21 +266,41 @@ class QueriesImporter(Importer):
         return "queries"
 
     def parse(self) -> None:
-        self.records, repeated = formats.parse_queries(self.src, progress=self.progress)
-        self.report.rows = len(self.records) + repeated
+        # Staged, as every large file is (see ``staging``): memory stays flat.
+        self.stage = Staging("hardq_stage_queries", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID), ("text", "text"),
+        ])
+        self.report.rows = self.stage.load(formats.iter_queries(self.src, progress=self.progress))
+
+    def check(self) -> None:
+        clash = self.stage.first_other("qid", "text")
+        if clash:
+            line, qid, first = clash
+            raise self.error(line, f"qid {qid} again with another text (first on line {first})")
+        repeated = self.report.rows - self.stage.count_distinct("qid")
         self.report.skipped = repeated
         if repeated:
             self.report.notes.append(f"{repeated} repeated lines skipped")
 
     def write(self, source: ImportSource) -> None:
-        existing = {q: (i, t) for q, i, t in Query.objects.filter(collection=self.collection).values_list("qid", "id", "text")}
-        new = [Query(collection=self.collection, qid=r.qid, text=r.text) for r in self.records if r.qid not in existing]
-        changed = [(existing[r.qid][0], r.text) for r in self.records if r.qid in existing and existing[r.qid][1] != r.text]
-        Query.objects.bulk_create(new, batch_size=2000)
-        update_rows(Query, ["text"], changed)
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.records) - len(new) - len(changed)
+        assert self.collection is not None
+        cid, queries = self.collection.id, table(Query)
+        # One row per qid (a repeat has the same text: check() refused any other).
+        staged = "(SELECT DISTINCT qid, text FROM {stage}) AS s"
+        updated = self.stage.execute(
+            f"UPDATE {queries} SET text = s.text FROM {staged} WHERE {queries}.collection_id = %s "
+            f"AND {queries}.qid = s.qid AND {queries}.text <> s.text",
+            [cid],
+        )
+        created = self.stage.execute(
+            f"INSERT INTO {queries} (collection_id, qid, text) SELECT %s, s.qid, s.text FROM {staged} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {queries} AS q WHERE q.collection_id = %s AND q.qid = s.qid)",
+            [cid, cid],
+        )
+        self.stage.drop()
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = self.report.rows - self.report.skipped - created - updated
 
 
 class PassagesImporter(Importer):
@@ -290,25 +310,39 @@ class PassagesImporter(Importer):
         return "passages"
 
     def parse(self) -> None:
-        self.records, repeated = formats.parse_passages(self.src, progress=self.progress)
-        self.report.rows = len(self.records) + repeated
+        self.stage = Staging("hardq_stage_passages", [
+            ("line", "integer"), ("docid", "varchar(%d)" % formats.MAX_DOCID), ("text", "text"),
+        ])
+        self.report.rows = self.stage.load(formats.iter_passages(self.src, progress=self.progress))
+
+    def check(self) -> None:
+        clash = self.stage.first_other("docid", "text")
+        if clash:
+            line, docid, first = clash
+            raise self.error(line, f"docid {docid} again with another text (first on line {first})")
+        repeated = self.report.rows - self.stage.count_distinct("docid")
         self.report.skipped = repeated
         if repeated:
             self.report.notes.append(f"{repeated} repeated lines (same docid, same text) skipped")
 
     def write(self, source: ImportSource) -> None:
-        existing = {
-            d: (i, t) for d, i, t in Passage.objects.filter(collection=self.collection).values_list("docid", "id", "text")
-        }
         assert self.collection is not None
-        cid = self.collection.id
-        new = [r for r in self.records if r.docid not in existing]
-        changed = [(existing[r.docid][0], r.text) for r in self.records if r.docid in existing and existing[r.docid][1] != r.text]
-        insert_rows(Passage, ["collection", "docid", "text"], ((cid, r.docid, r.text) for r in new))
-        update_rows(Passage, ["text"], changed)
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.records) - len(new) - len(changed)
+        cid, passages = self.collection.id, table(Passage)
+        staged = "(SELECT DISTINCT docid, text FROM {stage}) AS s"
+        updated = self.stage.execute(
+            f"UPDATE {passages} SET text = s.text FROM {staged} WHERE {passages}.collection_id = %s "
+            f"AND {passages}.docid = s.docid AND ({passages}.text IS NULL OR {passages}.text <> s.text)",
+            [cid],
+        )
+        created = self.stage.execute(
+            f"INSERT INTO {passages} (collection_id, docid, text) SELECT %s, s.docid, s.text FROM {staged} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {passages} AS p WHERE p.collection_id = %s AND p.docid = s.docid)",
+            [cid, cid],
+        )
+        self.stage.drop()
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = self.report.rows - self.report.skipped - created - updated
 
 
 # --- labels ----------------------------------------------------------------------
@@ -505,37 +539,55 @@ class GenerationsImporter(Importer):
                 ("generator", model_from_name(self.generator_name), Assessor, "model")]
 
     def parse(self) -> None:
-        self.records = formats.parse_generations(self.src, progress=self.progress)
-        self.report.rows = len(self.records)
+        self.stage = Staging("hardq_stage_generations", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID), ("response", "text"), ("text", "text"),
+            ("extracted", "text"), ("ds", "text"),
+        ])
+        self.report.rows = self.stage.load(formats.iter_generations(self.src, progress=self.progress))
 
     def check(self) -> None:
-        for r in self.records:
-            if r.ds and r.ds.lower() != (self.collection_name or "").lower():
-                raise self.error(r.line, f"'ds' is {r.ds!r}, not the collection {self.collection_name}")
-        self.qids = self.query_ids()
-        self.require_queries(self.records, self.qids)
+        assert self.collection is not None
+        repeat = self.stage.first_repeat(["qid"])
+        if repeat:
+            line, qid, first = repeat
+            raise self.error(line, f"duplicate generation for query {qid} (first on line {first})")
+        other = self.stage.first(
+            "SELECT line, ds FROM {stage} WHERE ds IS NOT NULL AND ds <> '' AND LOWER(ds) <> LOWER(%s) "
+            "ORDER BY line LIMIT 1",
+            [self.collection_name],
+        )
+        if other:
+            raise self.error(other[0], f"'ds' is {other[1]!r}, not the collection {self.collection_name}")
+        unknown = self.stage.first_unknown_qid(self.collection.id)
+        if unknown:
+            raise self.error(
+                unknown[0],
+                f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
+            )
         self.generator = self.llm_assessor(self.generator_name, model=model_from_name(self.generator_name))
 
     def delete_previous(self, source: ImportSource) -> int:
         return Generation.objects.filter(source=source).delete()[0]
 
     def write(self, source: ImportSource) -> None:
-        existing = {
-            g.query_id: g for g in Generation.objects.filter(generator=self.generator, setting=self.setting,
-                                                             query__collection=self.collection)
-        }
-        new, changed = [], []
-        for r in self.records:
-            qid = self.qids[r.qid]
-            old = existing.get(qid)
-            if old is None:
-                new.append(Generation(query_id=qid, generator=self.generator, setting=self.setting, response=r.response,
-                                      text=r.text, extracted_answer=r.extracted_answer, source=source))
-            elif (old.response, old.text, old.extracted_answer) != (r.response, r.text, r.extracted_answer):
-                old.response, old.text, old.extracted_answer, old.source = r.response, r.text, r.extracted_answer, source
-                changed.append(old)
-        Generation.objects.bulk_create(new, batch_size=500)
-        Generation.objects.bulk_update(changed, ["response", "text", "extracted_answer", "source"], batch_size=200)
+        assert self.collection is not None
+        generations, queries = table(Generation), table(Query)
+        joined = f"{{stage}} AS s JOIN {queries} AS q ON q.collection_id = %s AND q.qid = s.qid"
+        updated = self.stage.execute(
+            f"UPDATE {generations} SET response = s.response, text = s.text, extracted_answer = s.extracted, "
+            f"source_id = %s FROM {joined} WHERE {generations}.generator_id = %s AND {generations}.setting = %s "
+            f"AND {generations}.query_id = q.id AND ({generations}.response <> s.response OR {generations}.text <> s.text "
+            f"OR ({generations}.extracted_answer IS NULL) <> (s.extracted IS NULL) "
+            f"OR {generations}.extracted_answer <> s.extracted)",
+            [source.id, self.collection.id, self.generator.id, self.setting],
+        )
+        created = self.stage.execute(
+            f"INSERT INTO {generations} (query_id, generator_id, setting, prompt, response, text, extracted_answer, "
+            f"source_id) SELECT q.id, %s, %s, '', s.response, s.text, s.extracted, %s FROM {joined} WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {generations} AS g WHERE g.query_id = q.id AND g.generator_id = %s AND g.setting = %s)",
+            [self.generator.id, self.setting, source.id, self.collection.id, self.generator.id, self.setting],
+        )
+        self.stage.drop()
         # BERTScores imported before their generations (or orphaned by --replace) get linked now.
         BertScore.objects.filter(
             generator=self.generator, setting=self.setting, generation__isnull=True, query__collection=self.collection
@@ -545,9 +597,9 @@ class GenerationsImporter(Importer):
                 .values("id")[:1]
             )
         )
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.records) - len(new) - len(changed)
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = self.report.rows - created - updated
 
 
 class BertScoreImporter(Importer):
