@@ -200,6 +200,10 @@ class JudgmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         assessor = serializers.CharField(source="assessor.name")
         grade = serializers.IntegerField(allow_null=True)
         valid = serializers.BooleanField()
+        probabilities = serializers.ListField(
+            child=serializers.FloatField(), allow_null=True,
+            help_text="the assessor's probability of each grade (index = grade), null when unknown",
+        )
         updated_at = serializers.DateTimeField()
 
     serializer_class = JudgmentSerializer

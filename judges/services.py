@@ -45,6 +45,7 @@ def endpoint_get_or_create(
     max_attempts: int | None = None,
     rate_limit: float | None = None,
     parameters: dict | None = None,
+    supports_logprobs: bool | None = None,
 ) -> Endpoint:
     """The endpoint for (base URL, model), created or updated with the given settings.
 
@@ -57,7 +58,7 @@ def endpoint_get_or_create(
     changed = []
     for field, value in (("base_url", base_url), ("model", model), ("api_key_env", api_key_env or endpoint.api_key_env),
                          ("timeout", timeout), ("max_attempts", max_attempts), ("rate_limit", rate_limit),
-                         ("parameters", parameters)):
+                         ("parameters", parameters), ("supports_logprobs", supports_logprobs)):
         if value is not None and getattr(endpoint, field) != value:
             setattr(endpoint, field, value)
             changed.append(field)
