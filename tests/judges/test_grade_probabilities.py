@@ -20,6 +20,7 @@ from judges.models import LLMCall, LLMJob
 from tests.api.conftest import token_client
 from tests.judges.fake_llm import FakeConfig, FakeLLMServer, expected_grade, prompt_hash
 from tests.judges.test_job_kinds import small_collection
+from tests.judges.test_worker import broker  # noqa: F401  (the fixture: the run's Redis broker)
 
 pytestmark = pytest.mark.django_db
 
@@ -159,3 +160,37 @@ def test_the_probabilities_are_in_the_judgments_api(capsys, admin_user):
     stored = dict(Judgment.objects.filter(assessor=assessor).values_list("passage__docid", "probabilities"))
     for row in rows:
         assert row["probabilities"] == stored[row["docid"]] and len(row["probabilities"]) == 4
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("logprobs", [True, False], ids=["server-with-logprobs", "server-without"])
+def test_a_job_on_a_real_celery_worker_stores_what_the_server_sent(broker, logprobs):
+    """As in production: the job sent to a Celery worker process, the server in its own process."""
+    from judges import selectors, services
+    from tests.judges.fake_llm import FakeLLMProcess, asks_binary, logprobs_content
+    from tests.judges.test_worker import kill9, start_worker, wait_for
+
+    collection = small_collection()
+    with FakeLLMProcess(FakeConfig(logprobs=logprobs)) as server:
+        endpoint = services.endpoint_get_or_create(base_url=server.base_url, model="fake-worker", timeout=10)
+        template = selectors.template_resolve(prompt="graded", kinds=["graded"])
+        job = services.job_create_judge(collection=collection, endpoint=endpoint, template=template, concurrency=4)
+        worker = start_worker(broker)
+        try:
+            services.job_start(job=job)
+            wait_for(lambda: LLMJob.objects.get(pk=job.pk).status == LLMJob.DONE, timeout=120, what="the job to finish")
+        finally:
+            kill9(worker)
+    job.refresh_from_db()
+    assert (job.done, job.invalid, job.failed) == (12, 0, 0)
+    calls = {c.request["messages"][-1]["content"]: c for c in LLMCall.objects.filter(job=job, error="")}
+    for j in Judgment.objects.filter(assessor=job.assessor).select_related("query", "passage"):
+        assert j.grade == expected_grade(j.query.text, j.passage.text)
+        if not logprobs:
+            assert j.probabilities is None
+            continue
+        prompt = next(p for p in calls if f"Passage: {j.passage.text}" in p and f"Query: {j.query.text}" in p)
+        # The server's answer is a function of the prompt: rebuild what it sent at the grade token.
+        _, sent = logprobs_content(prompt, calls[prompt].raw_response, top=5, binary=asks_binary(prompt), grade=j.grade)
+        assert j.probabilities == pytest.approx(softmax_over_grades(sent, binary=False), abs=1e-12)
