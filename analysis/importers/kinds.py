@@ -36,7 +36,7 @@ from analysis.importers.limits import collection_name_problem, name_problem
 from analysis.importers.naming import model_from_name
 from analysis.importers.staging import Staging, table
 from analysis.importers.reading import SourceFile
-from analysis.judgments import JudgmentRow, judgments_write
+from analysis.judgments import AssessorConflict, JudgmentRow, assessor_get_or_create, judgments_write
 from analysis.models import (
     Assessor,
     BertScore,
@@ -248,14 +248,12 @@ class Importer:
     def llm_assessor(self, name: str, *, kind: str = Assessor.LLM, scale: str | None = None,
                      model: str = "") -> Assessor:
         """The named assessor, created if new; an existing one must have the same scale."""
-        assessor = Assessor.objects.filter(name=name).first()
-        if assessor is None:
-            assessor = Assessor.objects.create(
-                name=name, kind=kind, scale=scale or Assessor.GRADED, model=model
+        try:
+            return assessor_get_or_create(
+                name=name, kind=kind, scale=scale or Assessor.GRADED, fields={"model": model}, same_scale=bool(scale)
             )
-        elif scale and assessor.scale != scale:
-            raise self.error(None, f"assessor {name} judges on the {assessor.scale} scale, not {scale}")
-        return assessor
+        except AssessorConflict as exc:
+            raise self.error(None, str(exc)) from exc
 
 
 # --- corpus ----------------------------------------------------------------------
