@@ -309,7 +309,9 @@ _TOKEN_TRIM = " \t\r\n\"'*:#=`.,;()[]{}<>"
 def graded_token_grade(token: str, *, low: int = 0, high: int = 3) -> int | None:
     """The grade a token of a graded answer spells ("2", " 2", '"2'), or None."""
     text = token.strip(_TOKEN_TRIM)
-    return int(text) if text.isdigit() and len(text) == 1 and low <= int(text) <= high else None
+    if len(text) != 1 or text not in "0123456789":  # one ASCII digit ("²" is a digit to isdigit)
+        return None
+    return int(text) if low <= int(text) <= high else None
 
 
 def binary_token_grade(token: str) -> int | None:

@@ -190,3 +190,9 @@ def test_binary_tokens_and_no_grade_among_the_alternatives():
 def test_vote_shares():
     assert parsing.vote_shares([2, 2, 3], n_grades=4) == pytest.approx([0, 0, 2 / 3, 1 / 3])
     assert parsing.vote_shares([], n_grades=4) is None
+
+
+@pytest.mark.parametrize("token, grade", [("3", 3), (" 3", 3), ('"2', 2), ("**1**", 1), ("\n0", 0), ("4", None),
+                                          ("²", None), ("23", None), ("three", None), ("", None)])
+def test_the_grade_a_token_spells(token, grade):
+    assert parsing.graded_token_grade(token) == grade
