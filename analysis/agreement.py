@@ -155,6 +155,19 @@ def interval_note(*, n_boot: int, n_queries: int) -> str | None:
 UNDEFINED_IN_RESAMPLES = "no interval: the statistic is undefined in every resample"
 
 
+def undefined_note(*, n: int, statistics: Sequence[Any], unanimous: str) -> str | None:
+    """Why a kappa or alpha is undefined (None when all of them are defined).
+
+    Without pairs nothing is defined; otherwise a chance-corrected statistic is
+    undefined only when chance agreement is 1: every label is the same one.
+    """
+    if n == 0:
+        return "undefined: no shared pair"
+    if any(v is None or (isinstance(v, float) and not np.isfinite(v)) for v in statistics):
+        return f"undefined: {unanimous} (chance agreement is 1)"
+    return None
+
+
 def _interval(samples: np.ndarray) -> list[float] | None:
     finite = samples[np.isfinite(samples)]
     if finite.size == 0:
@@ -191,6 +204,7 @@ class PairAgreement:
     seed: int = DEFAULT_SEED
     ci_level: float = CI_LEVEL
     ci_note: str | None = None
+    undefined_note: str | None = None
     disagreement_by_query: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -260,6 +274,10 @@ def pair_agreement(
         seed=seed,
         ci_note=interval_note(n_boot=n_boot, n_queries=n_queries),
         disagreement_by_query=disagreement_by_query(ref, oth, query_ids),
+    )
+    result.undefined_note = undefined_note(
+        n=result.n, statistics=[result.kappa, result.kappa_linear, result.kappa_quadratic],
+        unanimous="both assessors gave every shared pair the same grade",
     )
     if n_boot > 0 and n_queries > 1:
         # One (Q, k*k) table of per-query matrices; a replicate is weights @ table.
@@ -334,6 +352,7 @@ class SetAgreement:
     seed: int = DEFAULT_SEED
     ci_level: float = CI_LEVEL
     ci_note: str | None = None
+    undefined_note: str | None = None
     pairwise: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -419,6 +438,10 @@ def set_agreement(
         n_boot=n_boot,
         seed=seed,
         ci_note=interval_note(n_boot=n_boot, n_queries=n_queries),
+    )
+    result.undefined_note = undefined_note(
+        n=result.n, statistics=[result.fleiss_kappa, result.alpha_nominal, result.alpha_ordinal],
+        unanimous="every assessor gave every pair the same label",
     )
     if n_boot > 0 and n_queries > 1:
         # Both statistics are sums over pairs, so per-query sums are enough: a

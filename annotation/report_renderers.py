@@ -54,6 +54,7 @@ def summary_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "shared_pairs": p.get("shared_pairs"),
                 "coverage": p.get("coverage"),
                 "ci_note": p.get("ci_note"),
+                "undefined_note": p.get("undefined_note"),
                 "percent_agreement": p["percent_agreement"],
                 "percent_agreement_ci": p["percent_agreement_ci"],
                 "kappa": p["kappa"],
@@ -81,10 +82,11 @@ def render_csv(report: dict[str, Any]) -> bytes:
     w.writerow([])
     head = ["reference", "assessor", "binary", "n", "n_queries", "shared_pairs", "reference_pairs", "coverage"]
     stats = ["percent_agreement", "kappa", "kappa_linear", "kappa_quadratic"]
-    w.writerow(head + [c for s in stats for c in (s, f"{s}_ci_low", f"{s}_ci_high")] + ["ci_note"])
+    w.writerow(head + [c for s in stats for c in (s, f"{s}_ci_low", f"{s}_ci_high")] + ["ci_note", "undefined_note"])
     for p in report["pairs"]:
         values = [v for s in stats for v in (p[s], *(p.get(f"{s}_ci") or [None, None]))]
-        w.writerow([_fmt(p.get(k)) for k in head] + [_fmt(v) for v in values] + [_fmt(p.get("ci_note"))])
+        w.writerow([_fmt(p.get(k)) for k in head] + [_fmt(v) for v in values]
+                   + [_fmt(p.get("ci_note")), _fmt(p.get("undefined_note"))])
     for p in report["pairs"]:
         w.writerow([])
         w.writerow([f"confusion matrix: rows {p['reference']}, columns {p['assessor']}"] + p["labels"])
@@ -101,11 +103,11 @@ def render_csv(report: dict[str, Any]) -> bytes:
         w.writerow([])
         w.writerow(["assessors", "n", "n_queries", "fleiss_kappa", "fleiss_kappa_ci_low", "fleiss_kappa_ci_high",
                     "alpha_nominal", "alpha_nominal_ci_low", "alpha_nominal_ci_high",
-                    "alpha_ordinal", "alpha_ordinal_ci_low", "alpha_ordinal_ci_high", "ci_note"])
+                    "alpha_ordinal", "alpha_ordinal_ci_low", "alpha_ordinal_ci_high", "ci_note", "undefined_note"])
         row = [" ".join(s["assessors"]), s["n"], s["n_queries"]]
         for key in ("fleiss_kappa", "alpha_nominal", "alpha_ordinal"):
             row += [_fmt(s[key]), *[_fmt(v) for v in (s.get(f"{key}_ci") or [None, None])]]
-        w.writerow(row + [_fmt(s.get("ci_note"))])
+        w.writerow(row + [_fmt(s.get("ci_note")), _fmt(s.get("undefined_note"))])
     for effect in report["evaluation_effect"]:
         w.writerow([])
         w.writerow(["ndcg", effect["ndcg"]])

@@ -44,3 +44,13 @@ def interval(ci: list[float] | None, note: str | None = None) -> str:
 def share(value: float | None) -> str:
     """A coverage for reading: ``9.7%``; ``–`` when the reference judged nothing."""
     return "–" if value is None else f"{100 * value:.1f}%"
+
+
+@register.filter
+def moment(iso: str | None) -> str:
+    """An ISO time of the report for reading, to the second in UTC (the JSON keeps it whole)."""
+    if not iso:
+        return "no judgment yet"
+    from datetime import datetime, timezone
+
+    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
