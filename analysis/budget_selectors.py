@@ -49,6 +49,14 @@ def _stored_probabilities_field() -> bool:
     return any(f.name == "probabilities" for f in Judgment._meta.get_fields())
 
 
+def has_grade_probabilities(*, collection: Collection, assessor: Assessor) -> bool:
+    """Whether the assessor stored its grade probabilities for any pair of the collection
+    (a judge asked for logprobs or samples, an import with --probabilities, an ensemble)."""
+    return Judgment.objects.filter(
+        query__collection=collection, assessor=assessor, valid=True, probabilities__isnull=False
+    ).exists()
+
+
 def llm_grade_probabilities(
     *, collection: Collection, assessors: Sequence[Assessor], rule: str = "majority"
 ) -> PairProbabilities:

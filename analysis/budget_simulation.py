@@ -263,7 +263,7 @@ def select(
     probabilities = np.asarray(problem.probabilities, dtype=np.float64)
     n_grades = problem.n_grades
     chosen = np.zeros(n_items, dtype=bool)
-    common = {"rng": rng, "probabilities": probabilities, "items_of_pair": items_of_pair, "n_items": n_items,
+    common: dict[str, Any] = {"rng": rng, "probabilities": probabilities, "items_of_pair": items_of_pair, "n_items": n_items,
               "n_grades": n_grades}
 
     model = None
