@@ -82,6 +82,11 @@ def human_grades(*, campaign: Campaign) -> dict[tuple[str, str], int]:
     return out
 
 
+def budget_pairs(*, plan: BudgetPlan) -> list[tuple[str, str]]:
+    """The (qid, docid) of every item the plan's rounds added."""
+    return list(Item.objects.filter(budget_rounds__plan=plan).values_list("query__qid", "passage__docid"))
+
+
 def round_is_complete(*, budget_round: BudgetRound) -> bool:
     """Every item of the round has all its annotations (or an adjudicated grade)."""
     return not budget_round.items.filter(completed_count__lt=F("overlap"), final_grade__isnull=True).exists()

@@ -191,9 +191,7 @@ def budget_round_add(*, campaign_id: int, force: bool = False) -> BudgetRound | 
         universe = budget_selectors.pair_universe(
             collection=campaign.collection, assessor=campaign.reference_assessor, unit=plan.unit
         )
-        taken = set(
-            Item.objects.filter(budget_rounds__plan=plan).values_list("query__qid", "passage__docid")
-        )
+        taken = set(budget_selectors.budget_pairs(plan=plan))
         number = (rounds[-1].number if rounds else 0) + 1
         chosen = _pick_round(
             universe=universe, method=plan.method, first_round=plan.first_round, taken=taken,

@@ -3,10 +3,9 @@ from collections import Counter
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from analysis import corpus_selectors
 from analysis.budget_ensemble import RULES
 from analysis.budget_selectors import EnsembleRow, ensemble_rows
-from analysis.estimation import EstimationError
-from analysis.estimation_selectors import assessor_by_name, collection_by_name
 from analysis.judgments import JudgmentRow, judgments_write
 from analysis.models import Assessor
 
@@ -50,11 +49,14 @@ class Command(BaseCommand):
         names = [n.strip() for n in options["assessors"].split(",") if n.strip()]
         if len(set(names)) < 2:
             raise CommandError("an ensemble needs at least two different assessors")
-        try:
-            collection = collection_by_name(options["collection"])
-            members = [assessor_by_name(n, role="member") for n in names]
-        except EstimationError as exc:
-            raise CommandError(str(exc)) from exc
+        collection = corpus_selectors.collection_get(name=options["collection"])
+        if collection is None:
+            raise CommandError(f"unknown collection {options['collection']!r}")
+        found = {n: corpus_selectors.assessor_get(name=n) for n in names}
+        unknown = [n for n, a in found.items() if a is None]
+        if unknown:
+            raise CommandError(f"unknown member assessor {', '.join(map(repr, unknown))}")
+        members = [a for a in found.values() if a is not None]
         if options["name"] in names:
             raise CommandError(f"the ensemble cannot be named after one of its members ({options['name']!r})")
         existing = Assessor.objects.filter(name=options["name"]).first()
