@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -260,3 +261,10 @@ def test_estimate_page_in_the_browser(dl19_small, live_server, page, admin_user)
     assert page.locator("#forest-plot svg").count() == 1
     assert "Student's t" in page.locator("#interval-shown").inner_text()
     assert page.locator("#estimates tbody tr").count() == 3
+    # the three estimates side by side, rounded for reading; the forest plot on screen
+    assert page.locator("#estimates thead th").all_inner_texts()[3:] == [
+        "LLM only", "Human only", "Human-only interval", "PPI++", "PPI++ interval"]
+    cells = page.locator("#estimates tbody td").all_inner_texts()
+    assert not [c for c in cells if re.search(r"\d\.\d{5}", c)]
+    box = page.locator("#forest-plot svg").bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 1280
