@@ -264,3 +264,20 @@ def test_budget_qrels_refuse_other_campaigns_and_existing_names_unless_replace(w
         call_command("budget_qrels", "--campaign", str(campaign.pk), "--name", "q1")
     call_command("budget_qrels", "--campaign", str(campaign.pk), "--name", "q1", "--replace", stdout=io.StringIO())
     assert Judgment.objects.filter(assessor__name="q1").count() == N_QUERIES * PER_QUERY
+
+
+# --- the review page and staff's button ---------------------------------------------------
+
+def test_review_page_shows_the_rounds_and_staffs_button_adds_the_next(world, client, admin_user, alice):
+    out = create("--from-assessor", "llm-probs", "--budget", "6", "--select", "lara", "--round-size", "3")
+    url = f"/annotation/campaigns/{out['campaign']}/budget-round/"
+    client.force_login(alice)
+    assert client.post(url).status_code == 403  # annotators may not
+    assert Item.objects.filter(campaign_id=out["campaign"]).count() == 3
+    client.force_login(admin_user)
+    page = client.get(f"/annotation/campaigns/{out['campaign']}/review/").content.decode()
+    assert 'id="budget-rounds"' in page and "lara by pair: 3 of 6 pairs in rounds of 3" in page
+    response = client.post(url, {"force": "1"}, follow=True)
+    assert "Round 2 added: 3 items (random)" in response.content.decode()
+    assert Item.objects.filter(campaign_id=out["campaign"]).count() == 6
+    assert 'id="budget-round-form"' not in response.content.decode()  # the budget is spent
