@@ -87,7 +87,7 @@ def export_prepare(request: ExportRequest) -> Export:
     """
     if request.kind not in KINDS:
         raise ExportError(f"unknown kind {request.kind!r}: one of {', '.join(KINDS)}")
-    collection = Collection.objects.filter(name=request.collection).first()
+    collection = corpus_selectors.collection_get(name=request.collection)
     if collection is None:
         raise ExportError(f"no collection {request.collection!r}", not_found=True)
     return _PREPARERS[request.kind](collection, request)
@@ -121,7 +121,7 @@ def _json_line(obj: dict) -> str:
 def _assessor(name: str | None, what: str) -> Assessor:
     if not name:
         raise ExportError(f"--assessor is required for {what}")
-    assessor = Assessor.objects.filter(name=name).first()
+    assessor = corpus_selectors.assessor_get(name=name)
     if assessor is None:
         raise ExportError(f"no assessor {name!r}", not_found=True)
     return assessor
@@ -164,7 +164,7 @@ def _run(collection: Collection, request: ExportRequest) -> Export:
 def _generator(request: ExportRequest, what: str) -> Assessor:
     if not request.generator:
         raise ExportError(f"--generator is required for {what}")
-    generator = Assessor.objects.filter(name=request.generator).first()
+    generator = corpus_selectors.assessor_get(name=request.generator)
     if generator is None:
         raise ExportError(f"no generator {request.generator!r}", not_found=True)
     return generator

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 from django.core.management.base import CommandError
 
-from analysis.estimation import EstimationError
-from analysis.estimation_selectors import assessor_by_name, collection_by_name
+from analysis import corpus_selectors
 from analysis.models import Assessor, Collection
 
 
@@ -19,7 +18,13 @@ def comma_separated(text: str) -> list[str]:
 def collection_and_assessors(*, collection: str, names: Sequence[str], role: str) -> tuple[Collection, list[Assessor]]:
     """The collection and the assessors named, in order; an unknown one is a CommandError
     ("unknown collection 'x'", "unknown <role> assessor 'y'")."""
-    try:
-        return collection_by_name(collection), [assessor_by_name(name, role=role) for name in names]
-    except EstimationError as exc:
-        raise CommandError(str(exc)) from exc
+    found = corpus_selectors.collection_get(name=collection)
+    if found is None:
+        raise CommandError(f"unknown collection {collection!r}")
+    assessors = []
+    for name in names:
+        assessor = corpus_selectors.assessor_get(name=name)
+        if assessor is None:
+            raise CommandError(f"unknown {role} assessor {name!r}")
+        assessors.append(assessor)
+    return found, assessors
