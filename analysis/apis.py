@@ -208,6 +208,10 @@ class JudgmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         assessor = serializers.CharField(source="assessor.name")
         grade = serializers.IntegerField(allow_null=True)
         valid = serializers.BooleanField()
+        probabilities = serializers.ListField(
+            child=serializers.FloatField(), allow_null=True,
+            help_text="the assessor's probability of each grade (index = grade), null when unknown",
+        )
         updated_at = serializers.DateTimeField()
 
     serializer_class = JudgmentSerializer
@@ -376,6 +380,11 @@ class ImportApi(UploadLimits, APIView):
             help_text="the file kind, as the import_<kind> commands",
         )
         file = serializers.FileField()
+        probabilities = serializers.FileField(
+            required=False,
+            help_text="qrels: LARA's CSV of the grade probabilities of pairs of the file "
+                      "(topic_id,doc_id,annotation,prob_0,...,prob_k; binary prob_yes,prob_no), as import_qrels --probabilities",
+        )
         collection = _collection_field(required=False)
         assessor = _name_field(Assessor, "name", "qrels: assessor (default official); pairwise, reasons: the LLM")
         scale = serializers.ChoiceField(choices=Assessor.SCALE_CHOICES, required=False, help_text="qrels: grade scale")
@@ -444,6 +453,11 @@ class ImportApi(UploadLimits, APIView):
         upload = data["file"]
         _check_upload_size(upload)
         options = {name: data[name] for name in accepted if data.get(name) not in (None, "")}
+        if data.get("probabilities") is not None:
+            if data["kind"] != "qrels":
+                raise serializers.ValidationError({"probabilities": ["only for kind qrels"]})
+            _check_upload_size(data["probabilities"])
+            options.update(probabilities_file=data["probabilities"].file, probabilities_filename=data["probabilities"].name)
         try:
             # The upload's own stream (a temporary file when large), read line by line.
             report = getattr(services, service_name)(

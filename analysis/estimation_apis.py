@@ -71,7 +71,10 @@ class EstimateApi(APIView):
         try:
             report = estimate_report(**params.validated_data)
         except UnknownName as exc:
-            raise ApiError(str(exc), code="not_found", status_code=404) from exc
+            # a query parameter that names nothing: 400 with the message under the field,
+            # as the analysis and judges APIs answer an unknown collection
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from exc
         except EstimationError as exc:
+            # input no estimate can be made from (what makes `manage.py estimate` exit 1)
             raise ApiError(str(exc), code="no_estimate") from exc
         return Response(EstimateSerializer(report).data)

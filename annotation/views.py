@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from analysis.models import Assessor, Collection, HardnessAnalysis
-from annotation import exports, selectors, services
+from annotation import budget_selectors, exports, selectors, services
 from annotation.models import Assignment, Campaign, Item
 from conventions.access import staff_required
 from conventions.api import streaming_text
@@ -236,7 +236,33 @@ def labels(request: HttpRequest, pk: int) -> HttpResponse:
 def review(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("collection"), pk=pk)
     return render(request, "annotation/review.html",
-                  {"campaign": campaign, "r": selectors.campaign_review(campaign=campaign)})
+                  {"campaign": campaign, "r": selectors.campaign_review(campaign=campaign),
+                   "budget": _budget_of(campaign)})
+
+
+# --- budget campaigns: the plan on the review page and staff's button for the next round ---
+
+def _budget_of(campaign: Campaign) -> dict[str, Any] | None:
+    plan = budget_selectors.budget_plan_of(campaign=campaign)
+    return None if plan is None else budget_selectors.budget_status(plan=plan)
+
+
+@staff_required
+@require_POST
+def budget_round(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add the campaign's next budget round now (``force``: before the last is complete)."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        added = services.budget_round_add(campaign=campaign, force=request.POST.get("force") == "1")
+    except services.AnnotationError as exc:
+        messages.error(request, str(exc))
+    else:
+        if added is None:
+            messages.info(request, "No round added: the budget is spent, the campaign is closed, or the last "
+                                   "round is not complete (add it anyway to calibrate on the grades so far).")
+        else:
+            messages.success(request, f"Round {added.number} added: {added.size} items ({added.selection}).")
+    return redirect("annotation:review", pk=campaign.pk)
 
 
 @staff_required

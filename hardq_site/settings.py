@@ -220,6 +220,8 @@ HARDQ_LLM_KEY_ENVS = env_list("HARDQ_LLM_KEY_ENVS", "OPENAI_API_KEY,HARDQ_LLM_KE
 HARDQ_LLM_ALLOWED_HOSTS = env_list("HARDQ_LLM_ALLOWED_HOSTS", "")
 HARDQ_LLM_TIMEOUT = float(os.environ.get("HARDQ_LLM_TIMEOUT", "60"))
 HARDQ_LLM_CONCURRENCY = int(os.environ.get("HARDQ_LLM_CONCURRENCY", "16"))
+# Alternatives per token a judge job asks for (top_logprobs) to read the grade probabilities.
+HARDQ_LLM_TOP_LOGPROBS = int(os.environ.get("HARDQ_LLM_TOP_LOGPROBS", "5"))
 # A job item claimed by a worker that died is claimed again after this many seconds.
 HARDQ_LLM_LEASE_SECONDS = float(os.environ.get("HARDQ_LLM_LEASE_SECONDS", "120"))
 # Jittered exponential backoff between attempts (seconds): base multiplier and cap.

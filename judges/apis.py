@@ -85,6 +85,10 @@ class JobCreateSerializer(serializers.Serializer):
     max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=20)
     rate_limit = serializers.FloatField(required=False, min_value=0, help_text="calls per second, 0 = unlimited")
     parameters = serializers.DictField(required=False, help_text="request parameters, e.g. {\"temperature\": 0}")
+    logprobs = serializers.BooleanField(
+        required=False, help_text="judge: ask the endpoint for top_logprobs and store the grade probabilities "
+                                  "(default true; false for a server that refuses the parameters)",
+    )
     prompt = serializers.CharField(required=False, help_text="graded, binary, generation, pairwise, cascade, or a template name (name:vN)")
     assessor = serializers.CharField(required=False, default="", allow_blank=True, help_text="assessor name (default <model>-<template>-v<version>)")
     limit = serializers.IntegerField(required=False, min_value=1)
@@ -178,6 +182,8 @@ class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if kind != JobKind.RELABEL:
             _collection(d)  # checked before an endpoint is created
         endpoint_options = {k: d[k] for k in ("timeout", "max_attempts", "rate_limit", "parameters") if k in d}
+        if "logprobs" in d:
+            endpoint_options["supports_logprobs"] = d["logprobs"]
         try:
             endpoint = services.endpoint_get_or_create(
                 base_url=d["base_url"], model=d["model"], api_key_env=d["api_key_env"], **endpoint_options

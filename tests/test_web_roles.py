@@ -91,6 +91,8 @@ MATRIX: dict[str, Row] = {
     "annotation:export": staff_only(args=lambda w: [w["campaign"].pk], query=lambda w: {"format": "csv"}),
     "annotation:adjudicate": staff_only(NOT_ASSERTED, args=lambda w: [w["item"].pk], method="post"),
     "annotation:status": staff_only(NOT_ASSERTED, args=lambda w: [w["campaign"].pk], method="post"),
+    # what the button does: tests/annotation/test_budget_campaigns.py
+    "annotation:budget_round": staff_only(NOT_ASSERTED, args=lambda w: [w["campaign"].pk], method="post"),
     # Who may act on a lease (alice's own, nobody else's): tests/annotation/test_views.py
     # and the API matrix; here only that nobody anonymous may.
     "annotation:next": Row(LOGIN, NOT_ASSERTED, NOT_ASSERTED, args=lambda w: [w["campaign"].pk], method="post"),
