@@ -119,6 +119,7 @@ def render_csv(report: dict[str, Any]) -> bytes:
                     "kendall_tau_b_note", "p_value_note"):
             w.writerow([key, _fmt(effect[key])])
     _csv_pairwise(w, report)
+    _estimates_csv(w, report)
     return out.getvalue().encode("utf-8")
 
 
@@ -150,6 +151,49 @@ def _csv_pairwise(w: CsvWriter, report: dict[str, Any]) -> None:
         for q in g["queries"]:
             w.writerow([g["assessor"], generator, q["qid"], q["comparisons"], q["generated_preferred"],
                         q["judged_preferred"], _fmt(q["share"])])
+
+
+# --- the estimates section (export_agreement --estimates; see annotation.report_estimates) ---
+
+ESTIMATE_COLUMNS = ["source", "llm", "human", "measure", "level", "interval", "run", "n_labeled", "n_unlabeled",
+                    "llm_only", "human_only", "human_only_ci_low", "human_only_ci_high", "ppi", "ppi_ci_low",
+                    "ppi_ci_high", "error"]
+
+
+def estimate_rows(report: dict[str, Any]) -> list[list[Any]]:
+    """One row per (estimate, run), and one per estimate that could not be made."""
+    rows = []
+    for e in report.get("estimates") or []:
+        source = f"campaign {e['campaign']}" if e.get("campaign") else e["source"]
+        head = [source, e.get("llm", ""), e.get("human", ""), e.get("measure", ""), e.get("level", ""),
+                e.get("interval", "")]
+        if e.get("error"):
+            rows.append(head + [""] * 10 + [e["error"]])
+            continue
+        for r in e["runs"]:
+            h, p = r["human_only"], r["ppi"]
+            rows.append(head + [r["run"], r["n_labeled"], r["n_unlabeled"], r["llm_only"], h["estimate"], h["ci_low"],
+                                h["ci_high"], p["estimate"], p["ci_low"], p["ci_high"], ""])
+    return rows
+
+
+def _estimates_csv(w: Any, report: dict[str, Any]) -> None:
+    if "estimates" not in report:
+        return
+    w.writerow([])
+    w.writerow(["# estimates"])
+    w.writerow(ESTIMATE_COLUMNS)
+    for row in estimate_rows(report):
+        w.writerow([_fmt(v) for v in row])
+
+
+def _estimates_xlsx(wb: Any, report: dict[str, Any]) -> None:
+    if "estimates" not in report:
+        return
+    sheet = wb.create_sheet("Estimates")
+    sheet.append(ESTIMATE_COLUMNS)
+    for row in estimate_rows(report):
+        sheet.append(row)
 
 
 def render_xlsx(report: dict[str, Any]) -> bytes:
@@ -212,6 +256,7 @@ def render_xlsx(report: dict[str, Any]) -> bytes:
     for src in report["sources"]:
         for s in src["sources"]:
             sheet.append([src["assessor"], src["kind"], src["scale"], src["model"], s["judgments"], s["filename"], s["sha256"]])
+    _estimates_xlsx(wb, report)
     for worksheet in wb.worksheets:
         for row in worksheet.iter_rows():
             for cell in row:

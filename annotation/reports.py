@@ -337,11 +337,16 @@ class ExportedReport:
     etag: str
 
 
-def report_export(*, params: ReportParams, fmt: str) -> ExportedReport:
-    """The report in one format: (content, content type, filename) plus HTTP validators."""
+def report_export(
+    *, params: ReportParams, fmt: str, estimates: list[dict[str, Any]] | None = None
+) -> ExportedReport:
+    """The report in one format: (content, content type, filename) plus HTTP validators.
+    ``estimates`` (``annotation.report_estimates.estimates_section``) adds that section."""
     if fmt not in RENDERERS:
         raise ValueError(f"format must be one of {', '.join(RENDERERS)}")
     report = build_report(params)
+    if estimates is not None:
+        report = {**report, "estimates": estimates}
     content = RENDERERS[fmt](report)
     stem = "-".join(["agreement", params.collection, *(["binary"] if params.binary else [])])
     return ExportedReport(
