@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -64,7 +65,7 @@ class EstimateApi(APIView):
         ],
         responses=EstimateSerializer,
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         params = EstimateQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         try:

@@ -10,7 +10,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -233,7 +232,7 @@ def labels(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "annotation/labels.html", {"campaign": campaign, "rows": rows})
 
 
-@staff_member_required
+@staff_required
 def review(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("collection"), pk=pk)
     return render(request, "annotation/review.html",
@@ -266,7 +265,7 @@ def budget_round(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("annotation:review", pk=campaign.pk)
 
 
-@staff_member_required
+@staff_required
 def export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """Every label of the campaign as a download: ``?format=csv`` (default) or ``jsonl``."""
     campaign = get_object_or_404(Campaign, pk=pk)
@@ -277,7 +276,7 @@ def export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
                           content_type=exports.CONTENT_TYPES[fmt])
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def adjudicate(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(Item.objects.select_related("campaign"), pk=pk)
@@ -290,7 +289,7 @@ def adjudicate(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("annotation:review", pk=item.campaign_id)
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def set_status(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=pk)
@@ -335,7 +334,7 @@ class CampaignForm(forms.Form):
         return _grade_lines(self.cleaned_data.get("grade_meanings") or "")
 
 
-@staff_member_required
+@staff_required
 def campaign_new(request: HttpRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

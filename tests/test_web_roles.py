@@ -106,12 +106,6 @@ MATRIX: dict[str, Row] = {
 PUBLIC = {"login", "logout", "favicon"}
 ELSEWHERE = ("admin/", "api/")  # the Django admin (its own staff login); the API (its own matrix)
 
-# The annotation screens still send annotators to the Django admin's login form on their
-# staff pages; the `orm` branch moves them to conventions.access.staff_required. Strict:
-# once it lands these cells pass and the marks must go.
-ANNOTATION_STAFF_PAGES = {"annotation:campaign_new", "annotation:review", "annotation:export",
-                          "annotation:adjudicate", "annotation:status"}
-
 
 def page_names() -> set[str]:
     names: set[str] = set()
@@ -164,10 +158,7 @@ def cells():
             expected = getattr(row, role)
             if expected is NOT_ASSERTED:
                 continue
-            marks = []
-            if name in ANNOTATION_STAFF_PAGES and role != "admin":
-                marks = [pytest.mark.xfail(strict=True, reason="annotation views still use staff_member_required")]
-            yield pytest.param(name, role, id=f"{name}-{role}", marks=marks)
+            yield pytest.param(name, role, id=f"{name}-{role}")
 
 
 @pytest.mark.parametrize("name,role", list(cells()))
