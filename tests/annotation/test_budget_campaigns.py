@@ -186,9 +186,11 @@ def test_impossible_budgets_are_refused_with_a_clear_message_and_nothing_written
     assert not Campaign.objects.exists() and not Item.objects.exists()
 
 
-def test_refusal_exits_1_from_the_shell(world, capsys):
+def test_refusal_exits_1_from_the_shell(world, capsys, monkeypatch):
     from django.core.management import ManagementUtility
 
+    # run_from_argv closes the connections when it ends: keep the test's transaction open
+    monkeypatch.setattr("django.core.management.base.connections.close_all", lambda: None)
     with pytest.raises(SystemExit) as exited:
         ManagementUtility(["manage.py", "create_campaign", "--collection", "budgetcoll", "--kind", "relevance",
                            "--annotators", "alice", "--from-assessor", "llm-bare", "--budget", "5",
