@@ -36,7 +36,13 @@ from analysis.importers.limits import collection_name_problem, name_problem
 from analysis.importers.naming import model_from_name
 from analysis.importers.staging import Staging, table
 from analysis.importers.reading import SourceFile
-from analysis.judgments import judgments_write_staged
+from analysis.judgments import (
+    AssessorConflict,
+    JudgmentRow,
+    assessor_get_or_create,
+    judgments_write,
+    judgments_write_staged,
+)
 from analysis.models import (
     Assessor,
     BertScore,
@@ -248,14 +254,12 @@ class Importer:
     def llm_assessor(self, name: str, *, kind: str = Assessor.LLM, scale: str | None = None,
                      model: str = "") -> Assessor:
         """The named assessor, created if new; an existing one must have the same scale."""
-        assessor = Assessor.objects.filter(name=name).first()
-        if assessor is None:
-            assessor = Assessor.objects.create(
-                name=name, kind=kind, scale=scale or Assessor.GRADED, model=model
+        try:
+            return assessor_get_or_create(
+                name=name, kind=kind, scale=scale or Assessor.GRADED, fields={"model": model}, same_scale=bool(scale)
             )
-        elif scale and assessor.scale != scale:
-            raise self.error(None, f"assessor {name} judges on the {assessor.scale} scale, not {scale}")
-        return assessor
+        except AssessorConflict as exc:
+            raise self.error(None, str(exc)) from exc
 
 
 # --- corpus ----------------------------------------------------------------------
@@ -347,15 +351,27 @@ class PassagesImporter(Importer):
 
 # --- labels ----------------------------------------------------------------------
 class QrelsImporter(Importer):
-    """TREC qrels of one assessor: official NIST qrels, an LLM judge, a human."""
+    """TREC qrels of one assessor: official NIST qrels, an LLM judge, a human.
+
+    With ``probabilities`` (LARA's CSV, ``formats.parse_probabilities``) the judgments
+    of the import also get the assessor's probability of each grade: the qrels give
+    the grades, the CSV the probabilities of some or all of its pairs. A CSV row naming
+    a pair the qrels do not have, or whose ``annotation`` is not the qrels' grade of
+    the pair, refuses the import (both files must describe the same labels); a pair
+    the CSV does not name has no probabilities.
+    """
 
     kind = "judgments"
     label_option = "assessor"
 
     def __init__(self, *, assessor: str = "official", scale: str = Assessor.GRADED, assessor_kind: str | None = None,
-                 model: str = "", **kwargs: Any) -> None:
+                 model: str = "", probabilities: SourceFile | None = None, **kwargs: Any) -> None:
         if scale not in formats.SCALES:
             raise ValueError(f"unknown scale {scale!r}")
+        self.probabilities_src = probabilities
+        self.stage: Staging | None = None  # the rows, staged, when no probabilities file is given
+        self.column2: str | None = None
+        self.probabilities: dict[tuple[str, str], list[float]] = {}
         self.assessor_name = assessor
         self.scale = scale
         self.assessor_kind = assessor_kind or (Assessor.OFFICIAL if assessor == "official" else Assessor.LLM)
@@ -373,16 +389,34 @@ class QrelsImporter(Importer):
         return names
 
     def options(self) -> dict[str, Any]:
-        return {"scale": self.scale}
+        # The probabilities file is part of what was imported: another one is a new import.
+        probabilities = self.probabilities_src.sha256 if self.probabilities_src is not None else ""
+        return {"scale": self.scale, "probabilities_sha256": probabilities}
+
+    def check_options(self) -> None:
+        super().check_options()
+        if self.probabilities_src is not None and self.probabilities_src.is_blank():
+            raise ImportFileError(self.probabilities_src.name, None, "empty")
 
     def parse(self) -> None:
+        if self.probabilities_src is None:
+            self.parse_staged()
+            return
+        # With a probabilities file the pairs are matched in memory (LARA's files are small).
+        self.records, self.column2 = formats.parse_qrels(self.src, scale=self.scale, progress=self.progress)
+        self.report.rows = len(self.records)
+        if self.probabilities_src is not None:
+            self.probabilities = self.parse_probabilities(self.probabilities_src)
+            self.report.notes.append(f"{len(self.probabilities)} of {len(self.records)} judgments with probabilities")
+
+    def parse_staged(self) -> None:
         # The rows go to a staging table (see ``staging``), as a run's: the memory of a
         # qrels import stays flat whatever the file.
         self.stage = Staging("hardq_stage_qrels", [
             ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID),
             ("docid", "varchar(%d)" % formats.MAX_DOCID), ("grade", "smallint"),
         ])
-        self.column2: str | None = None
+        self.column2 = None
         mixed = False
 
         def rows() -> Iterator[tuple[int, str, str, int]]:
@@ -397,35 +431,80 @@ class QrelsImporter(Importer):
 
         self.report.rows = self.stage.load(rows())
 
-    def recorded_options(self) -> dict[str, Any]:
-        # export_qrels writes the second column back as the file had it (Q0 or 0).
-        return {"column2": self.column2} if self.column2 is not None else {}
-
-    def check(self) -> None:
+    def check_staged(self, stage: Staging) -> None:
         assert self.collection is not None
-        repeat = self.stage.first_repeat(["qid", "docid"])
+        repeat = stage.first_repeat(["qid", "docid"])
         if repeat:
             line, qid, docid, first = repeat
             raise self.error(line, f"duplicate judgment of ({qid}, {docid}) (first on line {first})")
-        unknown = self.stage.first_unknown_qid(self.collection.id)
+        unknown = stage.first_unknown_qid(self.collection.id)
         if unknown:
             raise self.error(
                 unknown[0],
                 f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
             )
+
+    def write_staged(self, stage: Staging, source: ImportSource) -> None:
+        assert self.collection is not None
+        self.report.new_passages += stage.add_missing_passages(self.collection.id)
+        written = judgments_write_staged(
+            assessor=self.assessor, stage=stage.name, collection_id=self.collection.id, source=source,
+            replace=self.replace,
+        )
+        stage.drop()
+        self.report.created = written.created
+        self.report.updated = written.updated
+        self.report.unchanged = written.unchanged
+        self.report.deleted = written.deleted
+
+    def parse_probabilities(self, src: SourceFile) -> dict[tuple[str, str], list[float]]:
+        grades = {(r.qid, r.docid): r.grade for r in self.records}
+        out: dict[tuple[str, str], list[float]] = {}
+        for row in formats.parse_probabilities(src, scale=self.scale, progress=self.progress):
+            pair = (row.qid, row.docid)
+            if pair not in grades:
+                raise ImportFileError(
+                    src.name, row.line, f"unknown pair ({row.qid}, {row.docid}): not in {self.src.basename}"
+                )
+            if row.annotation is not None and row.annotation != grades[pair]:
+                raise ImportFileError(
+                    src.name, row.line,
+                    f"annotation {row.annotation} of ({row.qid}, {row.docid}) is not its grade {grades[pair]} "
+                    f"in {self.src.basename}",
+                )
+            out[pair] = row.probabilities
+        return out
+
+    def recorded_options(self) -> dict[str, Any]:
+        # export_qrels writes the second column back as the file had it (Q0 or 0).
+        return {"column2": self.column2} if self.column2 is not None else {}
+
+    def check(self) -> None:
+        if self.stage is not None:
+            self.check_staged(self.stage)
+        else:
+            self.qids = self.query_ids()
+            self.require_queries(self.records, self.qids)
         self.assessor = self.llm_assessor(self.assessor_name, kind=self.assessor_kind, scale=self.scale, model=self.model)
 
     def delete_previous(self, source: ImportSource) -> int:
-        return 0  # judgments_write_staged(replace=True) drops the earlier import's rows the file no longer has
+        return 0  # judgments_write(_staged)(replace=True) drops the earlier import's rows the file no longer has
 
     def write(self, source: ImportSource) -> None:
-        assert self.collection is not None
-        self.report.new_passages += self.stage.add_missing_passages(self.collection.id)
-        written = judgments_write_staged(
-            assessor=self.assessor, stage=self.stage.name, collection_id=self.collection.id, source=source,
+        if self.stage is not None:
+            self.write_staged(self.stage, source)
+            return
+        pids = self.passage_ids({r.docid for r in self.records})
+        written = judgments_write(
+            assessor=self.assessor,
+            rows=(
+                JudgmentRow(query_id=self.qids[r.qid], passage_id=pids[r.docid], grade=r.grade,
+                            probabilities=self.probabilities.get((r.qid, r.docid)))
+                for r in self.records
+            ),
+            source=source,
             replace=self.replace,
         )
-        self.stage.drop()
         self.report.created = written.created
         self.report.updated = written.updated
         self.report.unchanged = written.unchanged
