@@ -111,6 +111,15 @@ def test_uncertainty_takes_the_pairs_with_the_smallest_grade_margin(world):
     assert item_pairs(out["campaign"]) == expected  # least certain first
 
 
+def test_uncertainty_by_query_takes_the_queries_with_the_smallest_mean_margin(world):
+    out = create("--from-assessor", "llm-probs", "--budget", "2", "--select", "uncertainty", "--unit", "query")
+    by_query: dict[str, list[float]] = {}
+    for (qid, _), p in world["probabilities"].items():
+        by_query.setdefault(qid, []).append(margin(p))
+    expected = sorted(by_query, key=lambda q: np.mean(by_query[q]))[:2]
+    assert [q for q, _ in item_pairs(out["campaign"])] == [q for q in expected for _ in range(PER_QUERY)]
+
+
 def test_lara_adds_the_next_round_when_annotators_complete_the_first(world, alice, django_capture_on_commit_callbacks):
     out = create("--from-assessor", "llm-probs", "--budget", "10", "--select", "lara", "--round-size", "4")
     campaign = Campaign.objects.get(pk=out["campaign"])
