@@ -313,3 +313,24 @@ def test_a_binary_llm_is_calibrated_onto_the_graded_scale_people_use(world, alic
     written = Assessor.objects.get(name="budget-bin")
     grades = set(Judgment.objects.filter(assessor=written).values_list("grade", flat=True))
     assert written.scale == Assessor.GRADED and grades <= {0, 1, 2, 3} and max(grades) >= 2
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_review_page_budget_section_in_the_browser(world, live_server, page, admin_user):
+    from tests.conftest import browser_login
+
+    out = create("--from-assessor", "llm-probs", "--budget", "6", "--select", "lara", "--round-size", "3")
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    browser_login(page, live_server, "admin", "admin-pass-123")
+    page.goto(f"{live_server.url}/annotation/campaigns/{out['campaign']}/review/")
+    assert "lara by pair: 3 of 6 pairs in rounds of 3" in page.locator("#budget-plan").inner_text()
+    assert page.locator("#budget-rounds tbody tr").count() == 1
+    page.click("#budget-round-form button")
+    page.wait_for_load_state("networkidle")
+    assert "Round 2 added: 3 items (random)" in page.content()
+    assert page.locator("#budget-rounds tbody tr").count() == 2
+    assert "6 of 6 pairs" in page.locator("#budget-plan").inner_text()
+    assert page.locator("#budget-round-form").count() == 0
+    assert refused == []
