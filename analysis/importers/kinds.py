@@ -734,6 +734,9 @@ class BertScoreImporter(Importer):
         assert self.collection is not None
         cid, gid, setting, imported = self.collection.id, self.generator.id, self.setting, BertScore.IMPORTED
         self.report.new_passages += self.stage.add_missing_passages(cid)
+        # The scores a large earlier import added: without their statistics the merge
+        # below is planned as if the table were empty and scans it once per staged row.
+        self.stage.analyze(BertScore)
         rows, queries, passages, generations = table(BertScore), table(Query), table(Passage), table(Generation)
         qn = connection.ops.quote_name
         position, precision, recall, f1 = qn("position"), qn("precision"), qn("recall"), qn("f1")
@@ -898,6 +901,7 @@ class ReasonsImporter(Importer):
             f"UPDATE {{stage}} SET query_id = q.id FROM {queries} AS q JOIN {collections} AS c "
             f"ON c.id = q.collection_id WHERE {stage}.pos = -1 AND c.name = {stage}.coll AND q.qid = {stage}.qid"
         )
+        self.stage.analyze()
         known = f"EXISTS (SELECT 1 FROM {collections} AS c WHERE c.name = s.coll)"
         unknown = self.stage.first(
             f"SELECT line, qid, coll FROM {{stage}} AS s WHERE s.pos = -1 AND s.query_id IS NULL AND {known} "
@@ -929,6 +933,7 @@ class ReasonsImporter(Importer):
             f"AND p.assessor_id = %s AND p.task = %s AND p.query_id = {stage}.query_id AND p.label = {stage}.label"
         )
         self.stage.execute(match, ["same", *mine])
+        self.stage.analyze(ReasonProposal, Reason)
         # Changed: another raw list, or another reason (or number of reasons) at some position.
         self.stage.execute(
             f"UPDATE {{stage}} SET state = 'changed' FROM {proposals} AS p "
@@ -953,7 +958,10 @@ class ReasonsImporter(Importer):
             "WHERE s.pos = -1 AND s.query_id IS NOT NULL AND s.proposal_id IS NULL",
             [self.task, self.assessor.id, source.id, connection.ops.adapt_datetimefield_value(timezone.now())],
         )
+        # The proposals just created: the match must know them (and the stage its new ids).
+        self.stage.analyze(ReasonProposal)
         self.stage.execute(match, ["new", *mine])
+        self.stage.analyze()
         self.stage.execute(
             f"INSERT INTO {reasons} (proposal_id, {position}, {text}) "
             "SELECT h.proposal_id, x.pos, x.reason FROM {stage} AS x JOIN {stage} AS h "

@@ -152,6 +152,14 @@ class Staging:
             self.execute(f"ANALYZE {table(Passage)}")
         return created
 
+    def analyze(self, *models: type[models.Model]) -> None:
+        """Refresh the statistics of this table and of ``models``' tables after many rows
+        were added or filled in (PostgreSQL): the joins that follow would otherwise be
+        planned for the few rows the statistics remember and loop over every row."""
+        if self.rows > ANALYZE_AFTER and connection.vendor == "postgresql":
+            for name in [self.name, *(table(m) for m in models)]:
+                self.execute(f"ANALYZE {name}")
+
     def drop(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
