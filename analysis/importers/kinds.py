@@ -736,7 +736,7 @@ class BertScoreImporter(Importer):
         self.report.new_passages += self.stage.add_missing_passages(cid)
         # The scores a large earlier import added: without their statistics the merge
         # below is planned as if the table were empty and scans it once per staged row.
-        self.stage.analyze(BertScore)
+        self.stage.analyze(BertScore, Query, Generation)
         rows, queries, passages, generations = table(BertScore), table(Query), table(Passage), table(Generation)
         qn = connection.ops.quote_name
         position, precision, recall, f1 = qn("position"), qn("precision"), qn("recall"), qn("f1")
