@@ -52,6 +52,9 @@ class ReasonShownSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     text = serializers.CharField()
     model = serializers.CharField(allow_null=True, help_text="null in a blind campaign")
+    label = serializers.CharField(
+        allow_blank=True, help_text="the list's pipeline label (collection, subject, settings; names no model)"
+    )
     suggested_category = serializers.IntegerField(allow_null=True)
 
 
@@ -96,7 +99,8 @@ def _lease_body(lease: selectors.Lease) -> dict:
             "docid": screen.passage.docid if screen.passage else None,
             "passage": screen.passage.text if screen.passage else None,
             "task": screen.campaign.task if screen.campaign.kind == Campaign.REASONS else "",
-            "reasons": [{k: r[k] for k in ("id", "text", "model", "suggested_category")} for r in screen.reasons],
+            "reasons": [{k: r[k] for k in ("id", "text", "model", "label", "suggested_category")}
+                        for r in screen.reasons],
             "evidence": screen.evidence,
             "known_grades": screen.known_grades,
         },
@@ -142,6 +146,7 @@ class CampaignDetailSerializer(serializers.Serializer):
     name = serializers.CharField()
     kind = serializers.CharField()
     task = serializers.CharField()
+    reasons_label = serializers.CharField(help_text="reasons: the pipeline label of the lists shown")
     collection = serializers.CharField(source="collection.name")
     status = serializers.CharField()
     overlap = serializers.IntegerField()
@@ -161,6 +166,10 @@ class CampaignCreateSerializer(serializers.Serializer):
     overlap = serializers.IntegerField(default=1, min_value=1, max_value=50, help_text="k: completed annotations per item")
     task = serializers.ChoiceField(choices=Task.choices, required=False, help_text="reasons campaigns")
     analysis = serializers.IntegerField(required=False, help_text="reasons: the hardness analysis (default the latest)")
+    reasons_label = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=200,
+        help_text="reasons: the pipeline label of the lists to show (default: those proposed for the analysis's subject)",
+    )
     from_assessor = serializers.CharField(required=False, help_text="relevance: pairs where this assessor and the qrels disagree most")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100000)
     pairs = serializers.ListField(
@@ -322,12 +331,15 @@ class CampaignViewSet(viewsets.GenericViewSet):
         try:
             campaign = services.campaign_create(
                 name=data["name"], kind=data["kind"], collection=collection, annotators=users,
-                overlap=data["overlap"], task=data.get("task", ""), analysis=analysis, from_assessor=from_assessor,
+                overlap=data["overlap"], task=data.get("task", ""), analysis=analysis,
+                reasons_label=data["reasons_label"], from_assessor=from_assessor,
                 limit=data.get("limit"), pairs=[tuple(p) for p in data["pairs"]] if "pairs" in data else None,
                 cascade_job=data.get("cascade_job"), gold_count=data["gold"],
                 guidelines=data["guidelines"], grade_meanings=data["grade_meanings"], blind=data["blind"], reveal_after_commit=data["reveal_after_commit"],
                 lease_seconds=data["lease_seconds"], created_by=request.user,
             )
+        except services.NoReasonLists as exc:
+            raise serializers.ValidationError({"reasons_label": [str(exc)]}) from exc
         except services.AnnotationError as exc:
             raise ApiError(str(exc), code="invalid") from exc
         return Response(CampaignDetailSerializer(campaign).data, status=201)

@@ -45,6 +45,11 @@ class Campaign(models.Model):
     analysis = models.ForeignKey(
         HardnessAnalysis, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaigns"
     )
+    reasons_label = models.CharField(
+        max_length=200, blank=True,
+        help_text="reasons campaigns: the pipeline label of the reason lists shown (those proposed for the "
+                  "analysis's subject, or the one chosen)",
+    )
     reference_assessor = models.ForeignKey(
         Assessor, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="the LLM whose disagreement with the qrels chose the pairs",

@@ -45,6 +45,7 @@ from analysis.models import (
     Passage,
     Query,
     Reason,
+    ReasonProposal,
     RunRow,
 )
 from annotation.models import GRADE_MEANINGS, Assignment, Campaign, Item, ReasonVerdict
@@ -154,15 +155,42 @@ def cascade_pairs(*, job_id: int) -> list[tuple[str, str]]:
     return judges_selectors.relabeled_pairs(job_id=job_id)
 
 
-def proposed_reasons(*, query_id: Any, task: Any) -> QuerySet[Reason]:
-    """The reasons every model proposed for a query and task (``query_id`` and ``task``
-    may be outer references)."""
-    return Reason.objects.filter(proposal__query_id=query_id, proposal__task=task)
+def proposed_reasons(*, query_id: Any, task: Any, label: Any) -> QuerySet[Reason]:
+    """The reasons every model proposed for a query and task under one pipeline label
+    (the campaign's ``reasons_label``: the lists proposed for its analysis's subject).
+    Each argument may be an outer reference."""
+    return Reason.objects.filter(proposal__query_id=query_id, proposal__task=task, proposal__label=label)
 
 
 def item_reason_ids(*, item: Item, task: str) -> list[int]:
-    """The ids of every reason proposed for the item's query and task."""
-    return list(proposed_reasons(query_id=item.query_id, task=task).values_list("pk", flat=True))
+    """The ids of every reason the item's campaign shows for its query and task."""
+    return list(
+        proposed_reasons(query_id=item.query_id, task=task, label=item.campaign.reasons_label)
+        .values_list("pk", flat=True)
+    )
+
+
+def reasons_labels(*, collection: Collection, task: str) -> list[str]:
+    """The pipeline labels of the reason lists of a collection and task, sorted."""
+    return sorted(
+        ReasonProposal.objects.filter(query__collection=collection, task=task)
+        .order_by().values_list("label", flat=True).distinct()
+    )
+
+
+def reasons_labels_for(*, analysis: HardnessAnalysis) -> list[str]:
+    """The labels of the lists proposed for an analysis's collection and subject (the
+    system of H2R, the generator of H2G, the judge of H2J), those of its quantile first
+    when the label names one."""
+    rows = (
+        ReasonProposal.objects.filter(
+            query__collection_id=analysis.collection_id, task=analysis.task, subject=analysis.subject,
+            label_collection=analysis.collection.name,
+        )
+        .order_by().values_list("label", "quantile").distinct()
+    )
+    found = sorted(set(rows), key=lambda r: (r[1] is None or r[1] != analysis.quantile, r[0]))
+    return list(dict.fromkeys(label for label, _ in found))
 
 
 # --- progress -----------------------------------------------------------------------
@@ -468,9 +496,9 @@ def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: b
     their own order and no model gets the top of the list, and the model is not named.
     """
     reasons = list(
-        proposed_reasons(query_id=item.query_id, task=campaign.task)
+        proposed_reasons(query_id=item.query_id, task=campaign.task, label=campaign.reasons_label)
         .order_by("proposal__assessor__name", "proposal__label", "position", "pk")
-        .values_list("pk", "text", "category_id", "proposal__assessor__name")
+        .values_list("pk", "text", "category_id", "proposal__assessor__name", "proposal__label")
     )
     if blind:
         random.Random(f"hardq-{assignment.pk}").shuffle(reasons)
@@ -481,11 +509,14 @@ def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: b
             "id": rid,
             "text": text,
             "model": None if blind else model,
+            # The pipeline label names the list's collection, subject and settings, never
+            # the model: shown in blind campaigns too.
+            "label": label,
             "suggested_category": category_id,
             "verdict": draft.get(f"verdict_{rid}", ""),
             "category": str(draft.get(f"category_{rid}", category_id or "")),
         }
-        for n, (rid, text, category_id, model) in enumerate(reasons, start=1)
+        for n, (rid, text, category_id, model, label) in enumerate(reasons, start=1)
     ]
 
 

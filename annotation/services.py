@@ -42,6 +42,15 @@ class AnnotationError(Exception):
     """A request the annotation rules refuse; the message is fit to show to the user."""
 
 
+class NoReasonLists(AnnotationError):
+    """No reason list of the collection and task fits a reasons campaign; ``labels``
+    are those that exist, to choose from."""
+
+    def __init__(self, message: str, *, labels: list[str]) -> None:
+        super().__init__(message)
+        self.labels = labels
+
+
 class NotAllowed(AnnotationError):
     """The user may not act on this campaign or assignment."""
 
@@ -145,6 +154,28 @@ def _select_targets(
 
 
 
+def _reasons_label(*, analysis: HardnessAnalysis, chosen: str) -> str:
+    """The pipeline label whose lists a reasons campaign shows: ``chosen`` when it
+    exists on the collection and task, else the one proposed for the analysis's subject
+    (of the analysis's quantile first). No match: an error listing the labels that exist."""
+    existing = selectors.reasons_labels(collection=analysis.collection, task=analysis.task)
+    listed = ", ".join(existing) if existing else "none"
+    if chosen:
+        if chosen not in existing:
+            raise NoReasonLists(
+                f"no {analysis.task} reason list of {analysis.collection.name} has the label {chosen!r}; "
+                f"the labels that exist: {listed}", labels=existing,
+            )
+        return chosen
+    matching = selectors.reasons_labels_for(analysis=analysis)
+    if not matching:
+        raise NoReasonLists(
+            f"no {analysis.task} reason list of {analysis.collection.name} was proposed for {analysis.subject}; "
+            f"the labels that exist: {listed}", labels=existing,
+        )
+    return matching[0]
+
+
 def campaign_create(
     *,
     name: str,
@@ -154,6 +185,7 @@ def campaign_create(
     overlap: int = 1,
     task: str = "",
     analysis: HardnessAnalysis | None = None,
+    reasons_label: str = "",
     from_assessor: Assessor | None = None,
     limit: int | None = None,
     pairs: Iterable[tuple[str, str]] | None = None,
@@ -170,7 +202,9 @@ def campaign_create(
     """Create a campaign and its items.
 
     Items: ``reasons`` takes the hard queries of ``analysis`` (default: the latest done
-    analysis of ``task`` on the collection); ``relevance`` takes ``pairs`` (qid, docid) or
+    analysis of ``task`` on the collection) and shows the reason lists of the label
+    ``reasons_label``, by default the lists proposed for the analysis's subject;
+    ``relevance`` takes ``pairs`` (qid, docid) or
     the ``limit`` judged pairs where ``from_assessor`` and the official qrels disagree
     most; ``cascade`` takes ``pairs`` or the relabeled pairs of the judges app's cascade
     job ``cascade_job`` (their passages must be in the collection). ``gold``
@@ -208,15 +242,21 @@ def campaign_create(
         )
     except LookupError as exc:
         raise AnnotationError(str(exc)) from exc
-    if kind == Campaign.REASONS and analysis is None:
-        analysis = selectors.latest_analysis(collection=collection, task=task)
+    label = ""
+    if kind == Campaign.REASONS:
+        if analysis is None:
+            analysis = selectors.latest_analysis(collection=collection, task=task)
+        if analysis is None:
+            raise AnnotationError(f"no {task} hardness analysis for collection {collection.name}")
+        label = _reasons_label(analysis=analysis, chosen=reasons_label)
     if not targets:
         raise AnnotationError("the selection is empty: no items to annotate")
 
     with transaction.atomic():
         campaign = Campaign.objects.create(
             name=name, kind=kind, task=task if kind == Campaign.REASONS else "", collection=collection,
-            analysis=analysis, reference_assessor=from_assessor, overlap=overlap, guidelines=guidelines,
+            analysis=analysis, reasons_label=label, reference_assessor=from_assessor, overlap=overlap,
+            guidelines=guidelines,
             grade_meanings=meanings, blind=blind, reveal_after_commit=reveal_after_commit, lease_seconds=lease_seconds,
             created_by=created_by,
         )
@@ -505,7 +545,8 @@ def _lock(*, pk: int, user: AbstractBaseUser, now: datetime, submission: Submiss
                                         query_id=OuterRef("item__query_id"), passage_id=OuterRef("item__passage_id"))
                 .values("grade")[:1]
             )
-        proposed = selectors.proposed_reasons(query_id=OuterRef("item__query_id"), task=OuterRef("item__campaign__task"))
+        proposed = selectors.proposed_reasons(query_id=OuterRef("item__query_id"), task=OuterRef("item__campaign__task"),
+                                              label=OuterRef("item__campaign__reasons_label"))
         fields["n_proposed"] = _count(proposed)
         fields["n_named"] = _count(proposed.filter(pk__in=list(submission.verdicts)))
         if submission.category_ids():

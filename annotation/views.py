@@ -291,6 +291,10 @@ class CampaignForm(forms.Form):
     task = forms.ChoiceField(choices=[("", "-")] + [("h2r", "H2R"), ("h2g", "H2G"), ("h2j", "H2J")], required=False)
     analysis = forms.ModelChoiceField(HardnessAnalysis.objects.all(), required=False,
                                       help_text="default: the latest analysis of the task")
+    reasons_label = forms.CharField(
+        max_length=200, required=False, label="Reason lists",
+        help_text="reasons: the pipeline label of the lists to show (default: those proposed for the analysis's subject)",
+    )
     from_assessor = forms.ModelChoiceField(Assessor.objects.exclude(kind=Assessor.OFFICIAL), required=False)
     limit = forms.IntegerField(min_value=1, required=False)
     overlap = forms.IntegerField(min_value=1, initial=1)
@@ -316,11 +320,14 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
         try:
             campaign = services.campaign_create(
                 name=data["name"], kind=data["kind"], collection=data["collection"], task=data["task"] or "",
-                analysis=data["analysis"], from_assessor=data["from_assessor"], limit=data["limit"],
+                analysis=data["analysis"], reasons_label=data["reasons_label"], from_assessor=data["from_assessor"],
+                limit=data["limit"],
                 overlap=data["overlap"], annotators=list(data["annotators"]), guidelines=data["guidelines"],
                 grade_meanings=data["grade_meanings"],
                 blind=data["blind"], reveal_after_commit=data["reveal_after_commit"], created_by=request.user,
             )
+        except services.NoReasonLists as exc:
+            form.add_error("reasons_label", str(exc))
         except services.AnnotationError as exc:
             form.add_error(None, str(exc))
         else:

@@ -33,7 +33,7 @@ from analysis.importers import formats
 from analysis.bulk_writes import insert_rows, update_rows
 from analysis.importers.errors import ImportFileError
 from analysis.importers.limits import collection_name_problem, name_problem
-from analysis.importers.naming import model_from_name
+from analysis.importers.naming import model_from_name, reasons_label_parts
 from analysis.importers.staging import Staging, table
 from analysis.importers.reading import SourceFile
 from analysis.judgments import JudgmentRow, judgments_write
@@ -715,7 +715,10 @@ class ReasonsImporter(Importer):
             qid = self.qids[(r.collection, r.qid)]
             old = existing.get((qid, r.label))
             if old is None:
+                parts = reasons_label_parts(r.label)
                 proposal = ReasonProposal(query_id=qid, task=self.task, assessor=self.assessor, label=r.label,
+                                          label_collection=parts.collection, subject=parts.subject,
+                                          settings=parts.settings, quantile=parts.quantile,
                                           raw_response=r.raw, source=source)
                 new.append((proposal, r.reasons))
             elif old.raw_response != r.raw or [x.text for x in old.reasons.all()] != r.reasons:

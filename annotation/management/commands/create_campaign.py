@@ -36,6 +36,15 @@ class Command(BaseCommand):
                             help='relevance: JSON file {"0": "...", "3": "..."} worded for the grade buttons '
                                  "(default: the TREC Deep Learning scale)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
+        self.add_reasons_arguments(parser)
+
+    def add_reasons_arguments(self, parser: CommandParser) -> None:
+        """The options of reasons campaigns: which reason lists the items show."""
+        parser.add_argument(
+            "--reasons-label", dest="reasons_label", default="",
+            help="reasons: the pipeline label of the lists to show (default: the lists proposed for the "
+                 "analysis's subject, e.g. dl19_bm25_bertscore_umbrela_0.3 for BM25's H2R analysis)",
+        )
 
     def handle(self, *args, **opts) -> None:
         try:
@@ -77,8 +86,10 @@ class Command(BaseCommand):
                 name=name, kind=kind, collection=collection, task=task, analysis=analysis, from_assessor=assessor,
                 limit=opts["limit"], overlap=opts["overlap"], annotators=users, blind=opts["blind"],
                 reveal_after_commit=opts["reveal"], guidelines=guidelines, gold_count=opts["gold"],
-                grade_meanings=meanings,
+                grade_meanings=meanings, reasons_label=opts["reasons_label"],
             )
+        except services.NoReasonLists as exc:
+            raise CommandError(f"{exc} (choose one with --reasons-label L)") from exc
         except services.AnnotationError as exc:
             raise CommandError(str(exc)) from exc
         n_items = campaign.items.count()
@@ -87,6 +98,7 @@ class Command(BaseCommand):
                 "campaign": campaign.pk, "name": campaign.name, "kind": campaign.kind, "task": campaign.task,
                 "items": n_items, "gold": campaign.items.filter(is_gold=True).count(), "overlap": campaign.overlap, "annotators": sorted(names),
                 "blind": campaign.blind, "analysis": campaign.analysis_id,
+                "reasons_label": campaign.reasons_label,
             }))
         else:
             self.stdout.write(f"campaign {campaign.pk} '{campaign.name}': {n_items} items, k={campaign.overlap}, "
