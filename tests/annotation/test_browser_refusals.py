@@ -1,0 +1,150 @@
+"""Refusals the annotator sees, and evidence in sight, in Debian's Chromium at 1280x800
+(issue 14, items 3 and 4)."""
+from __future__ import annotations
+
+import pytest
+
+from analysis.models import Passage, Reason
+from annotation import services
+from annotation.models import Assignment, Campaign
+from tests.annotation import factories as f
+from tests.conftest import ARTIFACTS, browser_login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+# As the DL19 passages hold it: an en dash read as Latin-1 (bytes E2 80 93).
+MOJIBAKE = "Lincoln was born 1906 \u00e2\u0080\u0093 May 28, says the record."
+REPAIRED = "Lincoln was born 1906 \u2013 May 28, says the record."
+LONG = " ".join(["The passage goes on about the subject at some length."] * 6)
+
+
+def reasons_campaign(alice, *, n_queries=2):
+    """Two hard queries, each with its top 10 of long passages and three proposed reasons."""
+    coll, analysis, queries = f.h2r_setup(n_queries=n_queries, n_reasons=3, n_rows=10, models=("m-one",))
+    Passage.objects.filter(collection=coll).update(text=LONG)
+    first_row = queries[0].run_rows.order_by("rank").first()
+    Passage.objects.filter(pk=first_row.passage_id).update(text=MOJIBAKE)
+    return services.campaign_create(name="Evidence", kind=Campaign.REASONS, task="h2r", collection=coll,
+                                    annotators=[alice], analysis=analysis)
+
+
+def open_screen(page, live_server, campaign):
+    browser_login(page, live_server, "alice", "alice-pass-123")
+    page.goto(f"{live_server.url}/annotation/campaigns/{campaign.pk}/")
+    page.wait_for_selector("#item-panel .reason")
+
+
+def in_viewport(page, selector: str) -> bool:
+    """Whether the element is wholly inside the window and inside every scrolled box around it."""
+    return page.evaluate(
+        """(sel) => {
+          const el = document.querySelector(sel);
+          if (!el) return false;
+          const r = el.getBoundingClientRect();
+          if (r.top < 0 || r.bottom > window.innerHeight || r.height === 0) return false;
+          for (let p = el.parentElement; p; p = p.parentElement) {
+            const st = getComputedStyle(p);
+            if (/(auto|scroll|hidden)/.test(st.overflowY)) {
+              const b = p.getBoundingClientRect();
+              if (r.top < b.top - 1 || r.bottom > b.bottom + 1) return false;
+            }
+          }
+          return true;
+        }""",
+        selector,
+    )
+
+
+def test_an_incomplete_submit_shows_the_message_and_focuses_the_missing_verdict(page, live_server, alice):
+    campaign = reasons_campaign(alice)
+    open_screen(page, live_server, campaign)
+    first = page.locator("#item-panel").get_attribute("data-assignment")
+    reason_ids = [r.get_attribute("data-reason") for r in page.locator("#item-panel .reason").all()]
+    page.keyboard.press("a")  # the first reason only
+    with page.expect_response(lambda r: r.url.endswith("/submit/")) as answer:
+        page.keyboard.press("n")
+    assert answer.value.status == 422
+    page.wait_for_selector("#form-alert:not([hidden])")
+    alert = page.locator("#form-alert")
+    assert "give a verdict for every proposed reason (2 missing)" in alert.inner_text()
+    assert in_viewport(page, "#form-alert")
+    assert page.evaluate("document.activeElement.dataset.reason") == reason_ids[1]
+    assert page.locator("#item-panel").get_attribute("data-assignment") == first  # the same item, kept
+    assert page.locator(f'.reason[data-reason="{reason_ids[0]}"] input[value="agree"]').is_checked()
+    page.screenshot(path=str(ARTIFACTS / "annotation_refused_submit.png"))
+    assert Assignment.objects.get(pk=int(first)).status == Assignment.LEASED
+
+    # a refusal the server answers without a panel (the assignment is gone: 404) shows too
+    Assignment.objects.filter(pk=int(first)).delete()
+    page.keyboard.press("d")
+    page.keyboard.press("d")
+    with page.expect_response(lambda r: r.url.endswith("/submit/")) as answer:
+        page.keyboard.press("n")
+    assert answer.value.status == 404
+    page.wait_for_function("document.getElementById('form-alert').innerText.includes('404')")
+    assert "Not saved (404" in alert.inner_text() and in_viewport(page, "#form-alert")
+    page.screenshot(path=str(ARTIFACTS / "annotation_refused_404.png"))
+
+
+def test_a_new_item_opens_at_the_top_with_the_query_and_the_first_passages(page, live_server, alice):
+    campaign = reasons_campaign(alice)
+    open_screen(page, live_server, campaign)
+    for _ in range(3):
+        page.keyboard.press("a")
+    first = page.locator("#item-panel").get_attribute("data-assignment")
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # the reader was at the bottom
+    page.keyboard.press("n")
+    page.wait_for_function(f"document.querySelector('#item-panel').dataset.assignment !== '{first}'")
+    page.wait_for_timeout(100)
+    assert page.evaluate("window.scrollY") == 0
+    assert in_viewport(page, "#item-panel .ann-query")
+    for n in (1, 2):
+        assert in_viewport(page, f'#item-panel .evidence tr[data-row="{n}"]'), n
+    page.screenshot(path=str(ARTIFACTS / "annotation_new_item_top.png"))
+
+
+def test_every_passage_of_the_evidence_is_reached_by_keys_and_mojibake_is_repaired(page, live_server, alice):
+    campaign = reasons_campaign(alice, n_queries=1)
+    open_screen(page, live_server, campaign)
+    rows = page.locator("#item-panel .evidence tr[data-row]")
+    assert rows.count() == 10
+    assert not in_viewport(page, '#item-panel .evidence tr[data-row="10"]')  # the box shows the first ones
+    assert "e" in page.locator(".shortcuts").inner_text()
+    for n in range(1, 11):
+        page.keyboard.press("e")
+        assert in_viewport(page, f'#item-panel .evidence tr[data-row="{n}"].current'), n
+    # the current passage is shown in full, not cut
+    full = page.locator('#item-panel .evidence tr[data-row="10"] .clamp')
+    assert full.evaluate("el => el.scrollHeight <= el.clientHeight + 1")
+    page.screenshot(path=str(ARTIFACTS / "annotation_evidence_row_10.png"))
+    page.keyboard.press("E")
+    assert in_viewport(page, '#item-panel .evidence tr[data-row="9"].current')
+
+    # repaired for reading, raw on `t`, never changed in the database
+    first = page.locator('#item-panel .evidence tr[data-row="1"] .passage-text')
+    assert first.inner_text().strip() == REPAIRED
+    page.keyboard.press("t")
+    assert first.inner_text().strip() == MOJIBAKE
+    page.keyboard.press("t")
+    assert first.inner_text().strip() == REPAIRED
+    assert Passage.objects.filter(text=MOJIBAKE).count() == 1
+    assert Reason.objects.filter(proposal__query__collection=campaign.collection).exists()
+
+
+def test_b_pressed_while_the_next_item_is_swapped_in_loads_no_page(page, live_server, alice):
+    campaign = reasons_campaign(alice)
+    open_screen(page, live_server, campaign)
+    documents = []
+    page.on("request", lambda r: documents.append(r.url) if r.resource_type == "document" else None)
+    page.evaluate("window.__same_page = true")
+    for _ in range(3):
+        page.keyboard.press("a")
+    first = page.locator("#item-panel").get_attribute("data-assignment")
+    page.keyboard.press("n")
+    page.keyboard.press("b")  # while the submit is on its way
+    page.wait_for_function(f"document.querySelector('#item-panel').dataset.assignment !== '{first}'")
+    page.keyboard.press("b")  # the instant the new item is there
+    page.wait_for_load_state("networkidle")
+    assert documents == []
+    assert page.evaluate("window.__same_page") is True
+    assert page.locator("#item-panel").count() == 1
