@@ -23,7 +23,7 @@ def label_existing_campaigns(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0004_item_open_index'),
+        ('annotation', '0005_budget_campaigns'),
         ('analysis', '0005_reason_list_subject'),
     ]
 
