@@ -32,6 +32,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Abs, Cast, Coalesce
 
+from analysis import corpus_selectors
 from analysis.agreement import confusion_matrix, kappa_from_matrix
 from analysis.models import (
     Assessor,
@@ -741,9 +742,31 @@ def campaign_review(*, campaign: Campaign) -> dict[str, Any]:
             {"id": rid, "text": texts.get(rid, ""), "verdicts": v, "final": d["item"].final_verdicts.get(str(rid), "")}
             for rid, v in d.get("reasons", [])
         ]
+    carried = carried_over_lists(campaign=campaign)
+    for d in disagreements:
+        d["repeated_with"] = carried.get(d["item"].query.qid, [])
     return {
         "annotators": rows,
         "pairs": pairs,
         "disagreements": disagreements,
+        "carried_over": [
+            {"item": item, "shared_with": carried[item.query.qid]}
+            for item in sorted(items.values(), key=lambda i: i.position) if item.query.qid in carried
+        ],
         "progress": campaign_progress(campaign=campaign),
     }
+
+
+def carried_over_lists(*, campaign: Campaign) -> dict[str, list[str]]:
+    """qid -> the other queries of the collection whose list is the same one, under the
+    reasons campaign's label (a list the reference script carried over from another
+    query is no reason for this one); empty for other campaigns."""
+    if campaign.kind != Campaign.REASONS:
+        return {}
+    out: dict[str, list[str]] = {}
+    for group in corpus_selectors.repeated_reason_lists(
+        collection=campaign.collection, task=campaign.task, label=campaign.reasons_label
+    ):
+        for qid in group["qids"]:
+            out[qid] = sorted({*out.get(qid, []), *(q for q in group["qids"] if q != qid)}, key=lambda q: (len(q), q))
+    return out

@@ -143,3 +143,58 @@ def test_create_campaign_refuses_when_no_list_was_proposed_for_the_subject(dl19,
     call_command(*argv, "--reasons-label", "dl19_bm25_bertscore_umbrela_0.3", "--json", stdout=out)
     assert Campaign.objects.get(pk=json.loads(out.getvalue())["campaign"]).reasons_label == (
         "dl19_bm25_bertscore_umbrela_0.3")
+
+
+# --- carried-over lists (item 2) ------------------------------------------------------
+
+def repeated_in_file(path, *, collection: str) -> dict[str, list[set[str]]]:
+    """label -> the groups of qids that share one list, from the file itself."""
+    out: dict[str, list[set[str]]] = defaultdict(list)
+    for label, rows in file_lists(path, collection=collection).items():
+        by_list: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        for qid, reasons in rows.items():
+            if reasons:
+                by_list[tuple(reasons)].add(qid)
+        out[label] = [qids for qids in by_list.values() if len(qids) > 1]
+    return out
+
+
+def test_the_import_and_the_inventory_report_lists_repeated_for_several_queries(dl19, paper_data):
+    collection, reports = dl19
+    path = paper_data / "reasons" / "original.reasons.qwen3_8b.h2r.all.txt"
+    expected = repeated_in_file(path, collection="dl19")
+    # the case of the issue: 19335 holds the list of 1063750
+    assert any({"19335", "1063750"} <= qids for qids in expected["dl19_bm25_bertscore_umbrela_0.3"])
+
+    report = reports["h2r"]
+    got = {(g["label"], frozenset(g["qids"])) for g in report.repeated_reason_lists}
+    want = {(label, frozenset(q)) for label, groups in expected.items() for q in groups}
+    assert got == want
+    warning = next(n for n in report.notes if n.startswith("warning:"))
+    assert f"{len(want)} reason lists appear for several queries" in warning and "19335" in warning
+    assert "19335" in report.summary()
+
+    out = io.StringIO()
+    call_command("inventory", collection="dl19", json=True, stdout=out)
+    inventory = json.loads(out.getvalue())["collections"]["dl19"]["repeated_reason_lists"]
+    h2r = {(g["label"], frozenset(g["qids"])) for g in inventory if g["task"] == "h2r" and g["assessor"] == "qwen3_8b"}
+    assert h2r == want
+
+
+def test_the_review_page_flags_items_whose_list_is_carried_over(dl19, paper_data, client, admin_user):
+    collection, _ = dl19
+    analysis, _ = h2r_analysis_run(collection=collection, system="bm25", quantile=0.3)
+    from annotation import services
+
+    campaign = services.campaign_create(name="bm25 reasons", kind="reasons", task="h2r", collection=collection,
+                                        analysis=analysis, annotators=[admin_user])
+    groups = repeated_in_file(paper_data / "reasons" / "original.reasons.qwen3_8b.h2r.all.txt",
+                              collection="dl19")[campaign.reasons_label]
+    shared = {qid for g in groups for qid in g}
+    items = set(campaign.items.values_list("query__qid", flat=True))
+    assert items & shared, "the campaign holds a carried-over list (else this test shows nothing)"
+    client.force_login(admin_user)
+    page = client.get(f"/annotation/campaigns/{campaign.pk}/review/").content.decode()
+    table = page.split('id="carried-over"')[1].split("</table>")[0]
+    for qid in items:
+        assert (f">{qid}<" in table) == (qid in shared), qid
