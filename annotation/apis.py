@@ -178,6 +178,10 @@ class CampaignCreateSerializer(serializers.Serializer):
     )
     from_assessor = serializers.CharField(required=False, help_text="relevance: pairs where this assessor and the qrels disagree most")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100000)
+    per_query = serializers.IntegerField(
+        required=False, min_value=1, max_value=100000,
+        help_text="relevance: at most M pairs of one query (default: ceil(limit / queries with a disagreement))",
+    )
     pairs = serializers.ListField(
         child=serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2),
         required=False, help_text="[[qid, docid], ...] for relevance or cascade campaigns",
@@ -338,7 +342,7 @@ class CampaignViewSet(viewsets.GenericViewSet):
             campaign = services.campaign_create(
                 name=data["name"], kind=data["kind"], collection=collection, annotators=users,
                 overlap=data["overlap"], task=data.get("task", ""), analysis=analysis,
-                reasons_label=data["reasons_label"], from_assessor=from_assessor,
+                reasons_label=data["reasons_label"], from_assessor=from_assessor, per_query=data.get("per_query"),
                 limit=data.get("limit"), pairs=[tuple(p) for p in data["pairs"]] if "pairs" in data else None,
                 cascade_job=data.get("cascade_job"), gold_count=data["gold"],
                 guidelines=data["guidelines"], grade_meanings=data["grade_meanings"], blind=data["blind"], reveal_after_commit=data["reveal_after_commit"],
@@ -346,6 +350,8 @@ class CampaignViewSet(viewsets.GenericViewSet):
             )
         except services.NoReasonLists as exc:
             raise serializers.ValidationError({"reasons_label": [str(exc)]}) from exc
+        except services.CampaignInvalid as exc:
+            raise serializers.ValidationError(exc.errors) from exc
         except services.AnnotationError as exc:
             raise ApiError(str(exc), code="invalid") from exc
         return Response(CampaignDetailSerializer(campaign).data, status=201)

@@ -29,8 +29,9 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    Window,
 )
-from django.db.models.functions import Abs, Cast, Coalesce
+from django.db.models.functions import Abs, Cast, Coalesce, RowNumber
 
 from analysis import corpus_selectors
 from analysis.agreement import confusion_matrix, kappa_from_matrix
@@ -104,11 +105,17 @@ def resolve_pairs(
     return out
 
 
-def disagreement_pairs(*, collection: Collection, assessor: Assessor, limit: int) -> list[Judgment]:
-    """The ``limit`` pairs judged by ``assessor`` and the official qrels that differ most.
+def disagreement_pairs(
+    *, collection: Collection, assessor: Assessor, limit: int, per_query: int | None = None
+) -> list[Judgment]:
+    """``limit`` pairs where ``assessor`` and the official qrels disagree, spread across
+    the queries: at most ``per_query`` of one query (default ``ceil(limit / queries with
+    a disagreement)``), taken round by round (every query's largest disagreement first,
+    then its second...), ties within a round broken by the size of the disagreement, then
+    by qid and docid so that the selection is reproducible.
 
-    Each returned Judgment (of ``assessor``) carries ``official_grade`` and ``gap``; ties
-    are broken by qid and docid so that the selection is reproducible.
+    Each returned Judgment (of ``assessor``) carries ``official_grade`` and ``gap``.
+    Queries: 2 (the number of queries with a disagreement, the pairs).
     """
     official = Judgment.objects.filter(
         query=OuterRef("query"), passage=OuterRef("passage"), assessor__kind=Assessor.OFFICIAL, grade__isnull=False
@@ -118,10 +125,22 @@ def disagreement_pairs(*, collection: Collection, assessor: Assessor, limit: int
         .annotate(official_grade=Subquery(official))
         .filter(official_grade__isnull=False)
         .annotate(gap=Abs(F("grade") - F("official_grade")))
-        .select_related("query", "passage")
-        .order_by("-gap", "query__qid", "passage__docid")
+        .filter(gap__gt=0)
     )
-    return list(rows[:limit])
+    if per_query is None:
+        queries = rows.order_by().values("query_id").distinct().count()
+        if not queries:
+            return []
+        per_query = math.ceil(limit / queries)
+    ranked = (
+        rows.annotate(rank_in_query=Window(
+            RowNumber(), partition_by=[F("query_id")], order_by=[F("gap").desc(), F("passage__docid").asc()]
+        ))
+        .filter(rank_in_query__lte=per_query)
+        .select_related("query", "passage")
+        .order_by("rank_in_query", "-gap", "query__qid", "passage__docid")
+    )
+    return list(ranked[:limit])
 
 
 def gold_candidates(

@@ -51,6 +51,16 @@ class NoReasonLists(AnnotationError):
         self.labels = labels
 
 
+class CampaignInvalid(AnnotationError):
+    """A campaign's settings do not fit together; ``errors`` maps the input fields at
+    fault (``from_assessor``, ``limit``, ``per_query``, ``task``...) to their messages, for
+    the web form, the API's 400 body, and the command (which names its options)."""
+
+    def __init__(self, message: str, *, errors: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
 class NotAllowed(AnnotationError):
     """The user may not act on this campaign or assignment."""
 
@@ -126,12 +136,13 @@ def _select_targets(
     from_assessor: Assessor | None,
     limit: int | None,
     pairs: Iterable[tuple[str, str]] | None,
+    per_query: int | None = None,
 ) -> list[tuple[Query, Passage | None]]:
     """The (query, passage) targets of a new campaign's items, by kind."""
     targets: list[tuple[Query, Passage | None]]
     if kind == Campaign.REASONS:
         if task not in {"h2r", "h2g", "h2j"}:
-            raise AnnotationError("a reasons campaign needs --task h2r, h2g or h2j")
+            raise CampaignInvalid("a reasons campaign needs a task", errors={"task": ["choose H2R, H2G or H2J"]})
         if analysis is None:
             analysis = selectors.latest_analysis(collection=collection, task=task)
         if analysis is None:
@@ -143,10 +154,21 @@ def _select_targets(
         targets = selectors.resolve_pairs(collection=collection, pairs=pairs)
     elif kind == Campaign.RELEVANCE:
         if from_assessor is None or not limit:
-            raise AnnotationError("a relevance campaign needs pairs or --from-assessor A --limit N")
+            errors: dict[str, list[str]] = {}
+            if from_assessor is None:
+                errors["from_assessor"] = ["choose the assessor whose disagreements with the official qrels give "
+                                           "the pairs"]
+            if not limit:
+                errors["limit"] = ["give the number of pairs to sample"]
+            raise CampaignInvalid("a relevance campaign needs its pairs, or an assessor and a number of pairs to "
+                                  "sample from its disagreements with the official qrels", errors=errors)
+        if per_query is not None and per_query < 1:
+            raise CampaignInvalid("at most M pairs per query: M must be at least 1",
+                                  errors={"per_query": ["at least 1"]})
         targets = [
             (row.query, row.passage)
-            for row in selectors.disagreement_pairs(collection=collection, assessor=from_assessor, limit=limit)
+            for row in selectors.disagreement_pairs(collection=collection, assessor=from_assessor, limit=limit,
+                                                    per_query=per_query)
         ]
     else:
         raise AnnotationError("a cascade campaign needs the relabeled (qid, docid) pairs")
@@ -188,6 +210,7 @@ def campaign_create(
     reasons_label: str = "",
     from_assessor: Assessor | None = None,
     limit: int | None = None,
+    per_query: int | None = None,
     pairs: Iterable[tuple[str, str]] | None = None,
     cascade_job: int | None = None,
     gold: Iterable[Mapping[str, Any]] = (),
@@ -235,7 +258,7 @@ def campaign_create(
             pairs = selectors.cascade_pairs(job_id=cascade_job)
         targets = _select_targets(
             kind=kind, collection=collection, task=task, analysis=analysis, from_assessor=from_assessor,
-            limit=limit, pairs=pairs,
+            limit=limit, pairs=pairs, per_query=per_query,
         )
         gold = list(gold)
         if gold_count and kind != Campaign.REASONS:

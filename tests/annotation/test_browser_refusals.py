@@ -148,3 +148,29 @@ def test_b_pressed_while_the_next_item_is_swapped_in_loads_no_page(page, live_se
     assert documents == []
     assert page.evaluate("window.__same_page") is True
     assert page.locator("#item-panel").count() == 1
+
+
+def test_the_campaign_form_shows_only_the_fields_of_the_chosen_kind(page, live_server, admin_user, alice):
+    coll, _, _ = f.disagreeing_pairs(n=2, llm="llm-x")
+    browser_login(page, live_server, "admin", "admin-pass-123")
+    page.goto(f"{live_server.url}/annotation/campaigns/new/")
+    page.select_option('select[name="kind"]', "relevance")
+    for name in ("from_assessor", "per_query", "gold"):
+        assert page.locator(f'[data-field="{name}"]').is_visible(), name
+    for name in ("task", "analysis", "reasons_label"):
+        assert not page.locator(f'[data-field="{name}"]').is_visible(), name
+    page.screenshot(path=str(ARTIFACTS / "campaign_form_relevance.png"), full_page=True)
+    page.select_option('select[name="kind"]', "reasons")
+    assert page.locator('[data-field="task"]').is_visible()
+    assert not page.locator('[data-field="from_assessor"]').is_visible()
+    # a relevance campaign without its source: the error names the form's fields
+    page.select_option('select[name="kind"]', "relevance")
+    page.fill('input[name="name"]', "no source")
+    page.select_option('select[name="collection"]', str(coll.pk))
+    page.select_option('select[name="annotators"]', [str(alice.pk)])
+    page.click("#campaign-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    errors = page.locator(".field-error").all_inner_texts()
+    assert any(e.startswith("Sample from:") for e in errors) and any(e.startswith("Number of items:") for e in errors)
+    assert page.locator('[data-field="from_assessor"] .field-error').is_visible()
+    page.screenshot(path=str(ARTIFACTS / "campaign_form_errors.png"), full_page=True)

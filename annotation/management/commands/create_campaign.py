@@ -71,6 +71,14 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         add_budget_arguments(parser)
         self.add_reasons_arguments(parser)
+        self.add_sampling_arguments(parser)
+
+    def add_sampling_arguments(self, parser: CommandParser) -> None:
+        """How a relevance campaign samples the disagreements of --from-assessor."""
+        parser.add_argument(
+            "--per-query", dest="per_query", type=int, default=None,
+            help="relevance: at most M pairs of one query (default: ceil(N / queries with a disagreement))",
+        )
 
     def add_reasons_arguments(self, parser: CommandParser) -> None:
         """The options of reasons campaigns: which reason lists the items show."""
@@ -122,9 +130,13 @@ class Command(BaseCommand):
                 limit=opts["limit"], overlap=opts["overlap"], annotators=users, blind=opts["blind"],
                 reveal_after_commit=opts["reveal"], guidelines=guidelines, gold_count=opts["gold"],
                 grade_meanings=meanings, budget=budget, reasons_label=opts["reasons_label"],
+                per_query=opts["per_query"],
             )
         except services.NoReasonLists as exc:
             raise CommandError(f"{exc} (choose one with --reasons-label L)") from exc
+        except services.CampaignInvalid as exc:
+            options = "; ".join(f"--{name.replace('_', '-')}: {', '.join(problems)}" for name, problems in exc.errors.items())
+            raise CommandError(f"{exc} ({options})") from exc
         except services.AnnotationError as exc:
             raise CommandError(str(exc)) from exc
         n_items = campaign.items.count()
