@@ -796,3 +796,19 @@ def most_accepted_reasons(
         )
     grouped = grouped.sort_values(["task", "accepting_verdicts", "category"], ascending=[True, False, True])
     return grouped.groupby("task").head(top).reset_index(drop=True)
+
+
+def reason_pair_agreement(frame: pd.DataFrame) -> pd.Series:
+    """Per reason, the share of annotator pairs that gave it the same verdict (0-1; NaN
+    with fewer than two verdicts): the agreement a reviewer reads beside each reason.
+    Over several reasons it is the observed agreement that kappa and alpha correct."""
+    _check_reason_frame(frame)
+
+    def share(verdicts: pd.Series) -> float:
+        counts = verdicts.value_counts().to_numpy()
+        n = int(counts.sum())
+        if n < 2:
+            return float("nan")
+        return float((counts * (counts - 1)).sum() / (n * (n - 1)))
+
+    return frame.groupby("reason_id")["verdict"].agg(share)

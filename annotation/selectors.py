@@ -17,6 +17,7 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import (
     Count,
@@ -34,7 +35,13 @@ from django.db.models import (
 from django.db.models.functions import Abs, Cast, Coalesce, RowNumber
 
 from analysis import corpus_selectors
-from analysis.agreement import confusion_matrix, kappa_from_matrix
+from analysis.agreement import (
+    REASON_COLUMNS,
+    confusion_matrix,
+    kappa_from_matrix,
+    reason_pair_agreement,
+    verdict_agreement,
+)
 from analysis.models import (
     Assessor,
     BertScore,
@@ -640,6 +647,70 @@ def visible_assignments(*, campaign: Campaign, user: AbstractBaseUser) -> QueryS
     if not (user.is_staff or campaign.status == Campaign.CLOSED):
         qs = qs.filter(user=user)
     return qs.order_by("item__position", "user__username")
+
+
+def reason_verdicts(*, campaign: Campaign, user: AbstractBaseUser) -> dict[str, Any]:
+    """The verdicts of a reasons campaign per reason, as the labels and review pages show
+    them: every annotator's verdict and category (those the user may read: their own
+    while the campaign is open, everyone's for staff or once closed), the agreement on
+    the reason (share of annotator pairs with the same verdict), the adjudicated verdict,
+    whether the list is carried over; and the agreement per LLM category
+    (Krippendorff's alpha and Fleiss' kappa through ``analysis.agreement``).
+    Queries: 3 (verdicts, the campaign's lists, the repeated lists)."""
+    if campaign.kind != Campaign.REASONS:
+        return {"rows": [], "annotators": [], "categories": []}
+    verdicts = ReasonVerdict.objects.filter(assignment__item__campaign=campaign, assignment__status=Assignment.DONE)
+    if not (user.is_staff or campaign.status == Campaign.CLOSED):
+        verdicts = verdicts.filter(assignment__user=user)
+    records = list(verdicts.values_list(
+        "assignment__item_id", "reason_id", "assignment__user__username", "verdict", "category__name",
+        "reason__category__name", "reason__proposal__assessor__name",
+    ))
+    annotators = sorted({r[2] for r in records})
+    by_reason: dict[tuple[int, int], dict[str, tuple[str, str | None]]] = defaultdict(dict)
+    for item_id, rid, username, verdict, category, _, _ in records:
+        by_reason[(item_id, rid)][username] = (verdict, category)
+    frame = pd.DataFrame(
+        [(rid, campaign.task, model, llm_category, username, verdict, category)
+         for _, rid, username, verdict, category, llm_category, model in records],
+        columns=list(REASON_COLUMNS),
+    )
+    per_reason = reason_pair_agreement(frame) if len(frame) else pd.Series(dtype=float)
+    carried = carried_over_lists(campaign=campaign)
+    rows = []
+    items = (
+        Item.objects.filter(campaign=campaign).select_related("query")
+        .order_by("position", "pk")
+    )
+    reasons = list(
+        Reason.objects.filter(proposal__query__in=items.values("query"), proposal__task=campaign.task,
+                              proposal__label=campaign.reasons_label)
+        .order_by("proposal__assessor__name", "position", "pk")
+        .values_list("pk", "text", "proposal__query_id", "proposal__label", "category__name")
+    )
+    for item in items:
+        for rid, text, query_id, label, llm_category in reasons:
+            if query_id != item.query_id:
+                continue
+            given = by_reason.get((item.pk, rid), {})
+            value = per_reason.get(rid)
+            rows.append({
+                "item": item, "reason_id": rid, "text": text, "label": label, "llm_category": llm_category,
+                "verdicts": [{"annotator": a, "verdict": given[a][0] if a in given else None,
+                              "category": given[a][1] if a in given else None} for a in annotators],
+                "agreement": None if value is None or pd.isna(value) else float(value),
+                "final": item.final_verdicts.get(str(rid), ""),
+                "carried_over": carried.get(item.query.qid, []),
+            })
+    categories = []
+    if len(frame):
+        for name, group in frame.fillna({"category_llm": "(none)"}).groupby("category_llm"):
+            stats = verdict_agreement(group)
+            categories.append({"category": name, "reasons": stats["reasons"], "alpha": stats["alpha_nominal"],
+                               "alpha_note": stats["alpha_nominal_note"], "kappa": stats["fleiss_kappa"],
+                               "agreement": float(reason_pair_agreement(group).dropna().mean())
+                               if group["reason_id"].duplicated().any() else None})
+    return {"rows": rows, "annotators": annotators, "categories": categories}
 
 
 def _labels_by_annotator(*, campaign: Campaign) -> tuple[dict[str, dict[Any, Any]], list[Assignment]]:

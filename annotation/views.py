@@ -229,7 +229,8 @@ def labels(request: HttpRequest, pk: int) -> HttpResponse:
     """Done labels: the user's own while the campaign is open; everyone's once closed."""
     campaign = _campaign_for(request, pk).campaign
     rows = selectors.visible_assignments(campaign=campaign, user=request.user)
-    return render(request, "annotation/labels.html", {"campaign": campaign, "rows": rows})
+    verdicts = selectors.reason_verdicts(campaign=campaign, user=request.user)
+    return render(request, "annotation/labels.html", {"campaign": campaign, "rows": rows, "v": verdicts})
 
 
 @staff_required
@@ -237,6 +238,7 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("collection"), pk=pk)
     return render(request, "annotation/review.html",
                   {"campaign": campaign, "r": selectors.campaign_review(campaign=campaign),
+                   "v": selectors.reason_verdicts(campaign=campaign, user=request.user),
                    "budget": _budget_of(campaign)})
 
 

@@ -174,3 +174,27 @@ def test_the_campaign_form_shows_only_the_fields_of_the_chosen_kind(page, live_s
     assert any(e.startswith("Sample from:") for e in errors) and any(e.startswith("Number of items:") for e in errors)
     assert page.locator('[data-field="from_assessor"] .field-error').is_visible()
     page.screenshot(path=str(ARTIFACTS / "campaign_form_errors.png"), full_page=True)
+
+
+def test_a_reviewer_reads_the_verdicts_per_reason(page, live_server, admin_user, alice, bob):
+    from annotation import selectors
+
+    coll, analysis, queries = f.h2r_setup(n_queries=2, n_reasons=3, models=("m-one",))
+    campaign = services.campaign_create(name="Verdicts", kind=Campaign.REASONS, task="h2r", collection=coll,
+                                        analysis=analysis, annotators=[alice, bob], overlap=2)
+    for user, plan in ((alice, ["agree", "disagree", "unsure"]), (bob, ["agree", "agree", "unsure"])):
+        for _ in range(2):
+            a = services.assignment_next(campaign=campaign, user=user)
+            ids = selectors.item_reason_ids(item=a.item, task="h2r")
+            services.assignment_submit(assignment=a, user=user, verdicts=dict(zip(ids, plan)))
+    browser_login(page, live_server, "admin", "admin-pass-123")
+    page.goto(f"{live_server.url}/annotation/campaigns/{campaign.pk}/review/")
+    table = page.locator("#reason-verdicts")
+    assert table.is_visible() and table.locator("tr.reason-row").count() == 6
+    assert page.locator("#reason-verdicts th").all_inner_texts()[3:5] == ["alice", "bob"]
+    assert "0.00" in table.inner_text() and "1.00" in table.inner_text()
+    assert "0.333" not in page.content()  # rounded for reading
+    page.screenshot(path=str(ARTIFACTS / "review_reason_verdicts.png"), full_page=True)
+    page.goto(f"{live_server.url}/annotation/campaigns/{campaign.pk}/labels/")
+    assert page.locator("#reason-verdicts tr.reason-row").count() == 6
+    page.screenshot(path=str(ARTIFACTS / "labels_reason_verdicts.png"), full_page=True)
