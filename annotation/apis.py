@@ -74,6 +74,9 @@ class ItemShownSerializer(serializers.Serializer):
     reasons = ReasonShownSerializer(many=True, help_text="reasons items: the proposed reasons to give a verdict on")
     evidence = serializers.JSONField(help_text="reasons items: what makes the query hard (grades hidden when blind)")
     known_grades = serializers.ListField(child=serializers.DictField(), help_text="other assessors' grades; empty when blind")
+    llm_grade = serializers.IntegerField(
+        required=False, help_text="anchoring campaigns: the LLM's grade, on shown items only (control items lack it)"
+    )
 
 
 class LeaseSerializer(serializers.Serializer):
@@ -109,6 +112,8 @@ def _lease_body(lease: selectors.Lease) -> dict:
                         for r in screen.reasons],
             "evidence": screen.evidence,
             "known_grades": screen.known_grades,
+            # anchoring campaigns: present on shown items only; a control item has no LLM grade
+            **({"llm_grade": screen.llm_grade} if screen.llm_grade is not None else {}),
         },
         "grade_meanings": {str(k): v for k, v in screen.grade_meanings.items()},
         "draft": screen.draft,
@@ -197,6 +202,9 @@ class CampaignCreateSerializer(serializers.Serializer):
     blind = serializers.BooleanField(default=False)
     reveal_after_commit = serializers.BooleanField(default=False)
     lease_seconds = serializers.IntegerField(default=900, min_value=30, max_value=86400)
+    show_llm_grade = serializers.BooleanField(default=False, help_text="relevance: show from_assessor's grade")
+    control_share = serializers.FloatField(default=0.0, min_value=0.0, max_value=1.0,
+                                           help_text="with show_llm_grade: the share of items shown without it")
 
 
 class CampaignStatusSerializer(serializers.Serializer):
@@ -258,6 +266,10 @@ class ReviewSerializer(serializers.Serializer):
     pairs = ReviewPairSerializer(many=True)
     disagreements = ReviewDisagreementSerializer(many=True)
     progress = ProgressSerializer()
+    anchoring = serializers.JSONField(
+        allow_null=True, help_text='campaigns that show the LLM\'s grade: {"shown": {"n", "agreement_with_llm", '
+                                   '"kappa_with_llm", "kappa_with_reference", ...}, "control": {...}, "gap": {...}}',
+    )
 
 
 class AdjudicateSerializer(serializers.Serializer):
@@ -347,6 +359,7 @@ class CampaignViewSet(viewsets.GenericViewSet):
                 cascade_job=data.get("cascade_job"), gold_count=data["gold"],
                 guidelines=data["guidelines"], grade_meanings=data["grade_meanings"], blind=data["blind"], reveal_after_commit=data["reveal_after_commit"],
                 lease_seconds=data["lease_seconds"], created_by=request.user,
+                show_llm_grade=data["show_llm_grade"], control_share=data["control_share"],
             )
         except services.NoReasonLists as exc:
             raise serializers.ValidationError({"reasons_label": [str(exc)]}) from exc

@@ -37,6 +37,7 @@ from django.db.models.functions import Abs, Cast, Coalesce, RowNumber
 from analysis import corpus_selectors
 from analysis.agreement import (
     REASON_COLUMNS,
+    anchoring,
     confusion_matrix,
     kappa_from_matrix,
     reason_pair_agreement,
@@ -475,6 +476,8 @@ class Screen:
     categories: list[dict[str, str]] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
     known_grades: list[dict[str, Any]] = field(default_factory=list)
+    # anchoring campaigns: the LLM's grade of the pair, None on control items
+    llm_grade: int | None = None
 
 
 def item_screen(*, lease: Lease, reveal: bool = False) -> Screen:
@@ -498,6 +501,11 @@ def item_screen(*, lease: Lease, reveal: bool = False) -> Screen:
         screen.categories = failure_categories()
         screen.reasons = _reasons(item=item, campaign=campaign, assignment=assignment, blind=blind)
         screen.evidence = _evidence(item=item, campaign=campaign, show_grades=not blind, value=lease.hardness_value)
+    elif campaign.show_llm_grade:
+        # An anchoring control: the campaign is blind but for the LLM's grade, shown on
+        # every item except the control items (which hold no LLM grade anywhere).
+        if not item.is_control:
+            screen.llm_grade = _llm_grade(item=item, campaign=campaign)
     elif not blind:
         screen.known_grades = _known_grades(item=item, campaign=campaign)
     return screen
@@ -626,6 +634,15 @@ def _evidence(*, item: Item, campaign: Campaign, show_grades: bool, value: float
     }
 
 
+def _llm_grade(*, item: Item, campaign: Campaign) -> int | None:
+    """The reference LLM's grade of the item's pair (one query)."""
+    return (
+        Judgment.objects.filter(query_id=item.query_id, passage_id=item.passage_id,
+                                assessor_id=campaign.reference_assessor_id)
+        .values_list("grade", flat=True).first()
+    )
+
+
 def _known_grades(*, item: Item, campaign: Campaign) -> list[dict[str, Any]]:
     """Official and reference-LLM grades of a pair (only shown when not blind)."""
     rows = (
@@ -711,6 +728,38 @@ def reason_verdicts(*, campaign: Campaign, user: AbstractBaseUser) -> dict[str, 
                                "agreement": float(reason_pair_agreement(group).dropna().mean())
                                if group["reason_id"].duplicated().any() else None})
     return {"rows": rows, "annotators": annotators, "categories": categories}
+
+
+def campaign_anchoring(*, campaign: Campaign, n_boot: int = 1000, seed: int = 0) -> dict[str, Any] | None:
+    """The anchoring control of a campaign that shows the LLM's grade: agreement of the
+    human grades with the LLM and the official qrels, on shown and on control items, and
+    the gap (``analysis.agreement.anchoring``); None for other campaigns. Gold items are
+    left out. One query."""
+    if not campaign.show_llm_grade:
+        return None
+    pair = {"query_id": OuterRef("item__query_id"), "passage_id": OuterRef("item__passage_id")}
+    llm = Judgment.objects.filter(assessor_id=campaign.reference_assessor_id, grade__isnull=False, **pair)
+    official = Judgment.objects.filter(assessor__kind=Assessor.OFFICIAL, grade__isnull=False, **pair)
+    rows = list(
+        Assignment.objects.filter(item__campaign=campaign, status=Assignment.DONE, grade__isnull=False,
+                                  item__is_gold=False)
+        .annotate(llm_grade=Subquery(llm.values("grade")[:1]), official_grade=Subquery(official.values("grade")[:1]))
+        .filter(llm_grade__isnull=False)
+        .values_list("grade", "llm_grade", "official_grade", "item_id", "item__is_control")
+    )
+    data = np.array([(g, l_, -1 if o is None else o, i, not c) for g, l_, o, i, c in rows], dtype=np.int64).reshape(-1, 5)
+    return anchoring(human=data[:, 0], llm=data[:, 1], reference=data[:, 2], items=data[:, 3],
+                     shown=data[:, 4].astype(bool), n_boot=n_boot, seed=seed)
+
+
+def collection_anchoring(*, collection: Collection) -> list[dict[str, Any]]:
+    """The anchoring control of every campaign of the collection that has one."""
+    return [
+        {"campaign": c.pk, "name": c.name, "assessor": c.reference_assessor.name if c.reference_assessor else None,
+         "anchoring": campaign_anchoring(campaign=c)}
+        for c in Campaign.objects.filter(collection=collection, show_llm_grade=True)
+        .select_related("reference_assessor").order_by("pk")
+    ]
 
 
 def _labels_by_annotator(*, campaign: Campaign) -> tuple[dict[str, dict[Any, Any]], list[Assignment]]:
@@ -844,6 +893,7 @@ def campaign_review(*, campaign: Campaign) -> dict[str, Any]:
             for item in sorted(items.values(), key=lambda i: i.position) if item.query.qid in carried
         ],
         "progress": campaign_progress(campaign=campaign),
+        "anchoring": campaign_anchoring(campaign=campaign),
     }
 
 

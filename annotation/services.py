@@ -14,6 +14,7 @@ inside the transaction keeps the same guarantee there: one code path for both.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -219,6 +220,8 @@ def campaign_create(
     grade_meanings: Mapping[Any, str] | None = None,
     blind: bool = False,
     reveal_after_commit: bool = False,
+    show_llm_grade: bool = False,
+    control_share: float = 0.0,
     lease_seconds: int = 900,
     created_by: AbstractBaseUser | None = None,
     budget: budget_services.BudgetSpec | None = None,
@@ -248,6 +251,8 @@ def campaign_create(
         raise AnnotationError("a campaign needs at least one annotator")
     if overlap > len(annotators):
         raise AnnotationError(f"overlap {overlap} needs at least {overlap} annotators, got {len(annotators)}")
+    _check_anchoring(kind=kind, from_assessor=from_assessor, show_llm_grade=show_llm_grade,
+                     control_share=control_share)
 
     first_round = _budget_first_round(kind=kind, collection=collection, from_assessor=from_assessor,
                                       limit=limit, pairs=pairs, budget=budget)
@@ -286,8 +291,9 @@ def campaign_create(
             name=name, kind=kind, task=task if kind == Campaign.REASONS else "", collection=collection,
             analysis=analysis, reasons_label=label, reference_assessor=from_assessor, overlap=overlap,
             guidelines=guidelines,
-            grade_meanings=meanings, blind=blind, reveal_after_commit=reveal_after_commit, lease_seconds=lease_seconds,
-            created_by=created_by,
+            grade_meanings=meanings, blind=blind or show_llm_grade, reveal_after_commit=reveal_after_commit,
+            lease_seconds=lease_seconds, created_by=created_by, show_llm_grade=show_llm_grade,
+            control_share=control_share if show_llm_grade else 0.0,
         )
         campaign.annotators.set(annotators)
         items = [
@@ -306,6 +312,8 @@ def campaign_create(
             items.insert(min(len(items), n * step + n - 1), gold_item)
         for position, item in enumerate(items):
             item.position = position
+        if show_llm_grade:
+            _draw_control(campaign=campaign, items=items, share=control_share)
         Item.objects.bulk_create(items, batch_size=1000)
         if budget is not None and first_round is not None:
             budget_services.budget_plan_create(
@@ -354,6 +362,36 @@ def _budget_round_check_on_commit(*, campaign_id: int) -> None:
     """After a budget item's annotation commits, let the worker see whether its round
     is complete (and add the next one)."""
     transaction.on_commit(lambda: tasks.budget_round_check.delay(campaign_id))
+
+
+def _check_anchoring(*, kind: str, from_assessor: Assessor | None, show_llm_grade: bool,
+                     control_share: float) -> None:
+    """An anchoring control needs a relevance campaign, the LLM whose grade is shown, and a
+    control share from 0 to 1 (exclusive: some items must show the grade)."""
+    if not show_llm_grade:
+        if control_share:
+            raise CampaignInvalid("a control share needs the LLM's grade shown",
+                                  errors={"control_share": ["only with --show-llm-grade"]})
+        return
+    errors: dict[str, list[str]] = {}
+    if kind != Campaign.RELEVANCE:
+        errors["show_llm_grade"] = ["only relevance campaigns show an LLM's grade"]
+    if from_assessor is None or from_assessor.kind != Assessor.LLM:
+        errors["from_assessor"] = ["the LLM whose grade is shown"]
+    if not 0.0 <= control_share < 1.0:
+        errors["control_share"] = ["a share from 0 to 1 (below 1: some items show the grade)"]
+    if errors:
+        raise CampaignInvalid("an anchoring control needs a relevance campaign over an LLM assessor and a control "
+                              "share from 0 to 1", errors=errors)
+
+
+def _draw_control(*, campaign: Campaign, items: list[Item], share: float) -> None:
+    """Mark a random share of the (non-gold) items as the control, shown without the
+    LLM's grade; seeded by the campaign so the draw is reproducible."""
+    candidates = [i for i in items if not i.is_gold]
+    n = round(share * len(candidates))
+    for item in random.Random(f"hardq-control-{campaign.pk}").sample(candidates, n):
+        item.is_control = True
 
 
 def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:

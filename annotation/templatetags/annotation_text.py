@@ -57,3 +57,14 @@ def shown_text(text: str | None) -> SafeString:
         f'<span class="text-fixed" title="repaired for reading (t shows the raw text)">{escape(fixed)}</span>'
         f'<span class="text-raw">{escape(text)}</span>'
     )
+
+
+@register.filter
+def share_ci(value: float | None, interval: list[float] | None) -> str:
+    """A figure rounded for reading with its 95% interval: ``0.72 [0.61, 0.80]``; – when undefined."""
+    if value is None:
+        return "–"
+    text = f"{value:.2f}"
+    if interval:
+        text += f" [{interval[0]:.2f}, {interval[1]:.2f}]"
+    return text

@@ -72,6 +72,15 @@ class Command(BaseCommand):
         add_budget_arguments(parser)
         self.add_reasons_arguments(parser)
         self.add_sampling_arguments(parser)
+        self.add_anchoring_arguments(parser)
+
+    def add_anchoring_arguments(self, parser: CommandParser) -> None:
+        """An anchoring control: the LLM's grade shown, except on a random share of items."""
+        parser.add_argument("--show-llm-grade", dest="show_llm_grade", action="store_true",
+                            help="relevance: show the --from-assessor LLM's grade beside each pair (the campaign "
+                                 "is otherwise blind)")
+        parser.add_argument("--control-share", dest="control_share", type=float, default=0.0,
+                            help="with --show-llm-grade: the share P of items shown without it (the control)")
 
     def add_sampling_arguments(self, parser: CommandParser) -> None:
         """How a relevance campaign samples the disagreements of --from-assessor."""
@@ -130,7 +139,8 @@ class Command(BaseCommand):
                 limit=opts["limit"], overlap=opts["overlap"], annotators=users, blind=opts["blind"],
                 reveal_after_commit=opts["reveal"], guidelines=guidelines, gold_count=opts["gold"],
                 grade_meanings=meanings, budget=budget, reasons_label=opts["reasons_label"],
-                per_query=opts["per_query"],
+                per_query=opts["per_query"], show_llm_grade=opts["show_llm_grade"],
+                control_share=opts["control_share"],
             )
         except services.NoReasonLists as exc:
             raise CommandError(f"{exc} (choose one with --reasons-label L)") from exc
@@ -146,6 +156,8 @@ class Command(BaseCommand):
                 "items": n_items, "gold": campaign.items.filter(is_gold=True).count(), "overlap": campaign.overlap, "annotators": sorted(names),
                 "blind": campaign.blind, "analysis": campaign.analysis_id, **budget_json(campaign),
                 "reasons_label": campaign.reasons_label,
+                "show_llm_grade": campaign.show_llm_grade,
+                "control_items": campaign.items.filter(is_control=True).count(),
             }))
         else:
             self.stdout.write(f"campaign {campaign.pk} '{campaign.name}': {n_items} items, k={campaign.overlap}, "
