@@ -68,7 +68,7 @@ def test_an_incomplete_submit_shows_the_message_and_focuses_the_missing_verdict(
     alert = page.locator("#form-alert")
     assert "give a verdict for every proposed reason (2 missing)" in alert.inner_text()
     assert in_viewport(page, "#form-alert")
-    assert page.evaluate("document.activeElement.dataset.reason") == reason_ids[1]
+    assert page.evaluate("() => document.activeElement.dataset.reason") == reason_ids[1]
     assert page.locator("#item-panel").get_attribute("data-assignment") == first  # the same item, kept
     assert page.locator(f'.reason[data-reason="{reason_ids[0]}"] input[value="agree"]').is_checked()
     page.screenshot(path=str(ARTIFACTS / "annotation_refused_submit.png"))
@@ -81,7 +81,7 @@ def test_an_incomplete_submit_shows_the_message_and_focuses_the_missing_verdict(
     with page.expect_response(lambda r: r.url.endswith("/submit/")) as answer:
         page.keyboard.press("n")
     assert answer.value.status == 404
-    page.wait_for_function("document.getElementById('form-alert').innerText.includes('404')")
+    page.wait_for_function("() => document.getElementById('form-alert').innerText.includes('404')")
     assert "Not saved (404" in alert.inner_text() and in_viewport(page, "#form-alert")
     page.screenshot(path=str(ARTIFACTS / "annotation_refused_404.png"))
 
@@ -92,11 +92,11 @@ def test_a_new_item_opens_at_the_top_with_the_query_and_the_first_passages(page,
     for _ in range(3):
         page.keyboard.press("a")
     first = page.locator("#item-panel").get_attribute("data-assignment")
-    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # the reader was at the bottom
+    page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")  # the reader was at the bottom
     page.keyboard.press("n")
-    page.wait_for_function(f"document.querySelector('#item-panel').dataset.assignment !== '{first}'")
+    page.wait_for_function(f"() => document.querySelector('#item-panel').dataset.assignment !== '{first}'")
     page.wait_for_timeout(100)
-    assert page.evaluate("window.scrollY") == 0
+    assert page.evaluate("() => window.scrollY") == 0
     assert in_viewport(page, "#item-panel .ann-query")
     for n in (1, 2):
         assert in_viewport(page, f'#item-panel .evidence tr[data-row="{n}"]'), n
@@ -136,17 +136,17 @@ def test_b_pressed_while_the_next_item_is_swapped_in_loads_no_page(page, live_se
     open_screen(page, live_server, campaign)
     documents = []
     page.on("request", lambda r: documents.append(r.url) if r.resource_type == "document" else None)
-    page.evaluate("window.__same_page = true")
+    page.evaluate("() => { window.__same_page = true; }")
     for _ in range(3):
         page.keyboard.press("a")
     first = page.locator("#item-panel").get_attribute("data-assignment")
     page.keyboard.press("n")
     page.keyboard.press("b")  # while the submit is on its way
-    page.wait_for_function(f"document.querySelector('#item-panel').dataset.assignment !== '{first}'")
+    page.wait_for_function(f"() => document.querySelector('#item-panel').dataset.assignment !== '{first}'")
     page.keyboard.press("b")  # the instant the new item is there
     page.wait_for_load_state("networkidle")
     assert documents == []
-    assert page.evaluate("window.__same_page") is True
+    assert page.evaluate("() => window.__same_page") is True
     assert page.locator("#item-panel").count() == 1
 
 
@@ -198,3 +198,38 @@ def test_a_reviewer_reads_the_verdicts_per_reason(page, live_server, admin_user,
     page.goto(f"{live_server.url}/annotation/campaigns/{campaign.pk}/labels/")
     assert page.locator("#reason-verdicts tr.reason-row").count() == 6
     page.screenshot(path=str(ARTIFACTS / "labels_reason_verdicts.png"), full_page=True)
+
+
+def test_an_anchoring_campaign_shows_the_llm_grade_except_on_control_items(page, live_server, admin_user, alice):
+    coll, pairs, llm = f.disagreeing_pairs(n=8, llm="llm-shown", official_grade=0, llm_grade=2)
+    campaign = services.campaign_create(
+        name="Anchoring", kind=Campaign.RELEVANCE, collection=coll, annotators=[alice], from_assessor=llm,
+        pairs=[(q.qid, p.docid) for q, p in pairs], show_llm_grade=True, control_share=0.5,
+    )
+    control = set(campaign.items.filter(is_control=True).values_list("pk", flat=True))
+    browser_login(page, live_server, "alice", "alice-pass-123")
+    page.goto(f"{live_server.url}/annotation/campaigns/{campaign.pk}/")
+    seen = {"shown": 0, "control": 0}
+    for n in range(8):
+        page.wait_for_selector("#item-panel .ann-passage")
+        assignment = Assignment.objects.get(pk=int(page.locator("#item-panel").get_attribute("data-assignment")))
+        text = page.locator("#item-panel").inner_text()
+        if assignment.item_id in control:
+            seen["control"] += 1
+            assert "LLM graded" not in text and "llm-shown" not in page.content()
+        else:
+            seen["shown"] += 1
+            assert "The LLM graded this pair 2." in text
+            if seen["shown"] == 1:
+                page.screenshot(path=str(ARTIFACTS / "anchoring_shown_item.png"))
+        page.keyboard.press("2" if assignment.item_id not in control else "0")
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"() => document.querySelector('#item-panel .progress-text').innerText.startsWith('{n + 1} of')")
+    assert seen == {"shown": 4, "control": 4}
+    page.context.clear_cookies()
+    browser_login(page, live_server, "admin", "admin-pass-123")
+    page.goto(f"{live_server.url}/annotation/campaigns/{campaign.pk}/review/")
+    table = page.locator("#anchoring")
+    assert table.is_visible()
+    assert "1.00" in table.locator('tr[data-group="gap"]').inner_text()  # copying when shown, official otherwise
+    page.screenshot(path=str(ARTIFACTS / "anchoring_review.png"), full_page=True)
