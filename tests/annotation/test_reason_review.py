@@ -92,3 +92,21 @@ def test_the_review_page_gives_agreement_per_reason_and_category_and_adjudicatio
         assert cells[1] == f"{pairs:.2f}"
         if len({PLAN[u][i] for u, i in itertools.product(("alice", "bob"), positions)}) > 1:
             assert cells[2] == f"{krippendorff.alpha(reliability_data=data, level_of_measurement='nominal'):.2f}"
+
+
+@pytest.mark.parametrize("blind", [False, True])
+def test_the_screen_shows_each_reasons_list_label_to_reviewers_and_to_annotators_unless_blind(
+    client, alice, admin_user, blind
+):
+    coll, analysis, _ = f.h2r_setup(n_queries=1, n_reasons=2, models=("m-one",))
+    campaign = services.campaign_create(name="labels", kind=Campaign.REASONS, task="h2r", collection=coll,
+                                        analysis=analysis, annotators=[alice, admin_user], blind=blind, overlap=2)
+    label = campaign.reasons_label
+    assert label == f"{coll.name}_bm25_bertscore_umbrela_0.3"
+    pages = {}
+    for user in (alice, admin_user):
+        client.force_login(user)
+        client.post(f"/annotation/campaigns/{campaign.pk}/next/", HTTP_HX_REQUEST="true")
+        pages[user.username] = client.get(f"/annotation/campaigns/{campaign.pk}/").content.decode()
+    assert (label in pages["alice"]) is (not blind)
+    assert label in pages["admin"]  # a reviewer always sees which list a reason comes from
