@@ -17,6 +17,7 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import (
     Count,
@@ -29,10 +30,19 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    Window,
 )
-from django.db.models.functions import Abs, Cast, Coalesce
+from django.db.models.functions import Abs, Cast, Coalesce, RowNumber
 
-from analysis.agreement import confusion_matrix, kappa_from_matrix
+from analysis import corpus_selectors
+from analysis.agreement import (
+    REASON_COLUMNS,
+    anchoring,
+    confusion_matrix,
+    kappa_from_matrix,
+    reason_pair_agreement,
+    verdict_agreement,
+)
 from analysis.models import (
     Assessor,
     BertScore,
@@ -45,6 +55,7 @@ from analysis.models import (
     Passage,
     Query,
     Reason,
+    ReasonProposal,
     RunRow,
 )
 from annotation.models import GRADE_MEANINGS, Assignment, Campaign, Item, ReasonVerdict
@@ -102,11 +113,17 @@ def resolve_pairs(
     return out
 
 
-def disagreement_pairs(*, collection: Collection, assessor: Assessor, limit: int) -> list[Judgment]:
-    """The ``limit`` pairs judged by ``assessor`` and the official qrels that differ most.
+def disagreement_pairs(
+    *, collection: Collection, assessor: Assessor, limit: int, per_query: int | None = None
+) -> list[Judgment]:
+    """``limit`` pairs where ``assessor`` and the official qrels disagree, spread across
+    the queries: at most ``per_query`` of one query (default ``ceil(limit / queries with
+    a disagreement)``), taken round by round (every query's largest disagreement first,
+    then its second...), ties within a round broken by the size of the disagreement, then
+    by qid and docid so that the selection is reproducible.
 
-    Each returned Judgment (of ``assessor``) carries ``official_grade`` and ``gap``; ties
-    are broken by qid and docid so that the selection is reproducible.
+    Each returned Judgment (of ``assessor``) carries ``official_grade`` and ``gap``.
+    Queries: 2 (the number of queries with a disagreement, the pairs).
     """
     official = Judgment.objects.filter(
         query=OuterRef("query"), passage=OuterRef("passage"), assessor__kind=Assessor.OFFICIAL, grade__isnull=False
@@ -116,10 +133,22 @@ def disagreement_pairs(*, collection: Collection, assessor: Assessor, limit: int
         .annotate(official_grade=Subquery(official))
         .filter(official_grade__isnull=False)
         .annotate(gap=Abs(F("grade") - F("official_grade")))
-        .select_related("query", "passage")
-        .order_by("-gap", "query__qid", "passage__docid")
+        .filter(gap__gt=0)
     )
-    return list(rows[:limit])
+    if per_query is None:
+        queries = rows.order_by().values("query_id").distinct().count()
+        if not queries:
+            return []
+        per_query = math.ceil(limit / queries)
+    ranked = (
+        rows.annotate(rank_in_query=Window(
+            RowNumber(), partition_by=[F("query_id")], order_by=[F("gap").desc(), F("passage__docid").asc()]
+        ))
+        .filter(rank_in_query__lte=per_query)
+        .select_related("query", "passage")
+        .order_by("rank_in_query", "-gap", "query__qid", "passage__docid")
+    )
+    return list(ranked[:limit])
 
 
 def gold_candidates(
@@ -154,15 +183,42 @@ def cascade_pairs(*, job_id: int) -> list[tuple[str, str]]:
     return judges_selectors.relabeled_pairs(job_id=job_id)
 
 
-def proposed_reasons(*, query_id: Any, task: Any) -> QuerySet[Reason]:
-    """The reasons every model proposed for a query and task (``query_id`` and ``task``
-    may be outer references)."""
-    return Reason.objects.filter(proposal__query_id=query_id, proposal__task=task)
+def proposed_reasons(*, query_id: Any, task: Any, label: Any) -> QuerySet[Reason]:
+    """The reasons every model proposed for a query and task under one pipeline label
+    (the campaign's ``reasons_label``: the lists proposed for its analysis's subject).
+    Each argument may be an outer reference."""
+    return Reason.objects.filter(proposal__query_id=query_id, proposal__task=task, proposal__label=label)
 
 
 def item_reason_ids(*, item: Item, task: str) -> list[int]:
-    """The ids of every reason proposed for the item's query and task."""
-    return list(proposed_reasons(query_id=item.query_id, task=task).values_list("pk", flat=True))
+    """The ids of every reason the item's campaign shows for its query and task."""
+    return list(
+        proposed_reasons(query_id=item.query_id, task=task, label=item.campaign.reasons_label)
+        .values_list("pk", flat=True)
+    )
+
+
+def reasons_labels(*, collection: Collection, task: str) -> list[str]:
+    """The pipeline labels of the reason lists of a collection and task, sorted."""
+    return sorted(
+        ReasonProposal.objects.filter(query__collection=collection, task=task)
+        .order_by().values_list("label", flat=True).distinct()
+    )
+
+
+def reasons_labels_for(*, analysis: HardnessAnalysis) -> list[str]:
+    """The labels of the lists proposed for an analysis's collection and subject (the
+    system of H2R, the generator of H2G, the judge of H2J), those of its quantile first
+    when the label names one."""
+    rows = (
+        ReasonProposal.objects.filter(
+            query__collection_id=analysis.collection_id, task=analysis.task, subject=analysis.subject,
+            label_collection=analysis.collection.name,
+        )
+        .order_by().values_list("label", "quantile").distinct()
+    )
+    found = sorted(set(rows), key=lambda r: (r[1] is None or r[1] != analysis.quantile, r[0]))
+    return list(dict.fromkeys(label for label, _ in found))
 
 
 # --- progress -----------------------------------------------------------------------
@@ -420,6 +476,8 @@ class Screen:
     categories: list[dict[str, str]] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
     known_grades: list[dict[str, Any]] = field(default_factory=list)
+    # anchoring campaigns: the LLM's grade of the pair, None on control items
+    llm_grade: int | None = None
 
 
 def item_screen(*, lease: Lease, reveal: bool = False) -> Screen:
@@ -443,6 +501,11 @@ def item_screen(*, lease: Lease, reveal: bool = False) -> Screen:
         screen.categories = failure_categories()
         screen.reasons = _reasons(item=item, campaign=campaign, assignment=assignment, blind=blind)
         screen.evidence = _evidence(item=item, campaign=campaign, show_grades=not blind, value=lease.hardness_value)
+    elif campaign.show_llm_grade:
+        # An anchoring control: the campaign is blind but for the LLM's grade, shown on
+        # every item except the control items (which hold no LLM grade anywhere).
+        if not item.is_control:
+            screen.llm_grade = _llm_grade(item=item, campaign=campaign)
     elif not blind:
         screen.known_grades = _known_grades(item=item, campaign=campaign)
     return screen
@@ -468,9 +531,9 @@ def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: b
     their own order and no model gets the top of the list, and the model is not named.
     """
     reasons = list(
-        proposed_reasons(query_id=item.query_id, task=campaign.task)
+        proposed_reasons(query_id=item.query_id, task=campaign.task, label=campaign.reasons_label)
         .order_by("proposal__assessor__name", "proposal__label", "position", "pk")
-        .values_list("pk", "text", "category_id", "proposal__assessor__name")
+        .values_list("pk", "text", "category_id", "proposal__assessor__name", "proposal__label")
     )
     if blind:
         random.Random(f"hardq-{assignment.pk}").shuffle(reasons)
@@ -481,11 +544,14 @@ def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: b
             "id": rid,
             "text": text,
             "model": None if blind else model,
+            # The pipeline label names the list's collection, subject and settings, never
+            # the model: shown in blind campaigns too.
+            "label": label,
             "suggested_category": category_id,
             "verdict": draft.get(f"verdict_{rid}", ""),
             "category": str(draft.get(f"category_{rid}", category_id or "")),
         }
-        for n, (rid, text, category_id, model) in enumerate(reasons, start=1)
+        for n, (rid, text, category_id, model, label) in enumerate(reasons, start=1)
     ]
 
 
@@ -568,6 +634,15 @@ def _evidence(*, item: Item, campaign: Campaign, show_grades: bool, value: float
     }
 
 
+def _llm_grade(*, item: Item, campaign: Campaign) -> int | None:
+    """The reference LLM's grade of the item's pair (one query)."""
+    return (
+        Judgment.objects.filter(query_id=item.query_id, passage_id=item.passage_id,
+                                assessor_id=campaign.reference_assessor_id)
+        .values_list("grade", flat=True).first()
+    )
+
+
 def _known_grades(*, item: Item, campaign: Campaign) -> list[dict[str, Any]]:
     """Official and reference-LLM grades of a pair (only shown when not blind)."""
     rows = (
@@ -589,6 +664,102 @@ def visible_assignments(*, campaign: Campaign, user: AbstractBaseUser) -> QueryS
     if not (user.is_staff or campaign.status == Campaign.CLOSED):
         qs = qs.filter(user=user)
     return qs.order_by("item__position", "user__username")
+
+
+def reason_verdicts(*, campaign: Campaign, user: AbstractBaseUser) -> dict[str, Any]:
+    """The verdicts of a reasons campaign per reason, as the labels and review pages show
+    them: every annotator's verdict and category (those the user may read: their own
+    while the campaign is open, everyone's for staff or once closed), the agreement on
+    the reason (share of annotator pairs with the same verdict), the adjudicated verdict,
+    whether the list is carried over; and the agreement per LLM category
+    (Krippendorff's alpha and Fleiss' kappa through ``analysis.agreement``).
+    Queries: 3 (verdicts, the campaign's lists, the repeated lists)."""
+    if campaign.kind != Campaign.REASONS:
+        return {"rows": [], "annotators": [], "categories": []}
+    verdicts = ReasonVerdict.objects.filter(assignment__item__campaign=campaign, assignment__status=Assignment.DONE)
+    if not (user.is_staff or campaign.status == Campaign.CLOSED):
+        verdicts = verdicts.filter(assignment__user=user)
+    records = list(verdicts.values_list(
+        "assignment__item_id", "reason_id", "assignment__user__username", "verdict", "category__name",
+        "reason__category__name", "reason__proposal__assessor__name",
+    ))
+    annotators = sorted({r[2] for r in records})
+    by_reason: dict[tuple[int, int], dict[str, tuple[str, str | None]]] = defaultdict(dict)
+    for item_id, rid, username, verdict, category, _, _ in records:
+        by_reason[(item_id, rid)][username] = (verdict, category)
+    frame = pd.DataFrame(
+        [(rid, campaign.task, model, llm_category, username, verdict, category)
+         for _, rid, username, verdict, category, llm_category, model in records],
+        columns=list(REASON_COLUMNS),
+    )
+    per_reason = reason_pair_agreement(frame) if len(frame) else pd.Series(dtype=float)
+    carried = carried_over_lists(campaign=campaign)
+    rows = []
+    items = (
+        Item.objects.filter(campaign=campaign).select_related("query")
+        .order_by("position", "pk")
+    )
+    reasons = list(
+        Reason.objects.filter(proposal__query__in=items.values("query"), proposal__task=campaign.task,
+                              proposal__label=campaign.reasons_label)
+        .order_by("proposal__assessor__name", "position", "pk")
+        .values_list("pk", "text", "proposal__query_id", "proposal__label", "category__name")
+    )
+    for item in items:
+        for rid, text, query_id, label, llm_category in reasons:
+            if query_id != item.query_id:
+                continue
+            given = by_reason.get((item.pk, rid), {})
+            value = per_reason.get(rid)
+            rows.append({
+                "item": item, "reason_id": rid, "text": text, "label": label, "llm_category": llm_category,
+                "verdicts": [{"annotator": a, "verdict": given[a][0] if a in given else None,
+                              "category": given[a][1] if a in given else None} for a in annotators],
+                "agreement": None if value is None or pd.isna(value) else float(value),
+                "final": item.final_verdicts.get(str(rid), ""),
+                "carried_over": carried.get(item.query.qid, []),
+            })
+    categories = []
+    if len(frame):
+        for name, group in frame.fillna({"category_llm": "(none)"}).groupby("category_llm"):
+            stats = verdict_agreement(group)
+            categories.append({"category": name, "reasons": stats["reasons"], "alpha": stats["alpha_nominal"],
+                               "alpha_note": stats["alpha_nominal_note"], "kappa": stats["fleiss_kappa"],
+                               "agreement": float(reason_pair_agreement(group).dropna().mean())
+                               if group["reason_id"].duplicated().any() else None})
+    return {"rows": rows, "annotators": annotators, "categories": categories}
+
+
+def campaign_anchoring(*, campaign: Campaign, n_boot: int = 1000, seed: int = 0) -> dict[str, Any] | None:
+    """The anchoring control of a campaign that shows the LLM's grade: agreement of the
+    human grades with the LLM and the official qrels, on shown and on control items, and
+    the gap (``analysis.agreement.anchoring``); None for other campaigns. Gold items are
+    left out. One query."""
+    if not campaign.show_llm_grade:
+        return None
+    pair = {"query_id": OuterRef("item__query_id"), "passage_id": OuterRef("item__passage_id")}
+    llm = Judgment.objects.filter(assessor_id=campaign.reference_assessor_id, grade__isnull=False, **pair)
+    official = Judgment.objects.filter(assessor__kind=Assessor.OFFICIAL, grade__isnull=False, **pair)
+    rows = list(
+        Assignment.objects.filter(item__campaign=campaign, status=Assignment.DONE, grade__isnull=False,
+                                  item__is_gold=False)
+        .annotate(llm_grade=Subquery(llm.values("grade")[:1]), official_grade=Subquery(official.values("grade")[:1]))
+        .filter(llm_grade__isnull=False)
+        .values_list("grade", "llm_grade", "official_grade", "item_id", "item__is_control")
+    )
+    data = np.array([(g, l_, -1 if o is None else o, i, not c) for g, l_, o, i, c in rows], dtype=np.int64).reshape(-1, 5)
+    return anchoring(human=data[:, 0], llm=data[:, 1], reference=data[:, 2], items=data[:, 3],
+                     shown=data[:, 4].astype(bool), n_boot=n_boot, seed=seed)
+
+
+def collection_anchoring(*, collection: Collection) -> list[dict[str, Any]]:
+    """The anchoring control of every campaign of the collection that has one."""
+    return [
+        {"campaign": c.pk, "name": c.name, "assessor": c.reference_assessor.name if c.reference_assessor else None,
+         "anchoring": campaign_anchoring(campaign=c)}
+        for c in Campaign.objects.filter(collection=collection, show_llm_grade=True)
+        .select_related("reference_assessor").order_by("pk")
+    ]
 
 
 def _labels_by_annotator(*, campaign: Campaign) -> tuple[dict[str, dict[Any, Any]], list[Assignment]]:
@@ -710,9 +881,32 @@ def campaign_review(*, campaign: Campaign) -> dict[str, Any]:
             {"id": rid, "text": texts.get(rid, ""), "verdicts": v, "final": d["item"].final_verdicts.get(str(rid), "")}
             for rid, v in d.get("reasons", [])
         ]
+    carried = carried_over_lists(campaign=campaign)
+    for d in disagreements:
+        d["repeated_with"] = carried.get(d["item"].query.qid, [])
     return {
         "annotators": rows,
         "pairs": pairs,
         "disagreements": disagreements,
+        "carried_over": [
+            {"item": item, "shared_with": carried[item.query.qid]}
+            for item in sorted(items.values(), key=lambda i: i.position) if item.query.qid in carried
+        ],
         "progress": campaign_progress(campaign=campaign),
+        "anchoring": campaign_anchoring(campaign=campaign),
     }
+
+
+def carried_over_lists(*, campaign: Campaign) -> dict[str, list[str]]:
+    """qid -> the other queries of the collection whose list is the same one, under the
+    reasons campaign's label (a list the reference script carried over from another
+    query is no reason for this one); empty for other campaigns."""
+    if campaign.kind != Campaign.REASONS:
+        return {}
+    out: dict[str, list[str]] = {}
+    for group in corpus_selectors.repeated_reason_lists(
+        collection=campaign.collection, task=campaign.task, label=campaign.reasons_label
+    ):
+        for qid in group["qids"]:
+            out[qid] = sorted({*out.get(qid, []), *(q for q in group["qids"] if q != qid)}, key=lambda q: (len(q), q))
+    return out

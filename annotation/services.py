@@ -14,6 +14,7 @@ inside the transaction keeps the same guarantee there: one code path for both.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +41,25 @@ VERDICTS = (ReasonVerdict.AGREE, ReasonVerdict.DISAGREE, ReasonVerdict.UNSURE)
 
 class AnnotationError(Exception):
     """A request the annotation rules refuse; the message is fit to show to the user."""
+
+
+class NoReasonLists(AnnotationError):
+    """No reason list of the collection and task fits a reasons campaign; ``labels``
+    are those that exist, to choose from."""
+
+    def __init__(self, message: str, *, labels: list[str]) -> None:
+        super().__init__(message)
+        self.labels = labels
+
+
+class CampaignInvalid(AnnotationError):
+    """A campaign's settings do not fit together; ``errors`` maps the input fields at
+    fault (``from_assessor``, ``limit``, ``per_query``, ``task``...) to their messages, for
+    the web form, the API's 400 body, and the command (which names its options)."""
+
+    def __init__(self, message: str, *, errors: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.errors = errors
 
 
 class NotAllowed(AnnotationError):
@@ -117,12 +137,13 @@ def _select_targets(
     from_assessor: Assessor | None,
     limit: int | None,
     pairs: Iterable[tuple[str, str]] | None,
+    per_query: int | None = None,
 ) -> list[tuple[Query, Passage | None]]:
     """The (query, passage) targets of a new campaign's items, by kind."""
     targets: list[tuple[Query, Passage | None]]
     if kind == Campaign.REASONS:
         if task not in {"h2r", "h2g", "h2j"}:
-            raise AnnotationError("a reasons campaign needs --task h2r, h2g or h2j")
+            raise CampaignInvalid("a reasons campaign needs a task", errors={"task": ["choose H2R, H2G or H2J"]})
         if analysis is None:
             analysis = selectors.latest_analysis(collection=collection, task=task)
         if analysis is None:
@@ -134,15 +155,48 @@ def _select_targets(
         targets = selectors.resolve_pairs(collection=collection, pairs=pairs)
     elif kind == Campaign.RELEVANCE:
         if from_assessor is None or not limit:
-            raise AnnotationError("a relevance campaign needs pairs or --from-assessor A --limit N")
+            errors: dict[str, list[str]] = {}
+            if from_assessor is None:
+                errors["from_assessor"] = ["choose the assessor whose disagreements with the official qrels give "
+                                           "the pairs"]
+            if not limit:
+                errors["limit"] = ["give the number of pairs to sample"]
+            raise CampaignInvalid("a relevance campaign needs its pairs, or an assessor and a number of pairs to "
+                                  "sample from its disagreements with the official qrels", errors=errors)
+        if per_query is not None and per_query < 1:
+            raise CampaignInvalid("at most M pairs per query: M must be at least 1",
+                                  errors={"per_query": ["at least 1"]})
         targets = [
             (row.query, row.passage)
-            for row in selectors.disagreement_pairs(collection=collection, assessor=from_assessor, limit=limit)
+            for row in selectors.disagreement_pairs(collection=collection, assessor=from_assessor, limit=limit,
+                                                    per_query=per_query)
         ]
     else:
         raise AnnotationError("a cascade campaign needs the relabeled (qid, docid) pairs")
     return targets
 
+
+
+def _reasons_label(*, analysis: HardnessAnalysis, chosen: str) -> str:
+    """The pipeline label whose lists a reasons campaign shows: ``chosen`` when it
+    exists on the collection and task, else the one proposed for the analysis's subject
+    (of the analysis's quantile first). No match: an error listing the labels that exist."""
+    existing = selectors.reasons_labels(collection=analysis.collection, task=analysis.task)
+    listed = ", ".join(existing) if existing else "none"
+    if chosen:
+        if chosen not in existing:
+            raise NoReasonLists(
+                f"no {analysis.task} reason list of {analysis.collection.name} has the label {chosen!r}; "
+                f"the labels that exist: {listed}", labels=existing,
+            )
+        return chosen
+    matching = selectors.reasons_labels_for(analysis=analysis)
+    if not matching:
+        raise NoReasonLists(
+            f"no {analysis.task} reason list of {analysis.collection.name} was proposed for {analysis.subject}; "
+            f"the labels that exist: {listed}", labels=existing,
+        )
+    return matching[0]
 
 
 def campaign_create(
@@ -154,8 +208,10 @@ def campaign_create(
     overlap: int = 1,
     task: str = "",
     analysis: HardnessAnalysis | None = None,
+    reasons_label: str = "",
     from_assessor: Assessor | None = None,
     limit: int | None = None,
+    per_query: int | None = None,
     pairs: Iterable[tuple[str, str]] | None = None,
     cascade_job: int | None = None,
     gold: Iterable[Mapping[str, Any]] = (),
@@ -164,6 +220,8 @@ def campaign_create(
     grade_meanings: Mapping[Any, str] | None = None,
     blind: bool = False,
     reveal_after_commit: bool = False,
+    show_llm_grade: bool = False,
+    control_share: float = 0.0,
     lease_seconds: int = 900,
     created_by: AbstractBaseUser | None = None,
     budget: budget_services.BudgetSpec | None = None,
@@ -171,7 +229,9 @@ def campaign_create(
     """Create a campaign and its items.
 
     Items: ``reasons`` takes the hard queries of ``analysis`` (default: the latest done
-    analysis of ``task`` on the collection); ``relevance`` takes ``pairs`` (qid, docid) or
+    analysis of ``task`` on the collection) and shows the reason lists of the label
+    ``reasons_label``, by default the lists proposed for the analysis's subject;
+    ``relevance`` takes ``pairs`` (qid, docid) or
     the ``limit`` judged pairs where ``from_assessor`` and the official qrels disagree
     most; ``cascade`` takes ``pairs`` or the relabeled pairs of the judges app's cascade
     job ``cascade_job`` (their passages must be in the collection). ``gold``
@@ -191,6 +251,8 @@ def campaign_create(
         raise AnnotationError("a campaign needs at least one annotator")
     if overlap > len(annotators):
         raise AnnotationError(f"overlap {overlap} needs at least {overlap} annotators, got {len(annotators)}")
+    _check_anchoring(kind=kind, from_assessor=from_assessor, show_llm_grade=show_llm_grade,
+                     control_share=control_share)
 
     first_round = _budget_first_round(kind=kind, collection=collection, from_assessor=from_assessor,
                                       limit=limit, pairs=pairs, budget=budget)
@@ -201,7 +263,7 @@ def campaign_create(
             pairs = selectors.cascade_pairs(job_id=cascade_job)
         targets = _select_targets(
             kind=kind, collection=collection, task=task, analysis=analysis, from_assessor=from_assessor,
-            limit=limit, pairs=pairs,
+            limit=limit, pairs=pairs, per_query=per_query,
         )
         gold = list(gold)
         if gold_count and kind != Campaign.REASONS:
@@ -214,17 +276,24 @@ def campaign_create(
         )
     except LookupError as exc:
         raise AnnotationError(str(exc)) from exc
-    if kind == Campaign.REASONS and analysis is None:
-        analysis = selectors.latest_analysis(collection=collection, task=task)
+    label = ""
+    if kind == Campaign.REASONS:
+        if analysis is None:
+            analysis = selectors.latest_analysis(collection=collection, task=task)
+        if analysis is None:
+            raise AnnotationError(f"no {task} hardness analysis for collection {collection.name}")
+        label = _reasons_label(analysis=analysis, chosen=reasons_label)
     if not targets:
         raise AnnotationError("the selection is empty: no items to annotate")
 
     with transaction.atomic():
         campaign = Campaign.objects.create(
             name=name, kind=kind, task=task if kind == Campaign.REASONS else "", collection=collection,
-            analysis=analysis, reference_assessor=from_assessor, overlap=overlap, guidelines=guidelines,
-            grade_meanings=meanings, blind=blind, reveal_after_commit=reveal_after_commit, lease_seconds=lease_seconds,
-            created_by=created_by,
+            analysis=analysis, reasons_label=label, reference_assessor=from_assessor, overlap=overlap,
+            guidelines=guidelines,
+            grade_meanings=meanings, blind=blind or show_llm_grade, reveal_after_commit=reveal_after_commit,
+            lease_seconds=lease_seconds, created_by=created_by, show_llm_grade=show_llm_grade,
+            control_share=control_share if show_llm_grade else 0.0,
         )
         campaign.annotators.set(annotators)
         items = [
@@ -243,6 +312,8 @@ def campaign_create(
             items.insert(min(len(items), n * step + n - 1), gold_item)
         for position, item in enumerate(items):
             item.position = position
+        if show_llm_grade:
+            _draw_control(campaign=campaign, items=items, share=control_share)
         Item.objects.bulk_create(items, batch_size=1000)
         if budget is not None and first_round is not None:
             budget_services.budget_plan_create(
@@ -291,6 +362,36 @@ def _budget_round_check_on_commit(*, campaign_id: int) -> None:
     """After a budget item's annotation commits, let the worker see whether its round
     is complete (and add the next one)."""
     transaction.on_commit(lambda: tasks.budget_round_check.delay(campaign_id))
+
+
+def _check_anchoring(*, kind: str, from_assessor: Assessor | None, show_llm_grade: bool,
+                     control_share: float) -> None:
+    """An anchoring control needs a relevance campaign, the LLM whose grade is shown, and a
+    control share from 0 to 1 (exclusive: some items must show the grade)."""
+    if not show_llm_grade:
+        if control_share:
+            raise CampaignInvalid("a control share needs the LLM's grade shown",
+                                  errors={"control_share": ["only with --show-llm-grade"]})
+        return
+    errors: dict[str, list[str]] = {}
+    if kind != Campaign.RELEVANCE:
+        errors["show_llm_grade"] = ["only relevance campaigns show an LLM's grade"]
+    if from_assessor is None or from_assessor.kind != Assessor.LLM:
+        errors["from_assessor"] = ["the LLM whose grade is shown"]
+    if not 0.0 <= control_share < 1.0:
+        errors["control_share"] = ["a share from 0 to 1 (below 1: some items show the grade)"]
+    if errors:
+        raise CampaignInvalid("an anchoring control needs a relevance campaign over an LLM assessor and a control "
+                              "share from 0 to 1", errors=errors)
+
+
+def _draw_control(*, campaign: Campaign, items: list[Item], share: float) -> None:
+    """Mark a random share of the (non-gold) items as the control, shown without the
+    LLM's grade; seeded by the campaign so the draw is reproducible."""
+    candidates = [i for i in items if not i.is_gold]
+    n = round(share * len(candidates))
+    for item in random.Random(f"hardq-control-{campaign.pk}").sample(candidates, n):
+        item.is_control = True
 
 
 def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
@@ -556,7 +657,8 @@ def _lock(*, pk: int, user: AbstractBaseUser, now: datetime, submission: Submiss
                                         query_id=OuterRef("item__query_id"), passage_id=OuterRef("item__passage_id"))
                 .values("grade")[:1]
             )
-        proposed = selectors.proposed_reasons(query_id=OuterRef("item__query_id"), task=OuterRef("item__campaign__task"))
+        proposed = selectors.proposed_reasons(query_id=OuterRef("item__query_id"), task=OuterRef("item__campaign__task"),
+                                              label=OuterRef("item__campaign__reasons_label"))
         fields["n_proposed"] = _count(proposed)
         fields["n_named"] = _count(proposed.filter(pk__in=list(submission.verdicts)))
         if submission.category_ids():

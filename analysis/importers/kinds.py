@@ -29,11 +29,12 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from analysis.corpus_selectors import repeated_lists
 from analysis.importers import formats
 from analysis.bulk_writes import insert_rows, update_rows
 from analysis.importers.errors import ImportFileError
 from analysis.importers.limits import collection_name_problem, name_problem
-from analysis.importers.naming import model_from_name
+from analysis.importers.naming import model_from_name, reasons_label_parts
 from analysis.importers.staging import Staging, table
 from analysis.importers.reading import SourceFile
 from analysis.judgments import AssessorConflict, JudgmentRow, assessor_get_or_create, judgments_write
@@ -74,6 +75,8 @@ class ImportReport:
     deleted: int = 0  # rows of the earlier import removed by replace
     new_passages: int = 0  # docids without text, kept as Passage(text=None)
     notes: list[str] = field(default_factory=list)
+    # reasons: the lists that appear for several queries under one label ({label, qids})
+    repeated_reason_lists: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The report as plain data (for an API response or JSON output)."""
@@ -740,6 +743,20 @@ class ReasonsImporter(Importer):
             listed = ", ".join(f"{name} ({n})" for name, n in sorted(skipped.items()))
             self.report.notes.append(f"skipped rows of collections not in the database: {listed}")
         self.assessor = self.llm_assessor(self.assessor_name, model=model_from_name(self.assessor_name))
+        self._warn_repeated_lists()
+
+    def _warn_repeated_lists(self) -> None:
+        """The same list for several queries under one label: the reference script
+        carried a query's list into the next query. Imported as is, and reported."""
+        repeated = repeated_lists(((r.label,), r.qid, tuple(r.reasons)) for r in self.kept)
+        self.report.repeated_reason_lists = [{"label": g["key"][0], "qids": g["qids"]} for g in repeated]
+        if repeated:
+            queries = sum(len(g["qids"]) for g in repeated)
+            listed = "; ".join(f"{g['key'][0]}: {', '.join(g['qids'])}" for g in repeated)
+            self.report.notes.append(
+                f"warning: {len(repeated)} reason lists appear for several queries under one label "
+                f"({queries} queries; carried over from another query?): {listed}"
+            )
 
     def delete_previous(self, source: ImportSource) -> int:
         return ReasonProposal.objects.filter(source=source).delete()[1].get("analysis.ReasonProposal", 0)
@@ -755,7 +772,10 @@ class ReasonsImporter(Importer):
             qid = self.qids[(r.collection, r.qid)]
             old = existing.get((qid, r.label))
             if old is None:
+                parts = reasons_label_parts(r.label)
                 proposal = ReasonProposal(query_id=qid, task=self.task, assessor=self.assessor, label=r.label,
+                                          label_collection=parts.collection, subject=parts.subject,
+                                          settings=parts.settings, quantile=parts.quantile,
                                           raw_response=r.raw, source=source)
                 new.append((proposal, r.reasons))
             elif old.raw_response != r.raw or [x.text for x in old.reasons.all()] != r.reasons:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 from xml.etree.ElementTree import Element
 
+import ftfy
 import markdown
 from django import template
 from django.utils.html import escape
@@ -40,3 +41,30 @@ def guidelines_html(text: str) -> SafeString:
     """
     html = markdown.markdown(escape(text or ""), extensions=[_NoRawHtml()])
     return mark_safe(html)  # noqa: S308 - built from escaped source, links filtered
+
+
+@register.filter
+def shown_text(text: str | None) -> SafeString:
+    """A stored text as the screen shows it: mojibake repaired by ftfy (``â€“`` -> ``–``),
+    with the raw text beside it (hidden until the reader toggles it) when the two differ.
+    The stored text is never changed; both are escaped."""
+    if text is None:
+        return mark_safe("")
+    fixed = ftfy.fix_text(text)
+    if fixed == text:
+        return escape(text)
+    return mark_safe(
+        f'<span class="text-fixed" title="repaired for reading (t shows the raw text)">{escape(fixed)}</span>'
+        f'<span class="text-raw">{escape(text)}</span>'
+    )
+
+
+@register.filter
+def share_ci(value: float | None, interval: list[float] | None) -> str:
+    """A figure rounded for reading with its 95% interval: ``0.72 [0.61, 0.80]``; – when undefined."""
+    if value is None:
+        return "–"
+    text = f"{value:.2f}"
+    if interval:
+        text += f" [{interval[0]:.2f}, {interval[1]:.2f}]"
+    return text

@@ -38,6 +38,9 @@ def reasons(users, *, n_reasons=3, n_rows=3, blind=False, task="h2r", **kw):
         from analysis.models import ReasonProposal
 
         ReasonProposal.objects.update(task=task)
+        # the pipeline's labels name the run (bm25), not the judge: chosen explicitly
+        kw.setdefault("reasons_label", ReasonProposal.objects.filter(query__collection=coll)
+                      .values_list("label", flat=True).first())
     return services.campaign_create(name="why", kind=Campaign.REASONS, task=task, collection=coll,
                                     annotators=users, blind=blind, analysis=analysis, **kw)
 
@@ -328,7 +331,7 @@ def test_h2g_evidence_shows_the_generated_passage_beside_relevant_passages_with_
     analysis.save()
     from analysis.models import ReasonProposal
 
-    ReasonProposal.objects.update(task="h2g")
+    ReasonProposal.objects.update(task="h2g", subject="gen-model")  # lists proposed for the generator
     gen = f.AssessorFactory(name="gen-model")
     q = queries[0]
     Generation.objects.create(query=q, generator=gen, response="x", text="Generated answer about boiling <points>")
