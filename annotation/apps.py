@@ -7,12 +7,13 @@ class AnnotationConfig(AppConfig):
 
     def ready(self) -> None:
         from django.db import transaction
-        from django.db.models.signals import post_delete, post_migrate, post_save
+        from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
         from analysis.models import FailureCategory
         from analysis.seeding import reseed_after_flush
         from annotation.seeds import failure_categories_seed
-        from annotation.selectors import failure_categories_forget
+        from annotation.models import Campaign
+        from annotation.selectors import annotator_count_forget, failure_categories_forget
 
         # The paper's failure categories survive a flush, like the judges' templates.
         reseed_after_flush(self, failure_categories_seed)
@@ -26,3 +27,18 @@ class AnnotationConfig(AppConfig):
         post_save.connect(categories_changed, sender=FailureCategory, weak=False, dispatch_uid="categories-saved")
         post_delete.connect(categories_changed, sender=FailureCategory, weak=False, dispatch_uid="categories-deleted")
         post_migrate.connect(failure_categories_forget, weak=False, dispatch_uid="categories-migrated")
+
+        # The progress bar's cached annotator count goes when a campaign's annotators change.
+        def annotators_changed(*, instance: object, reverse: bool, pk_set: set[int] | None, action: str,
+                               **kwargs: object) -> None:
+            if action not in {"post_add", "post_remove", "pre_clear", "post_clear"}:
+                return
+            if reverse:  # from the user's side: pk_set names the campaigns (None for a clear, read before it)
+                ids = list(pk_set or Campaign.objects.filter(annotators=instance).values_list("pk", flat=True))
+            else:
+                ids = [instance.pk]  # type: ignore[attr-defined]
+            annotator_count_forget(campaign_ids=ids)
+            transaction.on_commit(lambda: annotator_count_forget(campaign_ids=ids))
+
+        m2m_changed.connect(annotators_changed, sender=Campaign.annotators.through, weak=False,
+                            dispatch_uid="campaign-annotators-changed")

@@ -169,6 +169,29 @@ def item_reason_ids(*, item: Item, task: str) -> list[int]:
 
 # --- progress -----------------------------------------------------------------------
 
+# How many annotators a campaign has changes only when staff change its annotators; the
+# progress bar reads it on every screen, so it is cached like the taxonomy (cleared by
+# annotation.apps when the membership changes, read again after ANNOTATORS_SECONDS).
+ANNOTATORS_SECONDS = 300
+
+
+def _annotators_key(campaign_id: int) -> str:
+    return f"annotation:annotators:{campaign_id}"
+
+
+def annotator_count(*, campaign_id: int) -> int:
+    """The number of annotators of a campaign (cached)."""
+    n = cache.get(_annotators_key(campaign_id))
+    if n is None:
+        n = Membership.objects.filter(campaign_id=campaign_id).count()
+        cache.set(_annotators_key(campaign_id), n, ANNOTATORS_SECONDS)
+    return n
+
+
+def annotator_count_forget(*, campaign_ids: Iterable[int]) -> None:
+    cache.delete_many([_annotators_key(pk) for pk in campaign_ids])
+
+
 def progress_counts(
     *, campaign_id: int, user_id: int | None = None, leases_of: int | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -176,10 +199,10 @@ def progress_counts(
 
     With ``user_id`` each item carries the user's own assignment of it (at most one:
     (item, user) is unique, so the join never repeats an item) for their done and
-    skipped counts, and the number of annotators rides along as a subquery. With
+    skipped counts; the number of annotators comes from ``annotator_count``. With
     ``leases_of`` (an item id) and ``now``, ``live_leases`` counts the live leases of
-    other people on that item too: the service reads it right after locking the item,
-    so the statement sees every lease committed before the lock.
+    other people on that item too, as a subquery: the service reads it right after
+    locking the item, so the statement sees every lease committed before the lock.
     """
     items = Item.objects.filter(campaign_id=campaign_id)
     counts: dict[str, Any] = {
@@ -189,24 +212,24 @@ def progress_counts(
     }
     if user_id is None:
         return items.aggregate(**counts)
-    annotators = Membership.objects.filter(campaign_id=OuterRef("campaign_id")).values("campaign_id").annotate(
-        n=Count("pk")).values("n")
-    rows = list(
-        items.annotate(mine=FilteredRelation("assignments", condition=Q(assignments__user_id=user_id)))
-        .values("campaign_id")
-        .annotate(
-            **counts,
-            progress_done=Count("mine", filter=Q(mine__status=Assignment.DONE)),
-            progress_skipped=Count("mine", filter=Q(mine__status=Assignment.SKIPPED)),
-            progress_annotators=Coalesce(Subquery(annotators, output_field=IntegerField()), 0),
-            **({} if leases_of is None else {"live_leases": _live_leases(item_id=leases_of, user_id=user_id, now=now)}),
-        )
-        .order_by()
+    counts.update(
+        progress_done=Count("mine", filter=Q(mine__status=Assignment.DONE)),
+        progress_skipped=Count("mine", filter=Q(mine__status=Assignment.SKIPPED)),
     )
-    if not rows:  # a campaign without items
-        return {"progress_items": 0, "progress_slots": 0, "progress_completed": 0, "progress_done": 0,
-                "progress_skipped": 0, "progress_annotators": 0, "live_leases": 0}
-    return rows[0]
+    mine = items.annotate(mine=FilteredRelation("assignments", condition=Q(assignments__user_id=user_id)))
+    if leases_of is None:
+        found: dict[str, Any] = mine.aggregate(**counts)
+    else:
+        # aggregate() takes no subquery: the same aggregate as a one-group values() query
+        rows = list(
+            mine.values("campaign_id")
+            .annotate(**counts, live_leases=_live_leases(item_id=leases_of, user_id=user_id, now=now))
+            .order_by()
+        )
+        found = rows[0] if rows else {"progress_items": 0, "progress_slots": 0, "progress_completed": 0,
+                                      "progress_done": 0, "progress_skipped": 0, "live_leases": 0}
+    found["progress_annotators"] = annotator_count(campaign_id=campaign_id)
+    return found
 
 
 def _live_leases(*, item_id: Any, user_id: Any, now: datetime | None) -> Coalesce:
