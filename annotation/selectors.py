@@ -387,6 +387,28 @@ def current_lease(*, campaign: Campaign, user: AbstractBaseUser, now: datetime) 
     return None if found is None else _lease(found, campaign, user.pk)
 
 
+def open_lease(*, campaign_id: int, user: AbstractBaseUser, now: datetime) -> Lease | None:
+    """The user's latest live lease in an open campaign they annotate, read with the
+    campaign (and its analysis) itself: one query, and one for the progress. None when
+    there is none; the page then reads the campaign on its own (``campaign_access``)."""
+    label = FilteredRelation("item__query__hardness_labels", condition=Q(
+        item__query__hardness_labels__analysis_id=F("item__campaign__analysis_id")))
+    found = (
+        Assignment.objects.filter(item__campaign_id=campaign_id, item__campaign__status=Campaign.OPEN,
+                                  item__campaign__annotators=user, user=user, status=Assignment.LEASED,
+                                  expires_at__gt=now)
+        .select_related("item__campaign__analysis", "item__query", "item__passage")
+        .annotate(screen_label=label, hardness_value=F("screen_label__value"))
+        .order_by("-leased_at", "-pk").first()
+    )
+    if found is None:
+        return None
+    campaign = found.item.campaign
+    counts = progress_counts(campaign_id=campaign.pk, user_id=user.pk)
+    value = found.hardness_value if campaign.kind == Campaign.REASONS else None
+    return Lease(assignment=found, progress=progress_from(counts), hardness_value=value)
+
+
 def lease_of(*, assignment_id: int, campaign: Campaign) -> Lease:
     """An assignment of the campaign (any status) with what its screen reads; two queries."""
     found = _screen_assignments(campaign=campaign).get(pk=assignment_id)

@@ -203,10 +203,11 @@ def _screen_and_submit_queries(client, django_assert_num_queries, campaign, user
     assert f'data-assignment="{nxt.pk}"' in r.content.decode()  # the next item is in the response
 
 
-# Reasons screen, 7 queries: session, user, the campaign with its analysis and the
-# user's membership, the current lease with item/query/passage and the query's nDCG (a
-# join), the progress counts (one aggregate), the reasons of every model, the run's top
-# 10 with their official grades. The failure categories come from the cache.
+# Reasons screen, 6 queries: session, user, the current lease in the open campaign the
+# user annotates, with the campaign and its analysis, item/query/passage and the
+# query's nDCG (joins), the progress counts (one aggregate), the reasons of every model,
+# the run's top 10 with their official grades. The failure categories and the number of
+# annotators come from the cache.
 # Reasons submit and the next screen, 14: session, user; in one transaction: begin
 # (a savepoint in tests), the assignment and item locked with the campaign, another
 # live lease and the proposed-reason counts (one statement), the verdicts, the added
@@ -223,10 +224,10 @@ def test_reasons_screen_and_submit_run_constant_queries(client, alice, django_as
         # one added reason in both sizes: adding none skips its INSERT
         return {**{f"verdict_{i}": "agree" for i in ids}, "added_text": ["one"], "added_category": [""]}
 
-    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=7, submit=14, data=data)
+    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=6, submit=14, data=data)
 
 
-# Relevance screen, 6: session, user, campaign with membership, the current lease with
+# Relevance screen, 5: session, user, the current lease with its campaign and
 # item/query/passage, the progress counts, the official and reference grades (not
 # blind); the passage text size never matters.
 # Relevance submit and the next screen, 13: session, user; begin, the lock (as above,
@@ -243,7 +244,7 @@ def test_relevance_screen_and_submit_run_constant_queries(client, alice, django_
     Passage.objects.update(text="x" * size)
     campaign = services.campaign_create(name="q", kind=Campaign.RELEVANCE, collection=coll, annotators=[alice],
                                         pairs=[(q.qid, p.docid) for q, p in pairs])
-    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=6, submit=13,
+    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=5, submit=13,
                                data=lambda a: {"grade": 2})
 
 
