@@ -90,7 +90,9 @@ class JudgmentAdmin(admin.ModelAdmin):
     list_select_related = ["query__collection", "passage", "assessor"]
     show_full_result_count = False
 
-    # Edits go through the one write path, which keeps the agreement copies fresh.
+    # Edits go through the one write path (analysis.judgments), after the form has checked
+    # what an import checks (Judgment.clean: the grade on the assessor's scale, the
+    # passage in the query's collection).
     def save_model(self, request, obj: models.Judgment, form, change) -> None:
         if change and {"query", "passage", "assessor"} & set(form.changed_data):
             old = models.Judgment.objects.get(pk=obj.pk)
@@ -149,30 +151,8 @@ class RunRowAdmin(admin.ModelAdmin):
     raw_id_fields = ["run", "query", "passage"]
     list_select_related = ["run__system", "run__collection", "query", "passage"]
     show_full_result_count = False
-
-    # Edits go through the one write path, which keeps the agreement copies fresh.
-    def save_model(self, request, obj: models.Judgment, form, change) -> None:
-        if change and {"query", "passage", "assessor"} & set(form.changed_data):
-            old = models.Judgment.objects.get(pk=obj.pk)
-            judgments_delete(assessor=old.assessor, pairs=[(old.query_id, old.passage_id)])
-        row = JudgmentRow(
-            query_id=obj.query_id, passage_id=obj.passage_id, grade=obj.grade, valid=obj.valid,
-            raw_response=obj.raw_response, probabilities=obj.probabilities,
-        )
-        judgments_write(assessor=obj.assessor, rows=[row], source=obj.source)
-        obj.pk = models.Judgment.objects.values_list("pk", flat=True).get(
-            assessor=obj.assessor, query_id=obj.query_id, passage_id=obj.passage_id
-        )
-
-    def delete_model(self, request, obj: models.Judgment) -> None:
-        judgments_delete(assessor=obj.assessor, pairs=[(obj.query_id, obj.passage_id)])
-
-    def delete_queryset(self, request, queryset) -> None:
-        by_assessor: dict[int, list[tuple[int, int]]] = {}
-        for assessor_id, query_id, passage_id in queryset.values_list("assessor_id", "query_id", "passage_id"):
-            by_assessor.setdefault(assessor_id, []).append((query_id, passage_id))
-        for assessor in models.Assessor.objects.filter(pk__in=by_assessor):
-            judgments_delete(assessor=assessor, pairs=by_assessor[assessor.pk])
+    # A run row is a plain row: saved and deleted by the ORM, validated by RunRow.clean
+    # (query and passage of the run's collection) and the rank column's range.
 
     @admin.display(description="qid", ordering="query__qid")
     def qid(self, obj: models.RunRow) -> str:

@@ -140,6 +140,34 @@ def bootstrap_query_weights(n_queries: int, *, n_boot: int, seed: int) -> np.nda
     return rng.multinomial(n_queries, np.full(n_queries, 1.0 / n_queries), size=n_boot)
 
 
+def interval_note(*, n_boot: int, n_queries: int) -> str | None:
+    """Why a report has no bootstrap intervals at all (None when it has them).
+
+    The intervals resample queries, so one query gives nothing to resample.
+    """
+    if n_boot <= 0:
+        return f"no interval: n_boot={n_boot} (bootstrap off)"
+    if n_queries < 2:
+        return f"no interval: fewer than 2 queries ({n_queries})"
+    return None
+
+
+UNDEFINED_IN_RESAMPLES = "no interval: the statistic is undefined in every resample"
+
+
+def undefined_note(*, n: int, statistics: Sequence[Any], unanimous: str) -> str | None:
+    """Why a kappa or alpha is undefined (None when all of them are defined).
+
+    Without pairs nothing is defined; otherwise a chance-corrected statistic is
+    undefined only when chance agreement is 1: every label is the same one.
+    """
+    if n == 0:
+        return "undefined: no shared pair"
+    if any(v is None or (isinstance(v, float) and not np.isfinite(v)) for v in statistics):
+        return f"undefined: {unanimous} (chance agreement is 1)"
+    return None
+
+
 def _interval(samples: np.ndarray) -> list[float] | None:
     finite = samples[np.isfinite(samples)]
     if finite.size == 0:
@@ -175,6 +203,9 @@ class PairAgreement:
     n_boot: int = 0
     seed: int = DEFAULT_SEED
     ci_level: float = CI_LEVEL
+    ci_note: str | None = None
+    undefined_note: str | None = None
+    disagreement_by_query: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -241,6 +272,12 @@ def pair_agreement(
         per_grade_accuracy=per_grade_accuracy(cm),
         n_boot=n_boot,
         seed=seed,
+        ci_note=interval_note(n_boot=n_boot, n_queries=n_queries),
+        disagreement_by_query=disagreement_by_query(ref, oth, query_ids, codes=(codes, n_queries)),
+    )
+    result.undefined_note = undefined_note(
+        n=result.n, statistics=[result.kappa, result.kappa_linear, result.kappa_quadratic],
+        unanimous="both assessors gave every shared pair the same grade",
     )
     if n_boot > 0 and n_queries > 1:
         # One (Q, k*k) table of per-query matrices; a replicate is weights @ table.
@@ -253,6 +290,56 @@ def pair_agreement(
         result.kappa_linear_ci = _interval(np.asarray(kappa_from_matrix(boot, weights="linear")))
         result.kappa_quadratic_ci = _interval(np.asarray(kappa_from_matrix(boot, weights="quadratic")))
     return result
+
+
+def disagreement_by_query(
+    reference_grades: np.ndarray,
+    other_grades: np.ndarray,
+    query_ids: np.ndarray,
+    *,
+    top: int = 10,
+    codes: tuple[np.ndarray, int] | None = None,
+) -> list[dict[str, Any]]:
+    """The queries where the two assessors differ most: query id, shared pairs, pairs that differ.
+
+    Sorted by the number of differing pairs, then their share, then the query id, so
+    the list is the same for the same data; queries without a difference are left out.
+    """
+    ids = np.asarray(query_ids, dtype=np.int64)
+    if ids.size == 0:
+        return []
+    # _query_codes (or the caller's, already computed): one pass when the pairs come sorted by query
+    codes_, n_queries = codes if codes is not None else _query_codes(ids)
+    unique = np.zeros(n_queries, dtype=np.int64)
+    unique[codes_] = ids
+    pairs = np.bincount(codes_, minlength=n_queries)
+    differ = np.bincount(codes_[np.asarray(reference_grades) != np.asarray(other_grades)], minlength=n_queries)
+    candidates = np.flatnonzero(differ > 0)
+    # most differing pairs first, then the larger share, then the query id
+    order = candidates[np.lexsort((unique[candidates], -differ[candidates] / pairs[candidates], -differ[candidates]))][:top]
+    return [{"query_id": int(unique[i]), "pairs": int(pairs[i]), "differing": int(differ[i])} for i in order]
+
+
+def pair_coverage(reference_keys: np.ndarray, assessor_keys: np.ndarray) -> dict[str, Any]:
+    """How much of the reference's judged pairs the assessor also judged.
+
+    ``coverage`` = shared pairs / the reference's pairs (None when the reference judged
+    nothing). Keys are the sorted, unique pair keys of the label arrays.
+    """
+    ref, other = np.asarray(reference_keys), np.asarray(assessor_keys)
+    if ref.size and other.size:
+        # both sorted: a binary search per reference key, no merge sort of the two
+        pos = np.minimum(np.searchsorted(other, ref), other.size - 1)
+        shared = int(np.count_nonzero(other[pos] == ref))
+    else:
+        shared = 0
+    reference_pairs = int(ref.size)
+    return {
+        "shared_pairs": shared,
+        "reference_pairs": reference_pairs,
+        "assessor_pairs": int(other.size),
+        "coverage": shared / reference_pairs if reference_pairs else None,
+    }
 
 
 # --------------------------------------------------------------------------- three or more
@@ -277,6 +364,8 @@ class SetAgreement:
     n_boot: int = 0
     seed: int = DEFAULT_SEED
     ci_level: float = CI_LEVEL
+    ci_note: str | None = None
+    undefined_note: str | None = None
     pairwise: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -361,6 +450,11 @@ def set_agreement(
         percent_unanimous=float((counts.max(axis=1) == n_raters).mean()) if data.shape[0] else float("nan"),
         n_boot=n_boot,
         seed=seed,
+        ci_note=interval_note(n_boot=n_boot, n_queries=n_queries),
+    )
+    result.undefined_note = undefined_note(
+        n=result.n, statistics=[result.fleiss_kappa, result.alpha_nominal, result.alpha_ordinal],
+        unanimous="every assessor gave every pair the same label",
     )
     if n_boot > 0 and n_queries > 1:
         # Both statistics are sums over pairs, so per-query sums are enough: a
@@ -448,8 +542,22 @@ Qrels = Mapping[str, Mapping[str, int]]
 RunScores = Mapping[str, Mapping[str, float]]
 
 
+# How the report's nDCG@10 is computed, said on the page and in every export. H2R and
+# the query page's "judged only" figure drop unjudged passages first (trec_eval -J);
+# here they stay, so that the two assessors' figures are over the same ranked rows.
+NDCG_USED = (
+    "nDCG@10 (pytrec_eval ndcg_cut_10) over all run rows, unjudged = 0, on the pairs both "
+    "assessors judged; per run, the mean over the queries with a shared pair"
+)
+# Below five systems Kendall's p-value cannot be small whatever the rankings.
+MIN_RUNS_FOR_P = 5
+
+
 def mean_ndcg_at_10(run: RunScores, qrels: Qrels) -> dict[str, float]:
-    """Per-query nDCG@10 with pytrec_eval (trec_eval's ``ndcg_cut_10``), on judged queries."""
+    """Per-query nDCG@10 with pytrec_eval (trec_eval's ``ndcg_cut_10``), on judged queries.
+
+    Every run row counts (an unjudged passage has gain 0): "all rows", not judged only.
+    """
     import pytrec_eval
 
     evaluator = pytrec_eval.RelevanceEvaluator(
@@ -459,36 +567,84 @@ def mean_ndcg_at_10(run: RunScores, qrels: Qrels) -> dict[str, float]:
     return {q: m["ndcg_cut_10"] for q, m in evaluator.evaluate(judged_run).items()}
 
 
-def evaluation_effect(runs: Mapping[str, RunScores], *, official: Qrels, llm: Qrels) -> dict[str, Any]:
-    """Each run's mean nDCG@10 under the official and under an LLM's qrels, and Kendall's tau.
+def shared_qrels(reference: Qrels, assessor: Qrels) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """Both qrels cut to the (query, passage) pairs both judged; queries left empty are dropped."""
+    ref_out: dict[str, dict[str, int]] = {}
+    asr_out: dict[str, dict[str, int]] = {}
+    for qid in reference.keys() & assessor.keys():
+        docs = reference[qid].keys() & assessor[qid].keys()
+        if docs:
+            ref_out[qid] = {d: int(reference[qid][d]) for d in docs}
+            asr_out[qid] = {d: int(assessor[qid][d]) for d in docs}
+    return ref_out, asr_out
 
-    Both means are taken over the queries both qrels judge, so the two rankings of
-    systems differ only by the labels. Tau (scipy, tau-b) needs at least two runs.
+
+def p_value_note(n_runs: int) -> str | None:
+    """Why Kendall's p-value says nothing with fewer than five runs (None from five on)."""
+    if n_runs >= MIN_RUNS_FOR_P or n_runs < 2:
+        return None
+    from scipy.stats import kendalltau
+
+    smallest = float(kendalltau(range(n_runs), range(n_runs)).pvalue)
+    return (
+        f"only {n_runs} runs: the p-value cannot fall below {smallest:.3f} even for identical "
+        f"rankings, so it says nothing (it needs at least {MIN_RUNS_FOR_P} runs)"
+    )
+
+
+def evaluation_effect(runs: Mapping[str, RunScores], *, reference: Qrels, assessor: Qrels) -> dict[str, Any]:
+    """Each run's mean nDCG@10 under the reference's and the assessor's qrels, and Kendall's tau-b.
+
+    Both qrels are first cut to the pairs both judged (``shared_qrels``): an assessor
+    that judged 200 of the reference's 9,260 pairs is compared with the reference's
+    grades on those 200, not with all 9,260, so the two rankings of the runs differ
+    only by the labels. The coverage (shared pairs / the reference's pairs) is returned
+    beside tau, and a note when too few runs make the p-value meaningless.
     """
     from scipy.stats import kendalltau
 
-    shared = set(official) & set(llm)
-    official_shared = {q: official[q] for q in shared}
-    llm_shared = {q: llm[q] for q in shared}
+    reference_pairs = sum(len(d) for d in reference.values())
+    ref_shared, asr_shared = shared_qrels(reference, assessor)
+    shared = sum(len(d) for d in ref_shared.values())
     rows = []
     for name in sorted(runs):
-        under_official = mean_ndcg_at_10(runs[name], official_shared)
-        under_llm = mean_ndcg_at_10(runs[name], llm_shared)
+        under_reference = mean_ndcg_at_10(runs[name], ref_shared)
+        under_assessor = mean_ndcg_at_10(runs[name], asr_shared)
         rows.append(
             {
                 "run": name,
-                "ndcg_cut_10_official": float(np.mean(list(under_official.values()))) if under_official else None,
-                "ndcg_cut_10_llm": float(np.mean(list(under_llm.values()))) if under_llm else None,
-                "n_queries": len(under_official),
+                "ndcg_cut_10_reference": float(np.mean(list(under_reference.values()))) if under_reference else None,
+                "ndcg_cut_10_assessor": float(np.mean(list(under_assessor.values()))) if under_assessor else None,
+                "n_queries": len(under_reference),
             }
         )
+    scored = [r for r in rows if r["ndcg_cut_10_reference"] is not None and r["ndcg_cut_10_assessor"] is not None]
     tau = p_value = None
-    scored = [r for r in rows if r["ndcg_cut_10_official"] is not None and r["ndcg_cut_10_llm"] is not None]
-    if len(scored) >= 2:
-        result = kendalltau([r["ndcg_cut_10_official"] for r in scored], [r["ndcg_cut_10_llm"] for r in scored])
+    tau_note: str | None = None
+    if len(scored) < 2:
+        tau_note = f"no tau: needs two runs with a shared pair ({len(scored)})"
+    else:
+        result = kendalltau(
+            [r["ndcg_cut_10_reference"] for r in scored], [r["ndcg_cut_10_assessor"] for r in scored], variant="b"
+        )
         tau = None if np.isnan(result.statistic) else float(result.statistic)
         p_value = None if np.isnan(result.pvalue) else float(result.pvalue)
-    return {"runs": rows, "kendall_tau": tau, "kendall_tau_p": p_value}
+        if tau is None:
+            tau_note = "no tau: every run has the same nDCG@10 under one of the qrels"
+    return {
+        "ndcg": NDCG_USED,
+        "runs": rows,
+        "n_runs": len(scored),
+        "kendall_tau_b": tau,
+        "kendall_tau_b_p": p_value,
+        "kendall_tau_b_note": tau_note,
+        "p_value_note": p_value_note(len(scored)) if tau is not None else None,
+        "reference_pairs": reference_pairs,
+        "assessor_pairs": sum(len(d) for d in assessor.values()),
+        "shared_pairs": shared,
+        "shared_queries": len(ref_shared),
+        "coverage": shared / reference_pairs if reference_pairs else None,
+    }
 
 
 # --------------------------------------------------------------------------- failure reasons
@@ -569,10 +725,13 @@ def verdict_agreement(frame: pd.DataFrame, *, n_boot: int = 0, seed: int = DEFAU
         "reasons": int(len(wide)),
         "annotators": [str(a) for a in wide.columns],
         "fleiss_kappa": None,
+        "fleiss_kappa_note": None,
         "fleiss_reasons": 0,
         "alpha_nominal": None,
+        "alpha_nominal_note": None,
     }
     if wide.empty:
+        result["fleiss_kappa_note"] = result["alpha_nominal_note"] = "undefined: no reason has verdicts from two annotators"
         return result
     numeric = wide.apply(lambda col: col.map(codes)).to_numpy(dtype=float)
     import krippendorff
@@ -582,6 +741,8 @@ def verdict_agreement(frame: pd.DataFrame, *, n_boot: int = 0, seed: int = DEFAU
         result["alpha_nominal"] = float(
             krippendorff.alpha(value_counts=value_counts, level_of_measurement="nominal")
         )
+    else:
+        result["alpha_nominal_note"] = "undefined: every verdict is the same"
     raters = np.isfinite(numeric).sum(axis=1)
     common = int(pd.Series(raters).mode().iloc[0])
     equal = value_counts[raters == common]
@@ -589,6 +750,8 @@ def verdict_agreement(frame: pd.DataFrame, *, n_boot: int = 0, seed: int = DEFAU
         result["fleiss_kappa"] = fleiss_kappa_from_counts(equal)
         result["fleiss_reasons"] = int(len(equal))
         result["fleiss_annotators_per_reason"] = common
+    else:
+        result["fleiss_kappa_note"] = "undefined: every verdict is the same"
     return result
 
 

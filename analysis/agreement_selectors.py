@@ -26,6 +26,7 @@ from django.db.models import Case, Count, F, Max, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from analysis import agreement
 from analysis.models import (
     Assessor,
     Collection,
@@ -110,6 +111,12 @@ class LabelSource:
             query_ids=query_ids,
             grades=grades,
         )
+
+
+    def coverage(self, reference: str, assessor: str) -> dict[str, Any]:
+        """``agreement.pair_coverage`` of ``assessor`` on ``reference``'s pairs (no query)."""
+        keys = [self.arrays[self.assessors[name].pk][0] for name in (reference, assessor)]
+        return agreement.pair_coverage(keys[0], keys[1])
 
 
 def aligned_labels(*, collection: str, assessors: Sequence[str]) -> AlignedLabels:
@@ -231,12 +238,13 @@ def collection_assessors(*, collection: str) -> list[dict[str, Any]]:
     """Assessors with judgments in the collection: name, kind, scale, model, count (one query)."""
     rows = (
         Judgment.objects.filter(query__collection__name=collection)
-        .values("assessor__name", "assessor__kind", "assessor__scale", "assessor__model")
+        .values("assessor_id", "assessor__name", "assessor__kind", "assessor__scale", "assessor__model")
         .annotate(judgments=Count("id"), last_change=Max("updated_at"))
         .order_by("assessor__kind", "assessor__name")
     )
     return [
         {
+            "id": r["assessor_id"],
             "name": r["assessor__name"],
             "kind": r["assessor__kind"],
             "scale": r["assessor__scale"],
@@ -344,3 +352,28 @@ def runs(*, collection: str) -> dict[str, dict[str, dict[str, float]]]:
     for system, qid, docid, score in rows.iterator(chunk_size=20000):
         result.setdefault(system, {}).setdefault(qid, {})[docid] = float(score)
     return result
+
+
+def assessor_coverage(
+    *, collection: str, reference: str, judged: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Every other assessor of the collection with its coverage of the reference's pairs.
+
+    Per assessor: name, kind, scale, model, judgments, and ``agreement.pair_coverage``
+    (shared pairs, the reference's pairs, the assessor's pairs, coverage = shared /
+    reference's pairs) on valid grades. Queries: the assessors of the collection (1),
+    the collection and the reference (2), one read of the fresh label arrays (1), plus
+    a rebuild per stale array; the coverage itself is a numpy intersection. ``judged``
+    (``collection_assessors``' answer) may be passed in when the caller has it.
+    """
+    judged = collection_assessors(collection=collection) if judged is None else judged
+    coll, (ref,) = resolve_assessors(collection=collection, names=[reference])
+    others = [a for a in judged if a["name"] != reference]
+    arrays = label_arrays(collection_id=coll.pk, assessor_ids=[ref.pk, *(a["id"] for a in others)])
+    ref_keys = arrays[ref.pk][0]
+    return [{**a, **agreement.pair_coverage(ref_keys, arrays[a["id"]][0])} for a in others]
+
+
+def query_qids(*, query_ids: Sequence[int]) -> dict[int, str]:
+    """The qids of the given query ids (one query)."""
+    return dict(Query.objects.filter(pk__in=list(set(query_ids))).values_list("pk", "qid"))

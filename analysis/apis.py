@@ -8,15 +8,20 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 import django_filters
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
+from django.core.files.uploadedfile import UploadedFile
+from django.db.models import Model, QuerySet
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
@@ -43,6 +48,9 @@ from conventions.api import (
     streaming_text,
 )
 
+if TYPE_CHECKING:
+    from analysis.importers.errors import ImportFileError
+
 # --- Collections --------------------------------------------------------------------
 
 
@@ -63,7 +71,7 @@ class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     serializer_class = CollectionSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet:
         return corpus_selectors.collection_list()
 
     @extend_schema(
@@ -71,7 +79,7 @@ class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="TREC qrels: qid 0 docid grade")},
     )
     @action(detail=True, methods=["get"], pagination_class=None)
-    def qrels(self, request, name: str):
+    def qrels(self, request: Request, name: str) -> StreamingHttpResponse:
         """Stream one assessor's judgments of the collection as a TREC qrels file."""
         collection = self.get_object()
         assessor_name = request.query_params.get("assessor", "official")
@@ -106,7 +114,7 @@ class QueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     serializer_class = QuerySerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet:
         return corpus_selectors.query_list()
 
 
@@ -134,7 +142,7 @@ class PassageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     serializer_class = PassageSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet:
         return corpus_selectors.passage_list()
 
 
@@ -168,7 +176,7 @@ class AssessorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     serializer_class = AssessorSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet:
         return corpus_selectors.assessor_list()
 
 
@@ -200,11 +208,15 @@ class JudgmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         assessor = serializers.CharField(source="assessor.name")
         grade = serializers.IntegerField(allow_null=True)
         valid = serializers.BooleanField()
+        probabilities = serializers.ListField(
+            child=serializers.FloatField(), allow_null=True,
+            help_text="the assessor's probability of each grade (index = grade), null when unknown",
+        )
         updated_at = serializers.DateTimeField()
 
     serializer_class = JudgmentSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet:
         return corpus_selectors.judgment_list()
 
 
@@ -243,7 +255,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     serializer_class = RunSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet:
         return corpus_selectors.run_list()
 
     @extend_schema(
@@ -252,7 +264,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         responses=RunRowSerializer(many=True),
     )
     @action(detail=True, methods=["get"], pagination_class=CursorPagination, serializer_class=RunRowSerializer)
-    def rows(self, request, pk: str):
+    def rows(self, request: Request, pk: str) -> Response:
         """The run's rows (rank, score), cursor-paginated."""
         run = self.get_object()
         rows = corpus_selectors.run_row_list(run=run)
@@ -292,7 +304,7 @@ class UploadLimits:
     body but not the limit is refused after parsing, by its size on disk.
     """
 
-    def initial(self, request, *args, **kwargs):
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -302,26 +314,26 @@ class UploadLimits:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
 
 
-def _check_upload_size(upload) -> None:
+def _check_upload_size(upload: UploadedFile) -> None:
     if upload.size > upload_max_bytes():
         raise _too_large(f"The file {upload.name!r}")
 
 
-def _name_field(model, field: str, help_text: str, **kwargs) -> serializers.CharField:
+def _name_field(model: type[Model], field: str, help_text: str, **kwargs: Any) -> serializers.CharField:
     """A name option, refused (400) when longer than the column it is stored in."""
     return serializers.CharField(
         required=False, max_length=model._meta.get_field(field).max_length, help_text=help_text, **kwargs
     )
 
 
-def _collection_field(**kwargs) -> serializers.CharField:
+def _collection_field(**kwargs: Any) -> serializers.CharField:
     return serializers.CharField(
         validators=[validate_collection_name],
         help_text="collection name (lowercase letters, digits, '_', '.', '-'), e.g. dl19", **kwargs
     )
 
 
-def _import_error(exc) -> Exception:
+def _import_error(exc: ImportFileError) -> Exception:
     """An importer's refusal as the API says it: an option's field error, or the file's bad line."""
     if exc.field:
         return serializers.ValidationError({exc.field: [exc.message]})
@@ -368,6 +380,11 @@ class ImportApi(UploadLimits, APIView):
             help_text="the file kind, as the import_<kind> commands",
         )
         file = serializers.FileField()
+        probabilities = serializers.FileField(
+            required=False,
+            help_text="qrels: LARA's CSV of the grade probabilities of pairs of the file "
+                      "(topic_id,doc_id,annotation,prob_0,...,prob_k; binary prob_yes,prob_no), as import_qrels --probabilities",
+        )
         collection = _collection_field(required=False)
         assessor = _name_field(Assessor, "name", "qrels: assessor (default official); pairwise, reasons: the LLM")
         scale = serializers.ChoiceField(choices=Assessor.SCALE_CHOICES, required=False, help_text="qrels: grade scale")
@@ -421,7 +438,7 @@ class ImportApi(UploadLimits, APIView):
             ),
         ],
     )
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Import one uploaded file; 201 when rows were written, 200 for a dry run or an unchanged file."""
         from analysis.importers import services
         from analysis.importers.errors import ImportFileError
@@ -436,6 +453,11 @@ class ImportApi(UploadLimits, APIView):
         upload = data["file"]
         _check_upload_size(upload)
         options = {name: data[name] for name in accepted if data.get(name) not in (None, "")}
+        if data.get("probabilities") is not None:
+            if data["kind"] != "qrels":
+                raise serializers.ValidationError({"probabilities": ["only for kind qrels"]})
+            _check_upload_size(data["probabilities"])
+            options.update(probabilities_file=data["probabilities"].file, probabilities_filename=data["probabilities"].name)
         try:
             # The upload's own stream (a temporary file when large), read line by line.
             report = getattr(services, service_name)(
@@ -493,7 +515,7 @@ class HardnessAnalysisSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
 
-    def get_parameters(self, analysis) -> dict:
+    def get_parameters(self, analysis: HardnessAnalysis) -> dict:
         return {k: v for k, v in analysis.parameters.items() if not k.startswith("_")}
 
 class HardnessResultSerializer(serializers.Serializer):
@@ -511,7 +533,7 @@ class HardnessDetailSerializer(HardnessAnalysisSerializer):
     result = serializers.SerializerMethodField(help_text="the hardness command's --json output; null until done")
 
     @extend_schema_field(HardnessResultSerializer(allow_null=True))
-    def get_result(self, analysis) -> dict | None:
+    def get_result(self, analysis: HardnessAnalysis) -> dict | None:
         if analysis.status != HardnessAnalysis.DONE:
             return None
         from analysis import hardness_services
@@ -568,10 +590,10 @@ class HardnessAnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
 
     serializer_class = HardnessAnalysisSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet:
         return corpus_selectors.hardness_analysis_list()
 
-    def get_serializer_class(self):
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         if self.action == "retrieve":
             return HardnessDetailSerializer
         if self.action == "labels":
@@ -591,7 +613,7 @@ class HardnessAnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
             )
         ],
     )
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         """Start an analysis as a job; the answer is the analysis (``status`` pending, running, done or failed)."""
         from analysis import hardness_services
 
@@ -620,7 +642,7 @@ class HardnessAnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     @extend_schema(filters=False, parameters=[OpenApiParameter("hard", bool, description="only hard (true) or other (false) queries")],
                    responses=HardnessLabelSerializer(many=True))
     @action(detail=True, methods=["get"])
-    def labels(self, request, pk: str):
+    def labels(self, request: Request, pk: str) -> Response:
         """Per-query values and hard labels of the analysis."""
         analysis = self.get_object()
         labels = HardnessLabelFilter(request.query_params, queryset=corpus_selectors.hardness_label_list(analysis=analysis)).qs
@@ -647,7 +669,7 @@ class OverlapApi(APIView):
                                      "default: one finished analysis per task")],
         responses=OverlapSerializer,
     )
-    def get(self, request, name: str):
+    def get(self, request: Request, name: str) -> Response:
         from analysis import hardness_selectors
         from analysis.hardness import overlap
 
@@ -691,7 +713,7 @@ class ExportApi(APIView):
         ],
         responses={(200, "text/plain"): OpenApiTypes.STR},
     )
-    def get(self, request, name: str):
+    def get(self, request: Request, name: str) -> StreamingHttpResponse:
         from analysis import exports
 
         params = request.query_params
@@ -718,7 +740,7 @@ class PairwiseApi(APIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
-    def get(self, request, name: str):
+    def get(self, request: Request, name: str) -> Response:
         from analysis import pairwise_selectors
 
         collection = corpus_selectors.collection_get(name=name)
@@ -758,7 +780,7 @@ class BundleImportApi(UploadLimits, APIView):
         responses={201: BundleResultSerializer, 200: BundleResultSerializer,
                    413: OpenApiResponse(description="the zip, or what it unpacks to, is larger than HARDQ_UPLOAD_MAX_MB")},
     )
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Import a bundle; 201 when rows were written, 200 for a dry run or an unchanged bundle."""
         from analysis.importers import bundle
         from analysis.importers.errors import ImportFileError
@@ -797,7 +819,7 @@ class BundleImportApi(UploadLimits, APIView):
 DAMAGED_MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError)
 
 
-def _unpack_bundle(upload, directory: Path, *, limit: int) -> None:
+def _unpack_bundle(upload: UploadedFile, directory: Path, *, limit: int) -> None:
     """Extract the zip's regular files, flat, into ``directory``.
 
     Only base names are kept (no path from the archive is ever used, so nothing can be

@@ -23,8 +23,8 @@ from analysis.budget_simulation import (
     parse_budget,
     simulate,
 )
-from analysis.estimation import DEFAULT_LEVEL, EstimationError
-from analysis.estimation_selectors import assessor_by_name, collection_by_name, qrels_of, runs_of
+from analysis.estimation import DEFAULT_LEVEL
+from analysis.estimation_selectors import qrels_of, runs_of
 from analysis.models import Assessor, Collection, Judgment, Passage, Query
 
 GRADED_GRADES = 4
@@ -47,6 +47,14 @@ def n_grades_of(assessors: Sequence[Assessor]) -> int:
 
 def _stored_probabilities_field() -> bool:
     return any(f.name == "probabilities" for f in Judgment._meta.get_fields())
+
+
+def has_grade_probabilities(*, collection: Collection, assessor: Assessor) -> bool:
+    """Whether the assessor stored its grade probabilities for any pair of the collection
+    (a judge asked for logprobs or samples, an import with --probabilities, an ensemble)."""
+    return Judgment.objects.filter(
+        query__collection=collection, assessor=assessor, valid=True, probabilities__isnull=False
+    ).exists()
 
 
 def llm_grade_probabilities(
@@ -139,12 +147,18 @@ def simulation_report(
 ) -> dict[str, Any]:
     """The simulator's figures (the JSON of ``manage.py simulate_budget``); raises
     SimulationError with a message for the user on input it cannot work with."""
-    try:
-        coll = collection_by_name(collection)
-        llm_assessors = [assessor_by_name(name, role="LLM") for name in llm]
-        oracle_assessor = assessor_by_name(oracle, role="oracle")
-    except EstimationError as exc:
-        raise SimulationError(str(exc)) from exc
+    coll = corpus_selectors.collection_get(name=collection)
+    if coll is None:
+        raise SimulationError(f"unknown collection {collection!r}")
+    llm_assessors = []
+    for name in llm:
+        assessor = corpus_selectors.assessor_get(name=name)
+        if assessor is None:
+            raise SimulationError(f"unknown LLM assessor {name!r}")
+        llm_assessors.append(assessor)
+    oracle_assessor = corpus_selectors.assessor_get(name=oracle)
+    if oracle_assessor is None:
+        raise SimulationError(f"unknown oracle assessor {oracle!r}")
     problem = budget_problem(collection=coll, llm=llm_assessors, oracle=oracle_assessor)
     n_items = len(problem.queries) if unit == "query" else len(problem.qids)
     counts = [parse_budget(b, n_items=n_items, unit=unit) for b in budgets]

@@ -53,6 +53,7 @@ from analysis.estimation import (
 METHODS: tuple[str, ...] = ("random", "uncertainty", "lara")
 UNITS: tuple[str, ...] = ("pair", "query")
 FILLS: tuple[str, ...] = ("calibrated", "llm")
+FIRST_ROUNDS: tuple[str, ...] = ("random", "uncertainty")
 DEFAULT_ROUNDS = 10
 SIMULATION_MEASURE = "ndcg_cut_10"
 
@@ -167,6 +168,64 @@ def calibrated_probabilities(model, features: np.ndarray, *, n_grades: int) -> n
     return out
 
 
+def pick(
+    method: str,
+    *,
+    take: int,
+    rng: np.random.Generator,
+    probabilities: np.ndarray,
+    items_of_pair: np.ndarray,
+    n_items: int,
+    among: np.ndarray | None = None,
+    model: Any = None,
+    n_grades: int,
+    first: str = "random",
+) -> np.ndarray:
+    """The next ``take`` items a method asks people for, among the items flagged in
+    ``among`` (default: every item). The one implementation of the methods, for the
+    simulator and for budget campaigns alike.
+
+    ``random``: uniformly at random; ``uncertainty``: the items whose LLM grade
+    distribution has the smallest margin (averaged over a query's pairs with
+    ``unit="query"``); ``lara``: the smallest margin of the *calibrated* distribution
+    (``model``, fitted by ``calibrator_fit`` on the labels so far), or the ``first``
+    method while there is no calibration yet.
+    """
+    if method == "random":
+        if among is None:
+            return rng.choice(n_items, size=take, replace=False)
+        return smallest(rng.random(n_items), take, rng, among=among)
+    if method == "uncertainty":
+        return smallest(item_means(grade_margin(probabilities), items_of_pair, n_items), take, rng, among=among)
+    if method != "lara":
+        raise SimulationError(f"unknown selection method {method!r} (one of {', '.join(METHODS)})")
+    if model is None:
+        if first not in FIRST_ROUNDS:
+            raise SimulationError(f"unknown first round {first!r} (one of {', '.join(FIRST_ROUNDS)})")
+        return pick(first, take=take, rng=rng, probabilities=probabilities, items_of_pair=items_of_pair,
+                    n_items=n_items, among=np.ones(n_items, dtype=bool) if among is None else among,
+                    n_grades=n_grades)
+    margin = grade_margin(calibrated_probabilities(model, probabilities, n_grades=n_grades))
+    return smallest(item_means(margin, items_of_pair, n_items), take, rng, among=among)
+
+
+def items_of_pairs(qids: np.ndarray, *, unit: str) -> np.ndarray:
+    """The item each pair belongs to: its query's index (``unit="query"``) or itself."""
+    if unit not in UNITS:
+        raise SimulationError(f"unknown unit {unit!r} (one of {', '.join(UNITS)})")
+    if unit == "query":
+        return np.unique(qids, return_inverse=True)[1]
+    return np.arange(len(qids))
+
+
+def calibrated_fill(model: Any, probabilities: np.ndarray, llm_grades: np.ndarray, *, n_grades: int) -> np.ndarray:
+    """The grade of a pair nobody judged: the most likely calibrated grade, or the
+    LLM's own while there is no calibration."""
+    if model is None:
+        return np.asarray(llm_grades)
+    return calibrated_probabilities(model, probabilities, n_grades=n_grades).argmax(axis=1)
+
+
 @dataclass(frozen=True)
 class Selection:
     """The items people judged and the qrels that follow (one grade per pair)."""
@@ -185,18 +244,18 @@ def select(
     rng: np.random.Generator,
     rounds: int = DEFAULT_ROUNDS,
     fill: str = "calibrated",
+    first: str = "random",
 ) -> Selection:
     """Spend ``budget`` items (pairs or queries) with ``method``; the oracle answers.
 
-    The pairs people did not judge get the calibrated grade (``fill="calibrated"``) or
-    the LLM's own (``fill="llm"``)."""
+    ``lara`` spends it in ``rounds`` rounds, the first with the ``first`` method. The
+    pairs people did not judge get the calibrated grade (``fill="calibrated"``) or the
+    LLM's own (``fill="llm"``)."""
     if method not in METHODS:
         raise SimulationError(f"unknown selection method {method!r} (one of {', '.join(METHODS)})")
-    if unit not in UNITS:
-        raise SimulationError(f"unknown unit {unit!r} (one of {', '.join(UNITS)})")
     if fill not in FILLS:
         raise SimulationError(f"unknown fill {fill!r} (one of {', '.join(FILLS)})")
-    items_of_pair = problem.query_codes if unit == "query" else np.arange(len(problem.qids))
+    items_of_pair = items_of_pairs(problem.qids, unit=unit)
     n_items = int(items_of_pair.max()) + 1
     if budget > n_items:
         plural = "queries" if unit == "query" else "pairs"
@@ -204,24 +263,17 @@ def select(
     probabilities = np.asarray(problem.probabilities, dtype=np.float64)
     n_grades = problem.n_grades
     chosen = np.zeros(n_items, dtype=bool)
-
-    def mark(items: np.ndarray) -> None:
-        chosen[items] = True
+    common: dict[str, Any] = {"rng": rng, "probabilities": probabilities, "items_of_pair": items_of_pair, "n_items": n_items,
+              "n_grades": n_grades}
 
     model = None
-    if method == "random":
-        mark(rng.choice(n_items, size=budget, replace=False))
-    elif method == "uncertainty":
-        mark(smallest(item_means(grade_margin(probabilities), items_of_pair, n_items), budget, rng))
+    if method != "lara":
+        chosen[pick(method, take=budget, **common)] = True
     else:
         round_size = max(1, -(-budget // max(1, rounds)))
         while chosen.sum() < budget:
             take = min(round_size, budget - int(chosen.sum()))
-            if model is None:
-                mark(smallest(rng.random(n_items), take, rng, among=~chosen))
-            else:
-                margin = grade_margin(calibrated_probabilities(model, probabilities, n_grades=n_grades))
-                mark(smallest(item_means(margin, items_of_pair, n_items), take, rng, among=~chosen))
+            chosen[pick("lara", take=take, among=~chosen, model=model, first=first, **common)] = True
             labeled = chosen[items_of_pair]
             model = calibrator_fit(probabilities[labeled], problem.oracle_grades[labeled], n_grades=n_grades)
     labeled_pairs = chosen[items_of_pair]
@@ -229,10 +281,7 @@ def select(
         model = None
     elif method != "lara":
         model = calibrator_fit(probabilities[labeled_pairs], problem.oracle_grades[labeled_pairs], n_grades=n_grades)
-    if model is not None:
-        filled = calibrated_probabilities(model, probabilities, n_grades=n_grades).argmax(axis=1)
-    else:
-        filled = problem.llm_grades
+    filled = calibrated_fill(model, probabilities, problem.llm_grades, n_grades=n_grades)
     grades = np.where(labeled_pairs, problem.oracle_grades, filled).astype(np.int64)
     return Selection(items=np.flatnonzero(chosen), labeled_pairs=labeled_pairs, grades=grades)
 

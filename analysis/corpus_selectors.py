@@ -64,6 +64,11 @@ def assessor_list() -> QuerySet[Assessor]:
     return Assessor.objects.select_related("user").order_by("name")
 
 
+def assessor_get(*, name: str) -> Assessor | None:
+    """The assessor called ``name``, or None when there is none."""
+    return assessor_list().filter(name=name).first()
+
+
 def judgment_list() -> QuerySet[Judgment]:
     """Judgments with their query, passage, collection and assessor joined."""
     return Judgment.objects.select_related("query__collection", "passage", "assessor")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -64,13 +65,16 @@ class EstimateApi(APIView):
         ],
         responses=EstimateSerializer,
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         params = EstimateQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         try:
             report = estimate_report(**params.validated_data)
         except UnknownName as exc:
-            raise ApiError(str(exc), code="not_found", status_code=404) from exc
+            # a query parameter that names nothing: 400 with the message under the field,
+            # as the analysis and judges APIs answer an unknown collection
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from exc
         except EstimationError as exc:
+            # input no estimate can be made from (what makes `manage.py estimate` exit 1)
             raise ApiError(str(exc), code="no_estimate") from exc
         return Response(EstimateSerializer(report).data)

@@ -19,7 +19,7 @@ def _assessors() -> list[tuple[str, str]]:
 class EstimateForm(forms.Form):
     collection = forms.ChoiceField()
     llm = forms.ChoiceField(label="LLM assessor")
-    human = forms.ChoiceField(label="human assessor")
+    human = forms.ChoiceField(label="Human assessor")
     interval = forms.ChoiceField(choices=[(k, f"{k}: {INTERVAL_DESCRIPTIONS[k]}") for k in INTERVALS], initial="ppi")
     level = forms.FloatField(min_value=0.5, max_value=0.999, initial=DEFAULT_LEVEL)
 
@@ -41,12 +41,13 @@ class SimulationForm(forms.Form):
     oracle = forms.ChoiceField(help_text="its labels stand in for people")
     budgets = forms.CharField(initial="5%,10%", help_text="comma-separated counts (500) or shares (5%)")
     select = forms.MultipleChoiceField(choices=[(m, m) for m in METHODS], initial=list(METHODS),
-                                       widget=forms.CheckboxSelectMultiple, label="methods")
+                                       widget=forms.CheckboxSelectMultiple, label="Methods")
     unit = forms.ChoiceField(choices=[(u, u) for u in UNITS], initial="pair")
     repeats = forms.IntegerField(min_value=1, max_value=50, initial=5,
                                  help_text="at most 50 here; more with manage.py simulate_budget")
     seed = forms.IntegerField(initial=0)
-    interval = forms.ChoiceField(choices=[(k, k) for k in INTERVALS], initial="ppi")
+    interval = forms.ChoiceField(choices=[(k, f"{k}: {INTERVAL_DESCRIPTIONS[k]}") for k in INTERVALS], initial="ppi",
+                                 help_text="unit query: the intervals whose coverage is measured")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

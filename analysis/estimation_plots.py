@@ -62,13 +62,24 @@ def forest_plot(report: dict[str, Any], *, fmt: str = "svg") -> str | bytes:
     return _render(fig, fmt)
 
 
-def _curve(ax, results: list[dict[str, Any]], metric: str, *, dashed: bool = False, label_suffix: str = "") -> bool:
+def _dodge(results: list[dict[str, Any]]) -> dict[str, float]:
+    """A small horizontal shift per method, so that error bars at one budget do not
+    hide each other (a fraction of the smallest gap between budgets)."""
+    budgets = sorted({r["budget"] for r in results})
+    gaps = [b - a for a, b in zip(budgets, budgets[1:])] or [max(1, budgets[0] if budgets else 1)]
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    step = min(gaps) * 0.06
+    return {m: (i - (len(methods) - 1) / 2) * step for i, m in enumerate(methods)}
+
+
+def _curve(ax, results: list[dict[str, Any]], metric: str, *, dashed: bool = False, label_suffix: str = "",
+           dodge: dict[str, float] | None = None) -> bool:
     drawn = False
     for method in dict.fromkeys(r["method"] for r in results):
         rows = [r for r in results if r["method"] == method and r.get(metric)]
         if not rows:
             continue
-        xs = [r["budget"] for r in rows]
+        xs = [r["budget"] + (dodge or {}).get(method, 0.0) for r in rows]
         ax.errorbar(
             xs, [r[metric]["mean"] for r in rows], yerr=[r[metric]["std"] for r in rows],
             color=METHOD_COLOURS.get(method), marker="o", capsize=3, ls="--" if dashed else "-",
@@ -86,22 +97,23 @@ def simulation_plot(report: dict[str, Any], *, fmt: str = "svg") -> str | bytes:
     fig, (left, right) = _figure(ncols=2, figsize=(10, 3.8))
     unit = "queries" if report["unit"] == "query" else "pairs"
     has_runs = any(r.get("rmse") for r in results)
+    dodge = _dodge(results)
     if has_runs:
-        _curve(left, results, "rmse")
+        _curve(left, results, "rmse", dodge=dodge)
         left.set_ylabel("RMSE of runs' nDCG@10 vs oracle")
     else:
         errors = [
             {**r, "error": {"mean": 1 - r["kappa"]["mean"], "std": r["kappa"]["std"]}} for r in results if r.get("kappa")
         ]
-        _curve(left, errors, "error")
+        _curve(left, errors, "error", dodge=dodge)
         left.set_ylabel("1 − kappa against the oracle")
     if report["unit"] == "query" and any(r.get("half_width") for r in results):
-        _curve(right, results, "half_width")
+        _curve(right, results, "half_width", dodge=dodge)
         _curve(right, [r for r in results if r["method"] == "random"], "human_only_half_width", dashed=True,
-               label_suffix=" (human only)")
+               label_suffix=" (human only)", dodge=dodge)
         right.set_ylabel(f"{report['level']:.0%} interval half-width ({report['interval']})")
     else:
-        _curve(right, results, "kappa")
+        _curve(right, results, "kappa", dodge=dodge)
         right.set_ylabel("kappa against the oracle")
     for ax in (left, right):
         ax.set_xlabel(f"budget ({unit} judged by people)")

@@ -21,21 +21,12 @@ from analysis.models import Assessor, Collection
 
 
 class UnknownName(EstimationError):
-    """A collection or assessor that does not exist (the API answers 404)."""
+    """A collection or assessor that does not exist; ``field`` names the parameter at
+    fault (the API answers 400 with the message under it, as the other APIs do)."""
 
-
-def collection_by_name(name: str) -> Collection:
-    collection = corpus_selectors.collection_get(name=name)
-    if collection is None:
-        raise UnknownName(f"unknown collection {name!r}")
-    return collection
-
-
-def assessor_by_name(name: str, *, role: str) -> Assessor:
-    assessor = corpus_selectors.assessor_list().filter(name=name).first()
-    if assessor is None:
-        raise UnknownName(f"unknown {role} assessor {name!r}")
-    return assessor
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def qrels_of(*, collection: Collection, assessor: Assessor) -> dict[str, dict[str, int]]:
@@ -75,16 +66,39 @@ def estimate_report(
     """Every run's LLM-only, human-only and prediction-powered estimate (the JSON of
     ``manage.py estimate`` and ``GET /api/estimate/``); raises EstimationError with a
     message for the user on input no estimate can be made from."""
-    coll = collection_by_name(collection)
-    llm_assessor = assessor_by_name(llm, role="LLM")
-    human_assessor = assessor_by_name(human, role="human")
+    coll = corpus_selectors.collection_get(name=collection)
+    if coll is None:
+        raise UnknownName(f"unknown collection {collection!r}", field="collection")
+    llm_assessor = corpus_selectors.assessor_get(name=llm)
+    if llm_assessor is None:
+        raise UnknownName(f"unknown LLM assessor {llm!r}", field="llm")
+    human_assessor = corpus_selectors.assessor_get(name=human)
+    if human_assessor is None:
+        raise UnknownName(f"unknown human assessor {human!r}", field="human")
     llm_qrels: Qrels = qrels_of(collection=coll, assessor=llm_assessor)
     human_qrels: Qrels = qrels_of(collection=coll, assessor=human_assessor)
     if not human_qrels:
         raise EstimationError(f"the human assessor {human!r} has no valid judgment in {collection}")
+    return estimate_from_qrels(collection=coll, llm=llm, human=human, llm_qrels=llm_qrels, human_qrels=human_qrels,
+                               measure=measure, level=level, interval=interval)
+
+
+def estimate_from_qrels(
+    *,
+    collection: Collection,
+    llm: str,
+    human: str,
+    llm_qrels: Qrels,
+    human_qrels: Qrels,
+    measure: str = DEFAULT_MEASURE,
+    level: float = DEFAULT_LEVEL,
+    interval: str = "ppi",
+) -> dict[str, Any]:
+    """``estimate_report`` for qrels already in hand (a budget campaign's human grades,
+    which no single assessor holds); ``llm`` and ``human`` name them in the report."""
     if not llm_qrels:
-        raise EstimationError(f"the LLM assessor {llm!r} has no valid judgment in {collection}")
-    runs: dict[str, RunScores] = dict(runs_of(collection=coll))
+        raise EstimationError(f"the LLM assessor {llm!r} has no valid judgment in {collection.name}")
+    runs: dict[str, RunScores] = dict(runs_of(collection=collection))
     estimates = estimate_runs(
         runs, llm_qrels=llm_qrels, human_qrels=human_qrels, measure=measure, level=level, interval=interval
     )
@@ -93,7 +107,7 @@ def estimate_report(
         "level": level,
         "llm": llm,
         "human": human,
-        "collection": collection,
+        "collection": collection.name,
         "interval": interval,
         "interval_description": INTERVAL_DESCRIPTIONS[interval],
         "runs": [e.as_dict() for e in estimates],

@@ -62,7 +62,8 @@ def simulate_page(request: HttpRequest) -> HttpResponse:
             for row in report["results"]:
                 row["cells"] = [row[c] for c in TABLE_COLUMNS]
                 row["budget_count"] = str(row["budget"])
-            context.update(report=report, plot=mark_safe(simulation_plot(report)))
+            context.update(report=report, plot=mark_safe(simulation_plot(report)),
+                           interval_description=INTERVAL_DESCRIPTIONS[report["interval"]])
     elif form.is_bound:
         status = 400
     return render(request, "analysis/simulate_budget.html", context, status=status)

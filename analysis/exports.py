@@ -87,7 +87,7 @@ def export_prepare(request: ExportRequest) -> Export:
     """
     if request.kind not in KINDS:
         raise ExportError(f"unknown kind {request.kind!r}: one of {', '.join(KINDS)}")
-    collection = Collection.objects.filter(name=request.collection).first()
+    collection = corpus_selectors.collection_get(name=request.collection)
     if collection is None:
         raise ExportError(f"no collection {request.collection!r}", not_found=True)
     return _PREPARERS[request.kind](collection, request)
@@ -121,7 +121,7 @@ def _json_line(obj: dict) -> str:
 def _assessor(name: str | None, what: str) -> Assessor:
     if not name:
         raise ExportError(f"--assessor is required for {what}")
-    assessor = Assessor.objects.filter(name=name).first()
+    assessor = corpus_selectors.assessor_get(name=name)
     if assessor is None:
         raise ExportError(f"no assessor {name!r}", not_found=True)
     return assessor
@@ -164,7 +164,7 @@ def _run(collection: Collection, request: ExportRequest) -> Export:
 def _generator(request: ExportRequest, what: str) -> Assessor:
     if not request.generator:
         raise ExportError(f"--generator is required for {what}")
-    generator = Assessor.objects.filter(name=request.generator).first()
+    generator = corpus_selectors.assessor_get(name=request.generator)
     if generator is None:
         raise ExportError(f"no generator {request.generator!r}", not_found=True)
     return generator
@@ -289,6 +289,48 @@ def _hard_queries(collection: Collection, request: ExportRequest) -> Export:
 
     return Export(f"{collection.name}.hard_queries.{analysis.task}.{analysis.subject}.{analysis.id}.csv",
                   "text/csv; charset=utf-8", lines())
+
+
+def probabilities_export_prepare(request: ExportRequest) -> Export:
+    """The grade probabilities of the qrels ``request`` exports, as LARA's CSV.
+
+    ``topic_id,doc_id,annotation,prob_0,...,prob_3`` (binary assessors:
+    ``prob_yes,prob_no``), one row per valid judgment that has probabilities, in the
+    qrels' order; what ``import_qrels --probabilities`` reads back to the same floats
+    (written with ``repr``). The qrels file itself stays TREC's four columns.
+    """
+    if request.kind != "qrels":
+        raise ExportError("--probabilities goes with --kind qrels")
+    collection = Collection.objects.filter(name=request.collection).first()
+    if collection is None:
+        raise ExportError(f"no collection {request.collection!r}", not_found=True)
+    assessor = _assessor(request.assessor or "official", "qrels")
+    binary = assessor.scale == Assessor.BINARY
+    header = ["topic_id", "doc_id", "annotation"] + (["prob_yes", "prob_no"] if binary else [f"prob_{g}" for g in range(4)])
+
+    def lines() -> Iterator[str]:
+        rows = (
+            Judgment.objects.filter(query__collection=collection, assessor=assessor, valid=True, grade__isnull=False,
+                                    probabilities__isnull=False)
+            .order_by("query__qid", "passage__docid")
+            .values_list("query__qid", "passage__docid", "grade", "probabilities")
+            .iterator(chunk_size=5000)
+        )
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        for n, (qid, docid, grade, probabilities) in enumerate(rows, start=1):
+            values = [float(p) for p in probabilities] + [0.0] * (len(header) - 3 - len(probabilities))
+            if binary:
+                values = [values[1], values[0]]
+            writer.writerow([qid, docid, grade, *map(repr, values)])
+            if n % BATCH == 0:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+
+    return Export(f"probabilities.{collection.name}.{assessor.name}.csv", "text/csv; charset=utf-8", lines())
 
 
 _PREPARERS = {

@@ -1,4 +1,4 @@
-"""The one write path of the Judgment table.
+"""The one write path of the Judgment table (and the one place assessors are got or created).
 
 Every relevance label enters HardQ here, whoever gives it: a qrels file (the
 importer), an LLM (the judges' runner), an annotator (annotation submit and undo),
@@ -17,8 +17,9 @@ import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -35,6 +36,45 @@ VALID_GRADES = range(0, 4)
 
 class JudgmentWriteError(ValueError):
     """Rows that cannot be written as given (nothing was written)."""
+
+
+class AssessorConflict(ValueError):
+    """The name belongs to an assessor of another kind or scale than the one asked for."""
+
+
+KIND_NAMES = {Assessor.OFFICIAL: "an official", Assessor.LLM: "an LLM", Assessor.HUMAN: "a human"}
+
+
+def assessor_get_or_create(
+    *,
+    name: str,
+    kind: str,
+    scale: str = Assessor.GRADED,
+    fields: dict[str, Any] | None = None,
+    same_kind: bool = False,
+    same_scale: bool = True,
+) -> Assessor:
+    """The assessor called ``name``, created (kind, scale and ``fields``) when new.
+
+    The one place an assessor other than an annotator is got or created: an import,
+    a judge job, an ensemble. An existing one must judge on ``scale`` (unless
+    ``same_scale=False``) and, with ``same_kind``, be of ``kind``: else
+    ``AssessorConflict``, so that labels never land in an assessor meant for others.
+    Safe against a concurrent creation of the same name.
+    """
+    try:
+        with transaction.atomic():
+            assessor, created = Assessor.objects.get_or_create(
+                name=name, defaults={"kind": kind, "scale": scale, **(fields or {})}
+            )
+    except IntegrityError:  # created concurrently
+        assessor, created = Assessor.objects.get(name=name), False
+    if not created:
+        if same_kind and assessor.kind != kind:
+            raise AssessorConflict(f"assessor {name!r} exists and is not {KIND_NAMES.get(kind, kind)} assessor")
+        if same_scale and assessor.scale != scale:
+            raise AssessorConflict(f"assessor {name} judges on the {assessor.scale} scale, not {scale}")
+    return assessor
 
 
 @dataclass(frozen=True)

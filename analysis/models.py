@@ -8,6 +8,7 @@ Ids from the pipelines (qid, docid) are kept as strings: leading zeros are never
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -89,6 +90,8 @@ class Assessor(models.Model):
     GRADED = "graded"
     BINARY = "binary"
     SCALE_CHOICES = [(GRADED, "graded 0-3"), (BINARY, "binary 0/1")]
+    # The grades each scale holds: what the qrels importer accepts, and the admin too.
+    SCALE_GRADES = {GRADED: (0, 1, 2, 3), BINARY: (0, 1)}
 
     name = models.CharField(max_length=128, unique=True)
     kind = models.CharField(max_length=16, choices=KIND_CHOICES)
@@ -170,6 +173,23 @@ class Judgment(models.Model):
     def __str__(self) -> str:
         return f"{self.assessor.name} {self.query.qid} {self.passage.docid} -> {self.grade}"
 
+    def clean(self) -> None:
+        """What an import would refuse, refused in a form too (the admin): a grade off the
+        assessor's scale, a valid judgment without a grade, a passage of another collection."""
+        errors: dict[str, str] = {}
+        if self.assessor_id is not None and self.grade is not None:
+            grades = Assessor.SCALE_GRADES.get(self.assessor.scale, ())
+            if self.grade not in grades:
+                errors["grade"] = (f"grade {self.grade} is outside the {self.assessor.scale} scale "
+                                   f"{grades[0]}..{grades[-1]}" if grades else f"unknown scale {self.assessor.scale!r}")
+        if self.valid and self.grade is None:
+            errors["grade"] = "a valid judgment has a grade (an unparsable answer is valid=False)"
+        if self.query_id is not None and self.passage_id is not None \
+                and self.passage.collection_id != self.query.collection_id:
+            errors["passage"] = "the passage is not in the query's collection"
+        if errors:
+            raise ValidationError(errors)
+
 
 class System(models.Model):
     """A retrieval system (BM25, uniCOIL, TAS-B ...)."""
@@ -209,6 +229,17 @@ class RunRow(models.Model):
     class Meta:
         ordering = ["run", "query", "rank"]
         constraints = [models.UniqueConstraint(fields=["run", "query", "passage"], name="uniq_run_row")]
+
+    def clean(self) -> None:
+        """As the run importer: the query and the passage are of the run's collection
+        (the rank's range is the column's, checked by the field itself)."""
+        errors: dict[str, str] = {}
+        if self.run_id is not None and self.query_id is not None and self.query.collection_id != self.run.collection_id:
+            errors["query"] = "the query is not in the run's collection"
+        if self.run_id is not None and self.passage_id is not None and self.passage.collection_id != self.run.collection_id:
+            errors["passage"] = "the passage is not in the run's collection"
+        if errors:
+            raise ValidationError(errors)
 
 
 class Generation(models.Model):

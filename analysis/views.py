@@ -1,5 +1,3 @@
-import csv
-
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -8,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from analysis import corpus_selectors, pairwise_selectors, query_selectors
 from analysis.models import Collection, Query
 from conventions.access import staff_required
+from conventions.csv_cells import CsvWriter
 
 QUERIES_PER_PAGE = 50
 SORTS = {"qid", "text", "hard"}
@@ -92,7 +91,7 @@ def collection_queries_csv(request: HttpRequest, name: str) -> HttpResponse:
     table = _table_request(request, collection)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{collection.name}-queries.csv"'
-    writer = csv.writer(response)
+    writer = CsvWriter(response, lineterminator="\r\n")
     for row in query_selectors.query_table_csv_rows(analyses=table["analyses"], rows=table["rows"]):
         writer.writerow(row)
     return response

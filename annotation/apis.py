@@ -7,13 +7,19 @@ undoes, reads their progress and, while a campaign is open, only their own label
 """
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analysis import corpus_selectors
@@ -25,7 +31,7 @@ from conventions.api import ApiError, IsAdmin, streaming_text
 class IgnoreFormatParameter(DefaultContentNegotiation):
     """A ``format`` parameter names an export file's format, not a DRF renderer: answer errors in JSON."""
 
-    def select_renderer(self, request, renderers, format_suffix=None):
+    def select_renderer(self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None) -> tuple[BaseRenderer, str]:
         return renderers[0], renderers[0].media_type
 
 
@@ -197,7 +203,7 @@ class LabelSerializer(serializers.Serializer):
     seconds_spent = serializers.FloatField()
     submitted_at = serializers.DateTimeField(allow_null=True)
 
-    def get_verdicts(self, assignment) -> dict[str, str]:
+    def get_verdicts(self, assignment: Assignment) -> dict[str, str]:
         """reason id -> agree / disagree / unsure (reasons campaigns)."""
         return {str(v.reason_id): v.verdict for v in assignment.verdicts.all()}
 
@@ -230,7 +236,7 @@ class ReviewDisagreementSerializer(serializers.Serializer):
     reasons = serializers.ListField(child=serializers.DictField(), help_text="split reasons: id, text, verdicts, final")
     final_grade = serializers.IntegerField(source="item.final_grade", allow_null=True)
 
-    def get_labels(self, row) -> dict[str, int | None]:
+    def get_labels(self, row: dict[str, Any]) -> dict[str, int | None]:
         return {a.user.username: a.grade for a in row["assignments"]}
 
 
@@ -253,15 +259,15 @@ class CampaignViewSet(viewsets.GenericViewSet):
     serializer_class = CampaignSerializer
     filter_backends: list = []
 
-    def get_permissions(self):
+    def get_permissions(self) -> list[BasePermission]:
         if self.action in {"create", "partial_update", "review", "adjudicate"}:
             return [IsAdmin()]
         return super().get_permissions()
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet:
         return Campaign.objects.select_related("collection")
 
-    def get_serializer_class(self):
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         # The browsable API builds its PATCH form from this class with a Campaign: on a
         # campaign's page that is the status form (the list row shape has no such fields).
         if self.kwargs.get("pk") is not None:
@@ -279,14 +285,14 @@ class CampaignViewSet(viewsets.GenericViewSet):
         return campaign
 
     @extend_schema(responses=CampaignSerializer(many=True))
-    def list(self, request):
+    def list(self, request: Request) -> Response:
         """The caller's campaigns with progress (admins: every campaign)."""
         rows = selectors.campaigns_for_user(user=request.user)
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(CampaignSerializer(page, many=True).data)
 
     @extend_schema(responses=CampaignDetailSerializer)
-    def retrieve(self, request, pk: str):
+    def retrieve(self, request: Request, pk: str) -> Response:
         return Response(CampaignDetailSerializer(self._campaign(pk)).data)
 
     @extend_schema(
@@ -297,7 +303,7 @@ class CampaignViewSet(viewsets.GenericViewSet):
             "overlap": 2, "from_assessor": "llama3.2", "limit": 50, "blind": True,
         })],
     )
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         """Create a campaign and its items (the create_campaign command's service)."""
         serializer = CampaignCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -333,7 +339,7 @@ class CampaignViewSet(viewsets.GenericViewSet):
         return Response(CampaignDetailSerializer(campaign).data, status=201)
 
     @extend_schema(request=CampaignStatusSerializer, responses=CampaignDetailSerializer)
-    def partial_update(self, request, pk: str):
+    def partial_update(self, request: Request, pk: str) -> Response:
         """Open or close a campaign."""
         campaign = self._campaign(pk)
         serializer = CampaignStatusSerializer(data=request.data)
@@ -346,7 +352,7 @@ class CampaignViewSet(viewsets.GenericViewSet):
         responses={200: LeaseSerializer, 204: OpenApiResponse(description="nothing left for the caller")},
     )
     @action(detail=True, methods=["post"])
-    def next(self, request, pk: str):
+    def next(self, request: Request, pk: str) -> Response:
         """Lease the caller's next item (or give back their current lease); 204 when nothing is left."""
         campaign = self._campaign(pk)
         try:
@@ -362,7 +368,7 @@ class CampaignViewSet(viewsets.GenericViewSet):
         responses={200: LeaseSerializer, 204: OpenApiResponse(description="nothing to undo")},
     )
     @action(detail=True, methods=["post"])
-    def undo(self, request, pk: str):
+    def undo(self, request: Request, pk: str) -> Response:
         """Take back the caller's last submission; the item is leased to them again."""
         campaign = self._campaign(pk)
         try:
@@ -375,7 +381,7 @@ class CampaignViewSet(viewsets.GenericViewSet):
 
     @extend_schema(responses=ProgressSerializer)
     @action(detail=True, methods=["get"])
-    def progress(self, request, pk: str):
+    def progress(self, request: Request, pk: str) -> Response:
         """Campaign-wide progress, and the caller's own when they annotate it."""
         campaign = self._campaign(pk)
         member = campaign.annotators.filter(pk=request.user.pk).exists()
@@ -384,14 +390,14 @@ class CampaignViewSet(viewsets.GenericViewSet):
 
     @extend_schema(responses=ReviewSerializer)
     @action(detail=True, methods=["get"], permission_classes=[IsAdmin])
-    def review(self, request, pk: str):
+    def review(self, request: Request, pk: str) -> Response:
         """Admins: per-annotator progress, gold accuracy and agreement, and the items with disagreement."""
         campaign = self._campaign(pk)
         return Response(ReviewSerializer(selectors.campaign_review(campaign=campaign)).data)
 
     @extend_schema(request=AdjudicateSerializer, responses=CampaignDetailSerializer)
     @action(detail=True, methods=["post"], permission_classes=[IsAdmin], url_path=r"items/(?P<item_id>\d+)/adjudicate")
-    def adjudicate(self, request, pk: str, item_id: str):
+    def adjudicate(self, request: Request, pk: str, item_id: str) -> Response:
         """Admins: record the final label of one item of the campaign."""
         campaign = self._campaign(pk)
         item = Item.objects.filter(campaign=campaign, pk=int(item_id)).select_related("campaign").first()
@@ -414,7 +420,7 @@ class CampaignViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["get"], permission_classes=[IsAdmin], pagination_class=None,
             content_negotiation_class=IgnoreFormatParameter)
-    def export(self, request, pk: str):
+    def export(self, request: Request, pk: str) -> StreamingHttpResponse:
         """Admins: every label of the campaign (verdicts, added reasons, grades, skips, gold and final labels)."""
         campaign = self._campaign(pk)
         fmt = request.query_params.get("format", "csv")
@@ -425,7 +431,7 @@ class CampaignViewSet(viewsets.GenericViewSet):
 
     @extend_schema(responses=LabelSerializer(many=True))
     @action(detail=True, methods=["get"])
-    def labels(self, request, pk: str):
+    def labels(self, request: Request, pk: str) -> Response:
         """Submitted labels the caller may read: their own while the campaign is open (admins: all)."""
         campaign = self._campaign(pk)
         rows = selectors.visible_assignments(campaign=campaign, user=request.user).prefetch_related("verdicts")
@@ -475,7 +481,7 @@ class AssignmentViewSet(viewsets.GenericViewSet):
     serializer_class = LeaseSerializer
     filter_backends: list = []
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet:
         return Assignment.objects.all()
 
     def _assignment(self, pk: str, *, read: bool = False) -> Assignment:
@@ -489,7 +495,7 @@ class AssignmentViewSet(viewsets.GenericViewSet):
         return assignment
 
     @extend_schema(responses=LeaseSerializer)
-    def retrieve(self, request, pk: str):
+    def retrieve(self, request: Request, pk: str) -> Response:
         """The item of the assignment as the annotation screen shows it."""
         assignment = self._assignment(pk, read=True)
         return Response(LeaseSerializer(_lease_body(_lease_of(assignment))).data)
@@ -503,7 +509,7 @@ class AssignmentViewSet(viewsets.GenericViewSet):
         ],
     )
     @action(detail=True, methods=["post"])
-    def submit(self, request, pk: str):
+    def submit(self, request: Request, pk: str) -> Response:
         """Commit the answer. The same answer again (a retry) answers 200 and changes nothing."""
         assignment = self._assignment(pk)
         serializer = SubmitSerializer(data=request.data)
@@ -518,7 +524,7 @@ class AssignmentViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=SkipSerializer, responses={200: LeaseSerializer})
     @action(detail=True, methods=["post"])
-    def skip(self, request, pk: str):
+    def skip(self, request: Request, pk: str) -> Response:
         """Give the item back with a reason; it is not offered to the caller again."""
         assignment = self._assignment(pk)
         serializer = SkipSerializer(data=request.data)

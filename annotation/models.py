@@ -187,3 +187,58 @@ class LabelHistory(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         verbose_name_plural = "label history"
+
+
+# --- budget campaigns (create_campaign --budget) -------------------------------------
+
+class BudgetPlan(models.Model):
+    """How a relevance campaign spends a human budget: which method picks the pairs
+    people judge, counted in pairs or whole queries, and in rounds of what size.
+
+    The items of each round are recorded (``BudgetRound``); ``lara`` adds its next round
+    when the last one is complete, from a calibration fitted on the labels so far.
+    """
+
+    RANDOM = "random"
+    UNCERTAINTY = "uncertainty"
+    LARA = "lara"
+    METHOD_CHOICES = [
+        (RANDOM, "random pairs or queries (the baseline)"),
+        (UNCERTAINTY, "the least certain LLM grade probabilities"),
+        (LARA, "the smallest calibrated margin, round by round (LARA)"),
+    ]
+    PAIR = "pair"
+    QUERY = "query"
+    UNIT_CHOICES = [(PAIR, "pairs"), (QUERY, "whole queries")]
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="budget_plan")
+    budget = models.PositiveIntegerField(help_text="items people judge, in the unit")
+    method = models.CharField(max_length=16, choices=METHOD_CHOICES)
+    unit = models.CharField(max_length=8, choices=UNIT_CHOICES, default=PAIR)
+    round_size = models.PositiveIntegerField(help_text="items per round, in the unit")
+    first_round = models.CharField(
+        max_length=16, choices=METHOD_CHOICES[:2], default=RANDOM, help_text="lara: how the first round is picked"
+    )
+    seed = models.IntegerField(default=0, help_text="seed of the random draws (one generator per round)")
+
+    def __str__(self) -> str:
+        return f"{self.method} budget of {self.budget} {self.unit}s for campaign {self.campaign_id}"
+
+
+class BudgetRound(models.Model):
+    """One round of a budget campaign: the items it added and how they were picked."""
+
+    plan = models.ForeignKey(BudgetPlan, on_delete=models.CASCADE, related_name="rounds")
+    number = models.PositiveSmallIntegerField()
+    selection = models.CharField(max_length=16, help_text="random, uncertainty or calibrated")
+    size = models.PositiveIntegerField(help_text="items of the round, in the plan's unit")
+    n_labels = models.PositiveIntegerField(default=0, help_text="human labels the calibration was fitted on")
+    items = models.ManyToManyField(Item, related_name="budget_rounds")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["plan", "number"]
+        constraints = [models.UniqueConstraint(fields=["plan", "number"], name="uniq_budget_round_number")]
+
+    def __str__(self) -> str:
+        return f"round {self.number} of {self.plan}"

@@ -24,6 +24,10 @@ MAX_N_BOOT = 10_000
 # numpy's generator takes any non-negative integer; a bound that every client's integer
 # type holds keeps a seed written in one place valid in every other.
 MAX_SEED = 2**31 - 1
+# The default assessor set: the assessors that judged at least this share of the
+# reference's pairs. A six-pair annotator would otherwise shrink the pairs every
+# assessor judged (the set statistics) to six; the page offers to add the rest.
+DEFAULT_COVERAGE = 0.9
 TRUE = {"1", "on", "true", "yes"}
 FALSE = {"", "0", "off", "false", "no"}
 
@@ -73,7 +77,15 @@ class ReportParams:
     annotator: str = ""
 
     def resolved(self) -> ReportParams:
-        """Fill the defaults: reference = the official assessor, assessors = everyone else judged."""
+        """Fill the defaults: reference = the official assessor; assessors = those that cover
+        at least ``DEFAULT_COVERAGE`` of the reference's pairs (everyone without a reference)."""
+        return self.resolved_with_coverage(coverage=False)[0]
+
+    def resolved_with_coverage(self, *, coverage: bool = True) -> tuple[ReportParams, list[dict[str, Any]] | None]:
+        """The resolved parameters and, when there is a reference, every other assessor's
+        coverage of its pairs (``agreement_selectors.assessor_coverage``) with ``included``
+        saying whether the report compares it. ``coverage=False`` reads the coverage only
+        when the default set needs it."""
         if not Collection.objects.filter(name=self.collection).exists():
             raise selectors.AgreementInputError(f"unknown collection {self.collection!r}")
         judged = selectors.collection_assessors(collection=self.collection)
@@ -81,13 +93,23 @@ class ReportParams:
         if reference is None and not self.assessors:
             official = [a["name"] for a in judged if a["kind"] == Assessor.OFFICIAL]
             reference = official[0] if official else None
-        assessors = list(self.assessors) or [a["name"] for a in judged if a["name"] != reference]
+        covered = None
+        if reference and (coverage or not self.assessors):
+            covered = selectors.assessor_coverage(collection=self.collection, reference=reference, judged=judged)
+        if self.assessors:
+            assessors = list(self.assessors)
+        elif covered is not None:
+            assessors = [a["name"] for a in covered if (a["coverage"] or 0) >= DEFAULT_COVERAGE]
+        else:
+            assessors = [a["name"] for a in judged if a["name"] != reference]
         if self.model:
             by_name = {a["name"]: a for a in judged}
             assessors = [
                 a for a in assessors if self.model.lower() in (by_name.get(a, {}).get("model") or a).lower()
             ]
-        return ReportParams(**{**asdict(self), "reference": reference, "assessors": assessors})
+        if covered is not None:
+            covered = [{**a, "included": a["name"] in assessors} for a in covered]
+        return ReportParams(**{**asdict(self), "reference": reference, "assessors": assessors}), covered
 
     def involved(self) -> list[str]:
         return ([self.reference] if self.reference else []) + [a for a in self.assessors if a != self.reference]

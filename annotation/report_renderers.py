@@ -26,11 +26,12 @@ FORMATS = {
 
 
 def _fmt(value: Any) -> Any:
-    """A statistic as a CSV cell: rounded to 4 places, still a number (None: empty)."""
+    """A statistic as a CSV cell: full precision, still a number (None: empty).
+
+    Exports keep every digit (a reader re-computes from them); pages round for reading.
+    """
     if value is None:
         return ""
-    if isinstance(value, float):
-        return round(value, 4)
     return value
 
 
@@ -50,6 +51,10 @@ def summary_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "binary": p["binary"],
                 "n": p["n"],
                 "n_queries": p["n_queries"],
+                "shared_pairs": p.get("shared_pairs"),
+                "coverage": p.get("coverage"),
+                "ci_note": p.get("ci_note"),
+                "undefined_note": p.get("undefined_note"),
                 "percent_agreement": p["percent_agreement"],
                 "percent_agreement_ci": p["percent_agreement_ci"],
                 "kappa": p["kappa"],
@@ -73,36 +78,122 @@ def render_csv(report: dict[str, Any]) -> bytes:
     for src in report["sources"]:
         for s in src["sources"]:
             w.writerow(["source", src["assessor"], src["kind"], s["filename"], s["judgments"], s["sha256"]])
+    _csv_coverage(w, report)
     w.writerow([])
-    head = ["reference", "assessor", "binary", "n", "n_queries"]
+    head = ["reference", "assessor", "binary", "n", "n_queries", "shared_pairs", "reference_pairs", "coverage"]
     stats = ["percent_agreement", "kappa", "kappa_linear", "kappa_quadratic"]
-    w.writerow(head + [c for s in stats for c in (s, f"{s}_ci_low", f"{s}_ci_high")])
+    w.writerow(head + [c for s in stats for c in (s, f"{s}_ci_low", f"{s}_ci_high")] + ["ci_note", "undefined_note"])
     for p in report["pairs"]:
         values = [v for s in stats for v in (p[s], *(p.get(f"{s}_ci") or [None, None]))]
-        w.writerow([p["reference"], p["assessor"], p["binary"], p["n"], p["n_queries"]] + [_fmt(v) for v in values])
+        w.writerow([_fmt(p.get(k)) for k in head] + [_fmt(v) for v in values]
+                   + [_fmt(p.get("ci_note")), _fmt(p.get("undefined_note"))])
     for p in report["pairs"]:
         w.writerow([])
         w.writerow([f"confusion matrix: rows {p['reference']}, columns {p['assessor']}"] + p["labels"])
         for label, row in zip(p["labels"], p["confusion_matrix"]):
             w.writerow([label] + row)
         w.writerow(["per-grade accuracy"] + [_fmt(v) for v in p["per_grade_accuracy"]])
+    for p in report["pairs"]:
+        w.writerow([])
+        w.writerow([f"queries with the most differing pairs: {p['reference']} vs {p['assessor']}", "qid", "pairs", "differing"])
+        for d in p["disagreement_by_query"]:
+            w.writerow(["", d.get("qid", ""), d["pairs"], d["differing"]])
     if report["set"]:
         s = report["set"]
         w.writerow([])
-        w.writerow(["assessors", "n", "fleiss_kappa", "fleiss_kappa_ci_low", "fleiss_kappa_ci_high",
+        w.writerow(["assessors", "n", "n_queries", "fleiss_kappa", "fleiss_kappa_ci_low", "fleiss_kappa_ci_high",
                     "alpha_nominal", "alpha_nominal_ci_low", "alpha_nominal_ci_high",
-                    "alpha_ordinal", "alpha_ordinal_ci_low", "alpha_ordinal_ci_high"])
-        row = [" ".join(s["assessors"]), s["n"]]
+                    "alpha_ordinal", "alpha_ordinal_ci_low", "alpha_ordinal_ci_high", "ci_note", "undefined_note"])
+        row = [" ".join(s["assessors"]), s["n"], s["n_queries"]]
         for key in ("fleiss_kappa", "alpha_nominal", "alpha_ordinal"):
             row += [_fmt(s[key]), *[_fmt(v) for v in (s.get(f"{key}_ci") or [None, None])]]
-        w.writerow(row)
+        w.writerow(row + [_fmt(s.get("ci_note")), _fmt(s.get("undefined_note"))])
     for effect in report["evaluation_effect"]:
         w.writerow([])
-        w.writerow(["run", "ndcg_cut_10 " + (report["parameters"]["reference"] or ""), f"ndcg_cut_10 {effect['assessor']}"])
+        w.writerow(["ndcg", effect["ndcg"]])
+        w.writerow(["run", "ndcg_cut_10 " + (report["parameters"]["reference"] or ""), f"ndcg_cut_10 {effect['assessor']}",
+                    "n_queries"])
         for r in effect["runs"]:
-            w.writerow([r["run"], _fmt(r["ndcg_cut_10_official"]), _fmt(r["ndcg_cut_10_llm"])])
-        w.writerow(["kendall_tau", _fmt(effect["kendall_tau"])])
+            w.writerow([r["run"], _fmt(r["ndcg_cut_10_reference"]), _fmt(r["ndcg_cut_10_assessor"]), r["n_queries"]])
+        for key in ("kendall_tau_b", "kendall_tau_b_p", "n_runs", "shared_pairs", "reference_pairs", "coverage",
+                    "kendall_tau_b_note", "p_value_note"):
+            w.writerow([key, _fmt(effect[key])])
+    _csv_pairwise(w, report)
+    _estimates_csv(w, report)
     return out.getvalue().encode("utf-8")
+
+
+def _csv_coverage(w: CsvWriter, report: dict[str, Any]) -> None:
+    """Each assessor's coverage of the reference's pairs, and whether it is compared."""
+    coverage = report.get("coverage")
+    if not coverage:
+        return
+    w.writerow([])
+    w.writerow(["coverage", coverage["rule"]])
+    w.writerow(["assessor", "kind", "judgments", "shared_pairs", "reference_pairs", "coverage", "included"])
+    for a in coverage["assessors"]:
+        w.writerow([a["name"], a["kind"], a["judgments"], a["shared_pairs"], a["reference_pairs"], _fmt(a["coverage"]),
+                    a["included"]])
+
+
+def _csv_pairwise(w: CsvWriter, report: dict[str, Any]) -> None:
+    """Pairwise preferences per generator, overall then per query (no ties in the files)."""
+    pairwise = report.get("pairwise") or {}
+    if not pairwise.get("generators"):
+        return
+    w.writerow([])
+    w.writerow(["pairwise: judging assessor", "generator", "qid", "comparisons", "generated_preferred",
+                "judged_preferred", "share_generated"])
+    for g in pairwise["generators"]:
+        generator = g["generator"] or "(not named)"
+        w.writerow([g["assessor"], generator, "(all)", g["comparisons"], g["generated_preferred"],
+                    g["judged_preferred"], _fmt(g["share"])])
+        for q in g["queries"]:
+            w.writerow([g["assessor"], generator, q["qid"], q["comparisons"], q["generated_preferred"],
+                        q["judged_preferred"], _fmt(q["share"])])
+
+
+# --- the estimates section (export_agreement --estimates; see annotation.report_estimates) ---
+
+ESTIMATE_COLUMNS = ["source", "llm", "human", "measure", "level", "interval", "run", "n_labeled", "n_unlabeled",
+                    "llm_only", "human_only", "human_only_ci_low", "human_only_ci_high", "ppi", "ppi_ci_low",
+                    "ppi_ci_high", "error"]
+
+
+def estimate_rows(report: dict[str, Any]) -> list[list[Any]]:
+    """One row per (estimate, run), and one per estimate that could not be made."""
+    rows = []
+    for e in report.get("estimates") or []:
+        source = f"campaign {e['campaign']}" if e.get("campaign") else e["source"]
+        head = [source, e.get("llm", ""), e.get("human", ""), e.get("measure", ""), e.get("level", ""),
+                e.get("interval", "")]
+        if e.get("error"):
+            rows.append(head + [""] * 10 + [e["error"]])
+            continue
+        for r in e["runs"]:
+            h, p = r["human_only"], r["ppi"]
+            rows.append(head + [r["run"], r["n_labeled"], r["n_unlabeled"], r["llm_only"], h["estimate"], h["ci_low"],
+                                h["ci_high"], p["estimate"], p["ci_low"], p["ci_high"], ""])
+    return rows
+
+
+def _estimates_csv(w: Any, report: dict[str, Any]) -> None:
+    if "estimates" not in report:
+        return
+    w.writerow([])
+    w.writerow(["# estimates"])
+    w.writerow(ESTIMATE_COLUMNS)
+    for row in estimate_rows(report):
+        w.writerow([_fmt(v) for v in row])
+
+
+def _estimates_xlsx(wb: Any, report: dict[str, Any]) -> None:
+    if "estimates" not in report:
+        return
+    sheet = wb.create_sheet("Estimates")
+    sheet.append(ESTIMATE_COLUMNS)
+    for row in estimate_rows(report):
+        sheet.append(row)
 
 
 def render_xlsx(report: dict[str, Any]) -> bytes:
@@ -137,14 +228,35 @@ def render_xlsx(report: dict[str, Any]) -> bytes:
     if report["evaluation_effect"]:
         sheet = wb.create_sheet("Effect")
         for effect in report["evaluation_effect"]:
-            sheet.append(["assessor", effect["assessor"], "kendall_tau", effect["kendall_tau"]])
+            sheet.append(["assessor", effect["assessor"], "kendall_tau_b", effect["kendall_tau_b"],
+                          "kendall_tau_b_p", effect["kendall_tau_b_p"], "coverage", effect["coverage"],
+                          "shared_pairs", effect["shared_pairs"]])
+            sheet.append(["ndcg", effect["ndcg"]])
+            for note in (effect["kendall_tau_b_note"], effect["p_value_note"]):
+                if note:
+                    sheet.append(["note", note])
             for r in effect["runs"]:
-                sheet.append([r["run"], r["ndcg_cut_10_official"], r["ndcg_cut_10_llm"]])
+                sheet.append([r["run"], r["ndcg_cut_10_reference"], r["ndcg_cut_10_assessor"], r["n_queries"]])
+    if report.get("coverage"):
+        sheet = wb.create_sheet("Coverage")
+        sheet.append(["assessor", "kind", "judgments", "shared_pairs", "reference_pairs", "coverage", "included"])
+        for a in report["coverage"]["assessors"]:
+            sheet.append([a["name"], a["kind"], a["judgments"], a["shared_pairs"], a["reference_pairs"], a["coverage"],
+                          a["included"]])
+    if (report.get("pairwise") or {}).get("generators"):
+        sheet = wb.create_sheet("Pairwise")
+        sheet.append(["judging assessor", "generator", "qid", "comparisons", "generated_preferred", "judged_preferred",
+                      "share_generated"])
+        for g in report["pairwise"]["generators"]:
+            for q in [{"qid": "(all)", **g}, *g["queries"]]:
+                sheet.append([g["assessor"], g["generator"] or "(not named)", q["qid"], q["comparisons"],
+                              q["generated_preferred"], q["judged_preferred"], q["share"]])
     sheet = wb.create_sheet("Sources")
     sheet.append(["assessor", "kind", "scale", "model", "judgments", "file", "sha256"])
     for src in report["sources"]:
         for s in src["sources"]:
             sheet.append([src["assessor"], src["kind"], src["scale"], src["model"], s["judgments"], s["filename"], s["sha256"]])
+    _estimates_xlsx(wb, report)
     for worksheet in wb.worksheets:
         for row in worksheet.iter_rows():
             for cell in row:
@@ -176,6 +288,8 @@ def report_context(report: dict[str, Any]) -> dict[str, Any]:
         "rows": summary_rows(report),
         "pair_views": pair_views,
         "category_rows": list(zip(confusion["categories"], confusion["matrix"])),
+        # (assessor's coverage, the query string that adds it): the dashboard fills the latter
+        "coverage_rows": [(a, None) for a in (report.get("coverage") or {}).get("assessors", [])],
     }
 
 

@@ -14,7 +14,7 @@ from django.views.decorators.http import condition, require_GET
 from analysis.agreement_selectors import AgreementInputError, collection_assessors
 from analysis.models import Collection, Task
 from annotation import reports
-from annotation.report_params import AgreementParamsError, ReportParams, report_params_parse
+from annotation.report_params import DEFAULT_COVERAGE, AgreementParamsError, ReportParams, report_params_parse
 from annotation.report_renderers import RENDERERS, report_context
 from conventions.access import staff_required
 
@@ -30,7 +30,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     Parameters the parser refuses (``seed=-1``) are shown as the form's error, with 400.
     """
     collections = list(Collection.objects.order_by("name").values_list("name", flat=True))
-    context: dict = {"collections": collections, "tasks": Task.choices, "params": None, "error": None}
+    context: dict = {
+        "collections": collections, "tasks": Task.choices, "params": None, "error": None,
+        "coverage_percent": f"{DEFAULT_COVERAGE:.0%}",
+    }
     try:
         params = report_params_parse(request.GET, n_boot=DASHBOARD_N_BOOT)
     except AgreementParamsError as exc:
@@ -47,9 +50,33 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             context["error"] = str(exc)
         else:
             context.update(report_context(report))
+            context.update(_coverage_links(request, report))
             context["download_query"] = request.GET.urlencode() or f"collection={params.collection}"
             context["formats"] = list(RENDERERS)
     return render(request, "agreement/dashboard.html", context)
+
+
+def _coverage_links(request: HttpRequest, report: dict) -> dict:
+    """The query strings that add one excluded assessor, or all of them, to the compared set."""
+    coverage = report.get("coverage")
+    if not coverage or not coverage["excluded"]:
+        return {}
+    compared = list(report["parameters"]["assessors"])
+
+    def with_assessors(names: list[str]) -> str:
+        query = request.GET.copy()
+        query.pop("assessors", None)
+        query.setlist("assessor", names)
+        query["collection"] = report["parameters"]["collection"]
+        query["reference"] = report["parameters"]["reference"]
+        return query.urlencode()
+
+    return {
+        "coverage_rows": [
+            (a, None if a["included"] else with_assessors(compared + [a["name"]])) for a in coverage["assessors"]
+        ],
+        "add_all_query": with_assessors(compared + coverage["excluded"]),
+    }
 
 
 def _export_params(request: HttpRequest, fmt: str) -> ReportParams | None:

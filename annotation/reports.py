@@ -29,8 +29,10 @@ from django.utils import timezone
 
 from analysis import agreement
 from analysis import agreement_selectors as selectors
+from analysis.models import Collection
+from analysis.pairwise_selectors import pairwise_summary_dict
 from annotation.models import ReasonVerdict
-from annotation.report_params import ReportParams
+from annotation.report_params import DEFAULT_COVERAGE, ReportParams
 from annotation.report_renderers import FORMATS, RENDERERS
 
 
@@ -55,12 +57,17 @@ def pair_report(
     n_boot: int = agreement.DEFAULT_N_BOOT,
     seed: int = agreement.DEFAULT_SEED,
     source: selectors.LabelSource | None = None,
+    name_queries: bool = True,
 ) -> dict[str, Any]:
     """Agreement of ``assessor`` with ``reference`` on their shared pairs, JSON-ready.
 
     Keys: n, n_queries, labels, confusion_matrix (rows: reference), percent_agreement,
     kappa, kappa_linear, kappa_quadratic, per_grade_accuracy, each statistic's
-    ``*_ci`` [lo, hi] (95%, bootstrap over queries), binary, n_boot, seed.
+    ``*_ci`` [lo, hi] (95%, bootstrap over queries) and ``ci_note`` saying why there
+    is none, binary, n_boot, seed; ``shared_pairs``, ``reference_pairs``,
+    ``assessor_pairs`` and ``coverage`` (shared / the reference's pairs);
+    ``disagreement_by_query`` (the queries with the most differing pairs, with their
+    qid unless ``name_queries`` is False: the caller then names them in one read).
     A binary-scale assessor is compared on the grade >= 2 split.
     """
     source = source or selectors.LabelSource(collection=collection, assessors=[reference, assessor])
@@ -80,7 +87,19 @@ def pair_report(
     out = result.as_dict()
     out.pop("extra", None)
     out["collection"] = collection
+    out.update(source.coverage(reference, assessor))
+    if name_queries:
+        _name_queries([out])
     return out
+
+
+def _name_queries(pairs: Sequence[dict[str, Any]]) -> None:
+    """Put each disagreeing query's qid beside its database id (one query for all pairs)."""
+    ids = [d["query_id"] for p in pairs for d in p["disagreement_by_query"]]
+    qids = selectors.query_qids(query_ids=ids) if ids else {}
+    for p in pairs:
+        for d in p["disagreement_by_query"]:
+            d["qid"] = qids.get(d["query_id"], "")
 
 
 def set_report(
@@ -122,7 +141,8 @@ def evaluation_effect_report(
     runs: dict[str, Any] | None = None,
     reference_qrels: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, Any] | None:
-    """Each run's nDCG@10 under the reference's and the assessor's qrels, and Kendall's tau.
+    """Each run's nDCG@10 under the reference's and the assessor's qrels cut to the pairs
+    both judged, Kendall's tau-b, the coverage and the notes (``agreement.evaluation_effect``).
 
     ``runs`` and ``reference_qrels`` may be passed in when several assessors are
     compared, so that they are read once.
@@ -132,8 +152,8 @@ def evaluation_effect_report(
         return None
     effect = agreement.evaluation_effect(
         runs,
-        official=reference_qrels or selectors.qrels(collection=collection, assessor=reference),
-        llm=selectors.qrels(collection=collection, assessor=assessor),
+        reference=reference_qrels or selectors.qrels(collection=collection, assessor=reference),
+        assessor=selectors.qrels(collection=collection, assessor=assessor),
     )
     effect["assessor"] = assessor
     return effect
@@ -219,8 +239,9 @@ def report_etag(params: ReportParams, fmt: str) -> str:
 
 
 def build_report(params: ReportParams, *, with_effect: bool = True) -> dict[str, Any]:
-    """Everything the exports show: parameters, sources, pairs, set, effect, reasons."""
-    p = params.resolved()
+    """Everything the exports show: parameters, coverage, sources, pairs, set, effect,
+    reasons, pairwise."""
+    p, coverage = params.resolved_with_coverage()
     involved = p.involved()
     # Queries: resolve (2) + labels of every involved assessor (LabelSource) + runs (1)
     # + one qrels read per assessor when the collection has runs + sources (2)
@@ -237,7 +258,7 @@ def build_report(params: ReportParams, *, with_effect: bool = True) -> dict[str,
             pairs.append(
                 pair_report(
                     collection=p.collection, reference=p.reference, assessor=name, binary=p.binary,
-                    n_boot=p.n_boot, seed=p.seed, source=source,
+                    n_boot=p.n_boot, seed=p.seed, source=source, name_queries=False,
                 )
             )
             if runs:
@@ -247,6 +268,7 @@ def build_report(params: ReportParams, *, with_effect: bool = True) -> dict[str,
                 )
                 if effect:
                     effects.append(effect)
+    _name_queries(pairs)
     set_result = None
     if len(involved) >= 3 or (not p.reference and len(involved) >= 2):
         set_result = set_report(
@@ -262,12 +284,48 @@ def build_report(params: ReportParams, *, with_effect: bool = True) -> dict[str,
         "generated_at": timezone.now().isoformat(timespec="seconds"),
         "last_change": changed.isoformat() if changed else None,
         "parameters": asdict(p),
+        "coverage": coverage_section(coverage),
+        "ndcg": agreement.NDCG_USED,
         "sources": selectors.assessor_sources(collection=p.collection, assessors=involved),
         "pairs": pairs,
         "set": set_result,
         "evaluation_effect": effects,
         "reasons": reasons,
+        "pairwise": pairwise_section(collection=p.collection),
     }
+
+
+def coverage_section(coverage: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """Every assessor's coverage of the reference's pairs and whether it is compared.
+
+    The default set holds those at or above ``DEFAULT_COVERAGE``; ``excluded`` lists
+    the others, which the page offers to add.
+    """
+    if coverage is None:
+        return None
+    keys = ("name", "kind", "scale", "model", "judgments", "shared_pairs", "reference_pairs", "assessor_pairs",
+            "coverage", "included")
+    rows = [{k: a[k] for k in keys} for a in coverage]
+    return {
+        "threshold": DEFAULT_COVERAGE,
+        "rule": f"by default, the assessors that judged at least {DEFAULT_COVERAGE:.0%} of the reference's pairs",
+        "assessors": rows,
+        "excluded": [a["name"] for a in rows if not a["included"]],
+    }
+
+
+def pairwise_section(*, collection: str) -> dict[str, Any]:
+    """Pairwise preferences per generator: how often the generated passage is preferred to
+    the judged one, overall and per query (``analysis.pairwise_selectors``, one query).
+
+    The pipeline's files record a winner for every comparison (label 1 or 2), so there
+    are no ties: ``judged_preferred`` is the rest of the comparisons.
+    """
+    summary = pairwise_summary_dict(collection=Collection.objects.get(name=collection))
+    for group in summary["generators"]:
+        for row in [group, *group["queries"]]:
+            row["judged_preferred"] = row["comparisons"] - row["generated_preferred"]
+    return summary
 
 
 @dataclass
@@ -279,11 +337,16 @@ class ExportedReport:
     etag: str
 
 
-def report_export(*, params: ReportParams, fmt: str) -> ExportedReport:
-    """The report in one format: (content, content type, filename) plus HTTP validators."""
+def report_export(
+    *, params: ReportParams, fmt: str, estimates: list[dict[str, Any]] | None = None
+) -> ExportedReport:
+    """The report in one format: (content, content type, filename) plus HTTP validators.
+    ``estimates`` (``annotation.report_estimates.estimates_section``) adds that section."""
     if fmt not in RENDERERS:
         raise ValueError(f"format must be one of {', '.join(RENDERERS)}")
     report = build_report(params)
+    if estimates is not None:
+        report = {**report, "estimates": estimates}
     content = RENDERERS[fmt](report)
     stem = "-".join(["agreement", params.collection, *(["binary"] if params.binary else [])])
     return ExportedReport(

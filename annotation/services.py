@@ -21,14 +21,14 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, FilteredRelation, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, F, FilteredRelation, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from analysis.judgments import JudgmentRow, judgments_delete, judgments_write
 from analysis.models import Assessor, Collection, FailureCategory, HardnessAnalysis, Passage, Query, Reason
-from annotation import selectors
-from annotation.models import AddedReason, Assignment, Campaign, Item, LabelHistory, ReasonVerdict
+from annotation import budget_selectors, budget_services, selectors, tasks
+from annotation.models import AddedReason, Assignment, BudgetRound, Campaign, Item, LabelHistory, ReasonVerdict
 from annotation.selectors import Lease
 
 # A lease request tries this many candidates that turned out full after locking
@@ -167,6 +167,7 @@ def campaign_create(
     reveal_after_commit: bool = False,
     lease_seconds: int = 900,
     created_by: AbstractBaseUser | None = None,
+    budget: budget_services.BudgetSpec | None = None,
 ) -> Campaign:
     """Create a campaign and its items.
 
@@ -178,7 +179,8 @@ def campaign_create(
     items (``{"qid", "docid", "grade"}`` or ``{"qid", "verdicts": {reason_id: verdict}}``)
     are spread evenly among them and shown to every annotator; ``gold_count`` adds that
     many relevance gold items taken from the official qrels (where ``from_assessor``
-    agrees with them, when given).
+    agrees with them, when given). ``budget`` makes a budget campaign instead: its first
+    round of pairs from ``from_assessor`` (see ``annotation.budget_services``).
     """
     if kind not in {Campaign.RELEVANCE, Campaign.REASONS, Campaign.CASCADE}:
         raise AnnotationError(f"unknown campaign kind {kind!r}")
@@ -191,6 +193,10 @@ def campaign_create(
     if overlap > len(annotators):
         raise AnnotationError(f"overlap {overlap} needs at least {overlap} annotators, got {len(annotators)}")
 
+    first_round = _budget_first_round(kind=kind, collection=collection, from_assessor=from_assessor,
+                                      limit=limit, pairs=pairs, budget=budget)
+    if first_round is not None:
+        pairs = first_round.pairs
     try:
         if kind == Campaign.CASCADE and pairs is None and cascade_job is not None:
             pairs = selectors.cascade_pairs(job_id=cascade_job)
@@ -239,9 +245,53 @@ def campaign_create(
         for position, item in enumerate(items):
             item.position = position
         Item.objects.bulk_create(items, batch_size=1000)
+        if budget is not None and first_round is not None:
+            budget_services.budget_plan_create(
+                campaign=campaign, spec=budget, first=first_round, items=[i for i in items if not i.is_gold]
+            )
         for user in annotators:
             annotator_assessor(user=user)
     return campaign
+
+
+# --- budget campaigns ---------------------------------------------------------------
+
+def _budget_first_round(
+    *,
+    kind: str,
+    collection: Collection,
+    from_assessor: Assessor | None,
+    limit: int | None,
+    pairs: Iterable[tuple[str, str]] | None,
+    budget: budget_services.BudgetSpec | None,
+) -> budget_services.RoundPick | None:
+    """The first round of a budget campaign (None for any other campaign)."""
+    if budget is None:
+        return None
+    if kind != Campaign.RELEVANCE:
+        raise AnnotationError("--budget makes a relevance campaign: use --kind relevance")
+    if limit or pairs is not None:
+        raise AnnotationError("--budget chooses the pairs itself: drop --limit and the pair list")
+    try:
+        return budget_services.budget_first_round(collection=collection, assessor=from_assessor, spec=budget)
+    except budget_services.BudgetRefused as exc:
+        raise AnnotationError(str(exc)) from exc
+
+
+def budget_round_add(*, campaign: Campaign, force: bool = False) -> BudgetRound | None:
+    """Staff's way to add a budget campaign's next round now (``manage.py budget_round``
+    and the button of the review page): after a complete round, or with ``force`` before
+    it is complete (lara calibrates on the grades given so far). Returns the round
+    added, or None when the budget is spent or the last round is still open."""
+    if budget_selectors.budget_plan_of(campaign=campaign) is None:
+        raise AnnotationError(f"campaign {campaign.pk} is not a budget campaign")
+    return budget_services.budget_round_add(campaign_id=campaign.pk, force=force)
+
+
+def _budget_round_check_on_commit(*, campaign_id: int) -> None:
+    """After a budget item's annotation commits, let the worker see whether its round
+    is complete (and add the next one)."""
+    transaction.on_commit(lambda: tasks.budget_round_check.delay(campaign_id))
 
 
 def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
@@ -495,6 +545,7 @@ def _lock(*, pk: int, user: AbstractBaseUser, now: datetime, submission: Submiss
                                       user_id=user.pk, status=Assignment.LEASED, expires_at__gt=now)
             .exclude(pk=OuterRef("pk")).order_by("-leased_at", "-pk").values("pk")[:1]
         ),
+        "in_budget_round": Exists(BudgetRound.items.through.objects.filter(item_id=OuterRef("item_id"))),
     }
     rows = Assignment.objects.select_for_update(of=("self", "item")).select_related("item__campaign__analysis")
     if submission is not None:
@@ -673,6 +724,8 @@ def _submit(*, assignment_id: int, user: AbstractBaseUser, submission: Submissio
             current.seconds_spent = (current.seconds_spent or 0) + max(0.0, float(spent))
             current.draft = {}
             done = current
+            if current.in_budget_round:
+                _budget_round_check_on_commit(campaign_id=campaign.pk)
         following: Lease | None = None
         # A member's other lease (an item taken back by undo) comes first; a user who is
         # no longer an annotator of the campaign gets no next item (free_items).
@@ -830,7 +883,7 @@ def item_adjudicate(
 __all__ = [
     "AnnotationError", "NotAllowed", "LeaseLost", "AlreadySubmitted", "InvalidLabel",
     "Submission", "Submitted", "submission_parse",
-    "annotator_assessor", "campaign_create", "campaign_set_status",
+    "annotator_assessor", "campaign_create", "campaign_set_status", "budget_round_add",
     "assignment_lease", "assignment_next", "assignment_submit", "submission_commit", "assignment_skip", "assignment_save_draft", "assignment_undo",
     "item_adjudicate",
 ]

@@ -19,4 +19,5 @@ urlpatterns = [
     path("assignments/<int:pk>/skip/", views.skip, name="skip"),
     path("assignments/<int:pk>/draft/", views.draft, name="draft"),
     path("items/<int:pk>/adjudicate/", views.adjudicate, name="adjudicate"),
+    path("campaigns/<int:pk>/budget-round/", views.budget_round, name="budget_round"),
 ]

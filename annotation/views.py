@@ -10,7 +10,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -19,8 +18,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from analysis.models import Assessor, Collection, HardnessAnalysis
-from annotation import exports, selectors, services
+from annotation import budget_selectors, exports, selectors, services
 from annotation.models import Assignment, Campaign, Item
+from conventions.access import staff_required
 from conventions.api import streaming_text
 
 
@@ -234,14 +234,40 @@ def labels(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "annotation/labels.html", {"campaign": campaign, "rows": rows})
 
 
-@staff_member_required
+@staff_required
 def review(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("collection"), pk=pk)
     return render(request, "annotation/review.html",
-                  {"campaign": campaign, "r": selectors.campaign_review(campaign=campaign)})
+                  {"campaign": campaign, "r": selectors.campaign_review(campaign=campaign),
+                   "budget": _budget_of(campaign)})
 
 
-@staff_member_required
+# --- budget campaigns: the plan on the review page and staff's button for the next round ---
+
+def _budget_of(campaign: Campaign) -> dict[str, Any] | None:
+    plan = budget_selectors.budget_plan_of(campaign=campaign)
+    return None if plan is None else budget_selectors.budget_status(plan=plan)
+
+
+@staff_required
+@require_POST
+def budget_round(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add the campaign's next budget round now (``force``: before the last is complete)."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        added = services.budget_round_add(campaign=campaign, force=request.POST.get("force") == "1")
+    except services.AnnotationError as exc:
+        messages.error(request, str(exc))
+    else:
+        if added is None:
+            messages.info(request, "No round added: the budget is spent, the campaign is closed, or the last "
+                                   "round is not complete (add it anyway to calibrate on the grades so far).")
+        else:
+            messages.success(request, f"Round {added.number} added: {added.size} items ({added.selection}).")
+    return redirect("annotation:review", pk=campaign.pk)
+
+
+@staff_required
 def export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """Every label of the campaign as a download: ``?format=csv`` (default) or ``jsonl``."""
     campaign = get_object_or_404(Campaign, pk=pk)
@@ -252,7 +278,7 @@ def export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
                           content_type=exports.CONTENT_TYPES[fmt])
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def adjudicate(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(Item.objects.select_related("campaign"), pk=pk)
@@ -265,7 +291,7 @@ def adjudicate(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("annotation:review", pk=item.campaign_id)
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def set_status(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=pk)
@@ -310,7 +336,7 @@ class CampaignForm(forms.Form):
         return _grade_lines(self.cleaned_data.get("grade_meanings") or "")
 
 
-@staff_member_required
+@staff_required
 def campaign_new(request: HttpRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

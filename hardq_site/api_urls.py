@@ -2,8 +2,10 @@
 
 Each app's endpoints live in its ``apis.py``; this module only routes them.
 """
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
@@ -29,8 +31,17 @@ app_name = "api"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="redoc"),
+    # Swagger UI's start script comes from docs/?script, not inline (script-src 'self').
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"),
+    # Redoc writes its styles into <style> elements and renders in a blob: worker: its
+    # page alone gets those two sources on top of the site's policy.
+    path(
+        "redoc/",
+        csp_update({"style-src": [UNSAFE_INLINE], "worker-src": ["blob:"]})(
+            SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[AllowAny])
+        ),
+        name="redoc",
+    ),
     path("imports/", analysis_apis.ImportApi.as_view(), name="imports"),
     path("imports/bundle/", analysis_apis.BundleImportApi.as_view(), name="imports-bundle"),
     path("agreement/", report_apis.AgreementApi.as_view(), name="agreement"),

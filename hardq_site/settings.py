@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "csp",
+    "hardq_site",
     "analysis",
     "judges",
     "annotation",
@@ -61,6 +63,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -166,6 +169,31 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
+# Content-Security-Policy (django-csp), in every mode so that the browser tests run the
+# pages under the policy production serves. Scripts only from this site's own static
+# files: no inline <script>, no onclick=, no eval (htmx's allowEval is off). Styles from
+# static files too; images may also be data: URIs (the report's matplotlib PNGs). A
+# page that needs more says so with csp.decorators.csp_update (the Redoc page does);
+# hardq.E001/E002 (hardq_site/checks.py) fail when DEBUG is off and the middleware is
+# missing or scripts may run inline. HARDQ_CSP_REPORT_URI: where browsers report
+# violations (optional).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+if os.environ.get("HARDQ_CSP_REPORT_URI", "").strip():
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [os.environ["HARDQ_CSP_REPORT_URI"].strip()]
+
 # --- Celery -------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 # No broker configured: the embedded default runs every task in-process.
@@ -192,6 +220,8 @@ HARDQ_LLM_KEY_ENVS = env_list("HARDQ_LLM_KEY_ENVS", "OPENAI_API_KEY,HARDQ_LLM_KE
 HARDQ_LLM_ALLOWED_HOSTS = env_list("HARDQ_LLM_ALLOWED_HOSTS", "")
 HARDQ_LLM_TIMEOUT = float(os.environ.get("HARDQ_LLM_TIMEOUT", "60"))
 HARDQ_LLM_CONCURRENCY = int(os.environ.get("HARDQ_LLM_CONCURRENCY", "16"))
+# Alternatives per token a judge job asks for (top_logprobs) to read the grade probabilities.
+HARDQ_LLM_TOP_LOGPROBS = int(os.environ.get("HARDQ_LLM_TOP_LOGPROBS", "5"))
 # A job item claimed by a worker that died is claimed again after this many seconds.
 HARDQ_LLM_LEASE_SECONDS = float(os.environ.get("HARDQ_LLM_LEASE_SECONDS", "120"))
 # Jittered exponential backoff between attempts (seconds): base multiplier and cap.
@@ -220,6 +250,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        # DRF's browsable API, with the inline styles it needs allowed on its pages only
+        "conventions.renderers.BrowsableApiRenderer",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "conventions.api.PagePagination",

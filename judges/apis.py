@@ -8,9 +8,11 @@ variable that holds it on the workers.
 from __future__ import annotations
 
 import django_filters
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analysis import corpus_selectors
@@ -83,6 +85,10 @@ class JobCreateSerializer(serializers.Serializer):
     max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=20)
     rate_limit = serializers.FloatField(required=False, min_value=0, help_text="calls per second, 0 = unlimited")
     parameters = serializers.DictField(required=False, help_text="request parameters, e.g. {\"temperature\": 0}")
+    logprobs = serializers.BooleanField(
+        required=False, help_text="judge: ask the endpoint for top_logprobs and store the grade probabilities "
+                                  "(default true; false for a server that refuses the parameters)",
+    )
     prompt = serializers.CharField(required=False, help_text="graded, binary, generation, pairwise, cascade, or a template name (name:vN)")
     assessor = serializers.CharField(required=False, default="", allow_blank=True, help_text="assessor name (default <model>-<template>-v<version>)")
     limit = serializers.IntegerField(required=False, min_value=1)
@@ -148,14 +154,14 @@ class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = JobSerializer
     filterset_class = JobFilter
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet:
         return selectors.job_list()
 
-    def list(self, request):
+    def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(JobSerializer([_job_body(j) for j in page], many=True).data)
 
-    def retrieve(self, request, pk: str):
+    def retrieve(self, request: Request, pk: str) -> Response:
         """Status and progress counts of one job."""
         return Response(JobSerializer(_job_body(self.get_object())).data)
 
@@ -167,7 +173,7 @@ class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             "prompt": "graded", "limit": 100,
         })],
     )
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         """Create a job and start it (a Celery task; in-process without a broker)."""
         serializer = JobCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -176,6 +182,8 @@ class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if kind != JobKind.RELABEL:
             _collection(d)  # checked before an endpoint is created
         endpoint_options = {k: d[k] for k in ("timeout", "max_attempts", "rate_limit", "parameters") if k in d}
+        if "logprobs" in d:
+            endpoint_options["supports_logprobs"] = d["logprobs"]
         try:
             endpoint = services.endpoint_get_or_create(
                 base_url=d["base_url"], model=d["model"], api_key_env=d["api_key_env"], **endpoint_options
@@ -225,21 +233,21 @@ class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(request=None, responses=JobSerializer)
     @action(detail=True, methods=["post"])
-    def cancel(self, request, pk: str):
+    def cancel(self, request: Request, pk: str) -> Response:
         """Stop the job; running workers give their items back at their next batch."""
         job = services.job_cancel(job=self.get_object())
         return Response(JobSerializer(_job_body(selectors.job_list().get(pk=job.pk))).data)
 
     @extend_schema(request=None, responses=JobSerializer)
     @action(detail=True, methods=["post"])
-    def resume(self, request, pk: str):
+    def resume(self, request: Request, pk: str) -> Response:
         """Put an unfinished job back on the queue: finished items are skipped, answered calls cached."""
         job = services.job_resume(job=self.get_object())
         return Response(JobSerializer(_job_body(selectors.job_list().get(pk=job.pk))).data)
 
     @extend_schema(filters=False, responses=CallSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=CursorPagination)
-    def calls(self, request, pk: str):
+    def calls(self, request: Request, pk: str) -> Response:
         """The job's audit trail: every call with request, raw response, parsed value, tokens, latency."""
         job = self.get_object()
         page = self.paginate_queryset(LLMCall.objects.filter(job=job))

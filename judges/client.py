@@ -65,6 +65,8 @@ class CallOutcome:
     """The result of one logical call (all its attempts)."""
 
     content: str | None = None
+    # choices[0].logprobs.content when the endpoint sent it: per token, its top_logprobs.
+    logprobs: list[dict[str, Any]] | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: int = 0
@@ -205,6 +207,10 @@ class CallEngine:
             raise
         outcome.latency_ms = int((time.perf_counter() - started) * 1000)
         outcome.content = content
+        # A server that ignores the logprobs request sends none (or null): not an error.
+        logprobs = body["choices"][0].get("logprobs")
+        tokens = logprobs.get("content") if isinstance(logprobs, dict) else None
+        outcome.logprobs = tokens if isinstance(tokens, list) else None
         usage = (body.get("usage") if isinstance(body, dict) else None) or {}
         outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
         outcome.completion_tokens = int(usage.get("completion_tokens") or 0)

@@ -33,11 +33,15 @@ class PlannedCall:
     parameters: dict[str, Any] = field(default_factory=dict)
     key: str = ""
     item_id: int = 0
+    # Judge calls: what grade a token of the answer spells. Set, the call asks the endpoint
+    # for logprobs (when it supports them) and keeps the grade token's alternatives.
+    token_grade: Callable[[str], int | None] | None = None
     # filled in when answered
     content: str | None = None
     parsed: Parsed | None = None
     error: str = ""
     cached: bool = False
+    alternatives: list[dict[str, Any]] | None = None  # top_logprobs at the grade token
 
     def messages(self) -> list[dict[str, str]]:
         msgs = [{"role": "system", "content": self.system}] if self.system else []

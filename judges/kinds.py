@@ -77,10 +77,20 @@ class Handler:
 
 
 class JudgeHandler(Handler):
-    """Relevance judging of (query, passage) pairs, graded 0..3 or binary."""
+    """Relevance judging of (query, passage) pairs, graded 0..3 or binary.
+
+    Each judgment gets the judge's grade probabilities when they are known (index =
+    grade, 4 graded, 2 binary): with ``samples`` > 1 the vote shares of the samples that
+    parsed; with one sample the softmax of the endpoint's top_logprobs at the grade
+    token over the grades among them (``parsing.grade_probabilities``). An endpoint that
+    sends no logprobs leaves them empty.
+    """
 
     def __init__(self, job: LLMJob) -> None:
-        self.parser = parsing.parse_binary if job.template.kind == "binary" else parsing.parse_graded
+        binary = job.template.kind == "binary"
+        self.parser = parsing.parse_binary if binary else parsing.parse_graded
+        self.token_grade = parsing.binary_token_grade if binary else parsing.graded_token_grade
+        self.n_grades = 2 if binary else 4
 
     def contexts(self, runner, items):
         pairs = {item.pk: split_pair(item.key) for item in items}
@@ -93,18 +103,32 @@ class JudgeHandler(Handler):
         if query is None or passage is None or passage.text is None:
             state.finish(LLMJobItem.FAILED, error="query or passage text unknown")
             return []
-        return self._calls(runner, {"query": query.text, "passage": passage.text}, self.parser)
+        calls = self._calls(runner, {"query": query.text, "passage": passage.text}, self.parser)
+        for call in calls:
+            call.token_grade = self.token_grade
+        return calls
 
     def absorb(self, runner, state):
         self._vote(state)
+        if state.status == LLMJobItem.DONE:
+            state.result["probabilities"] = self.probabilities(state)
         return False
+
+    def probabilities(self, state: ItemState) -> list[float] | None:
+        """The item's grade probabilities: vote shares of several samples, else the logprobs'."""
+        valid = [c for c in state.calls if c.parsed is not None and c.parsed.valid]
+        if len(state.calls) > 1:
+            return parsing.vote_shares([c.parsed.value for c in valid if c.parsed], n_grades=self.n_grades)
+        return parsing.grade_probabilities(
+            valid[0].alternatives if valid else None, n_grades=self.n_grades, token_grade=self.token_grade
+        )
 
     def write(self, runner, finished):
         rows = [
             JudgmentRow(
                 query_id=state.context["query"].pk, passage_id=state.context["passage"].pk,
                 grade=state.result.get("value"), valid=state.status == LLMJobItem.DONE,
-                raw_response=state.result.get("raw") or "",
+                raw_response=state.result.get("raw") or "", probabilities=state.result.get("probabilities"),
             )
             # a failed item has no answer: its reason stays on the item
             for state in finished

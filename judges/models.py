@@ -36,6 +36,11 @@ class Endpoint(models.Model):
     rate_limit = models.FloatField(default=0, help_text="calls per second, 0 = unlimited")
     timeout = models.FloatField(default=60, help_text="seconds per call")
     max_attempts = models.PositiveSmallIntegerField(default=5)
+    supports_logprobs = models.BooleanField(
+        default=True,
+        help_text="judge jobs ask for logprobs/top_logprobs of the answer (the grade probabilities); "
+                  "turn off for a server that refuses the parameters (one that ignores them needs nothing)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -256,6 +261,9 @@ class LLMCall(models.Model):
     latency_ms = models.IntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=1)
     error = models.TextField(blank=True)
+    # The endpoint's top_logprobs at the answer's grade token, as sent ([{"token", "logprob"}]),
+    # null when none were asked or returned; a cached answer gives its probabilities from it.
+    logprobs = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -297,3 +299,96 @@ def majority_vote(values: list[int]) -> int | None:
         counts[v] = counts.get(v, 0) + 1
     best = max(counts.values())
     return min(v for v, c in counts.items() if c == best)
+
+
+# --- grade probabilities from the endpoint's logprobs ------------------------------------
+# A token, stripped of what surrounds a grade in an answer: spaces, quotes, markup.
+_TOKEN_TRIM = " \t\r\n\"'*:#=`.,;()[]{}<>"
+
+
+def graded_token_grade(token: str, *, low: int = 0, high: int = 3) -> int | None:
+    """The grade a token of a graded answer spells ("2", " 2", '"2'), or None."""
+    text = token.strip(_TOKEN_TRIM)
+    if len(text) != 1 or text not in "0123456789":  # one ASCII digit ("²" is a digit to isdigit)
+        return None
+    return int(text) if low <= int(text) <= high else None
+
+
+def binary_token_grade(token: str) -> int | None:
+    """The grade a token of a yes/no answer spells (" yes" -> 1, "No" -> 0, "1"), or None."""
+    text = token.strip(_TOKEN_TRIM).lower()
+    if text in ("yes", "true", "relevant", "1"):
+        return 1
+    if text in ("no", "false", "irrelevant", "0"):
+        return 0
+    return None
+
+
+def answer_token_alternatives(
+    tokens: list[dict[str, Any]] | None, *, value: int, token_grade: Callable[[str], int | None]
+) -> list[dict[str, Any]] | None:
+    """The ``top_logprobs`` of the token where the answer's grade is written, or None.
+
+    ``tokens`` is the endpoint's ``choices[0].logprobs.content``: one entry per token of
+    the answer, each with its ``token`` and ``top_logprobs``. The grade token is the
+    LAST token after any ``</think>`` that spells the parsed grade ``value``, as the
+    parsers read the last marker, JSON object or line: "##final score: 2", a JSON
+    ``{"score": 2}`` and a bare "2" all end with it.
+    """
+    if not tokens:
+        return None
+    texts = [str(t.get("token", "")) if isinstance(t, dict) else "" for t in tokens]
+    start = 0  # the answer begins after the token that closes the last think block
+    cut = "".join(texts).lower().rfind("</think>")
+    if cut >= 0:
+        end, position = cut + len("</think>"), 0
+        for i, text in enumerate(texts):
+            position += len(text)
+            if position >= end:
+                start = i + 1
+                break
+    for i in range(len(tokens) - 1, start - 1, -1):
+        if token_grade(texts[i]) == value:
+            alternatives = tokens[i].get("top_logprobs")
+            if isinstance(alternatives, list) and alternatives:
+                return [
+                    {"token": str(a.get("token", "")), "logprob": float(a["logprob"])}
+                    for a in alternatives
+                    if isinstance(a, dict) and isinstance(a.get("logprob"), (int, float))
+                ] or None
+            return None
+    return None
+
+
+def grade_probabilities(
+    alternatives: list[dict[str, Any]] | None, *, n_grades: int, token_grade: Callable[[str], int | None]
+) -> list[float] | None:
+    """Per grade 0..n_grades-1, the probability the model gave it at the grade token.
+
+    The alternatives that spell a grade are kept (" 2" and "2" both count for 2, their
+    probabilities added) and renormalised to sum to 1: a softmax of their logprobs over
+    the grades present. A grade absent from the top alternatives gets 0 (its mass is
+    below the last alternative's and unknown; spreading the remainder would invent
+    it). None when no alternative spells a grade.
+    """
+    if not alternatives:
+        return None
+    by_grade: dict[int, list[float]] = {}
+    for alternative in alternatives:
+        grade = token_grade(str(alternative.get("token", "")))
+        if grade is not None and 0 <= grade < n_grades:
+            by_grade.setdefault(grade, []).append(float(alternative["logprob"]))
+    if not by_grade:
+        return None
+    top = max(lp for lps in by_grade.values() for lp in lps)  # shift before exp: no underflow
+    mass = {g: math.fsum(math.exp(lp - top) for lp in lps) for g, lps in by_grade.items()}
+    total = math.fsum(mass.values())
+    return [mass.get(g, 0.0) / total for g in range(n_grades)]
+
+
+def vote_shares(values: list[int], *, n_grades: int) -> list[float] | None:
+    """Self-consistency's probabilities: the share of the valid samples that gave each grade."""
+    valid = [v for v in values if 0 <= v < n_grades]
+    if not valid:
+        return None
+    return [valid.count(g) / len(valid) for g in range(n_grades)]

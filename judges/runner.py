@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from judges import parsing
 from judges.client import CallEngine, CallOutcome, CallRequest, EndpointConfig
 from judges.job_state import ItemState, PlannedCall
 from judges.kinds import handler_for
@@ -39,6 +40,20 @@ ProgressCallback = Callable[[LLMJob], None]
 
 def lease_seconds() -> float:
     return float(getattr(settings, "HARDQ_LLM_LEASE_SECONDS", 0) or 120)
+
+
+def request_parameters(call: PlannedCall) -> dict[str, Any]:
+    """What a call sends besides model and messages: the endpoint's parameters, and for a
+    judge call on an endpoint that supports them ``logprobs``/``top_logprobs``.
+
+    The logprobs flags are not part of the cache key (``cache_key`` takes the endpoint's
+    parameters only): they do not change the answer, and a cached answer keeps serving
+    (with the probabilities it was stored with, or none).
+    """
+    if call.token_grade is None or not call.endpoint.supports_logprobs:
+        return call.parameters
+    top = int(getattr(settings, "HARDQ_LLM_TOP_LOGPROBS", 5) or 5)
+    return {**call.parameters, "logprobs": True, "top_logprobs": top}
 
 
 def cache_key(*, model: str, template_hash: str, parameters: dict, sample: int, inputs: dict) -> str:
@@ -132,28 +147,45 @@ class JobRunner:
                 planned.append(call)
             if not calls and not state.status:
                 state.finish(LLMJobItem.FAILED, error="nothing to ask")
-        hits = dict(
-            LLMCall.objects.filter(cache_key__in={c.key for c in planned}, error="").values_list("cache_key", "raw_response")
-        )
+        hits = {
+            key: (raw, logprobs)
+            for key, raw, logprobs in LLMCall.objects.filter(cache_key__in={c.key for c in planned}, error="").values_list(
+                "cache_key", "raw_response", "logprobs"
+            )
+        }
         for call in planned:
             if call.key in hits:
-                self.answer(call, hits[call.key], cached=True)
+                raw, alternatives = hits[call.key]
+                self.answer(call, raw, cached=True, alternatives=alternatives)
             elif call.key in self.waiting:
                 # The same question is already in flight (identical texts under two ids):
                 # ask once, answer both.
                 self.waiting[call.key].append(call)
             else:
                 self.waiting[call.key] = [call]
-                request = CallRequest(endpoint=call.endpoint.pk, messages=call.messages(), parameters=call.parameters)
+                request = CallRequest(
+                    endpoint=call.endpoint.pk, messages=call.messages(), parameters=request_parameters(call)
+                )
                 self.futures[self.engine.submit(request)] = call
         for state in states:
             self.advance(state)
 
-    def answer(self, call: PlannedCall, content: str | None, *, cached: bool, error: str = "") -> None:
+    def answer(
+        self, call: PlannedCall, content: str | None, *, cached: bool, error: str = "",
+        tokens: list[dict[str, Any]] | None = None, alternatives: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Record a call's answer: its text parsed, and for a judge call the alternatives at
+        the grade token (read from the endpoint's ``tokens``, or as cached)."""
         call.content = content
         call.error = error
         call.cached = cached
         call.parsed = call.parser(content) if content is not None else None
+        if call.token_grade is not None and call.parsed is not None and call.parsed.valid:
+            if tokens is not None:
+                alternatives = parsing.answer_token_alternatives(
+                    tokens, value=call.parsed.value, token_grade=call.token_grade
+                )
+            call.alternatives = alternatives
         if cached:
             self.delta["cached"] += 1
             self._stage(call.stage)["cached"] += 1
@@ -171,8 +203,8 @@ class JobRunner:
         stage["calls"] += outcome.attempts
         stage["tokens"] += outcome.prompt_tokens + outcome.completion_tokens
         for n, waiter in enumerate(waiters):
-            self.answer(waiter, outcome.content, cached=n > 0, error=outcome.error)
-        request = {"model": call.endpoint.model, "messages": call.messages(), **call.parameters}
+            self.answer(waiter, outcome.content, cached=n > 0, error=outcome.error, tokens=outcome.logprobs)
+        request = {"model": call.endpoint.model, "messages": call.messages(), **request_parameters(call)}
         common = dict(
             cache_key=call.key, job_id=self.job.pk, endpoint_id=call.endpoint.pk, model=call.endpoint.model,
             template_hash=self.job.template.content_hash, sample=call.sample, stage=call.stage, request=request,
@@ -182,7 +214,7 @@ class JobRunner:
         self.new_calls.append(
             LLMCall(
                 **common, raw_response=outcome.content or "", error=outcome.error,
-                parsed=call.parsed.as_json() if call.parsed else None,
+                parsed=call.parsed.as_json() if call.parsed else None, logprobs=call.alternatives,
                 prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens,
                 latency_ms=outcome.latency_ms, attempts=outcome.attempts,
             )

@@ -20,6 +20,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from analysis.judgments import assessor_get_or_create
 from analysis.models import Assessor, Collection, Generation, Task
 from judges import selectors
 from judges.models import (
@@ -45,6 +46,7 @@ def endpoint_get_or_create(
     max_attempts: int | None = None,
     rate_limit: float | None = None,
     parameters: dict | None = None,
+    supports_logprobs: bool | None = None,
 ) -> Endpoint:
     """The endpoint for (base URL, model), created or updated with the given settings.
 
@@ -57,7 +59,7 @@ def endpoint_get_or_create(
     changed = []
     for field, value in (("base_url", base_url), ("model", model), ("api_key_env", api_key_env or endpoint.api_key_env),
                          ("timeout", timeout), ("max_attempts", max_attempts), ("rate_limit", rate_limit),
-                         ("parameters", parameters)):
+                         ("parameters", parameters), ("supports_logprobs", supports_logprobs)):
         if value is not None and getattr(endpoint, field) != value:
             setattr(endpoint, field, value)
             changed.append(field)
@@ -94,16 +96,11 @@ def template_add_from_file(*, name: str, path: Path, kind: str, examples_path: P
 def llm_assessor_get_or_create(*, name: str, endpoint: Endpoint, template: PromptTemplate, scale: str) -> Assessor:
     """The LLM assessor the job writes as: ``<model>-<template>-v<version>`` unless named."""
     name = name or f"{endpoint.model}-{template.name}-v{template.version}"
-    assessor, created = Assessor.objects.get_or_create(
-        name=name,
-        defaults={
-            "kind": Assessor.LLM, "scale": scale, "model": endpoint.model, "prompt_template": template.name,
-            "prompt_version": str(template.version), "parameters": endpoint.parameters or {},
-        },
+    return assessor_get_or_create(
+        name=name, kind=Assessor.LLM, scale=scale, same_kind=True, same_scale=False,
+        fields={"model": endpoint.model, "prompt_template": template.name, "prompt_version": str(template.version),
+                "parameters": endpoint.parameters or {}},
     )
-    if not created and assessor.kind != Assessor.LLM:
-        raise ValueError(f"assessor {name!r} exists and is not an LLM assessor")
-    return assessor
 
 
 def _job_create(*, kind: Any, keys: list[str], endpoint: Endpoint, template: PromptTemplate, **fields: Any) -> LLMJob:

@@ -2,7 +2,7 @@ import pytest
 
 from tests.conftest import ARTIFACTS, browser_login
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def test_admin_logs_in_and_sees_collections(page, live_server, admin_user):

@@ -28,6 +28,7 @@ print(json.dumps({
     "secure_status": secure.status_code,
     "secure_hsts": secure.get("Strict-Transport-Security", ""),
     "csrf_cookie_secure": bool(cookie and cookie["secure"]),
+    "csp": secure.get("Content-Security-Policy", ""),
 }))
 """
 
@@ -90,3 +91,23 @@ def test_https_switch_redirects_and_sends_hsts_and_secure_cookies():
     assert probe["secure_hsts"].startswith("max-age=31536000")
     assert "includeSubDomains" in probe["secure_hsts"]
     assert probe["csrf_cookie_secure"]
+
+
+def test_production_pages_carry_the_content_security_policy():
+    result = run(["-c", PROBE], production_env(HARDQ_HTTPS="1"))
+    assert result.returncode == 0, result.stderr
+    policy = json.loads(result.stdout.strip().splitlines()[-1])["csp"]
+    directives = {p.split()[0]: p.split()[1:] for p in policy.split(";") if p.strip()}
+    assert directives["script-src"] == ["'self'"] and directives["frame-ancestors"] == ["'none'"]
+
+
+def test_check_deploy_fails_in_production_without_the_csp_middleware():
+    script = (
+        "import sys; from django.core.management import execute_from_command_line; "
+        "from django.conf import settings; import django; "
+        "settings.MIDDLEWARE; settings.MIDDLEWARE.remove('csp.middleware.CSPMiddleware'); "
+        "execute_from_command_line(['manage.py', 'check', '--deploy'])"
+    )
+    result = run(["-c", script], production_env(HARDQ_HTTPS="1"))
+    assert result.returncode != 0
+    assert "hardq.E001" in result.stderr

@@ -91,6 +91,8 @@ MATRIX: dict[str, Row] = {
     "annotation:export": staff_only(args=lambda w: [w["campaign"].pk], query=lambda w: {"format": "csv"}),
     "annotation:adjudicate": staff_only(NOT_ASSERTED, args=lambda w: [w["item"].pk], method="post"),
     "annotation:status": staff_only(NOT_ASSERTED, args=lambda w: [w["campaign"].pk], method="post"),
+    # what the button does: tests/annotation/test_budget_campaigns.py
+    "annotation:budget_round": staff_only(NOT_ASSERTED, args=lambda w: [w["campaign"].pk], method="post"),
     # Who may act on a lease (alice's own, nobody else's): tests/annotation/test_views.py
     # and the API matrix; here only that nobody anonymous may.
     "annotation:next": Row(LOGIN, NOT_ASSERTED, NOT_ASSERTED, args=lambda w: [w["campaign"].pk], method="post"),
@@ -103,12 +105,6 @@ MATRIX: dict[str, Row] = {
 # Pages every visitor may open, and the parts of the site with their own rules.
 PUBLIC = {"login", "logout", "favicon"}
 ELSEWHERE = ("admin/", "api/")  # the Django admin (its own staff login); the API (its own matrix)
-
-# The annotation screens still send annotators to the Django admin's login form on their
-# staff pages; the `orm` branch moves them to conventions.access.staff_required. Strict:
-# once it lands these cells pass and the marks must go.
-ANNOTATION_STAFF_PAGES = {"annotation:campaign_new", "annotation:review", "annotation:export",
-                          "annotation:adjudicate", "annotation:status"}
 
 
 def page_names() -> set[str]:
@@ -162,10 +158,7 @@ def cells():
             expected = getattr(row, role)
             if expected is NOT_ASSERTED:
                 continue
-            marks = []
-            if name in ANNOTATION_STAFF_PAGES and role != "admin":
-                marks = [pytest.mark.xfail(strict=True, reason="annotation views still use staff_member_required")]
-            yield pytest.param(name, role, id=f"{name}-{role}", marks=marks)
+            yield pytest.param(name, role, id=f"{name}-{role}")
 
 
 @pytest.mark.parametrize("name,role", list(cells()))

@@ -439,3 +439,95 @@ def parse_hard_queries(src: SourceFile, *, progress: bool = False) -> tuple[str,
         _no_duplicate(src, seen, qid, line, f"query {qid}")
         records.append(HardQueryRecord(line, qid, value))
     return measure, records
+
+
+# --- grade probabilities (LARA's CSV) --------------------------------------------
+@dataclass(slots=True)
+class ProbabilityRecord:
+    line: int
+    qid: str
+    docid: str
+    annotation: int | None
+    probabilities: list[float]  # index = grade, one per grade of the scale
+
+
+# A row's probabilities must sum to 1 within this much (rounding in the file).
+PROBABILITY_SUM_TOLERANCE = 1e-6
+# Binary files may name their columns by answer instead of by grade.
+BINARY_COLUMNS = {"prob_no": 0, "prob_yes": 1}
+PROBABILITIES_LAYOUT = "topic_id,doc_id,annotation,prob_0,…,prob_k (binary: prob_yes,prob_no)"
+
+
+def _probability_columns(src: SourceFile, line: int, header: list[str], scale: str) -> dict[int, int]:
+    """Column index -> grade of every probability column of the header."""
+    allowed = SCALES[scale]
+    grades: dict[int, int] = {}
+    for index, name in enumerate(header):
+        if name in ("topic_id", "doc_id", "annotation"):
+            continue
+        if scale == "binary" and name in BINARY_COLUMNS:
+            grade = BINARY_COLUMNS[name]
+        elif re.fullmatch(r"prob_\d+", name):
+            grade = int(name[5:])
+            if grade not in allowed:
+                raise ImportFileError(
+                    src.name, line, f"column {name}: grade {grade} is outside the {scale} scale {allowed[0]}..{allowed[-1]}"
+                )
+        else:
+            raise ImportFileError(src.name, line, f"unknown column {name!r} (expected {PROBABILITIES_LAYOUT})")
+        if grade in grades.values():
+            raise ImportFileError(src.name, line, f"column {name}: grade {grade} has two columns")
+        grades[index] = grade
+    if not grades:
+        raise ImportFileError(src.name, line, f"no probability column (expected {PROBABILITIES_LAYOUT})")
+    return grades
+
+
+def parse_probabilities(src: SourceFile, *, scale: str, progress: bool = False) -> list[ProbabilityRecord]:
+    """LARA's CSV of an assessor's grade probabilities, one pair per row.
+
+    A header is required: ``topic_id``, ``doc_id``, optionally ``annotation``, and one
+    ``prob_<grade>`` column per grade (grades of the scale; a grade without a column
+    has probability 0); a binary file may name them ``prob_yes``/``prob_no``. Each
+    row's probabilities are finite, non-negative and sum to 1 within 1e-6; a pair
+    appears once. The records carry one probability per grade of the scale.
+    """
+    n_grades = len(SCALES[scale])
+    rows = src.lines(progress=progress)
+    header_line, header_text = next(rows)  # an empty file raises "empty" here
+    header = [cell.strip().lower() for cell in next(csv.reader([header_text]))]
+    if "topic_id" not in header or "doc_id" not in header:
+        raise ImportFileError(src.name, header_line, f"missing header: expected {PROBABILITIES_LAYOUT}")
+    for name in set(header):
+        if header.count(name) > 1:
+            raise ImportFileError(src.name, header_line, f"column {name!r} appears twice in the header")
+    grades = _probability_columns(src, header_line, header, scale)
+    qid_at, docid_at = header.index("topic_id"), header.index("doc_id")
+    annotation_at = header.index("annotation") if "annotation" in header else None
+    records: list[ProbabilityRecord] = []
+    seen: dict[tuple[str, str], int] = {}
+    for line, text in rows:
+        cells = [cell.strip() for cell in next(csv.reader([text]))]
+        if len(cells) != len(header):
+            raise ImportFileError(src.name, line, f"expected {len(header)} columns as the header, found {len(cells)}")
+        qid = _id(src, line, cells[qid_at], "topic_id", MAX_QID)
+        docid = _id(src, line, cells[docid_at], "doc_id", MAX_DOCID)
+        annotation = None
+        if annotation_at is not None and cells[annotation_at] != "":
+            annotation = _int(src, line, cells[annotation_at], "annotation")
+            if annotation not in SCALES[scale]:
+                raise ImportFileError(src.name, line, f"annotation {annotation} is outside the {scale} scale")
+        probabilities = [0.0] * n_grades
+        for index, grade in grades.items():
+            value = _float(src, line, cells[index], header[index])
+            if value < 0:
+                raise ImportFileError(src.name, line, f"{header[index]} {cells[index]} is negative")
+            probabilities[grade] = value
+        total = math.fsum(probabilities)
+        if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
+            raise ImportFileError(src.name, line, f"the probabilities sum to {total:.10g}, not 1 (± 1e-6)")
+        first = seen.setdefault((qid, docid), line)
+        if first != line:
+            raise ImportFileError(src.name, line, f"duplicate pair ({qid}, {docid}) (first on line {first})")
+        records.append(ProbabilityRecord(line, qid, docid, annotation, probabilities))
+    return records

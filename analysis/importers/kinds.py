@@ -36,7 +36,7 @@ from analysis.importers.limits import collection_name_problem, name_problem
 from analysis.importers.naming import model_from_name
 from analysis.importers.staging import Staging, table
 from analysis.importers.reading import SourceFile
-from analysis.judgments import JudgmentRow, judgments_write
+from analysis.judgments import AssessorConflict, JudgmentRow, assessor_get_or_create, judgments_write
 from analysis.models import (
     Assessor,
     BertScore,
@@ -248,14 +248,12 @@ class Importer:
     def llm_assessor(self, name: str, *, kind: str = Assessor.LLM, scale: str | None = None,
                      model: str = "") -> Assessor:
         """The named assessor, created if new; an existing one must have the same scale."""
-        assessor = Assessor.objects.filter(name=name).first()
-        if assessor is None:
-            assessor = Assessor.objects.create(
-                name=name, kind=kind, scale=scale or Assessor.GRADED, model=model
+        try:
+            return assessor_get_or_create(
+                name=name, kind=kind, scale=scale or Assessor.GRADED, fields={"model": model}, same_scale=bool(scale)
             )
-        elif scale and assessor.scale != scale:
-            raise self.error(None, f"assessor {name} judges on the {assessor.scale} scale, not {scale}")
-        return assessor
+        except AssessorConflict as exc:
+            raise self.error(None, str(exc)) from exc
 
 
 # --- corpus ----------------------------------------------------------------------
@@ -313,15 +311,25 @@ class PassagesImporter(Importer):
 
 # --- labels ----------------------------------------------------------------------
 class QrelsImporter(Importer):
-    """TREC qrels of one assessor: official NIST qrels, an LLM judge, a human."""
+    """TREC qrels of one assessor: official NIST qrels, an LLM judge, a human.
+
+    With ``probabilities`` (LARA's CSV, ``formats.parse_probabilities``) the judgments
+    of the import also get the assessor's probability of each grade: the qrels give
+    the grades, the CSV the probabilities of some or all of its pairs. A CSV row naming
+    a pair the qrels do not have, or whose ``annotation`` is not the qrels' grade of
+    the pair, refuses the import (both files must describe the same labels); a pair
+    the CSV does not name has no probabilities.
+    """
 
     kind = "judgments"
     label_option = "assessor"
 
     def __init__(self, *, assessor: str = "official", scale: str = Assessor.GRADED, assessor_kind: str | None = None,
-                 model: str = "", **kwargs: Any) -> None:
+                 model: str = "", probabilities: SourceFile | None = None, **kwargs: Any) -> None:
         if scale not in formats.SCALES:
             raise ValueError(f"unknown scale {scale!r}")
+        self.probabilities_src = probabilities
+        self.probabilities: dict[tuple[str, str], list[float]] = {}
         self.assessor_name = assessor
         self.scale = scale
         self.assessor_kind = assessor_kind or (Assessor.OFFICIAL if assessor == "official" else Assessor.LLM)
@@ -339,11 +347,39 @@ class QrelsImporter(Importer):
         return names
 
     def options(self) -> dict[str, Any]:
-        return {"scale": self.scale}
+        # The probabilities file is part of what was imported: another one is a new import.
+        probabilities = self.probabilities_src.sha256 if self.probabilities_src is not None else ""
+        return {"scale": self.scale, "probabilities_sha256": probabilities}
+
+    def check_options(self) -> None:
+        super().check_options()
+        if self.probabilities_src is not None and self.probabilities_src.is_blank():
+            raise ImportFileError(self.probabilities_src.name, None, "empty")
 
     def parse(self) -> None:
         self.records, self.column2 = formats.parse_qrels(self.src, scale=self.scale, progress=self.progress)
         self.report.rows = len(self.records)
+        if self.probabilities_src is not None:
+            self.probabilities = self.parse_probabilities(self.probabilities_src)
+            self.report.notes.append(f"{len(self.probabilities)} of {len(self.records)} judgments with probabilities")
+
+    def parse_probabilities(self, src: SourceFile) -> dict[tuple[str, str], list[float]]:
+        grades = {(r.qid, r.docid): r.grade for r in self.records}
+        out: dict[tuple[str, str], list[float]] = {}
+        for row in formats.parse_probabilities(src, scale=self.scale, progress=self.progress):
+            pair = (row.qid, row.docid)
+            if pair not in grades:
+                raise ImportFileError(
+                    src.name, row.line, f"unknown pair ({row.qid}, {row.docid}): not in {self.src.basename}"
+                )
+            if row.annotation is not None and row.annotation != grades[pair]:
+                raise ImportFileError(
+                    src.name, row.line,
+                    f"annotation {row.annotation} of ({row.qid}, {row.docid}) is not its grade {grades[pair]} "
+                    f"in {self.src.basename}",
+                )
+            out[pair] = row.probabilities
+        return out
 
     def recorded_options(self) -> dict[str, Any]:
         # export_qrels writes the second column back as the file had it (Q0 or 0).
@@ -361,7 +397,11 @@ class QrelsImporter(Importer):
         pids = self.passage_ids({r.docid for r in self.records})
         written = judgments_write(
             assessor=self.assessor,
-            rows=(JudgmentRow(query_id=self.qids[r.qid], passage_id=pids[r.docid], grade=r.grade) for r in self.records),
+            rows=(
+                JudgmentRow(query_id=self.qids[r.qid], passage_id=pids[r.docid], grade=r.grade,
+                            probabilities=self.probabilities.get((r.qid, r.docid)))
+                for r in self.records
+            ),
             source=source,
             replace=self.replace,
         )

@@ -53,10 +53,23 @@ def passages_import(*, collection: str, path: str | Path | None = None, file: Bi
 def qrels_import(*, collection: str, assessor: str = "official", scale: str = "graded",
                  assessor_kind: str | None = None, model: str = "", path: str | Path | None = None,
                  file: BinaryIO | None = None, data: bytes | None = None, filename: str | None = None,
+                 probabilities_path: str | Path | None = None, probabilities_file: BinaryIO | None = None,
+                 probabilities_data: bytes | None = None, probabilities_filename: str | None = None,
                  replace: bool = False, dry_run: bool = False, progress: bool = False) -> ImportReport:
     """TREC qrels as the judgments of ``assessor`` (``official`` = NIST, kind official;
-    any other name is an LLM unless ``assessor_kind`` says otherwise)."""
-    return kinds.QrelsImporter(**_common(locals())).run()
+    any other name is an LLM unless ``assessor_kind`` says otherwise).
+
+    ``probabilities_*`` (a path, a stream or bytes, as the qrels) is LARA's CSV of the
+    assessor's grade probabilities of pairs of these qrels, stored with their judgments
+    (``formats.parse_probabilities``, ``kinds.QrelsImporter``)."""
+    options = locals()
+    given = [options.pop(k) for k in ("probabilities_path", "probabilities_file", "probabilities_data")]
+    probabilities_filename = options.pop("probabilities_filename")
+    probabilities = None
+    if any(v is not None for v in given):
+        probabilities = source_file(path=given[0], file=given[1], data=given[2],
+                                    filename=probabilities_filename or "probabilities.csv")
+    return kinds.QrelsImporter(probabilities=probabilities, **_common(options)).run()
 
 
 def run_import(*, collection: str, system: str, path: str | Path | None = None, file: BinaryIO | None = None,

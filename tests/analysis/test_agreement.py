@@ -180,14 +180,14 @@ def test_evaluation_effect_ranks_systems_under_each_qrels_and_gives_kendall_tau(
     official = {"q1": {"d1": 3, "d2": 0}}
     llm = {"q1": {"d1": 0, "d2": 3}}
     runs = {"A": {"q1": {"d1": 2.0, "d2": 1.0}}, "B": {"q1": {"d1": 1.0, "d2": 2.0}}}
-    effect = agreement.evaluation_effect(runs, official=official, llm=llm)
+    effect = agreement.evaluation_effect(runs, reference=official, assessor=llm)
     by_run = {r["run"]: r for r in effect["runs"]}
     second_place = (3 / math.log2(3)) / 3  # the relevant passage at rank 2, linear gain
-    assert by_run["A"]["ndcg_cut_10_official"] == pytest.approx(1.0)
-    assert by_run["B"]["ndcg_cut_10_official"] == pytest.approx(second_place)
-    assert by_run["A"]["ndcg_cut_10_llm"] == pytest.approx(second_place)
-    assert by_run["B"]["ndcg_cut_10_llm"] == pytest.approx(1.0)
-    assert effect["kendall_tau"] == pytest.approx(-1.0)
+    assert by_run["A"]["ndcg_cut_10_reference"] == pytest.approx(1.0)
+    assert by_run["B"]["ndcg_cut_10_reference"] == pytest.approx(second_place)
+    assert by_run["A"]["ndcg_cut_10_assessor"] == pytest.approx(second_place)
+    assert by_run["B"]["ndcg_cut_10_assessor"] == pytest.approx(1.0)
+    assert effect["kendall_tau_b"] == pytest.approx(-1.0)
 
 
 def test_two_binary_judges_are_compared_as_they_answered(dl21):

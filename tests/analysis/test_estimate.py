@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -185,8 +186,15 @@ def test_api_refuses_annotators_and_bad_input_with_the_error_body(dl19_small, ad
     assert annotator.get("/api/estimate/", {"collection": "dl19", "llm": LLM, "human": "alice-grades"}).status_code == 403
     missing = admin_client_api.get("/api/estimate/", {"collection": "dl19"})
     assert missing.status_code == 400 and set(missing.json()["error"]["details"]) == {"llm", "human"}
-    unknown = admin_client_api.get("/api/estimate/", {"collection": "dl19", "llm": "nobody", "human": "alice-grades"})
-    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    # a name that names nothing: 400 with the message under its field, as the other APIs
+    for field, params, message in [
+        ("llm", {"collection": "dl19", "llm": "nobody", "human": "alice-grades"}, "unknown LLM assessor 'nobody'"),
+        ("human", {"collection": "dl19", "llm": LLM, "human": "nobody"}, "unknown human assessor 'nobody'"),
+        ("collection", {"collection": "dl99", "llm": LLM, "human": "alice-grades"}, "unknown collection 'dl99'"),
+    ]:
+        unknown = admin_client_api.get("/api/estimate/", params)
+        assert unknown.status_code == 400, field
+        assert unknown.json()["error"]["details"] == {field: [message]}
     collection = Query.objects.filter(collection__name="dl19").first().collection
     lonely = Query.objects.create(collection=collection, qid="999001")
     human = Assessor.objects.create(name="bob-grades", kind=Assessor.HUMAN)
@@ -195,6 +203,9 @@ def test_api_refuses_annotators_and_bad_input_with_the_error_body(dl19_small, ad
     none_shared = admin_client_api.get("/api/estimate/", {"collection": "dl19", "llm": LLM, "human": "bob-grades"})
     assert none_shared.status_code == 400
     assert none_shared.json()["error"]["message"] == "the human assessor judged no query that the runs retrieved for"
+    assert none_shared.json()["error"]["code"] == "no_estimate"
+    with pytest.raises(CommandError, match="the human assessor judged no query that the runs retrieved for"):
+        call_command("estimate", "--collection", "dl19", "--llm", LLM, "--human", "bob-grades", stdout=io.StringIO())
 
 
 @pytest.mark.django_db
@@ -250,3 +261,10 @@ def test_estimate_page_in_the_browser(dl19_small, live_server, page, admin_user)
     assert page.locator("#forest-plot svg").count() == 1
     assert "Student's t" in page.locator("#interval-shown").inner_text()
     assert page.locator("#estimates tbody tr").count() == 3
+    # the three estimates side by side, rounded for reading; the forest plot on screen
+    assert page.locator("#estimates thead th").all_inner_texts()[3:] == [
+        "LLM only", "Human only", "Human-only interval", "PPI++", "PPI++ interval"]
+    cells = page.locator("#estimates tbody td").all_inner_texts()
+    assert not [c for c in cells if re.search(r"\d\.\d{5}", c)]
+    box = page.locator("#forest-plot svg").bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 1280

@@ -62,9 +62,13 @@ class Bad:
     line: int | None = None  # the line named, None for the file as a whole
     message: str = ""
     field: str | None = None  # the option at fault (an API field error)
+    probabilities: str | None = None  # qrels: a --probabilities FILE (then the error names it)
 
     def file_text(self) -> str:
         return GOOD[self.kind][0] if self.content is None else self.content
+
+    def content_is_empty_probabilities(self) -> bool:
+        return self.probabilities == ""
 
     def all_options(self) -> dict:
         options = {**GOOD[self.kind][1], **self.options}
@@ -121,6 +125,36 @@ BAD += [
         field="quantile"),
 ]
 
+# qrels --probabilities FILE (LARA's CSV): the two-pair qrels below, refused rows of the CSV.
+TWO_PAIRS = "1 Q0 d1 2\n2 Q0 d2 0\n"
+HEADER = "topic_id,doc_id,annotation,prob_0,prob_1,prob_2,prob_3\n"
+ROW1 = "1,d1,2,0.1,0.2,0.6,0.1\n"
+BINARY_QRELS = "1 Q0 d1 1\n2 Q0 d2 0\n"
+for bad_id, csv_text, options, line, message in [
+    ("sum-below-1", HEADER + ROW1 + "2,d2,0,0.5,0.2,0.2,0.0999\n", {}, 3, "sum to 0.9999"),
+    ("sum-above-1", HEADER + "1,d1,2,0.1,0.2,0.6,0.100002\n", {}, 2, "not 1 (± 1e-6)"),
+    ("unknown-pair", HEADER + ROW1 + "2,d9,0,1,0,0,0\n", {}, 3, "unknown pair (2, d9): not in"),
+    ("unknown-topic", HEADER + "7,d1,2,0,0,1,0\n", {}, 2, "unknown pair (7, d1)"),
+    ("column-outside-scale", "topic_id,doc_id,annotation,prob_0,prob_1,prob_2,prob_3,prob_4\n"
+     "1,d1,2,0,0,1,0,0\n", {}, 1, "column prob_4: grade 4 is outside the graded scale 0..3"),
+    ("binary-column-outside", "topic_id,doc_id,prob_0,prob_1,prob_2\n1,d1,0,1,0\n",
+     {"scale": "binary", "assessor": "judge"}, 1, "grade 2 is outside the binary scale 0..1"),
+    ("annotation-outside-scale", HEADER + "1,d1,5,0.1,0.2,0.6,0.1\n", {}, 2, "annotation 5 is outside the graded scale"),
+    ("annotation-not-the-grade", HEADER + "1,d1,3,0.1,0.2,0.6,0.1\n", {}, 2, "annotation 3 of (1, d1) is not its grade 2"),
+    ("non-numeric", HEADER + "1,d1,2,0.1,abc,0.6,0.3\n", {}, 2, "prob_1 'abc' is not a number"),
+    ("not-finite", HEADER + "1,d1,2,nan,0.2,0.6,0.2\n", {}, 2, "prob_0 'nan' is not a finite number"),
+    ("negative", HEADER + "1,d1,2,-0.1,0.3,0.6,0.2\n", {}, 2, "prob_0 -0.1 is negative"),
+    ("duplicate-pair", HEADER + ROW1 + "2,d2,0,1,0,0,0\n" + ROW1, {}, 4, "duplicate pair (1, d1) (first on line 2)"),
+    ("missing-header", ROW1 + "2,d2,0,1,0,0,0\n", {}, 1, "missing header"),
+    ("unknown-column", "topic_id,doc_id,confidence\n1,d1,0.9\n", {}, 1, "unknown column 'confidence'"),
+    ("short-row", HEADER + "1,d1,2,0.5,0.5\n", {}, 2, "expected 7 columns as the header, found 5"),
+    ("binary-sum", "topic_id,doc_id,annotation,prob_yes,prob_no\n1,d1,1,0.7,0.2\n",
+     {"scale": "binary", "assessor": "judge"}, 2, "sum to 0.9"),
+    ("empty", "", {}, None, "empty"),
+]:
+    BAD.append(Bad(f"probabilities-{bad_id}", "qrels", BINARY_QRELS if options.get("scale") == "binary" else TWO_PAIRS,
+                   options, line=line, message=message, probabilities=csv_text))
+
 
 @pytest.fixture
 def mini(tmp_path):
@@ -149,12 +183,44 @@ def command_options(bad: Bad) -> dict:
 def test_a_bad_input_is_refused_with_file_and_line_and_nothing_changes(mini, bad):
     path = mini / f"{bad.kind}-input.txt"
     path.write_text(bad.file_text(), encoding="utf-8")
+    options = command_options(bad)
+    if bad.probabilities is not None:
+        options["probabilities"] = str(mini / "probabilities.csv")
+        Path(options["probabilities"]).write_text(bad.probabilities, encoding="utf-8")
+        path = Path(options["probabilities"])  # the file the error names
     before = database_digest()
     with pytest.raises(CommandError) as excinfo:
-        call_command(f"import_{bad.kind}", str(path), stdout=io.StringIO(), no_progress=True, **command_options(bad))
+        call_command(f"import_{bad.kind}", str(mini / f"{bad.kind}-input.txt"), stdout=io.StringIO(), no_progress=True,
+                     **options)
     where = f"{path}:{bad.line}: " if bad.line else f"{path}: "
     assert str(excinfo.value).startswith(where), str(excinfo.value)[:300]
     assert bad.message in str(excinfo.value)
+    assert database_digest() == before
+
+
+PROBABILITIES_BAD = [b for b in BAD if b.probabilities is not None]
+
+
+@pytest.mark.parametrize("bad", PROBABILITIES_BAD, ids=[b.id for b in PROBABILITIES_BAD])
+def test_the_upload_api_refuses_the_same_probabilities_files(mini, bad, admin_user):
+    from tests.api.conftest import token_client
+
+    (mini / "qrels.txt").write_text(bad.file_text(), encoding="utf-8")
+    (mini / "probabilities.csv").write_text(bad.probabilities or "", encoding="utf-8")
+    fields = {"kind": "qrels", **bad.all_options()}
+    before = database_digest()
+    with open(mini / "qrels.txt", "rb") as qrels, open(mini / "probabilities.csv", "rb") as probabilities:
+        response = token_client(admin_user).post(
+            "/api/imports/", {**fields, "file": qrels, "probabilities": probabilities}, format="multipart"
+        )
+    assert response.status_code == 400, response.content[:300]
+    error = response.json()["error"]
+    if bad.content_is_empty_probabilities():
+        assert "probabilities" in error["details"]  # DRF refuses an empty upload as the field's error
+    else:
+        assert error["code"] == "bad_line"
+        assert (error["details"]["file"], error["details"]["line"]) == ("probabilities.csv", bad.line)
+        assert bad.message in error["details"]["message"]
     assert database_digest() == before
 
 

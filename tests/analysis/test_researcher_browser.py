@@ -1,13 +1,28 @@
 """The researcher's pages in Chromium at 1280x800, as a researcher uses them: the query
 page of 1063750 and of a query hard in all three tasks, the query list filtered, an
-analysis, the overlap of three chosen sets and the pairwise page; a screenshot of each
-in artifacts/, and every qid link on them followed to its query page."""
+analysis, the overlap of three chosen sets, the pairwise page, the agreement page and a
+campaign's review and labels; a screenshot of each in artifacts/, and every qid link on
+them followed to its query page."""
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from tests.analysis.researcher_data import DEMO_ADMIN, demo_admin, demo_dl19, dl19_demo  # noqa: F401
 from tests.conftest import ARTIFACTS, browser_login
+
+
+# A float printed with its machine digits (0.33333333333333337) rather than for reading.
+RAW_FLOAT = re.compile(r"\d\.\d{5,}")
+
+
+def readable(page) -> None:
+    """What a reader would notice: raw floats, empty intervals, a None, content off screen."""
+    text = page.locator("main").inner_text()
+    assert not RAW_FLOAT.search(text), RAW_FLOAT.search(text)
+    assert "[, ]" not in text and "None" not in text and "Fleiss' kappa -" not in text
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 1280
 
 
 def shoot(page, name: str) -> None:
@@ -99,3 +114,69 @@ def test_the_researchers_pages_in_the_browser(page, live_server, dl19_demo):
     assert "comparisons" in page.locator("section.generator p.overall").inner_text()
     shoot(page, "pairwise")
     assert follow_qid_links(page, live_server) >= 1
+
+    agreement_page(page, live_server)
+    campaign_pages(page, live_server)
+
+
+def agreement_page(page, live_server) -> None:
+    """The default set leaves out a 6-pair annotator and an LLM on 200 pairs, shows their
+    coverage, adds them with one click; tau-b with its coverage; qids linked."""
+    from analysis.models import Assessor
+    from tests.annotation.test_agreement_coverage import official_pairs, partial_llm_pairs, write_assessor
+
+    write_assessor("llm-200", Assessor.LLM, partial_llm_pairs())
+    write_assessor("annotator-6", Assessor.HUMAN, official_pairs()[:6])
+    page.goto(f"{live_server.url}/agreement/?collection=dl19")
+    coverage = {row.locator("td").first.inner_text(): row.locator("td.coverage").inner_text()
+                for row in page.locator("#coverage tbody tr").all()}
+    assert coverage["llm-200"] == "9.7%" and coverage["annotator-6"] == "0.3%"
+    assert page.locator("#coverage tr.excluded").count() == 2
+    assert page.locator(".agreement-set td").first.inner_text().startswith("2063 (10 queries)")
+    assert "on the pairs both assessors judged" in page.locator(".ndcg-used").inner_text()
+    readable(page)
+    shoot(page, "agreement-default")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.locator("#effect").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "researcher-agreement-effect.png"))
+    assert follow_qid_links(page, live_server) >= 10
+
+    page.click("#add-the-rest")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#coverage tr.excluded").count() == 0
+    effect = page.locator("article.effect[data-assessor=llm-200]")
+    assert "on 200 shared pairs of 2063, coverage 9.7%" in effect.locator(".effect-coverage").inner_text()
+    assert "cannot fall below 0.333" in effect.locator(".p-note").inner_text()
+    readable(page)
+    shoot(page, "agreement-all-assessors")
+
+
+def campaign_pages(page, live_server) -> None:
+    """A relevance campaign where alice and bob disagree: its review and labels pages link the qids."""
+    from django.contrib.auth import get_user_model
+
+    from analysis.models import Collection, Judgment
+    from annotation import services
+    from annotation.models import Campaign
+
+    users = get_user_model().objects.filter(username__in=["alice", "bob"]).order_by("username")
+    pairs = list(
+        Judgment.objects.filter(query__collection__name="dl19", assessor__name="official")
+        .order_by("query__qid", "passage__docid").values_list("query__qid", "passage__docid")[:2]
+    )
+    campaign = services.campaign_create(
+        name="dl19 relevance (browser)", kind=Campaign.RELEVANCE, collection=Collection.objects.get(name="dl19"),
+        annotators=list(users), overlap=2, pairs=pairs,
+    )
+    for user, grade in zip(users, (0, 3)):
+        for _ in pairs:
+            services.assignment_submit(assignment=services.assignment_next(campaign=campaign, user=user), user=user,
+                                       grade=grade)
+    page.goto(f"{live_server.url}/annotation/campaigns/{campaign.pk}/review/")
+    assert page.locator(".disagreement a.qid").count() == len(pairs)
+    shoot(page, "campaign-review")
+    assert follow_qid_links(page, live_server) == len({q for q, _ in pairs})
+    page.goto(f"{live_server.url}/annotation/campaigns/{campaign.pk}/labels/")
+    assert page.locator("a.qid").count() == 2 * len(pairs)
+    shoot(page, "campaign-labels")
+    assert follow_qid_links(page, live_server) == len({q for q, _ in pairs})

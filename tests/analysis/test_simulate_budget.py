@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -198,3 +199,9 @@ def test_simulator_page_in_the_browser(dl19_small, live_server, page, admin_user
     page.wait_for_load_state("networkidle")
     assert page.locator("#simulation-plot svg").count() == 1
     assert page.locator("#simulation tbody tr").count() == 9
+    # what a user reads: which interval, numbers rounded for reading, the picture on screen
+    assert "ppi: normal approximation (ppi-python" in page.locator("#interval-shown").inner_text()
+    cells = page.locator("#simulation tbody td").all_inner_texts()
+    assert not [c for c in cells if re.search(r"\d\.\d{4}", c)]
+    box = page.locator("#simulation-plot svg").bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 1280

@@ -42,7 +42,7 @@ def test_annotator_grades_relevance_with_the_keyboard_and_scripts_stay_text(page
     for n, key in enumerate(["2", "0", "3"], start=1):
         page.keyboard.press(key)
         page.keyboard.press("Enter")
-        page.wait_for_function(f"document.querySelector('#item-panel .progress-text').innerText.startsWith('{n} of')")
+        page.wait_for_function(f"() => document.querySelector('#item-panel .progress-text').innerText.startsWith('{n} of')")
         assert progress_text(page) == f"{n} of 3 done"
     assert page.url == url_before  # HTMX swaps, no full page load
     assert "Nothing left for you" in page.content()
@@ -53,11 +53,11 @@ def test_annotator_grades_relevance_with_the_keyboard_and_scripts_stay_text(page
 
     # z takes the last one back, filled in; Enter commits it again
     page.keyboard.press("z")
-    page.wait_for_function("document.querySelector('#item-panel .progress-text').innerText.startsWith('2 of')")
+    page.wait_for_function("() => document.querySelector('#item-panel .progress-text').innerText.startsWith('2 of')")
     assert page.locator('input[name="grade"][value="3"]').is_checked()
     page.keyboard.press("1")
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('#item-panel .progress-text').innerText.startsWith('3 of')")
+    page.wait_for_function("() => document.querySelector('#item-panel .progress-text').innerText.startsWith('3 of')")
     assert sorted(Judgment.objects.filter(assessor__name="alice").values_list("grade", flat=True)) == [0, 1, 2]
 
 
@@ -79,7 +79,7 @@ def test_annotator_verifies_reasons_with_the_keyboard(page, live_server, alice):
     page.keyboard.press("Escape")
     page.keyboard.press("f")
     page.keyboard.press("n")
-    page.wait_for_function("document.querySelector('#item-panel .progress-text').innerText.startsWith('1 of')")
+    page.wait_for_function("() => document.querySelector('#item-panel .progress-text').innerText.startsWith('1 of')")
 
     # second item: move with j/k, unsure and agree; skip is not used
     page.keyboard.press("j")
@@ -87,7 +87,7 @@ def test_annotator_verifies_reasons_with_the_keyboard(page, live_server, alice):
     page.keyboard.press("k")
     page.keyboard.press("a")
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('#item-panel .progress-text').innerText.startsWith('2 of')")
+    page.wait_for_function("() => document.querySelector('#item-panel .progress-text').innerText.startsWith('2 of')")
 
     done = Assignment.objects.filter(user=alice, status=Assignment.DONE)
     assert done.count() == 2
@@ -113,6 +113,6 @@ def test_skip_with_a_reason_from_the_keyboard(page, live_server, alice):
     page.keyboard.press("s")
     page.keyboard.type("passage is truncated")
     page.keyboard.press("Enter")
-    page.wait_for_function(f"document.querySelector('#item-panel').dataset.assignment !== '{first}'")
+    page.wait_for_function(f"() => document.querySelector('#item-panel').dataset.assignment !== '{first}'")
     assert Assignment.objects.get(pk=int(first)).skip_reason == "passage is truncated"
     assert "1 skipped" in progress_text(page) or "skipped" in page.locator(".ann-progress").inner_text()

@@ -8,7 +8,14 @@ from the prompt, and injects faults by configuration:
   429 with Retry-After, 500, an answer slower than the client's timeout, truncated JSON;
 - permanent ones: ``garbage`` (a 200 answer no parser can read), ``always_500``;
 - answer styles a careless parser gets wrong: ``<think>`` blocks, "On a scale from 0 to
-  3 ... ##final score: 1", JSON answers.
+  3 ... ##final score: 1", JSON answers;
+- ``logprobs``: asked for (``logprobs: true, top_logprobs: K``), the answer carries
+  ``choices[0].logprobs.content`` in the OpenAI format, one entry per token with its
+  ``top_logprobs``; the grade token's alternatives are ``grade_alternatives`` (the test
+  oracle), every other digit a decoy certain of itself. ``logprobs=False`` never sends
+  them (a server that ignores the request);
+- ``sample_offsets``: the n-th request of a judge prompt answers the grade shifted by
+  ``sample_offsets[(n - 1) % len]`` (mod 4), so self-consistency samples differ.
 
 It counts requests and good answers per distinct prompt, so tests can assert that no
 prompt was answered twice. ``GET /stats`` returns the counts (for subprocess use).
@@ -65,6 +72,8 @@ class FakeConfig:
     slow_seconds: float = 2.0
     retry_after: str = "0"
     styles: bool = True
+    logprobs: bool = True
+    sample_offsets: tuple[int, ...] = ()
 
 
 class FakeState:
@@ -74,6 +83,8 @@ class FakeState:
         self.requests: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
+        # prompt hash -> the top_logprobs last sent at the grade token of its answer
+        self.grade_alternatives: dict[str, list[dict]] = {}
 
     def stats(self) -> dict:
         with self.lock:
@@ -92,12 +103,20 @@ class FakeState:
             self.faults.clear()
 
 
-def answer_for(prompt: str, *, styles: bool = True) -> str:
-    """The deterministic answer to a prompt, by what the prompt asks for."""
+def _frame(prompt: str) -> str:
     # What is asked is read from the template's own words, never from the inputs (a
     # passage may well contain "yes or no").
-    frame = re.sub(r"^(Query|Passage|Passage 1|Passage 2|Context|Previous reasons):.*$", "", prompt, flags=re.MULTILINE)
-    low = frame.lower()
+    return re.sub(r"^(Query|Passage|Passage 1|Passage 2|Context|Previous reasons):.*$", "", prompt, flags=re.MULTILINE)
+
+
+def asks_binary(prompt: str) -> bool:
+    return "yes or no" in _frame(prompt).lower()
+
+
+def answer_for(prompt: str, *, styles: bool = True, offset: int = 0) -> str:
+    """The deterministic answer to a prompt, by what the prompt asks for (a judge's grade
+    shifted by ``offset``, mod 4)."""
+    low = _frame(prompt).lower()
     query = _field(prompt, "Query")
     style = _h("style", prompt) % 4 if styles else 0
     if re.search(r"^Candidates:", prompt, re.MULTILINE):
@@ -113,11 +132,11 @@ def answer_for(prompt: str, *, styles: bool = True) -> str:
             reasons = reasons + [f"refined reason about {query}"]
         return "<think>\nlet me think\n</think>\n" + repr(reasons) if style == 1 else repr(reasons)
     if "yes or no" in low:
-        value = "yes" if expected_grade(query, _field(prompt, "Passage")) >= 2 else "no"
+        value = "yes" if (expected_grade(query, _field(prompt, "Passage")) + offset) % 4 >= 2 else "no"
         return f"<think>hmm</think>\n{value}" if style == 1 else value
     if "write a passage" in low:
         return f"<think>\nplanning\n</think>\nA passage that answers: {query}."
-    grade = expected_grade(query, _field(prompt, "Passage"))
+    grade = (expected_grade(query, _field(prompt, "Passage")) + offset) % 4
     if style == 1:
         return f"<think>\nThe passage mentions the topic. Maybe 3?\n</think>\n##final score: {grade}"
     if style == 2:
@@ -125,6 +144,63 @@ def answer_for(prompt: str, *, styles: bool = True) -> str:
     if style == 3:
         return json.dumps({"score": grade})
     return f"##final score: {grade}"
+
+
+def tokenize(content: str) -> list[str]:
+    """The answer as tokens a chat model would send: a word, a digit or a sign, with
+    the spaces before it; joined they give the answer back."""
+    return re.findall(r"\s*(?:\d|[A-Za-z]+|[^\sA-Za-z\d])|\s+", content)
+
+
+def _spelled(token: str) -> str:
+    return token.strip(" \t\r\n\"'*:#{}").lower()
+
+
+def grade_alternatives(prompt: str, token: str, *, binary: bool) -> list[dict]:
+    """The top alternatives (most likely first) sent at the grade ``token`` of the answer
+    to ``prompt``: every grade of the scale with a logprob drawn from the prompt, the same
+    grade spelled another way, and a word that is no grade."""
+    chosen = _spelled(token)
+    space = token[: len(token) - len(token.lstrip())]
+    spellings = ["no", "yes"] if binary else ["0", "1", "2", "3"]
+    out = [{"token": token, "logprob": -0.05 - (_h("lp", prompt, chosen) % 40) / 100}]
+    for other in spellings:
+        if other != chosen:
+            out.append({"token": space + other, "logprob": -0.6 - (_h("lp", prompt, other) % 400) / 100})
+    variant = (chosen.capitalize() if binary else chosen) if space else " " + chosen
+    if variant == token:
+        variant = chosen.upper()
+    out.append({"token": variant, "logprob": -2.5 - (_h("variant", prompt) % 100) / 100})
+    out.append({"token": space + "The", "logprob": -1.0 - (_h("word", prompt) % 300) / 100})
+    return sorted(out, key=lambda a: -a["logprob"])
+
+
+def logprobs_content(prompt: str, content: str, *, top: int, binary: bool, grade: int) -> tuple[list[dict], list[dict]]:
+    """``choices[0].logprobs.content`` for ``content``: the grade token (the last one that
+    spells ``grade``) gets ``grade_alternatives``; any other digit or yes/no is a decoy
+    the model is sure of, so a reader that picks the wrong token reads other numbers.
+    Returns the entries and the alternatives sent at the grade token."""
+    tokens = tokenize(content)
+    spelled = ("yes" if grade else "no") if binary else str(grade)
+    at = max((i for i, t in enumerate(tokens) if _spelled(t) == spelled), default=-1)
+    entries = []
+    at_grade: list[dict] = []
+    for i, token in enumerate(tokens):
+        if i == at:
+            alternatives = grade_alternatives(prompt, token, binary=binary)
+        elif _spelled(token) in ("0", "1", "2", "3", "yes", "no"):
+            alternatives = [{"token": token, "logprob": -0.001}, {"token": " 9", "logprob": -7.0}]
+        else:
+            alternatives = [{"token": token, "logprob": -0.01}, {"token": " the", "logprob": -5.0}]
+        alternatives = alternatives[: max(0, top)]
+        if i == at:
+            at_grade = alternatives
+        entries.append({
+            "token": token, "logprob": alternatives[0]["logprob"] if alternatives else -0.01,
+            "bytes": list(token.encode("utf-8")),
+            "top_logprobs": [{**a, "bytes": list(a["token"].encode("utf-8"))} for a in alternatives],
+        })
+    return entries, at_grade
 
 
 def make_handler(state: FakeState):
@@ -192,13 +268,30 @@ def make_handler(state: FakeState):
                 return
             if fault == "slow":
                 time.sleep(cfg.slow_seconds)
-            content = "I cannot help with that. Banana." if fault == "garbage" else answer_for(prompt, styles=cfg.styles)
+            offsets = list(cfg.sample_offsets or [0])
+            offset = offsets[(attempt - 1) % len(offsets)]
+            content = (
+                "I cannot help with that. Banana." if fault == "garbage"
+                else answer_for(prompt, styles=cfg.styles, offset=offset)
+            )
+            choice: dict = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop",
+                            "logprobs": None}
+            if request.get("logprobs") and cfg.logprobs:
+                binary = asks_binary(prompt)
+                grade = (expected_grade(_field(prompt, "Query"), _field(prompt, "Passage")) + offset) % 4
+                entries, at_grade = logprobs_content(
+                    prompt, content, top=min(int(request.get("top_logprobs") or 0), 20), binary=binary,
+                    grade=int(grade >= 2) if binary else grade,
+                )
+                choice["logprobs"] = {"content": entries}
+                with state.lock:
+                    state.grade_alternatives[key] = at_grade
             body = {
                 "id": f"chatcmpl-{key[:12]}-{attempt}",
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": request.get("model", "fake-model"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "choices": [choice],
                 "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(content.split()),
                           "total_tokens": len(prompt.split()) + len(content.split())},
             }

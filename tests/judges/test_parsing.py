@@ -131,3 +131,68 @@ def test_majority_vote_breaks_ties_towards_the_lower_grade(values, vote):
 def test_generation_drops_think_and_rejects_empty():
     assert parsing.parse_generation("<think>\nplan\n</think>\nGoldfish grow.").value == "Goldfish grow."
     assert not parsing.parse_generation("<think>only thinking</think>").valid
+
+
+# --- the grade token and its probabilities ------------------------------------------------
+def tokens(*pieces: tuple[str, list[tuple[str, float]]]) -> list[dict]:
+    """An OpenAI-format logprobs.content: (token, [(alternative, logprob), ...]) per token."""
+    return [
+        {"token": t, "logprob": alts[0][1] if alts else -0.01,
+         "top_logprobs": [{"token": a, "logprob": lp} for a, lp in alts]}
+        for t, alts in pieces
+    ]
+
+
+CERTAIN: list[tuple[str, float]] = []
+GRADE_TWO = [("2", -0.2), (" 2", -2.0), ("3", -1.5), ("Sure", -1.0), ("1", -3.0)]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # a bare digit, without and with its space
+        tokens(("2", GRADE_TWO)),
+        tokens(("Score", CERTAIN), (":", CERTAIN), (" 2", GRADE_TWO)),
+        # a marker after a decoy "3" in the prose and a decoy "2" in the think block
+        tokens(("<think>", CERTAIN), ("Maybe", CERTAIN), (" 2", [(" 2", -0.01)]), ("</think>", CERTAIN),
+               ("On", CERTAIN), (" 0", [(" 0", -0.01)]), (" to", CERTAIN), (" 3", [(" 3", -0.01)]),
+               ("\n##", CERTAIN), ("final", CERTAIN), (" score", CERTAIN), (":", CERTAIN), (" 2", GRADE_TWO)),
+        # a JSON answer: the digit between the key and the closing brace
+        tokens(("{\"", CERTAIN), ("score", CERTAIN), ("\":", CERTAIN), (" 2", GRADE_TWO), ("}", CERTAIN)),
+    ],
+)
+def test_the_grade_token_is_the_last_one_spelling_the_grade(answer):
+    alternatives = parsing.answer_token_alternatives(answer, value=2, token_grade=parsing.graded_token_grade)
+    assert [a["token"] for a in alternatives] == [a for a, _ in GRADE_TWO]
+
+
+def test_grade_probabilities_are_the_softmax_over_the_grades_among_the_alternatives():
+    from scipy.special import logsumexp, softmax
+
+    alternatives = [{"token": t, "logprob": lp} for t, lp in GRADE_TWO]
+    got = parsing.grade_probabilities(alternatives, n_grades=4, token_grade=parsing.graded_token_grade)
+    # "2" and " 2" are one grade; "Sure" is none; grade 0 is not among them: 0.
+    two = logsumexp([-0.2, -2.0])
+    expected = softmax([two, -1.5, -3.0])
+    assert got == pytest.approx([0.0, expected[2], expected[0], expected[1]], abs=1e-12)
+
+
+def test_binary_tokens_and_no_grade_among_the_alternatives():
+    alternatives = [{"token": " Yes", "logprob": -0.1}, {"token": "no", "logprob": -2.3}, {"token": "Maybe", "logprob": -1}]
+    got = parsing.grade_probabilities(alternatives, n_grades=2, token_grade=parsing.binary_token_grade)
+    assert got == pytest.approx([1 / (1 + pow(2.718281828459045, 2.2)), 1 / (1 + pow(2.718281828459045, -2.2))])
+    none = [{"token": "Maybe", "logprob": -0.1}]
+    assert parsing.grade_probabilities(none, n_grades=2, token_grade=parsing.binary_token_grade) is None
+    assert parsing.answer_token_alternatives(None, value=1, token_grade=parsing.binary_token_grade) is None
+    assert parsing.answer_token_alternatives(tokens(("no", CERTAIN)), value=1, token_grade=parsing.binary_token_grade) is None
+
+
+def test_vote_shares():
+    assert parsing.vote_shares([2, 2, 3], n_grades=4) == pytest.approx([0, 0, 2 / 3, 1 / 3])
+    assert parsing.vote_shares([], n_grades=4) is None
+
+
+@pytest.mark.parametrize("token, grade", [("3", 3), (" 3", 3), ('"2', 2), ("**1**", 1), ("\n0", 0), ("4", None),
+                                          ("²", None), ("23", None), ("three", None), ("", None)])
+def test_the_grade_a_token_spells(token, grade):
+    assert parsing.graded_token_grade(token) == grade

@@ -5,23 +5,21 @@ from django.db import transaction
 
 from analysis.budget_ensemble import RULES
 from analysis.budget_selectors import EnsembleRow, ensemble_rows
-from analysis.estimation import EstimationError
-from analysis.estimation_selectors import assessor_by_name, collection_by_name
-from analysis.judgments import JudgmentRow, judgments_write
+from analysis.judgments import AssessorConflict, JudgmentRow, assessor_get_or_create, judgments_write
+from analysis.management.assessor_arguments import comma_separated, collection_and_assessors
 from analysis.models import Assessor
 
 
 def ensemble_store(*, name: str, members: list[Assessor], rule: str, scale: str, rows: list[EnsembleRow]) -> int:
-    """Write the ensemble as an assessor with one judgment per pair (the command's only write).
+    """Write the ensemble as an LLM assessor with one judgment per pair (the command's only write).
 
-    The assessor is created here because no service creates an LLM assessor yet; its
-    judgments go through the one write path, ``analysis.judgments.judgments_write``.
+    The assessor comes from ``analysis.judgments.assessor_get_or_create`` (the one place
+    assessors are created), its judgments go through ``judgments_write``.
     """
     with transaction.atomic():
-        assessor, _ = Assessor.objects.get_or_create(
-            name=name,
-            defaults={"kind": Assessor.LLM, "scale": scale,
-                      "parameters": {"ensemble": {"members": [m.name for m in members], "rule": rule}}},
+        assessor = assessor_get_or_create(
+            name=name, kind=Assessor.LLM, scale=scale, same_kind=True,
+            fields={"parameters": {"ensemble": {"members": [m.name for m in members], "rule": rule}}},
         )
         judgments_write(
             assessor=assessor,
@@ -47,14 +45,10 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="compute and report, write nothing")
 
     def handle(self, *args, **options):
-        names = [n.strip() for n in options["assessors"].split(",") if n.strip()]
+        names = comma_separated(options["assessors"])
         if len(set(names)) < 2:
             raise CommandError("an ensemble needs at least two different assessors")
-        try:
-            collection = collection_by_name(options["collection"])
-            members = [assessor_by_name(n, role="member") for n in names]
-        except EstimationError as exc:
-            raise CommandError(str(exc)) from exc
+        collection, members = collection_and_assessors(collection=options["collection"], names=names, role="member")
         if options["name"] in names:
             raise CommandError(f"the ensemble cannot be named after one of its members ({options['name']!r})")
         existing = Assessor.objects.filter(name=options["name"]).first()
@@ -73,5 +67,8 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self.stdout.write(summary + "\nDry run: nothing written.")
             return
-        ensemble_store(name=options["name"], members=members, rule=options["rule"], scale=scale, rows=rows)
+        try:
+            ensemble_store(name=options["name"], members=members, rule=options["rule"], scale=scale, rows=rows)
+        except AssessorConflict as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(summary + " written.")

@@ -27,6 +27,11 @@ class Command(BaseCommand):
         parser.add_argument("--analysis", type=int, help="hard_queries: the analysis id")
         parser.add_argument("--system", help="run: the system")
         parser.add_argument("--output", required=True, help="file to write ('-' for stdout)")
+        parser.add_argument(
+            "--probabilities", metavar="FILE",
+            help="qrels: also write the judgments' grade probabilities to FILE in LARA's CSV "
+                 "(topic_id,doc_id,annotation,prob_0,...; what import_qrels --probabilities reads)",
+        )
 
     def handle(self, *args, **o) -> None:
         request = exports.ExportRequest(
@@ -35,14 +40,22 @@ class Command(BaseCommand):
         )
         try:
             export = exports.export_prepare(request)
+            probabilities = exports.probabilities_export_prepare(request) if o["probabilities"] else None
         except exports.ExportError as exc:
             raise CommandError(str(exc)) from exc
+        if probabilities is not None:
+            if o["probabilities"] == o["output"]:
+                raise CommandError("--probabilities needs a file of its own (not the --output file)")
+            self.write_file(probabilities, o["probabilities"], f"probabilities of the {o['kind']} of {o['collection']}")
         if o["output"] == "-":
             for chunk in export.chunks:
                 self.stdout.write(chunk, ending="")
             return
+        self.write_file(export, o["output"], f"{o['kind']} of {o['collection']}")
+
+    def write_file(self, export: exports.Export, output: str, what: str) -> None:
         # written beside the target and renamed at the end: a failed export leaves no half file
-        target = Path(o["output"])
+        target = Path(output)
         try:
             fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
         except OSError as exc:
@@ -58,4 +71,4 @@ class Command(BaseCommand):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        self.stderr.write(f"{o['kind']} of {o['collection']} written to {target} ({size:,} bytes)")
+        self.stderr.write(f"{what} written to {target} ({size:,} bytes)")

@@ -20,9 +20,15 @@ class Command(BaseCommand):
         parser.add_argument("--kind", choices=["official", "llm", "human"], default=None,
                             help="assessor kind when the assessor is new (default: official for 'official', else llm)")
         parser.add_argument("--model", default="", help="LLM model id, e.g. llama3.2:latest")
+        parser.add_argument(
+            "--probabilities", metavar="FILE",
+            help="LARA's CSV of the assessor's grade probabilities (topic_id,doc_id,annotation,prob_0,...,prob_k; "
+                 "binary: prob_yes,prob_no) of pairs of this qrels file, stored with their judgments",
+        )
 
     def handle(self, *args, **options):
         run_import(
             self, services.qrels_import, collection=options["collection"], assessor=options["assessor"],
-            scale=options["scale"], assessor_kind=options["kind"], model=options["model"], **common_options(options),
+            scale=options["scale"], assessor_kind=options["kind"], model=options["model"],
+            probabilities_path=options["probabilities"], **common_options(options),
         )

@@ -5,10 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from analysis.budget_selectors import simulation_report
 from analysis.budget_simulation import FILLS, METHODS, UNITS, SimulationError
 from analysis.estimation import DEFAULT_LEVEL, INTERVALS
-
-
-def _names(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+from analysis.management.assessor_arguments import comma_separated
 
 
 class Command(BaseCommand):
@@ -44,16 +41,16 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options):
-        methods = _names(options["select"])
+        methods = comma_separated(options["select"])
         unknown = [m for m in methods if m not in METHODS]
         if unknown or not methods:
             raise CommandError(f"unknown selection method(s) {', '.join(unknown) or '(none)'}: use {', '.join(METHODS)}")
-        budgets = _names(options["budgets"])
+        budgets = comma_separated(options["budgets"])
         if not budgets:
             raise CommandError("--budgets needs at least one budget")
         try:
             report = simulation_report(
-                collection=options["collection"], llm=_names(options["llm"]), oracle=options["oracle"],
+                collection=options["collection"], llm=comma_separated(options["llm"]), oracle=options["oracle"],
                 budgets=budgets, methods=methods, unit=options["unit"], repeats=options["repeats"],
                 seed=options["seed"], level=options["level"], interval=options["interval"], rounds=options["rounds"],
                 fill=options["fill"],

@@ -6,9 +6,42 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from analysis.budget_simulation import FIRST_ROUNDS, METHODS, UNITS
 from analysis.models import Assessor, Collection, HardnessAnalysis
-from annotation import services
+from annotation import budget_selectors, services
+from annotation.budget_services import BudgetSpec
 from annotation.models import Campaign
+
+
+# --- budget campaigns: their options, spec and JSON, kept apart from the other options ---
+
+def add_budget_arguments(parser: CommandParser) -> None:
+    group = parser.add_argument_group("budget campaigns (relevance, with --from-assessor)")
+    group.add_argument("--budget", type=int, help="human budget: pairs (or queries with --unit query) to judge")
+    group.add_argument("--select", choices=METHODS, help="random (the baseline), uncertainty (least certain "
+                       "grade probabilities) or lara (calibrated margin, round by round)")
+    group.add_argument("--unit", choices=UNITS, default="pair", help="spend the budget on pairs or whole queries")
+    group.add_argument("--round-size", dest="round_size", type=int,
+                       help="items per round (default: lara ten rounds, the others all at once)")
+    group.add_argument("--first-round", dest="first_round", choices=FIRST_ROUNDS, default="random",
+                       help="lara: how the first round is picked")
+    group.add_argument("--seed", type=int, default=0, help="seed of the random draws")
+
+
+def budget_spec(opts: dict) -> BudgetSpec | None:
+    if opts["budget"] is None:
+        if opts["select"] or opts["round_size"]:
+            raise CommandError("--select and --round-size need --budget N")
+        return None
+    if not opts["select"]:
+        raise CommandError("--budget needs --select random, uncertainty or lara")
+    return BudgetSpec(budget=opts["budget"], method=opts["select"], unit=opts["unit"],
+                      round_size=opts["round_size"], first_round=opts["first_round"], seed=opts["seed"])
+
+
+def budget_json(campaign: Campaign) -> dict:
+    plan = budget_selectors.budget_plan_of(campaign=campaign)
+    return {} if plan is None else {"budget": budget_selectors.budget_status(plan=plan)}
 
 
 class Command(BaseCommand):
@@ -36,6 +69,7 @@ class Command(BaseCommand):
                             help='relevance: JSON file {"0": "...", "3": "..."} worded for the grade buttons '
                                  "(default: the TREC Deep Learning scale)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
+        add_budget_arguments(parser)
 
     def handle(self, *args, **opts) -> None:
         try:
@@ -70,6 +104,7 @@ class Command(BaseCommand):
                 raise CommandError(f"{opts['grade_meanings']}: {exc}") from exc
             if not isinstance(meanings, dict):
                 raise CommandError(f"{opts['grade_meanings']}: expected a JSON object of grade -> meaning")
+        budget = budget_spec(opts)
         kind, task = opts["kind"], opts["task"] or ""
         name = opts["name"] or f"{collection.name} {kind}{' ' + task if task else ''}"
         try:
@@ -77,7 +112,7 @@ class Command(BaseCommand):
                 name=name, kind=kind, collection=collection, task=task, analysis=analysis, from_assessor=assessor,
                 limit=opts["limit"], overlap=opts["overlap"], annotators=users, blind=opts["blind"],
                 reveal_after_commit=opts["reveal"], guidelines=guidelines, gold_count=opts["gold"],
-                grade_meanings=meanings,
+                grade_meanings=meanings, budget=budget,
             )
         except services.AnnotationError as exc:
             raise CommandError(str(exc)) from exc
@@ -86,7 +121,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps({
                 "campaign": campaign.pk, "name": campaign.name, "kind": campaign.kind, "task": campaign.task,
                 "items": n_items, "gold": campaign.items.filter(is_gold=True).count(), "overlap": campaign.overlap, "annotators": sorted(names),
-                "blind": campaign.blind, "analysis": campaign.analysis_id,
+                "blind": campaign.blind, "analysis": campaign.analysis_id, **budget_json(campaign),
             }))
         else:
             self.stdout.write(f"campaign {campaign.pk} '{campaign.name}': {n_items} items, k={campaign.overlap}, "

@@ -5,11 +5,40 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from analysis import corpus_selectors
 from analysis.agreement import DEFAULT_N_BOOT, DEFAULT_SEED
 from analysis.agreement_selectors import AgreementInputError
+from analysis.estimation import DEFAULT_LEVEL, INTERVALS, EstimationError
 from annotation import reports
+from annotation.report_estimates import estimates_section
 from annotation.report_params import AgreementParamsError, report_params_parse
 from annotation.report_renderers import RENDERERS
+
+
+def add_estimate_arguments(parser) -> None:
+    group = parser.add_argument_group("estimates of the runs' scores (the JSON of manage.py estimate)")
+    group.add_argument("--estimates", action="store_true",
+                       help="add the estimates section: for --llm/--human, else for each budget campaign "
+                            "(create_campaign --budget --unit query) of the collection")
+    group.add_argument("--llm", help="LLM assessor of the estimates (with --human)")
+    group.add_argument("--human", help="human assessor of the estimates (with --llm)")
+    group.add_argument("--interval", choices=INTERVALS, default="ppi", help="ppi (default), t or bootstrap")
+    group.add_argument("--level", type=float, default=DEFAULT_LEVEL, help="confidence level (default 0.95)")
+
+
+def estimates_of(options) -> list | None:
+    """The estimates section asked for, or None; CommandError on input no estimate can
+    be made from (what makes ``estimate`` exit 1)."""
+    if not (options["estimates"] or options["llm"] or options["human"]):
+        return None
+    collection = corpus_selectors.collection_get(name=options["collection"])
+    if collection is None:
+        raise CommandError(f"unknown collection {options['collection']!r}")
+    try:
+        return estimates_section(collection=collection, llm=options["llm"], human=options["human"],
+                                 level=options["level"], interval=options["interval"])
+    except EstimationError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 class Command(BaseCommand):
@@ -31,6 +60,7 @@ class Command(BaseCommand):
         parser.add_argument("--task", default="", help="failure reasons of this task only (h2r/h2g/h2j)")
         parser.add_argument("--model", default="", help="only assessors / reason proposers whose model matches")
         parser.add_argument("--annotator", default="", help="reason verdicts of this annotator only")
+        add_estimate_arguments(parser)
 
     def handle(self, *args, **options):
         # The same parser (and limits) as the dashboard and the API.
@@ -42,8 +72,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if params is None:
             raise CommandError("--collection is required")
+        estimates = estimates_of(options)
         try:
-            exported = reports.report_export(params=params, fmt=options["format"])
+            exported = reports.report_export(params=params, fmt=options["format"], estimates=estimates)
         except AgreementInputError as exc:
             raise CommandError(str(exc)) from exc
         Path(options["output"]).write_bytes(exported.content)

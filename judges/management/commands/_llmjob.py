@@ -60,13 +60,13 @@ class LLMJobCommand(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object with the counts")
         parser.add_argument("--no-wait", action="store_true", help="with a broker: enqueue and return")
 
-    def endpoint(self, options, *, prefix: str = "") -> Endpoint:
+    def endpoint(self, options, *, prefix: str = "", supports_logprobs: bool | None = None) -> Endpoint:
         p = prefix.replace("-", "_")
         try:
             return services.endpoint_get_or_create(
                 base_url=options[f"{p}base_url"], model=options[f"{p}model"], api_key_env=options[f"{p}api_key_env"],
                 timeout=options["timeout"], max_attempts=options["max_attempts"], rate_limit=options["rate_limit"],
-                parameters=parse_params(options["param"]),
+                parameters=parse_params(options["param"]), supports_logprobs=supports_logprobs,
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc

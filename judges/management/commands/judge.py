@@ -37,7 +37,16 @@ class Command(LLMJobCommand):
     def add_arguments(self, parser) -> None:
         super().add_arguments(parser)
         parser.add_argument("--prompt", required=True, help="graded, binary, or a template name (name:vN for a version)")
-        parser.add_argument("--samples", type=int, default=1, help="self-consistency: N samples, majority vote (tie -> lower grade)")
+        parser.add_argument(
+            "--samples", type=int, default=1,
+            help="self-consistency: N calls per pair (set a temperature with --param temperature=0.7), the majority "
+                 "grade (tie -> lower grade) stored with the vote shares as its probabilities",
+        )
+        parser.add_argument(
+            "--no-logprobs", action="store_true",
+            help="do not ask the endpoint for logprobs (for a server that refuses them); by default a judge job asks "
+                 "for top_logprobs and stores the grade probabilities they give",
+        )
         parser.add_argument("--pairs", help="file of 'qid docid' lines (or a qrels file) to judge instead")
 
     def handle(self, *args, **options) -> None:
@@ -47,8 +56,11 @@ class Command(LLMJobCommand):
         except PromptTemplate.DoesNotExist as exc:
             raise CommandError(str(exc))
         pairs = pairs_file_read(options["pairs"]) if options["pairs"] else None
+        if options["samples"] < 1:
+            raise CommandError("--samples must be at least 1")
+        endpoint = self.endpoint(options, supports_logprobs=not options["no_logprobs"])
         job = services.job_create_judge(
-            collection=collection, endpoint=self.endpoint(options), template=template, assessor_name=options["assessor"],
+            collection=collection, endpoint=endpoint, template=template, assessor_name=options["assessor"],
             pairs=pairs, limit=options["limit"], samples=options["samples"], concurrency=options["concurrency"],
             runners=options["runners"],
         )
