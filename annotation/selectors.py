@@ -431,10 +431,14 @@ def free_items(*, campaign: Campaign, user: AbstractBaseUser, now: datetime) -> 
         Assignment.objects.filter(item=OuterRef("pk"), status=Assignment.LEASED, expires_at__gt=now)
         .order_by().values("item_id").annotate(n=Count("pk")).values("n")
     )
+    # Done or skipped by the user: an anti-join PostgreSQL checks item by item while it
+    # walks the open-items index in lease order (a join here let it read every item of
+    # a 10,000-item campaign first).
+    finished = Assignment.objects.filter(item=OuterRef("pk"), user=user, status__in=[Assignment.DONE, Assignment.SKIPPED])
     rows = (
         Item.objects.filter(campaign=campaign, campaign__annotators=user, completed_count__lt=F("overlap"))
+        .filter(~Exists(finished))
         .annotate(mine=FilteredRelation("assignments", condition=Q(assignments__user=user)))
-        .filter(Q(mine__isnull=True) | Q(mine__status=Assignment.LEASED))
         .alias(live_leases=Coalesce(Subquery(live, output_field=IntegerField()), 0))
         .filter(live_leases__lt=F("overlap") - F("completed_count"))
         .annotate(own_pk=F("mine__pk"), own_seconds_spent=F("mine__seconds_spent"), own_comment=F("mine__comment"),
