@@ -237,8 +237,12 @@ def pair_agreement(
     reference_is_binary: bool = False,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = DEFAULT_SEED,
+    by_query: bool = False,
 ) -> PairAgreement:
     """Percent agreement, Cohen's kappas, confusion matrix and per-grade accuracy.
+
+    ``by_query`` also lists the queries with the most differing pairs
+    (``disagreement_by_query``, on the labels compared), for the reports' readers.
 
     ``binary`` compares on the relevant / not relevant split (grade >= 2); an
     assessor that only answers 0/1 (``other_is_binary`` / ``reference_is_binary``)
@@ -273,7 +277,7 @@ def pair_agreement(
         n_boot=n_boot,
         seed=seed,
         ci_note=interval_note(n_boot=n_boot, n_queries=n_queries),
-        disagreement_by_query=disagreement_by_query(ref, oth, query_ids, codes=(codes, n_queries)),
+        disagreement_by_query=disagreement_by_query(ref, oth, query_ids, codes=(codes, n_queries)) if by_query else [],
     )
     result.undefined_note = undefined_note(
         n=result.n, statistics=[result.kappa, result.kappa_linear, result.kappa_quadratic],

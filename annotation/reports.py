@@ -83,6 +83,7 @@ def pair_report(
         other_is_binary=data.binary_scale[1],
         n_boot=n_boot,
         seed=seed,
+        by_query=True,
     )
     out = result.as_dict()
     out.pop("extra", None)
