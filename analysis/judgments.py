@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +114,7 @@ def judgments_write(
     rows: Iterable[JudgmentRow],
     source: ImportSource | None = None,
     replace: bool = False,
+    stored: Mapping[tuple[int, int], JudgmentRow | None] | None = None,
 ) -> JudgmentWriteReport:
     """Upsert ``rows`` as ``assessor``'s judgments, by (query, passage), in one transaction.
 
@@ -126,6 +127,12 @@ def judgments_write(
     import of the same file wrote; labels from other files or from a judge job
     are kept), otherwise all of the assessor's judgments in the collections the
     rows touch.
+
+    ``stored``: what the caller has just read of the assessor's judgment of every
+    pair of ``rows`` (None: there is none), in its own transaction and under a lock
+    that keeps it true (the annotation submit reads the annotator's grade of the
+    pair with the assignment's lock). The write then reads nothing itself: a grade
+    of one pair costs the upsert and the label version. Not with ``replace``.
 
     Raises ``JudgmentWriteError`` (before writing anything) for a pair given twice
     or a grade outside 0..3; a row naming a query or passage that does not exist
@@ -140,6 +147,13 @@ def judgments_write(
         if row.grade is not None and row.grade not in VALID_GRADES:
             raise JudgmentWriteError(f"grade {row.grade} of query {row.query_id}, passage {row.passage_id} is not 0..3")
         by_pair[key] = row
+    if stored is not None:
+        if replace:
+            raise JudgmentWriteError("replace reads what is stored itself: give no stored rows with it")
+        missing = set(by_pair) - set(stored)
+        if missing:
+            raise JudgmentWriteError(f"stored names no state for {len(missing)} pair(s) of the rows")
+        return _write_known(assessor=assessor, by_pair=by_pair, stored=stored, source=source)
     query_ids = {q for q, _ in by_pair}
     scope: Q | None = None
     if replace:
@@ -158,46 +172,75 @@ def judgments_write(
             .filter(wanted | scope if scope is not None else wanted)
             .values_list("id", "query_id", "passage_id", "grade", "valid", "raw_response", "probabilities", "source_id")
         )
-        stored: dict[tuple[int, int], tuple[int, tuple[object, ...]]] = {}
+        found: dict[tuple[int, int], tuple[int, tuple[object, ...]]] = {}
         stale: list[int] = []
         source_id = source.pk if source is not None else None
         by_collection_scope = replace and source is None
         for pk, q, p, grade, valid, raw, probabilities, row_source in existing.iterator(chunk_size=20000):
             if (q, p) in by_pair:
-                stored[(q, p)] = (pk, (grade, valid, raw, probabilities))
+                found[(q, p)] = (pk, (grade, valid, raw, probabilities))
             elif replace and (by_collection_scope or row_source == source_id):
                 stale.append(pk)
         now = timezone.now()
-        new = [row for key, row in by_pair.items() if key not in stored]
+        new = [row for key, row in by_pair.items() if key not in found]
         changed = [
-            (stored[key][0], row)
+            (found[key][0], row)
             for key, row in by_pair.items()
-            if key in stored and stored[key][1] != (row.grade, row.valid, row.raw_response, row.probabilities)
+            if key in found and found[key][1] != (row.grade, row.valid, row.raw_response, row.probabilities)
         ]
         deleted = _delete_ids(stale)
         if connection.vendor == "postgresql" and len(new) + len(changed) >= COPY_THRESHOLD:
             _copy(assessor=assessor, new=new, changed=changed, source_id=source_id, now=now)
         elif new or changed:
-            Judgment.objects.bulk_create(
-                [
-                    Judgment(
-                        query_id=row.query_id, passage_id=row.passage_id, assessor=assessor, grade=row.grade,
-                        valid=row.valid, raw_response=row.raw_response, probabilities=row.probabilities,
-                        source_id=source_id, updated_at=now,
-                    )
-                    for row in [*new, *(row for _, row in changed)]
-                ],
-                update_conflicts=True,
-                unique_fields=["assessor", "query", "passage"],
-                update_fields=["grade", "valid", "raw_response", "probabilities", "source", "updated_at"],
-                batch_size=1000,
-            )
+            _upsert(assessor=assessor, rows=[*new, *(row for _, row in changed)], source_id=source_id, now=now)
         report = JudgmentWriteReport(
             created=len(new), updated=len(changed), unchanged=len(by_pair) - len(new) - len(changed), deleted=deleted
         )
         if report.changed:
             _labels_changed(assessor_id=assessor.pk)
     return report
+
+
+def _same(row: JudgmentRow, other: JudgmentRow) -> bool:
+    return (row.grade, row.valid, row.raw_response, row.probabilities) == (
+        other.grade, other.valid, other.raw_response, other.probabilities)
+
+
+def _write_known(
+    *,
+    assessor: Assessor,
+    by_pair: Mapping[tuple[int, int], JudgmentRow],
+    stored: Mapping[tuple[int, int], JudgmentRow | None],
+    source: ImportSource | None,
+) -> JudgmentWriteReport:
+    """``judgments_write`` of a few rows whose stored state the caller read: one upsert
+    of the new and changed rows, then the label version when anything changed."""
+    new = [row for key, row in by_pair.items() if stored[key] is None]
+    changed = [row for key, row in by_pair.items() if (old := stored[key]) is not None and not _same(row, old)]
+    if new or changed:
+        with transaction.atomic(savepoint=False):
+            _upsert(assessor=assessor, rows=[*new, *changed], source_id=None if source is None else source.pk,
+                    now=timezone.now())
+            _labels_changed(assessor_id=assessor.pk)
+    return JudgmentWriteReport(created=len(new), updated=len(changed), unchanged=len(by_pair) - len(new) - len(changed))
+
+
+def _upsert(*, assessor: Assessor, rows: Sequence[JudgmentRow], source_id: int | None, now: object) -> None:
+    """Insert or update ``rows`` by (assessor, query, passage), in batches of a thousand."""
+    Judgment.objects.bulk_create(
+        [
+            Judgment(
+                query_id=row.query_id, passage_id=row.passage_id, assessor=assessor, grade=row.grade,
+                valid=row.valid, raw_response=row.raw_response, probabilities=row.probabilities,
+                source_id=source_id, updated_at=now,
+            )
+            for row in rows
+        ],
+        update_conflicts=True,
+        unique_fields=["assessor", "query", "passage"],
+        update_fields=["grade", "valid", "raw_response", "probabilities", "source", "updated_at"],
+        batch_size=1000,
+    )
 
 
 def judgments_delete(*, assessor: Assessor, pairs: Iterable[tuple[int, int]]) -> int:

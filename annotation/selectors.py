@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db.models import (
     Count,
     Exists,
     F,
+    FilteredRelation,
     FloatField,
     IntegerField,
     OuterRef,
@@ -223,41 +225,80 @@ def reasons_labels_for(*, analysis: HardnessAnalysis) -> list[str]:
 
 # --- progress -----------------------------------------------------------------------
 
-def _count_of(rows: QuerySet[Any], group: str) -> Coalesce:
-    """``COUNT(*)`` of correlated rows as a scalar subquery, 0 when there are none
-    (grouped by the correlated column, the ORM's way of aggregating in a subquery)."""
-    counted = rows.order_by().values(group).annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+# How many annotators a campaign has changes only when staff change its annotators; the
+# progress bar reads it on every screen, so it is cached like the taxonomy (cleared by
+# annotation.apps when the membership changes, read again after ANNOTATORS_SECONDS).
+ANNOTATORS_SECONDS = 300
 
 
-def _sum_of(rows: QuerySet[Any], group: str, column: str) -> Coalesce:
-    summed = rows.order_by().values(group).annotate(n=Sum(column)).values("n")
-    return Coalesce(Subquery(summed, output_field=IntegerField()), 0)
+def _annotators_key(campaign_id: int) -> str:
+    return f"annotation:annotators:{campaign_id}"
 
 
-def progress_annotations(*, campaign_id: Any, user_id: Any = None) -> dict[str, Any]:
-    """The progress counts as scalar subqueries, for ``annotate`` or ``values`` on any
-    query that knows the campaign (and the user): ``campaign_id``/``user_id`` are values
-    or ``OuterRef``s. They ride along the query that loads the lease, so the progress bar
-    costs no query of its own."""
+def annotator_count(*, campaign_id: int) -> int:
+    """The number of annotators of a campaign (cached)."""
+    n = cache.get(_annotators_key(campaign_id))
+    if n is None:
+        n = Membership.objects.filter(campaign_id=campaign_id).count()
+        cache.set(_annotators_key(campaign_id), n, ANNOTATORS_SECONDS)
+    return n
+
+
+def annotator_count_forget(*, campaign_ids: Iterable[int]) -> None:
+    cache.delete_many([_annotators_key(pk) for pk in campaign_ids])
+
+
+def progress_counts(
+    *, campaign_id: int, user_id: int | None = None, leases_of: int | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The progress bar's counts in one aggregate query over the campaign's items.
+
+    With ``user_id`` each item carries the user's own assignment of it (at most one:
+    (item, user) is unique, so the join never repeats an item) for their done and
+    skipped counts; the number of annotators comes from ``annotator_count``. With
+    ``leases_of`` (an item id) and ``now``, ``live_leases`` counts the live leases of
+    other people on that item too, as a subquery: the service reads it right after
+    locking the item, so the statement sees every lease committed before the lock.
+    """
     items = Item.objects.filter(campaign_id=campaign_id)
-    fields: dict[str, Any] = {
-        "progress_items": _count_of(items, "campaign_id"),
-        "progress_slots": _sum_of(items, "campaign_id", "overlap"),
-        "progress_completed": _sum_of(items, "campaign_id", "completed_count"),
+    counts: dict[str, Any] = {
+        "progress_items": Count("pk"),
+        "progress_slots": Coalesce(Sum("overlap"), 0),
+        "progress_completed": Coalesce(Sum("completed_count"), 0),
     }
-    if user_id is not None:
-        mine = Assignment.objects.filter(item__campaign_id=campaign_id, user_id=user_id)
-        fields.update(
-            progress_annotators=_count_of(Membership.objects.filter(campaign_id=campaign_id), "campaign_id"),
-            progress_done=_count_of(mine.filter(status=Assignment.DONE), "user_id"),
-            progress_skipped=_count_of(mine.filter(status=Assignment.SKIPPED), "user_id"),
+    if user_id is None:
+        return items.aggregate(**counts)
+    counts.update(
+        progress_done=Count("mine", filter=Q(mine__status=Assignment.DONE)),
+        progress_skipped=Count("mine", filter=Q(mine__status=Assignment.SKIPPED)),
+    )
+    mine = items.annotate(mine=FilteredRelation("assignments", condition=Q(assignments__user_id=user_id)))
+    if leases_of is None:
+        found: dict[str, Any] = mine.aggregate(**counts)
+    else:
+        # aggregate() takes no subquery: the same aggregate as a one-group values() query
+        rows = list(
+            mine.values("campaign_id")
+            .annotate(**counts, live_leases=_live_leases(item_id=leases_of, user_id=user_id, now=now))
+            .order_by()
         )
-    return fields
+        found = rows[0] if rows else {"progress_items": 0, "progress_slots": 0, "progress_completed": 0,
+                                      "progress_done": 0, "progress_skipped": 0, "live_leases": 0}
+    found["progress_annotators"] = annotator_count(campaign_id=campaign_id)
+    return found
+
+
+def _live_leases(*, item_id: Any, user_id: Any, now: datetime | None) -> Coalesce:
+    """How many live leases other people hold on an item, as a scalar subquery."""
+    live = (
+        Assignment.objects.filter(item_id=item_id, status=Assignment.LEASED, expires_at__gt=now)
+        .exclude(user_id=user_id).order_by().values("item_id").annotate(n=Count("pk")).values("n")
+    )
+    return Coalesce(Subquery(live, output_field=IntegerField()), 0)
 
 
 def progress_from(counts: Mapping[str, Any]) -> dict[str, Any]:
-    """The progress bar's figures from the counts of ``progress_annotations``.
+    """The progress bar's figures from the counts of ``progress_counts``.
 
     ``assigned`` is the user's share: the campaign's slots (sum of every item's k) split
     evenly over the annotators, at most one per item.
@@ -281,15 +322,9 @@ def progress_from(counts: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _counts_of(obj: Any) -> dict[str, Any]:
-    """The ``progress_*`` annotations of a model instance, as a mapping."""
-    return {name: value for name, value in vars(obj).items() if name.startswith("progress_")}
-
-
 def campaign_progress(*, campaign: Campaign, user: AbstractBaseUser | None = None) -> dict[str, Any]:
     """Campaign-wide and (with ``user``) personal progress, in one query."""
-    fields = progress_annotations(campaign_id=campaign.pk, user_id=None if user is None else user.pk)
-    return progress_from(Campaign.objects.filter(pk=campaign.pk).values(**fields).get())
+    return progress_from(progress_counts(campaign_id=campaign.pk, user_id=None if user is None else user.pk))
 
 
 def campaigns_for_user(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
@@ -373,89 +408,110 @@ class Lease:
     hardness_value: float | None = None
 
 
-def hardness_value_of(*, campaign: Campaign, query_id: Any) -> Subquery | None:
-    """The query's measure in the campaign's analysis, as a scalar subquery (None when
-    the screen shows no measure)."""
+def _with_hardness_value(rows: QuerySet[Any], *, campaign: Campaign, query: str) -> QuerySet[Any]:
+    """``rows`` with ``hardness_value``: the measure of their query (``query`` is the path
+    to it) in the campaign's analysis, a join on the one label of that query (reasons
+    campaigns only; the others show no measure)."""
     if campaign.kind != Campaign.REASONS or campaign.analysis_id is None:
-        return None
-    labels = HardnessLabel.objects.filter(analysis_id=campaign.analysis_id, query_id=query_id)
-    return Subquery(labels.values("value")[:1], output_field=FloatField())
+        return rows
+    label = FilteredRelation(f"{query}__hardness_labels",
+                             condition=Q(**{f"{query}__hardness_labels__analysis_id": campaign.analysis_id}))
+    return rows.annotate(screen_label=label, hardness_value=F("screen_label__value"))
+
+
+def _lease(assignment: Assignment, campaign: Campaign, user_id: int) -> Lease:
+    assignment.item.campaign = campaign  # the caller's instance, with its analysis
+    counts = progress_counts(campaign_id=campaign.pk, user_id=user_id)
+    return Lease(assignment=assignment, progress=progress_from(counts),
+                 hardness_value=getattr(assignment, "hardness_value", None))
 
 
 def _screen_assignments(*, campaign: Campaign) -> QuerySet[Assignment]:
-    """Assignments of the campaign with their item, query and passage, the progress
-    counts and the query's measure."""
-    fields = progress_annotations(campaign_id=campaign.pk, user_id=OuterRef("user_id"))
-    value = hardness_value_of(campaign=campaign, query_id=OuterRef("item__query_id"))
-    if value is not None:
-        fields["hardness_value"] = value
-    return Assignment.objects.filter(item__campaign=campaign).select_related("item__query", "item__passage").annotate(
-        **fields
-    )
-
-
-def _lease(assignment: Assignment, campaign: Campaign) -> Lease:
-    assignment.item.campaign = campaign  # the caller's instance, with its analysis
-    return Lease(
-        assignment=assignment, progress=progress_from(_counts_of(assignment)),
-        hardness_value=getattr(assignment, "hardness_value", None),
-    )
+    """Assignments of the campaign with their item, query and passage (and the query's measure)."""
+    rows = Assignment.objects.filter(item__campaign=campaign).select_related("item__query", "item__passage")
+    return _with_hardness_value(rows, campaign=campaign, query="item__query")
 
 
 def current_lease(*, campaign: Campaign, user: AbstractBaseUser, now: datetime) -> Lease | None:
     """The user's latest live lease in the campaign (after an undo, the item taken back)
-    with what the screen reads; one query, nothing written."""
+    with what the screen reads; two queries (the lease, the progress), nothing written."""
     found = (
         _screen_assignments(campaign=campaign)
         .filter(user=user, status=Assignment.LEASED, expires_at__gt=now)
         .order_by("-leased_at", "-pk").first()
     )
-    return None if found is None else _lease(found, campaign)
+    return None if found is None else _lease(found, campaign, user.pk)
+
+
+def open_lease(*, campaign_id: int, user: AbstractBaseUser, now: datetime) -> Lease | None:
+    """The user's latest live lease in an open campaign they annotate, read with the
+    campaign (and its analysis) itself: one query, and one for the progress. None when
+    there is none; the page then reads the campaign on its own (``campaign_access``)."""
+    label = FilteredRelation("item__query__hardness_labels", condition=Q(
+        item__query__hardness_labels__analysis_id=F("item__campaign__analysis_id")))
+    found = (
+        Assignment.objects.filter(item__campaign_id=campaign_id, item__campaign__status=Campaign.OPEN,
+                                  item__campaign__annotators=user, user=user, status=Assignment.LEASED,
+                                  expires_at__gt=now)
+        .select_related("item__campaign__analysis", "item__query", "item__passage")
+        .annotate(screen_label=label, hardness_value=F("screen_label__value"))
+        .order_by("-leased_at", "-pk").first()
+    )
+    if found is None:
+        return None
+    campaign = found.item.campaign
+    counts = progress_counts(campaign_id=campaign.pk, user_id=user.pk)
+    value = found.hardness_value if campaign.kind == Campaign.REASONS else None
+    return Lease(assignment=found, progress=progress_from(counts), hardness_value=value)
 
 
 def lease_of(*, assignment_id: int, campaign: Campaign) -> Lease:
-    """An assignment of the campaign (any status) with what its screen reads; one query."""
-    return _lease(_screen_assignments(campaign=campaign).get(pk=assignment_id), campaign)
+    """An assignment of the campaign (any status) with what its screen reads; two queries."""
+    found = _screen_assignments(campaign=campaign).get(pk=assignment_id)
+    return _lease(found, campaign, found.user_id)
 
 
 def free_items(*, campaign: Campaign, user: AbstractBaseUser, now: datetime) -> QuerySet[Item]:
-    """The campaign's items the user may lease next, in lease order, each with its query
-    and passage and the counts its screen shows.
+    """The campaign's items the user may lease next, in lease order, each with its query,
+    passage and measure, and what the user's own assignment of it holds (at most an
+    expired lease of theirs, whose time spent, comment, confidence and draft are kept:
+    ``own_pk``, ``own_seconds_spent``, ``own_comment``, ``own_confidence``, ``own_draft``).
 
     Free: fewer than k completed annotations (the partial index on open items walks
-    these in order), neither done nor skipped by the user, and other people's live
-    leases leave room. Counted in the query's snapshot: the service locks the item and
-    counts the leases again before taking it.
+    these in order), the user is one of the campaign's annotators and has neither done
+    nor skipped the item, and other people's live leases leave room. Counted in the
+    query's snapshot: the service locks the item and counts the leases again before
+    taking it.
     """
+    live = (
+        Assignment.objects.filter(item=OuterRef("pk"), status=Assignment.LEASED, expires_at__gt=now)
+        .order_by().values("item_id").annotate(n=Count("pk")).values("n")
+    )
+    # Done or skipped by the user: an anti-join PostgreSQL checks item by item while it
+    # walks the open-items index in lease order (a join here let it read every item of
+    # a 10,000-item campaign first).
     finished = Assignment.objects.filter(item=OuterRef("pk"), user=user, status__in=[Assignment.DONE, Assignment.SKIPPED])
-    live = Assignment.objects.filter(item=OuterRef("pk"), status=Assignment.LEASED, expires_at__gt=now)
-    fields = progress_annotations(campaign_id=campaign.pk, user_id=user.pk)
-    value = hardness_value_of(campaign=campaign, query_id=OuterRef("query_id"))
-    if value is not None:
-        fields["hardness_value"] = value
-    return (
-        Item.objects.filter(campaign=campaign, completed_count__lt=F("overlap"))
+    rows = (
+        Item.objects.filter(campaign=campaign, campaign__annotators=user, completed_count__lt=F("overlap"))
         .filter(~Exists(finished))
-        .alias(live_leases=_count_of(live, "item_id"))
+        .annotate(mine=FilteredRelation("assignments", condition=Q(assignments__user=user)))
+        .alias(live_leases=Coalesce(Subquery(live, output_field=IntegerField()), 0))
         .filter(live_leases__lt=F("overlap") - F("completed_count"))
+        .annotate(own_pk=F("mine__pk"), own_seconds_spent=F("mine__seconds_spent"), own_comment=F("mine__comment"),
+                  own_confidence=F("mine__confidence"), own_draft=F("mine__draft"))
         .select_related("query", "passage")
-        .annotate(**fields)
         .order_by("position", "pk")
     )
+    return _with_hardness_value(rows, campaign=campaign, query="query")
 
 
-def lease_of_free_item(*, item: Item, assignment: Assignment, campaign: Campaign, submitting: bool = False) -> Lease:
-    """The Lease of a new assignment on an item read by ``free_items``. ``submitting``:
-    the user's submitted answer is written in the same statement as this lease, after
-    the counts were read, so it is counted here."""
+def lease_of_free_item(*, item: Item, assignment: Assignment, campaign: Campaign, counts: Mapping[str, Any]) -> Lease:
+    """The Lease of a new assignment on an item read by ``free_items``, with the
+    ``progress_counts`` the service read after locking it."""
     item.campaign = campaign
     assignment.item = item
-    counts = _counts_of(item)
-    counts["progress_done"] += int(submitting)
-    return Lease(
-        assignment=assignment, progress=progress_from(counts),
-        hardness_value=getattr(item, "hardness_value", None),
-    )
+    return Lease(assignment=assignment, progress=progress_from(counts),
+                 hardness_value=getattr(item, "hardness_value", None))
 
 
 @dataclass
@@ -518,10 +574,27 @@ def grade_meanings(campaign: Campaign) -> dict[int, str]:
     return {g: own.get(str(g), meaning) for g, meaning in GRADE_MEANINGS.items()}
 
 
+# The taxonomy is read by every reasons screen and changes only when staff edit it in
+# the admin: it is kept in the cache (Redis when CACHE_URL names one, else each
+# process's memory), cleared when a category is saved or deleted and after a migrate
+# or flush (annotation.apps), and read again at the latest after CATEGORIES_SECONDS.
+CATEGORIES_KEY = "annotation:failure-categories"
+CATEGORIES_SECONDS = 300
+
+
 def failure_categories() -> list[dict[str, str]]:
     """The failure taxonomy in its order, ids as strings (as the form posts them back)."""
-    return [{"id": str(pk), "name": name} for pk, name in FailureCategory.objects.order_by("position", "name")
-            .values_list("pk", "name")]
+    categories = cache.get(CATEGORIES_KEY)
+    if categories is None:
+        categories = [{"id": str(pk), "name": name}
+                      for pk, name in FailureCategory.objects.order_by("position", "name").values_list("pk", "name")]
+        cache.set(CATEGORIES_KEY, categories, CATEGORIES_SECONDS)
+    return categories
+
+
+def failure_categories_forget(**_: Any) -> None:
+    """Drop the cached taxonomy (a signal receiver: takes any arguments)."""
+    cache.delete(CATEGORIES_KEY)
 
 
 def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: bool) -> list[dict[str, Any]]:

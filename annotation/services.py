@@ -22,11 +22,12 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Count, Exists, F, FilteredRelation, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from analysis.models import Assessor, Collection, FailureCategory, HardnessAnalysis, Judgment, Passage, Query, Reason
+from analysis.judgments import JudgmentRow, judgments_delete, judgments_write
+from analysis.models import Assessor, Collection, FailureCategory, HardnessAnalysis, Passage, Query, Reason
 from annotation import budget_selectors, budget_services, selectors, tasks
 from annotation.models import AddedReason, Assignment, BudgetRound, Campaign, Item, LabelHistory, ReasonVerdict
 from annotation.selectors import Lease
@@ -556,8 +557,9 @@ def _lease_free_item(
     """Lease the user's next free item (inside the caller's transaction); ``done`` is a
     just-submitted assignment whose row is written in the same statement as the lease.
 
-    Queries: the candidate, locked (with what its screen shows), the item's leases
-    counted again, one upsert; a candidate that filled up meanwhile costs two more.
+    Queries: the candidate, locked (with its query, passage and measure and the user's
+    own expired lease of it), the item's live leases counted again with the progress
+    counts, one upsert; a candidate that filled up meanwhile costs two more.
     """
     tried: list[int] = []
     for _ in range(_MAX_LEASE_ATTEMPTS):
@@ -567,23 +569,23 @@ def _lease_free_item(
         )
         if item is None:
             break
-        # The candidate's leases as of now that nobody else can lease or complete it:
-        # other people's live ones, and the user's own expired one taken again (its
-        # draft and time spent are kept).
-        leases = list(Assignment.objects.filter(item=item, status=Assignment.LEASED))
-        others = sum(1 for a in leases if a.user_id != user.pk and a.expires_at > now)
-        if item.completed_count + others >= item.overlap:
+        # Now that nobody else can lease or complete it, the candidate's live leases of
+        # other people (the first query counted them in a snapshot taken before the lock).
+        counts = selectors.progress_counts(campaign_id=campaign.pk, user_id=user.pk, leases_of=item.pk, now=now)
+        if item.completed_count + counts["live_leases"] >= item.overlap:
             tried.append(item.pk)
             continue
-        own = next((a for a in leases if a.user_id == user.pk), None)
+        own = item.own_pk is not None  # the user's expired lease, taken again: its draft and time are kept
         lease = Assignment(
             item_id=item.pk, user_id=user.pk, status=Assignment.LEASED, leased_at=now,
             expires_at=now + timedelta(seconds=campaign.lease_seconds),
-            seconds_spent=own.seconds_spent if own else 0, comment=own.comment if own else "",
-            confidence=own.confidence if own else None, draft=own.draft if own else {},
+            seconds_spent=item.own_seconds_spent if own else 0, comment=item.own_comment if own else "",
+            confidence=item.own_confidence if own else None, draft=item.own_draft if own else {},
         )
         _assignments_write([lease] if done is None else [done, lease])
-        return selectors.lease_of_free_item(item=item, assignment=lease, campaign=campaign, submitting=done is not None)
+        if done is not None:  # written with the lease, after the counts were read
+            counts["progress_done"] += 1
+        return selectors.lease_of_free_item(item=item, assignment=lease, campaign=campaign, counts=counts)
     if done is not None:
         _assignments_write([done])
     return None
@@ -634,28 +636,29 @@ def assignment_next(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment
 def _lock(*, pk: int, user: AbstractBaseUser, now: datetime, submission: Submission | None = None) -> Assignment:
     """Lock an assignment and its item in one statement (always in this order, so that
     submit and undo never wait on each other crosswise), with the item's campaign and
-    its analysis, and what a submit checks, read in the same statement: the user's
-    membership, another live lease of the user in the campaign (after an undo), the
+    its analysis, and what a submit checks, read in the same statement: another live
+    lease of the user in the campaign while they annotate it (after an undo), the
     proposed reasons the verdicts name, the categories, the user's grade of the pair."""
     campaign_id = OuterRef("item__campaign_id")
     fields: dict[str, Any] = {
-        "is_member": Exists(selectors.Membership.objects.filter(campaign_id=campaign_id, user_id=user.pk)),
         "other_lease_id": Subquery(
-            Assignment.objects.filter(item__campaign_id=campaign_id, user_id=user.pk, status=Assignment.LEASED,
-                                      expires_at__gt=now)
+            Assignment.objects.filter(item__campaign_id=campaign_id, item__campaign__annotators=user,
+                                      user_id=user.pk, status=Assignment.LEASED, expires_at__gt=now)
             .exclude(pk=OuterRef("pk")).order_by("-leased_at", "-pk").values("pk")[:1]
         ),
         "in_budget_round": Exists(BudgetRound.items.through.objects.filter(item_id=OuterRef("item_id"))),
     }
+    rows = Assignment.objects.select_for_update(of=("self", "item")).select_related("item__campaign__analysis")
     if submission is not None:
         if submission.grade is not None:
-            fields["assessor_id"] = Subquery(
-                Assessor.objects.filter(user_id=user.pk, kind=Assessor.HUMAN).values("pk")[:1]
-            )
-            fields["previous_grade"] = Subquery(
-                Judgment.objects.filter(assessor__user_id=user.pk, assessor__kind=Assessor.HUMAN,
-                                        query_id=OuterRef("item__query_id"), passage_id=OuterRef("item__passage_id"))
-                .values("grade")[:1]
+            # The user's assessor and its judgment of the pair (joins, at most one row
+            # each): what judgments_write is told is stored, and the history's "before".
+            judged = "user__assessor__judgments"
+            rows = rows.select_related("user__assessor").annotate(
+                stored=FilteredRelation(judged, condition=Q(**{f"{judged}__query_id": F("item__query_id"),
+                                                               f"{judged}__passage_id": F("item__passage_id")})),
+                stored_pk=F("stored__pk"), stored_grade=F("stored__grade"), stored_valid=F("stored__valid"),
+                stored_raw=F("stored__raw_response"), stored_probabilities=F("stored__probabilities"),
             )
         proposed = selectors.proposed_reasons(query_id=OuterRef("item__query_id"), task=OuterRef("item__campaign__task"),
                                               label=OuterRef("item__campaign__reasons_label"))
@@ -663,10 +666,7 @@ def _lock(*, pk: int, user: AbstractBaseUser, now: datetime, submission: Submiss
         fields["n_named"] = _count(proposed.filter(pk__in=list(submission.verdicts)))
         if submission.category_ids():
             fields["n_categories"] = _count(FailureCategory.objects.filter(pk__in=submission.category_ids()))
-    locked = (
-        Assignment.objects.select_for_update(of=("self", "item")).select_related("item__campaign__analysis")
-        .annotate(**fields).filter(pk=pk).first()
-    )
+    locked = rows.annotate(**fields).filter(pk=pk).order_by().first()
     if locked is None:
         raise NotAllowed("no such assignment")
     if locked.user_id != user.pk:
@@ -694,19 +694,29 @@ def _answer_of(assignment: Assignment) -> dict[str, Any]:
     }
 
 
-def _human_grade_write(*, assessor_id: int, query_id: int, passage_id: int, grade: int) -> None:
-    """The annotator's grade of a pair as a Judgment of their human assessor (one upsert).
-    Every human grade is written here (see ``judgments_write`` in analysis)."""
-    Judgment.objects.bulk_create(
-        [Judgment(assessor_id=assessor_id, query_id=query_id, passage_id=passage_id, grade=grade, valid=True)],
-        update_conflicts=True, unique_fields=["assessor", "query", "passage"], update_fields=["grade", "valid",
-                                                                                              "updated_at"],
-    )
+def _human_grade_write(*, current: Assignment, user: AbstractBaseUser, grade: int) -> int | None:
+    """The annotator's grade of the assignment's pair as a Judgment of their human
+    assessor, through the one write path (``analysis.judgments``, which renews the
+    assessor's label version); returns the grade it replaces. ``current`` comes from
+    ``_lock``, which read the assessor and its judgment of the pair: two statements
+    (the upsert, the label version), none when the grade is already stored so."""
+    item = current.item
+    assessor = getattr(current.user, "assessor", None)
+    stored: JudgmentRow | None = None
+    if assessor is None or assessor.kind != Assessor.HUMAN:
+        assessor = annotator_assessor(user=user)  # creates it, or refuses a name taken by a non-human
+    elif current.stored_pk is not None:
+        stored = JudgmentRow(query_id=item.query_id, passage_id=item.passage_id, grade=current.stored_grade,
+                             valid=current.stored_valid, raw_response=current.stored_raw,
+                             probabilities=current.stored_probabilities)
+    row = JudgmentRow(query_id=item.query_id, passage_id=item.passage_id, grade=grade)
+    judgments_write(assessor=assessor, rows=[row], stored={(row.query_id, row.passage_id): stored})
+    return None if stored is None else stored.grade
 
 
-def _human_grade_delete(*, assessor_id: int, query_id: int, passage_id: int) -> None:
-    """Remove the annotator's grade of a pair (undo); one statement."""
-    Judgment.objects.filter(assessor_id=assessor_id, query_id=query_id, passage_id=passage_id).delete()
+def _human_grade_delete(*, assessor: Assessor, query_id: int, passage_id: int) -> None:
+    """Remove the annotator's grade of a pair (undo), through the one write path."""
+    judgments_delete(assessor=assessor, pairs=[(query_id, passage_id)])
 
 
 @dataclass(frozen=True)
@@ -819,8 +829,10 @@ def _submit(*, assignment_id: int, user: AbstractBaseUser, submission: Submissio
             if current.in_budget_round:
                 _budget_round_check_on_commit(campaign_id=campaign.pk)
         following: Lease | None = None
-        resume = current.other_lease_id if lease_next and current.is_member else None
-        if lease_next and current.is_member and campaign.is_open and resume is None:
+        # A member's other lease (an item taken back by undo) comes first; a user who is
+        # no longer an annotator of the campaign gets no next item (free_items).
+        resume = current.other_lease_id if lease_next else None
+        if lease_next and campaign.is_open and resume is None:
             following = _lease_free_item(campaign=campaign, user=user, now=now, done=done)
         elif done is not None:
             _assignments_write([done])
@@ -841,12 +853,11 @@ def _record_answer(
     item's completed count; the caller holds the assignment's and the item's locks."""
     item = current.item
     if grade is not None:
-        assessor_id = current.assessor_id or annotator_assessor(user=user).pk
-        _human_grade_write(assessor_id=assessor_id, query_id=item.query_id, passage_id=item.passage_id, grade=grade)
+        previous = _human_grade_write(current=current, user=user, grade=grade)
         history = LabelHistory(
             user=user, action="submit", item=item, assignment=current,
             target=f"judgment {user.get_username()} q{item.query_id} p{item.passage_id}",
-            before=None if current.previous_grade is None else {"grade": current.previous_grade},
+            before=None if previous is None else {"grade": previous},
             after={"grade": grade},
         )
     else:
@@ -916,7 +927,7 @@ def assignment_undo(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment
         before = _answer_of(reopened)
         if campaign.kind in {Campaign.RELEVANCE, Campaign.CASCADE}:
             assessor = annotator_assessor(user=user)
-            _human_grade_delete(assessor_id=assessor.pk, query_id=item.query_id, passage_id=item.passage_id)
+            _human_grade_delete(assessor=assessor, query_id=item.query_id, passage_id=item.passage_id)
             target = f"judgment {assessor.name} q{item.query_id} p{item.passage_id}"
             draft: dict[str, Any] = {"grade": str(reopened.grade) if reopened.grade is not None else ""}
         else:

@@ -76,6 +76,11 @@ def annotate(request: HttpRequest, pk: int) -> HttpResponse:
     """The annotation screen: the item the user holds a lease on. Reading it changes
     nothing: without a lease the page asks for one with a POST (HTMX does it on load;
     without JavaScript the user presses Start)."""
+    lease = selectors.open_lease(campaign_id=pk, user=request.user, now=timezone.now())
+    if lease is not None:  # the user annotates this open campaign: the lease came with it
+        campaign = lease.assignment.item.campaign
+        return render(request, "annotation/annotate.html",
+                      {"campaign": campaign, "s": selectors.item_screen(lease=lease)})
     access = selectors.campaign_access(pk=pk, user=request.user)
     if access is None or not access.is_member:
         if access is not None and request.user.is_staff:  # admins follow campaigns on the review page
@@ -83,10 +88,7 @@ def annotate(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("no such campaign")
     campaign = access.campaign
     context: dict[str, Any] = {"campaign": campaign}
-    lease = selectors.current_lease(campaign=campaign, user=request.user, now=timezone.now()) if campaign.is_open else None
-    if lease is not None:
-        context["s"] = selectors.item_screen(lease=lease)
-    elif campaign.is_open:
+    if campaign.is_open:
         context["start"] = True
     else:
         context["progress"] = selectors.campaign_progress(campaign=campaign, user=request.user)

@@ -1,13 +1,14 @@
 """Template filters of the annotation pages."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from xml.etree.ElementTree import Element
 
 import ftfy
 import markdown
 from django import template
-from django.utils.html import escape
+from django.utils.html import escape, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
@@ -68,3 +69,19 @@ def share_ci(value: float | None, interval: list[float] | None) -> str:
     if interval:
         text += f" [{interval[0]:.2f}, {interval[1]:.2f}]"
     return text
+
+
+@lru_cache(maxsize=8)
+def _category_menu(categories: tuple[tuple[str, str], ...]) -> str:
+    return format_html_join("", '<option value="{}">{}</option>', categories)
+
+
+@register.simple_tag
+def category_options(categories: Iterable[Mapping[str, str]], selected: str = "") -> SafeString:
+    """The ``<option>``s of a failure-category menu with ``selected`` (an id as a string)
+    marked. The menu is escaped once per taxonomy, not once per reason and category; an
+    id is digits, so its ``value="…"`` attribute names exactly one option."""
+    menu = _category_menu(tuple((c["id"], c["name"]) for c in categories))
+    if selected:
+        menu = menu.replace(f'<option value="{selected}">', f'<option value="{selected}" selected>', 1)
+    return mark_safe(menu)  # noqa: S308 - built by format_html_join from escaped names
