@@ -332,10 +332,11 @@ def _labels_changed(*, assessor_id: int, changes: Mapping[tuple[int, int], int |
         # The version row locked first: every writer of the assessor passes here, in
         # order, before committing, so the arrays it patches hold exactly the
         # judgments committed before it plus its own changes.
-        old = (
-            LabelVersion.objects.select_for_update().filter(assessor_id=assessor_id)
-            .values_list("version", flat=True).first()
-        )
+        locked = LabelVersion.objects.select_for_update().filter(assessor_id=assessor_id)
+        old = locked.values_list("version", flat=True).first()
+        if old is None:  # never written here (loaded around the write path): arrays read it as 0
+            LabelVersion.objects.bulk_create([LabelVersion(assessor_id=assessor_id, version=0)], ignore_conflicts=True)
+            old = locked.values_list("version", flat=True).first()
         if old is not None:
             _patch_label_arrays(assessor_id=assessor_id, old=old, new=new_version, changes=changes)
             LabelVersion.objects.filter(assessor_id=assessor_id).update(version=new_version)
