@@ -296,3 +296,65 @@ def test_a_write_larger_than_the_patch_share_leaves_the_array_to_be_rebuilt(nist
     judgments_write(assessor=llm, rows=[JudgmentRow(query_id=qs[0].pk, passage_id=p.pk, grade=3) for p in ps[:10]])
     assert dict(LabelArray.objects.values_list("assessor_id", "version")) == versions  # 25% > 5%: not patched
     assert aligned_labels(collection="c", assessors=["nist", "llm"]).grades[:, 1].tolist() == [3] * 10 + [1] * 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_small_writes_and_reads_leave_the_patched_array_equal_to_the_table():
+    """Four writers of the same assessor and a reader at once: each writer patches the array
+    after the ones before it (the version row's lock), so the copy stored and served at the
+    end is the table's."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the race needs PostgreSQL")
+    import threading
+
+    from django.db import connections
+
+    qs, ps = corpus("race", queries=4, passages=50)
+    nist = Assessor.objects.create(name="nist", kind=Assessor.OFFICIAL)
+    llm = Assessor.objects.create(name="llm", kind=Assessor.LLM)
+    pairs = [(q.pk, p.pk) for q in qs for p in ps]
+    for who in (nist, llm):
+        judgments_write(assessor=who, rows=[JudgmentRow(query_id=q, passage_id=p, grade=1) for q, p in pairs])
+    aligned_labels(collection="race", assessors=["nist", "llm"])
+    start = threading.Barrier(5)
+    errors: list[BaseException] = []
+
+    def writer(seed: int) -> None:
+        try:
+            rng = np.random.default_rng(seed)
+            start.wait()
+            for _ in range(5):
+                # each writer its own pairs: the same pair in two writes is ordered by the row's lock
+                picked = rng.choice(np.arange(seed, len(pairs), 4), 4, replace=False)
+                grades = [(seed + int(i)) % 5 for i in picked]  # 4: an answer that could not be parsed
+                judgments_write(assessor=llm, rows=[
+                    JudgmentRow(query_id=pairs[i][0], passage_id=pairs[i][1], grade=None if g == 4 else g, valid=g != 4)
+                    for i, g in zip(picked, grades)
+                ])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def reader() -> None:
+        try:
+            start.wait()
+            for _ in range(5):
+                aligned_labels(collection="race", assessors=["nist", "llm"])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in range(4)] + [threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    table = {(q, p): g for q, p, g in Judgment.objects.filter(assessor=llm, valid=True, grade__isnull=False)
+             .values_list("query_id", "passage_id", "grade")}
+    served = aligned_labels(collection="race", assessors=["nist", "llm"])
+    assert served.grades[:, 1].tolist() == [table[k] for k in sorted(table)]
+    keys = np.frombuffer(LabelArray.objects.get(assessor=llm).keys, dtype="<i8")
+    assert keys.tolist() == sorted((q << 32) | p for q, p in table)
