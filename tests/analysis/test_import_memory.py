@@ -5,7 +5,9 @@ process of its own (tests/analysis/memory_probe.py, against the test database, r
 back), which reads ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` before and after. A
 50 MB run goes through ``manage.py import_run``'s command, a qrels file of the same
 size through ``import_qrels``'s (before staging it raised memory 34 times its size),
-and a bundle whose zipped members are large through ``POST /api/imports/bundle/``.
+a qrels file with its probabilities CSV (``--probabilities``, staged too) through the
+same command, and a bundle whose zipped members are large through
+``POST /api/imports/bundle/``.
 The figures for every importer are in BENCHMARKS.md (bench/import_memory_bench.py).
 """
 from __future__ import annotations
@@ -53,6 +55,19 @@ def test_a_50_mb_file_raises_peak_memory_by_at_most_twice_its_size(tmp_path, kin
     lines = sum(1 for _ in path.open("rb"))
     assert f"{lines} rows read, {lines} created" in result["output"]
     assert growth(result) <= 2 * size, f"{growth(result) / MB:.0f} MB for a {size / MB:.0f} MB file"
+
+
+def test_a_qrels_file_with_its_probabilities_raises_peak_memory_by_at_most_twice_their_size(tmp_path):
+    """``import_qrels --probabilities``: the CSV is staged as the qrels are (one row per pair)."""
+    queries = large_files.write_queries(tmp_path / "queries.tsv", N_QUERIES)
+    qrels = large_files.write_kind("qrels", tmp_path / "qrels.txt", 10 * MB, N_QUERIES)
+    csv = large_files.write_probabilities(tmp_path / "probabilities.csv", qrels, N_QUERIES)
+    result = probe("qrels", qrels, queries=queries, options={"probabilities": str(csv)})
+    size = qrels.stat().st_size + csv.stat().st_size
+    lines = sum(1 for _ in qrels.open("rb"))
+    assert f"{lines} rows read, {lines} created" in result["output"]
+    assert f"{lines} of {lines} judgments with probabilities" in result["output"]
+    assert growth(result) <= 2 * size, f"{growth(result) / MB:.0f} MB for {size / MB:.0f} MB of files"
 
 
 def test_a_bundle_of_large_members_raises_the_servers_peak_memory_by_at_most_twice_its_unpacked_size(tmp_path):
