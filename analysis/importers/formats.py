@@ -1,8 +1,9 @@
 """One parser per pipeline file format (pure: no database).
 
-Each parser reads a :class:`SourceFile` line by line and returns its records, each with
-the number of the line it came from, or raises :class:`ImportFileError` naming the
-first bad line. Checks that need the database (does the qid exist?) are the
+Each parser reads a :class:`SourceFile` line by line and yields (``iter_*``: the
+large files, which the importers stage in the database) or returns (``parse_*``) its
+records, each with the number of the line it came from, or raises
+:class:`ImportFileError` naming the first bad line. Checks that need the database (does the qid exist?) are the
 importers' job (``analysis.importers.kinds``), so that both kinds of error read alike.
 
 Ids are kept as strings exactly as written; a qid given as a JSON number becomes its

@@ -19,7 +19,7 @@ from typing import Any
 from django.db import connection, models
 
 BATCH = 5000
-# New passages beyond which their table's statistics are refreshed (see add_missing_passages).
+# Staged rows beyond which the passages' statistics are refreshed (see add_missing_passages).
 ANALYZE_AFTER = 10000
 
 
@@ -34,6 +34,7 @@ class Staging:
     def __init__(self, name: str, columns: Sequence[tuple[str, str]]) -> None:
         self.name = connection.ops.quote_name(name)
         self.columns = [c for c, _ in columns]
+        self.rows = 0
         # The columns keep the database's collation: the joins with the queries and
         # passages must be able to use those tables' indexes.
         definitions = [f"{column} {sql_type}" for column, sql_type in columns]
@@ -43,6 +44,10 @@ class Staging:
 
     def load(self, rows: Iterable[Sequence[Any]]) -> int:
         """Write ``rows`` (in ``columns`` order) into the table; returns how many."""
+        self.rows = self._load(rows)
+        return self.rows
+
+    def _load(self, rows: Iterable[Sequence[Any]]) -> int:
         written = 0
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -130,9 +135,10 @@ class Staging:
             f"WHERE NOT EXISTS (SELECT 1 FROM {table(Passage)} AS p WHERE p.collection_id = %s AND p.docid = d.docid)",
             [collection_id, collection_id],
         )
-        if created > ANALYZE_AFTER and connection.vendor == "postgresql":
-            # The joins that follow must know the passages just added: with the table's
-            # old statistics (a new database: none) the planner loops over them per row.
+        if self.rows > ANALYZE_AFTER and connection.vendor == "postgresql":
+            # The large joins that follow must know the passages (those just added too):
+            # with the table's old statistics (a new database: none) the planner may
+            # scan them once per staged row.
             self.execute(f"ANALYZE {table(Passage)}")
         return created
 

