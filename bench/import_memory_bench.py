@@ -79,14 +79,14 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated, default all: " + ",".join(KINDS))
     args = parser.parse_args()
     size = int(args.mb * 2**20)
-    print(f"{'kind':<13} {'file MB':>8} {'growth MB':>10} {'growth/file':>12} {'seconds':>8}")
+    print(f"{'kind':<20} {'file MB':>8} {'growth MB':>10} {'growth/file':>12} {'seconds':>8}")
     for kind in args.kinds.split(","):
         with tempfile.TemporaryDirectory(prefix="hardq-membench-") as tmp:
             result = measure(kind, Path(tmp), size, args.queries)
         file_bytes = result.get("unpacked_bytes", result["file_bytes"])
         growth = result["after"] - result["before"]
         status = f"  (HTTP {result['status']})" if "status" in result else ""
-        print(f"{kind:<13} {file_bytes / 2**20:>8.1f} {growth / 2**20:>10.1f} {growth / file_bytes:>12.2f} "
+        print(f"{kind:<20} {file_bytes / 2**20:>8.1f} {growth / 2**20:>10.1f} {growth / file_bytes:>12.2f} "
               f"{result['seconds']:>8.1f}{status}", flush=True)
 
 
