@@ -273,7 +273,7 @@ def pair_agreement(
         n_boot=n_boot,
         seed=seed,
         ci_note=interval_note(n_boot=n_boot, n_queries=n_queries),
-        disagreement_by_query=disagreement_by_query(ref, oth, query_ids),
+        disagreement_by_query=disagreement_by_query(ref, oth, query_ids, codes=(codes, n_queries)),
     )
     result.undefined_note = undefined_note(
         n=result.n, statistics=[result.kappa, result.kappa_linear, result.kappa_quadratic],
@@ -293,7 +293,12 @@ def pair_agreement(
 
 
 def disagreement_by_query(
-    reference_grades: np.ndarray, other_grades: np.ndarray, query_ids: np.ndarray, *, top: int = 10
+    reference_grades: np.ndarray,
+    other_grades: np.ndarray,
+    query_ids: np.ndarray,
+    *,
+    top: int = 10,
+    codes: tuple[np.ndarray, int] | None = None,
 ) -> list[dict[str, Any]]:
     """The queries where the two assessors differ most: query id, shared pairs, pairs that differ.
 
@@ -303,13 +308,15 @@ def disagreement_by_query(
     ids = np.asarray(query_ids, dtype=np.int64)
     if ids.size == 0:
         return []
-    unique, codes = np.unique(ids, return_inverse=True)
-    pairs = np.bincount(codes, minlength=unique.size)
-    differ = np.bincount(codes, weights=(np.asarray(reference_grades) != np.asarray(other_grades)), minlength=unique.size)
-    order = sorted(
-        (i for i in range(unique.size) if differ[i] > 0),
-        key=lambda i: (-differ[i], -differ[i] / pairs[i], unique[i]),
-    )[:top]
+    # _query_codes (or the caller's, already computed): one pass when the pairs come sorted by query
+    codes_, n_queries = codes if codes is not None else _query_codes(ids)
+    unique = np.zeros(n_queries, dtype=np.int64)
+    unique[codes_] = ids
+    pairs = np.bincount(codes_, minlength=n_queries)
+    differ = np.bincount(codes_[np.asarray(reference_grades) != np.asarray(other_grades)], minlength=n_queries)
+    candidates = np.flatnonzero(differ > 0)
+    # most differing pairs first, then the larger share, then the query id
+    order = candidates[np.lexsort((unique[candidates], -differ[candidates] / pairs[candidates], -differ[candidates]))][:top]
     return [{"query_id": int(unique[i]), "pairs": int(pairs[i]), "differing": int(differ[i])} for i in order]
 
 
@@ -319,12 +326,18 @@ def pair_coverage(reference_keys: np.ndarray, assessor_keys: np.ndarray) -> dict
     ``coverage`` = shared pairs / the reference's pairs (None when the reference judged
     nothing). Keys are the sorted, unique pair keys of the label arrays.
     """
-    shared = int(np.intersect1d(reference_keys, assessor_keys, assume_unique=True).size)
-    reference_pairs = int(np.asarray(reference_keys).size)
+    ref, other = np.asarray(reference_keys), np.asarray(assessor_keys)
+    if ref.size and other.size:
+        # both sorted: a binary search per reference key, no merge sort of the two
+        pos = np.minimum(np.searchsorted(other, ref), other.size - 1)
+        shared = int(np.count_nonzero(other[pos] == ref))
+    else:
+        shared = 0
+    reference_pairs = int(ref.size)
     return {
         "shared_pairs": shared,
         "reference_pairs": reference_pairs,
-        "assessor_pairs": int(np.asarray(assessor_keys).size),
+        "assessor_pairs": int(other.size),
         "coverage": shared / reference_pairs if reference_pairs else None,
     }
 

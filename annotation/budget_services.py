@@ -119,14 +119,16 @@ def _pick_round(
             chosen[universe.items_of_pair[universe.index[key]]] = True
     model = None
     labeled = [universe.index[key] for key in labels if key in universe.index]
+    # people grade 0-3 even where the LLM is binary: the calibration maps onto their scale
+    n_grades = max([universe.n_grades, *[g + 1 for g in labels.values()]])
     if method == BudgetPlan.LARA and labeled:
         rows = np.array(labeled, dtype=np.int64)
         grades = np.array([labels[(str(pp.qids[i]), str(pp.docids[i]))] for i in rows], dtype=np.int64)
-        model = calibrator_fit(pp.probabilities[rows], grades, n_grades=universe.n_grades)
+        model = calibrator_fit(pp.probabilities[rows], grades, n_grades=n_grades)
     take = min(take, int((~chosen).sum()))
     items = pick(
         method, take=take, rng=rng, probabilities=pp.probabilities, items_of_pair=universe.items_of_pair,
-        n_items=universe.n_items, among=~chosen, model=model, n_grades=universe.n_grades, first=first_round,
+        n_items=universe.n_items, among=~chosen, model=model, n_grades=n_grades, first=first_round,
     )
     rank = {int(item): n for n, item in enumerate(items.tolist())}
     in_round = [i for i in range(len(pp.qids)) if int(universe.items_of_pair[i]) in rank]
@@ -252,8 +254,9 @@ def budget_qrels_write(*, campaign: Campaign, name: str, replace: bool = False) 
         if key in universe.index:
             labeled[universe.index[key]] = True
             grades[universe.index[key]] = grade
-    model = calibrator_fit(pp.probabilities[labeled], grades[labeled], n_grades=universe.n_grades)
-    filled = np.where(labeled, grades, calibrated_fill(model, pp.probabilities, pp.grades, n_grades=universe.n_grades))
+    n_grades = max(universe.n_grades, int(grades.max()) + 1)  # people grade 0-3 even for a binary LLM
+    model = calibrator_fit(pp.probabilities[labeled], grades[labeled], n_grades=n_grades)
+    filled = np.where(labeled, grades, calibrated_fill(model, pp.probabilities, pp.grades, n_grades=n_grades))
     query_ids = dict(Query.objects.filter(collection=campaign.collection).values_list("qid", "id"))
     passage_ids = dict(
         Passage.objects.filter(collection=campaign.collection, docid__in=set(pp.docids.tolist()))
@@ -263,13 +266,14 @@ def budget_qrels_write(*, campaign: Campaign, name: str, replace: bool = False) 
         "campaign": campaign.pk, "llm": llm.name, "method": plan.method, "unit": plan.unit,
         "human_grade": budget_selectors.HUMAN_GRADE_RULE, "calibrated": model is not None,
     }}
+    scale = Assessor.GRADED if n_grades > 2 else llm.scale
     with transaction.atomic():
         if existing is None:
-            assessor = Assessor.objects.create(name=name, kind=Assessor.LLM, scale=llm.scale, parameters=parameters)
+            assessor = Assessor.objects.create(name=name, kind=Assessor.LLM, scale=scale, parameters=parameters)
         else:
             assessor = existing
             assessor.parameters = parameters
-            assessor.scale = llm.scale
+            assessor.scale = scale
             assessor.save(update_fields=["parameters", "scale"])
         judgments_write(
             assessor=assessor,

@@ -59,6 +59,8 @@ def main() -> None:
     parser.add_argument("--sequential-sample", type=int, default=200)
     parser.add_argument("--runners", type=int, default=2,
                         help="runner processes sharing the job (as Celery worker processes do); concurrency is split")
+    parser.add_argument("--no-logprobs", action="store_true",
+                        help="do not ask for logprobs (by default judge calls ask for top_logprobs, as jobs do)")
     args = parser.parse_args()
 
     import django
@@ -102,7 +104,9 @@ def main() -> None:
                 )
             sequential_rate = args.sequential_sample / (time.perf_counter() - t0)
 
-            endpoint = services.endpoint_get_or_create(base_url=server.base_url, model="bench-judge", timeout=30)
+            endpoint = services.endpoint_get_or_create(
+                base_url=server.base_url, model="bench-judge", timeout=30, supports_logprobs=not args.no_logprobs
+            )
             template = selectors.template_resolve(prompt="graded", kinds=["graded"])
             job = services.job_create_judge(
                 collection=collection, endpoint=endpoint, template=template, concurrency=args.concurrency,
@@ -139,7 +143,7 @@ def main() -> None:
         print(f"job: {job.calls} calls ({server_requests} seen by the server), {job.done} judged, {job.invalid} invalid, "
               f"{job.failed} failed in {elapsed:.1f} s = {job_rate:.1f} calls/s "
               f"({100 * job_rate / ideal:.1f}% of concurrency/latency) with {args.runners} runner process(es), "
-              f"{args.concurrency} calls in flight in all")
+              f"{args.concurrency} calls in flight in all, logprobs {'not asked' if args.no_logprobs else 'asked'}")
         print(f"machine load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"ratio: {job_rate / sequential_rate:.1f}")
     finally:

@@ -51,6 +51,15 @@ def test_only_the_redoc_page_gets_inline_styles_and_a_blob_worker(client):
 
 
 @pytest.mark.django_db
+def test_the_browsable_api_gets_inline_styles_and_json_stays_as_strict(client, admin_user):
+    client.force_login(admin_user)
+    html = directives(client.get("/api/collections/", HTTP_ACCEPT="text/html"))
+    assert html["style-src"] == ["'self'", "'unsafe-inline'"] and html["script-src"] == ["'self'"]
+    json = directives(client.get("/api/collections/", HTTP_ACCEPT="application/json"))
+    assert json["style-src"] == ["'self'"]
+
+
+@pytest.mark.django_db
 def test_the_swagger_page_loads_its_start_script_from_the_site(client):
     html = client.get("/api/docs/").content.decode()
     assert "<script>" not in html and "<style" not in html
@@ -114,6 +123,7 @@ def test_the_main_pages_run_under_the_policy_without_a_violation(page, live_serv
     seen = watch_console(page)
     base = live_server.url
     analysis = HardnessAnalysis.objects.filter(collection__name="dl19", task="h2r").order_by("pk").first()
+    campaign = Campaign.objects.filter(annotators__username="alice").order_by("pk").first()
 
     page.goto(f"{base}/accounts/login/")
     assert csp_violations(seen) == []
@@ -127,7 +137,12 @@ def test_the_main_pages_run_under_the_policy_without_a_violation(page, live_serv
         "overlap": ("/analysis/dl19/overlap/", "#overlap-picture"),
         "agreement": ("/agreement/?collection=dl19", "h1"),
         "annotation-home": ("/annotation/", "h1"),
+        "campaign-new": ("/annotation/campaigns/new/", "form"),
+        "campaign-review": (f"/annotation/campaigns/{campaign.pk}/review/", "h1"),
         "jobs": ("/judges/jobs/", "h1"),
+        "job-new": ("/judges/jobs/new/", "form"),
+        "pairwise": ("/analysis/collections/dl19/pairwise/", "h1"),
+        "api-browsable": ("/api/collections/", ".response-info"),
         "admin": ("/admin/", "#content"),
         "api-docs": ("/api/docs/", ".swagger-ui .info"),
         "api-redoc": ("/api/redoc/", "h1"),
@@ -147,8 +162,7 @@ def test_the_main_pages_run_under_the_policy_without_a_violation(page, live_serv
     assert page.locator(".swagger-ui .opblock").count() > 10
     assert page.locator("#overlap-picture").count() == 0
 
-    # the annotator's screen: leased by htmx's POST on load, graded from the keyboard
-    campaign = Campaign.objects.filter(annotators__username="alice").order_by("pk").first()
+    # the annotator's screen: leased by htmx's POST on load
     context = chromium.new_context(viewport={"width": 1280, "height": 800})
     annotator = context.new_page()
     seen_annotator = watch_console(annotator)

@@ -4,8 +4,8 @@ spreadsheet would run as a formula comes out behind an apostrophe, numbers stay 
 One world holds the hostile text in each place a CSV can carry it: an annotator's
 comment, an LLM assessor's name, a query's text and a hard query's qid are all
 ``=HYPERLINK("x")``; the assessor grades every passage the other way round from the
-official qrels, so Cohen's kappa is -1/3 (``-0.3333`` in the report), and an analysis
-value is -0.3333. Pipeline formats (TREC qrels and runs, the hard-queries CSV that
+official qrels, so Cohen's kappa is -1/3 (written at full precision in the report), and
+an analysis value is -0.3333. Pipeline formats (TREC qrels and runs, the hard-queries CSV that
 ``import_hard_queries`` reads back) are written byte for byte and are not in this table.
 """
 from __future__ import annotations
@@ -73,6 +73,7 @@ def _command(tmp_path, name: str, *args: str) -> str:
 
 
 AGREEMENT = "collection=csvx&n_boot=0"
+KAPPA = "kappa"  # the report's kappa cell: -1/3 as scikit-learn computes it, as a number
 
 # (door, how to get the CSV, the negative number it must carry as a number, or None)
 SOURCES = {
@@ -80,9 +81,9 @@ SOURCES = {
     "campaign-page": (lambda c, w, t: _download(c, w, f"/annotation/campaigns/{w['campaign'].pk}/export/?format=csv"), None),
     "campaign-api": (lambda c, w, t: _download(c, w, f"/api/campaigns/{w['campaign'].pk}/export/?format=csv"), None),
     "agreement-command": (lambda c, w, t: _command(t, "export_agreement", "--collection", "csvx", "--format", "csv",
-                                                   "--n-boot", "0", "--output", str(t / "out.csv")), "-0.3333"),
-    "agreement-page": (lambda c, w, t: _download(c, w, f"/agreement/export.csv?{AGREEMENT}"), "-0.3333"),
-    "agreement-api": (lambda c, w, t: _download(c, w, f"/api/agreement/report/?{AGREEMENT}&format=csv"), "-0.3333"),
+                                                   "--n-boot", "0", "--output", str(t / "out.csv")), KAPPA),
+    "agreement-page": (lambda c, w, t: _download(c, w, f"/agreement/export.csv?{AGREEMENT}"), KAPPA),
+    "agreement-api": (lambda c, w, t: _download(c, w, f"/api/agreement/report/?{AGREEMENT}&format=csv"), KAPPA),
     "queries-page": (lambda c, w, t: _download(c, w, "/analysis/collections/csvx/queries.csv"), "-0.3333"),
     "overlap-page": (lambda c, w, t: _download(c, w, f"/analysis/csvx/overlap.csv?analyses={w['analysis'].pk}"), None),
     "overlap-command": (lambda c, w, t: _command(t, "hardness", "overlap", "--collection", "csvx", "--analyses",
@@ -100,8 +101,12 @@ def test_formulas_are_neutralised_and_numbers_stay_numbers(client, world, tmp_pa
     for cell in cells:
         if cell.startswith(STARTS):
             float(cell)  # raises if it is text: text starting like that must have been quoted
-    if negative is not None:
+    if negative == KAPPA:
+        kappa = world["kappa"]
+        assert kappa < 0
+        numbers = [float(c) for c in cells if c.startswith("-") and c[1:2].isdigit()]
+        assert any(abs(v - kappa) < 1e-9 for v in numbers), text[:800]  # scikit-learn's kappa, unquoted
+        assert not any(c.startswith("'-") for c in cells)
+    elif negative is not None:
         assert negative in cells, text[:800]
         assert "'" + negative not in cells
-    if door.startswith("agreement"):
-        assert round(world["kappa"], 4) == float(negative)  # scikit-learn's kappa of the two assessors

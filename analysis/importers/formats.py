@@ -78,13 +78,6 @@ class ReasonRecord:
     raw: str
 
 
-@dataclass(slots=True)
-class HardQueryRecord:
-    line: int
-    qid: str
-    value: float | None
-
-
 # --- small checks shared by the parsers ----------------------------------------
 def _id(src: SourceFile, line: int, value: str, what: str, limit: int) -> str:
     if not value:
@@ -373,8 +366,9 @@ def parse_reasons(src: SourceFile, *, progress: bool = False) -> list[ReasonReco
 MEASURE_NAMES = {"ndcg@10": "ndcg_cut_10", "ndcg_cut_10": "ndcg_cut_10", "bertscore": "bertscore_f1"}
 
 
-def parse_hard_queries(src: SourceFile, *, progress: bool = False) -> tuple[str, list[HardQueryRecord]]:
-    """CSV ``query,<measure>`` whose first column is the qid; returns (measure, records)."""
+def iter_hard_queries(src: SourceFile, *, progress: bool = False) -> tuple[str, Iterator[tuple[int, str, float | None]]]:
+    """CSV ``query,<measure>`` whose first column is the qid: the measure (read from the
+    header now) and an iterator of ``(line, qid, value)`` over the rows, keeping nothing."""
     rows = src.lines(progress=progress)
     header_line, header_text = next(rows)  # an empty file raises "empty" here
     header = next(csv.reader([header_text]))
@@ -383,17 +377,18 @@ def parse_hard_queries(src: SourceFile, *, progress: bool = False) -> tuple[str,
     measure = MEASURE_NAMES.get(header[1].strip().lower(), header[1].strip())
     if len(measure) > MAX_MEASURE:
         raise ImportFileError(src.name, header_line, f"the measure's name is longer than {MAX_MEASURE} characters")
-    records: list[HardQueryRecord] = []
-    seen: dict[str, int] = {}
-    for line, text in rows:
-        cells = next(csv.reader([text]))
-        if len(cells) != 2:
-            raise ImportFileError(src.name, line, f"expected 2 columns (query,{header[1]}), found {len(cells)}")
-        qid = _id(src, line, cells[0].strip(), "qid", MAX_QID)
-        value = None if cells[1].strip().lower() in {"", "nan"} else _float(src, line, cells[1].strip(), header[1])
-        _no_duplicate(src, seen, qid, line, f"query {qid}")
-        records.append(HardQueryRecord(line, qid, value))
-    return measure, records
+
+    def records() -> Iterator[tuple[int, str, float | None]]:
+        for line, text in rows:
+            cells = next(csv.reader([text]))
+            if len(cells) != 2:
+                raise ImportFileError(src.name, line, f"expected 2 columns (query,{header[1]}), found {len(cells)}")
+            qid = _id(src, line, cells[0].strip(), "qid", MAX_QID)
+            value = None if cells[1].strip().lower() in {"", "nan"} else _float(src, line, cells[1].strip(), header[1])
+            yield line, qid, value
+
+    return measure, records()
+
 
 
 # --- grade probabilities (LARA's CSV) --------------------------------------------

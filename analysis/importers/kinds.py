@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
@@ -918,12 +918,24 @@ class HardQueriesImporter(Importer):
         return {"task": self.task, "subject": self.subject, "quantile": self.quantile}
 
     def parse(self) -> None:
-        self.measure, self.records = formats.parse_hard_queries(self.src, progress=self.progress)
-        self.report.rows = len(self.records)
+        self.stage = Staging("hardq_stage_hard_queries", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID), ("value", "double precision"),
+        ])
+        self.measure, rows = formats.iter_hard_queries(self.src, progress=self.progress)
+        self.report.rows = self.stage.load(rows)
 
     def check(self) -> None:
-        self.qids = self.query_ids()
-        self.require_queries(self.records, self.qids)
+        assert self.collection is not None
+        repeat = self.stage.first_repeat(["qid"])
+        if repeat:
+            line, qid, first = repeat
+            raise self.error(line, f"duplicate query {qid} (first on line {first})")
+        unknown = self.stage.first_unknown_qid(self.collection.id)
+        if unknown:
+            raise self.error(
+                unknown[0],
+                f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
+            )
 
     def _analysis(self, source: ImportSource) -> HardnessAnalysis | None:
         return HardnessAnalysis.objects.filter(
@@ -936,7 +948,9 @@ class HardQueriesImporter(Importer):
         )).delete()[0]
 
     def write(self, source: ImportSource) -> None:
+        assert self.collection is not None
         analysis = self._analysis(source)
+        rows = self.report.rows
         fields = {
             "task": self.task, "subject": self.subject, "measure": self.measure,
             "quantile": self.quantile if self.quantile is not None else 0.25,
@@ -945,23 +959,28 @@ class HardQueriesImporter(Importer):
         if analysis is None:
             analysis = HardnessAnalysis.objects.create(
                 collection=self.collection, origin=HardnessAnalysis.IMPORTED, status=HardnessAnalysis.DONE,
-                progress_done=len(self.records), progress_total=len(self.records), finished_at=timezone.now(), **fields,
+                progress_done=rows, progress_total=rows, finished_at=timezone.now(), **fields,
             )
         elif any(getattr(analysis, k) != v for k, v in fields.items()):
             for k, v in fields.items():
                 setattr(analysis, k, v)
             analysis.save(update_fields=list(fields))
-        existing = {q: (i, v) for i, q, v in analysis.labels.values_list("id", "query_id", "value")}
-        new, changed = [], []
-        for r in self.records:
-            qid = self.qids[r.qid]
-            old = existing.get(qid)
-            if old is None:
-                new.append(HardnessLabel(analysis=analysis, query_id=qid, value=r.value, hard=True))
-            elif old[1] != r.value:
-                changed.append((old[0], r.value))
-        HardnessLabel.objects.bulk_create(new)
-        update_rows(HardnessLabel, ["value"], changed)
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.records) - len(new) - len(changed)
+        cid, labels, queries = self.collection.id, table(HardnessLabel), table(Query)
+        joined = f"{{stage}} AS s JOIN {queries} AS q ON q.collection_id = %s AND q.qid = s.qid"
+        updated = self.stage.execute(
+            f"UPDATE {labels} SET value = s.value FROM {joined} WHERE {labels}.analysis_id = %s "
+            f"AND {labels}.query_id = q.id AND (({labels}.value IS NULL) <> (s.value IS NULL) OR {labels}.value <> s.value)",
+            [cid, analysis.id],
+        )
+        # The details column is JSON ({} as the model's default); braces doubled for str.format.
+        no_details = "'{{}}'::jsonb" if connection.vendor == "postgresql" else "'{{}}'"
+        created = self.stage.execute(
+            f"INSERT INTO {labels} (analysis_id, query_id, value, hard, status, details) "
+            f"SELECT %s, q.id, s.value, %s, %s, {no_details} FROM {joined} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {labels} AS l WHERE l.analysis_id = %s AND l.query_id = q.id)",
+            [analysis.id, True, HardnessLabel.OK, cid, analysis.id],
+        )
+        self.stage.drop()
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = rows - created - updated

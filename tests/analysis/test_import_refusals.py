@@ -67,6 +67,9 @@ class Bad:
     def file_text(self) -> str:
         return GOOD[self.kind][0] if self.content is None else self.content
 
+    def content_is_empty_probabilities(self) -> bool:
+        return self.probabilities == ""
+
     def all_options(self) -> dict:
         options = {**GOOD[self.kind][1], **self.options}
         if self.kind != "reasons":
@@ -192,6 +195,32 @@ def test_a_bad_input_is_refused_with_file_and_line_and_nothing_changes(mini, bad
     where = f"{path}:{bad.line}: " if bad.line else f"{path}: "
     assert str(excinfo.value).startswith(where), str(excinfo.value)[:300]
     assert bad.message in str(excinfo.value)
+    assert database_digest() == before
+
+
+PROBABILITIES_BAD = [b for b in BAD if b.probabilities is not None]
+
+
+@pytest.mark.parametrize("bad", PROBABILITIES_BAD, ids=[b.id for b in PROBABILITIES_BAD])
+def test_the_upload_api_refuses_the_same_probabilities_files(mini, bad, admin_user):
+    from tests.api.conftest import token_client
+
+    (mini / "qrels.txt").write_text(bad.file_text(), encoding="utf-8")
+    (mini / "probabilities.csv").write_text(bad.probabilities or "", encoding="utf-8")
+    fields = {"kind": "qrels", **bad.all_options()}
+    before = database_digest()
+    with open(mini / "qrels.txt", "rb") as qrels, open(mini / "probabilities.csv", "rb") as probabilities:
+        response = token_client(admin_user).post(
+            "/api/imports/", {**fields, "file": qrels, "probabilities": probabilities}, format="multipart"
+        )
+    assert response.status_code == 400, response.content[:300]
+    error = response.json()["error"]
+    if bad.content_is_empty_probabilities():
+        assert "probabilities" in error["details"]  # DRF refuses an empty upload as the field's error
+    else:
+        assert error["code"] == "bad_line"
+        assert (error["details"]["file"], error["details"]["line"]) == ("probabilities.csv", bad.line)
+        assert bad.message in error["details"]["message"]
     assert database_digest() == before
 
 

@@ -186,9 +186,11 @@ def test_impossible_budgets_are_refused_with_a_clear_message_and_nothing_written
     assert not Campaign.objects.exists() and not Item.objects.exists()
 
 
-def test_refusal_exits_1_from_the_shell(world, capsys):
+def test_refusal_exits_1_from_the_shell(world, capsys, monkeypatch):
     from django.core.management import ManagementUtility
 
+    # run_from_argv closes the connections when it ends: keep the test's transaction open
+    monkeypatch.setattr("django.core.management.base.connections.close_all", lambda: None)
     with pytest.raises(SystemExit) as exited:
         ManagementUtility(["manage.py", "create_campaign", "--collection", "budgetcoll", "--kind", "relevance",
                            "--annotators", "alice", "--from-assessor", "llm-bare", "--budget", "5",
@@ -281,3 +283,24 @@ def test_review_page_shows_the_rounds_and_staffs_button_adds_the_next(world, cli
     assert "Round 2 added: 3 items (random)" in response.content.decode()
     assert Item.objects.filter(campaign_id=out["campaign"]).count() == 6
     assert 'id="budget-round-form"' not in response.content.decode()  # the budget is spent
+
+
+def test_a_binary_llm_is_calibrated_onto_the_graded_scale_people_use(world, alice, django_capture_on_commit_callbacks):
+    binary = f.AssessorFactory(name="llm-binary", kind=Assessor.LLM, scale=Assessor.BINARY)
+    for j in Judgment.objects.filter(assessor=world["llm"]).select_related("query", "passage"):
+        p = world["probabilities"][(j.query.qid, j.passage.docid)]
+        yes = p[2] + p[3]
+        f.JudgmentFactory(query=j.query, passage=j.passage, assessor=binary, grade=int(yes >= 0.5),
+                          probabilities=[1 - yes, yes])
+    out = create("--from-assessor", "llm-binary", "--budget", "12", "--select", "lara", "--round-size", "6")
+    campaign = Campaign.objects.get(pk=out["campaign"])
+    with django_capture_on_commit_callbacks(execute=True):  # the round check runs as the block commits
+        assert annotate_everything_open(campaign, alice, world["truth"]) == 6
+    with django_capture_on_commit_callbacks(execute=True):
+        assert annotate_everything_open(campaign, alice, world["truth"]) == 6  # the calibrated round
+    assert [r.selection for r in BudgetPlan.objects.get(campaign=campaign).rounds.order_by("number")] == [
+        "random", "calibrated"]
+    call_command("budget_qrels", "--campaign", str(campaign.pk), "--name", "budget-bin", stdout=io.StringIO())
+    written = Assessor.objects.get(name="budget-bin")
+    grades = set(Judgment.objects.filter(assessor=written).values_list("grade", flat=True))
+    assert written.scale == Assessor.GRADED and grades <= {0, 1, 2, 3} and max(grades) >= 2

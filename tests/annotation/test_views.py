@@ -94,7 +94,7 @@ def test_review_is_for_staff_and_shows_disagreements_to_adjudicate(client, alice
         a = services.assignment_next(campaign=campaign, user=user)
         services.assignment_submit(assignment=a, user=user, grade=grade)
     client.force_login(alice)
-    assert client.get(f"/annotation/campaigns/{campaign.pk}/review/").status_code == 302
+    assert client.get(f"/annotation/campaigns/{campaign.pk}/review/").status_code == 403  # the 403 page
     client.force_login(admin_user)
     page = client.get(f"/annotation/campaigns/{campaign.pk}/review/").content.decode()
     assert "Items with disagreement (1)" in page
@@ -260,7 +260,7 @@ def test_autosave_keeps_the_draft_and_the_screen_restores_it(client, alice):
 def test_staff_create_a_campaign_with_the_web_form(client, admin_user, alice, bob):
     coll, _, llm = f.disagreeing_pairs(n=3, llm="llm-x")
     client.force_login(alice)
-    assert client.get("/annotation/campaigns/new/").status_code == 302
+    assert client.get("/annotation/campaigns/new/").status_code == 403  # the 403 page, not the admin's login
     client.force_login(admin_user)
     r = client.post("/annotation/campaigns/new/", {
         "name": "web", "collection": coll.pk, "kind": "relevance", "from_assessor": llm.pk, "limit": 2,
