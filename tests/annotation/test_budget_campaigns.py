@@ -111,6 +111,15 @@ def test_uncertainty_takes_the_pairs_with_the_smallest_grade_margin(world):
     assert item_pairs(out["campaign"]) == expected  # least certain first
 
 
+def test_uncertainty_by_query_takes_the_queries_with_the_smallest_mean_margin(world):
+    out = create("--from-assessor", "llm-probs", "--budget", "2", "--select", "uncertainty", "--unit", "query")
+    by_query: dict[str, list[float]] = {}
+    for (qid, _), p in world["probabilities"].items():
+        by_query.setdefault(qid, []).append(margin(p))
+    expected = sorted(by_query, key=lambda q: np.mean(by_query[q]))[:2]
+    assert [q for q, _ in item_pairs(out["campaign"])] == [q for q in expected for _ in range(PER_QUERY)]
+
+
 def test_lara_adds_the_next_round_when_annotators_complete_the_first(world, alice, django_capture_on_commit_callbacks):
     out = create("--from-assessor", "llm-probs", "--budget", "10", "--select", "lara", "--round-size", "4")
     campaign = Campaign.objects.get(pk=out["campaign"])
@@ -304,3 +313,24 @@ def test_a_binary_llm_is_calibrated_onto_the_graded_scale_people_use(world, alic
     written = Assessor.objects.get(name="budget-bin")
     grades = set(Judgment.objects.filter(assessor=written).values_list("grade", flat=True))
     assert written.scale == Assessor.GRADED and grades <= {0, 1, 2, 3} and max(grades) >= 2
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_review_page_budget_section_in_the_browser(world, live_server, page, admin_user):
+    from tests.conftest import browser_login
+
+    out = create("--from-assessor", "llm-probs", "--budget", "6", "--select", "lara", "--round-size", "3")
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    browser_login(page, live_server, "admin", "admin-pass-123")
+    page.goto(f"{live_server.url}/annotation/campaigns/{out['campaign']}/review/")
+    assert "lara by pair: 3 of 6 pairs in rounds of 3" in page.locator("#budget-plan").inner_text()
+    assert page.locator("#budget-rounds tbody tr").count() == 1
+    page.click("#budget-round-form button")
+    page.wait_for_load_state("networkidle")
+    assert "Round 2 added: 3 items (random)" in page.content()
+    assert page.locator("#budget-rounds tbody tr").count() == 2
+    assert "6 of 6 pairs" in page.locator("#budget-plan").inner_text()
+    assert page.locator("#budget-round-form").count() == 0
+    assert refused == []
