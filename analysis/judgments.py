@@ -23,8 +23,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+import numpy as np
+
 from analysis.bulk_writes import insert_rows, update_rows
-from analysis.models import Assessor, ImportSource, Judgment, LabelVersion, Passage, Query
+from analysis.models import Assessor, ImportSource, Judgment, LabelArray, LabelVersion, Passage, Query
 
 # Below this many rows to write, one bulk_create beats setting up COPY (and a scratch
 # table for the updates); above it COPY wins by a wide margin (BENCHMARKS.md, imports).
@@ -32,6 +34,12 @@ COPY_THRESHOLD = 5000
 # Rows per DELETE statement: keeps the IN lists of a large --replace bounded.
 DELETE_BATCH = 10000
 VALID_GRADES = range(0, 4)
+# A fresh packed label array is patched with a write's changes while they are at most
+# this share of its pairs (and at least PATCH_MIN_PAIRS pairs change; a one-pair write,
+# an annotation submit or undo, keeps its one-statement invalidation); a larger write
+# leaves it stale, to be rebuilt on the next read (BENCHMARKS.md, agreement).
+PATCH_SHARE = 0.05
+PATCH_MIN_PAIRS = 2
 
 
 class JudgmentWriteError(ValueError):
@@ -174,6 +182,7 @@ def judgments_write(
         )
         found: dict[tuple[int, int], tuple[int, tuple[object, ...]]] = {}
         stale: list[int] = []
+        stale_pairs: list[tuple[int, int]] = []
         source_id = source.pk if source is not None else None
         by_collection_scope = replace and source is None
         for pk, q, p, grade, valid, raw, probabilities, row_source in existing.iterator(chunk_size=20000):
@@ -181,6 +190,7 @@ def judgments_write(
                 found[(q, p)] = (pk, (grade, valid, raw, probabilities))
             elif replace and (by_collection_scope or row_source == source_id):
                 stale.append(pk)
+                stale_pairs.append((q, p))
         now = timezone.now()
         new = [row for key, row in by_pair.items() if key not in found]
         changed = [
@@ -197,7 +207,9 @@ def judgments_write(
             created=len(new), updated=len(changed), unchanged=len(by_pair) - len(new) - len(changed), deleted=deleted
         )
         if report.changed:
-            _labels_changed(assessor_id=assessor.pk)
+            changes: dict[tuple[int, int], int | None] = dict.fromkeys(stale_pairs)
+            changes.update({(r.query_id, r.passage_id): _label(r) for r in (*new, *(row for _, row in changed))})
+            _labels_changed(assessor_id=assessor.pk, changes=changes)
     return report
 
 
@@ -341,7 +353,9 @@ def judgments_delete(*, assessor: Assessor, pairs: Iterable[tuple[int, int]]) ->
                 match |= Q(query_id=query_id, passage_id__in=sorted(passages))
             deleted += Judgment.objects.filter(match, assessor=assessor).delete()[0]
         if deleted:
-            _labels_changed(assessor_id=assessor.pk)
+            _labels_changed(
+                assessor_id=assessor.pk, changes={(q, p): None for q, passages in items for p in passages}
+            )
     return deleted
 
 
@@ -376,16 +390,98 @@ def _copy(
     )
 
 
-def _labels_changed(*, assessor_id: int) -> None:
+def _label(row: JudgmentRow) -> int | None:
+    """What the agreement copies hold of a row: its grade when valid, else nothing."""
+    return row.grade if row.valid and row.grade is not None else None
+
+
+def _labels_changed(*, assessor_id: int, changes: Mapping[tuple[int, int], int | None] | None = None) -> None:
     """Give the assessor a new label version, in the writing transaction.
 
     A fresh random value rather than a counter: one upsert, no read, and two
     concurrent writers still leave a value that no array built before either
     write carries.
+
+    ``changes``: what the write did, (query id, passage id) -> the grade the copies
+    should now hold (None: the pair leaves them: deleted, or invalid). When given
+    (for at least ``PATCH_MIN_PAIRS`` pairs), the assessor's fresh label arrays are
+    patched with them in place and carry the new version too, so the next report
+    reads them instead of rebuilding them from the judgments; see
+    ``_patch_label_arrays``.
     """
+    new_version = secrets.randbits(62)
+    if changes is not None and len(changes) >= PATCH_MIN_PAIRS:
+        # The version row locked first: every writer of the assessor passes here, in
+        # order, before committing, so the arrays it patches hold exactly the
+        # judgments committed before it plus its own changes.
+        locked = LabelVersion.objects.select_for_update().filter(assessor_id=assessor_id)
+        old = locked.values_list("version", flat=True).first()
+        if old is None:  # never written here (loaded around the write path): arrays read it as 0
+            LabelVersion.objects.bulk_create([LabelVersion(assessor_id=assessor_id, version=0)], ignore_conflicts=True)
+            old = locked.values_list("version", flat=True).first()
+        if old is not None:
+            _patch_label_arrays(assessor_id=assessor_id, old=old, new=new_version, changes=changes)
+            LabelVersion.objects.filter(assessor_id=assessor_id).update(version=new_version)
+            return
     LabelVersion.objects.bulk_create(
-        [LabelVersion(assessor_id=assessor_id, version=secrets.randbits(62))],
+        [LabelVersion(assessor_id=assessor_id, version=new_version)],
         update_conflicts=True,
         unique_fields=["assessor_id"],
         update_fields=["version"],
     )
+
+
+_KEY_LIMIT = 1 << 31  # as analysis.agreement_selectors packs keys: query_id << 32 | passage_id
+
+
+def _patch_label_arrays(*, assessor_id: int, old: int, new: int, changes: Mapping[tuple[int, int], int | None]) -> None:
+    """Merge ``changes`` into the assessor's label arrays that carry version ``old``.
+
+    An array of a collection the changes do not touch just takes the new version; one
+    they touch is locked, patched (sorted keys: ``searchsorted``, then one insert and
+    one mask) and takes the new version, unless the changes exceed ``PATCH_SHARE`` of
+    its pairs: then it keeps the old version and is rebuilt on its next read.
+    """
+    by_query: dict[int, list[tuple[int, int | None]]] = {}
+    for (query_id, passage_id), grade in changes.items():
+        by_query.setdefault(query_id, []).append((passage_id, grade))
+    collection_of = dict(Query.objects.filter(pk__in=list(by_query)).values_list("pk", "collection_id"))
+    touched = set(collection_of.values())
+    LabelArray.objects.filter(assessor_id=assessor_id, version=old).exclude(collection_id__in=touched).update(version=new)
+    if max(by_query) >= _KEY_LIMIT or max(p for (_, p) in changes) >= 2 * _KEY_LIMIT:
+        return  # keys that do not pack: the arrays stay stale (the rebuild says why)
+    arrays = (
+        LabelArray.objects.select_for_update()
+        .filter(assessor_id=assessor_id, version=old, collection_id__in=touched)
+        .values_list("pk", "collection_id", "n", "keys", "grades")
+    )
+    for pk, collection_id, n, keys_bytes, grades_bytes in arrays:
+        mine = [(q, p, g) for q in by_query if collection_of.get(q) == collection_id for p, g in by_query[q]]
+        if len(mine) > PATCH_SHARE * n:
+            continue
+        keys, grades = _merge(
+            np.frombuffer(keys_bytes, dtype="<i8"), np.frombuffer(grades_bytes, dtype=np.int8), mine
+        )
+        LabelArray.objects.filter(pk=pk).update(
+            version=new, n=int(keys.size), keys=keys.tobytes(), grades=grades.tobytes(), built_at=timezone.now()
+        )
+
+
+def _merge(
+    keys: np.ndarray, grades: np.ndarray, changes: Sequence[tuple[int, int, int | None]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``keys`` and their ``grades`` with (query, passage, grade or None) applied."""
+    change = np.array([(q << 32) | p for q, p, _ in changes], dtype=np.int64)
+    value = np.array([-1 if g is None else g for _, _, g in changes], dtype=np.int8)
+    order = np.argsort(change, kind="stable")
+    change, value = change[order], value[order]
+    pos = np.searchsorted(keys, change)
+    found = pos < keys.size
+    found[found] = keys[pos[found]] == change[found]
+    grades = grades.copy()
+    grades[pos[found]] = value[found]  # re-graded pairs; removed ones are marked -1
+    add = ~found & (value >= 0)
+    keys = np.insert(keys, pos[add], change[add])
+    grades = np.insert(grades, pos[add], value[add])
+    keep = grades >= 0
+    return np.ascontiguousarray(keys[keep], dtype="<i8"), np.ascontiguousarray(grades[keep], dtype=np.int8)
