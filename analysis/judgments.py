@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from analysis.bulk_writes import insert_rows, update_rows
-from analysis.models import Assessor, ImportSource, Judgment, LabelVersion, Query
+from analysis.models import Assessor, ImportSource, Judgment, LabelVersion, Passage, Query
 
 # Below this many rows to write, one bulk_create beats setting up COPY (and a scratch
 # table for the updates); above it COPY wins by a wide margin (BENCHMARKS.md, imports).
@@ -241,6 +241,88 @@ def _upsert(*, assessor: Assessor, rows: Sequence[JudgmentRow], source_id: int |
         update_fields=["grade", "valid", "raw_response", "probabilities", "source", "updated_at"],
         batch_size=1000,
     )
+
+
+def _staged_json(expression: str) -> str:
+    """SQL reading ``expression``, JSON text of a staging table, as a value of the JSONField.
+
+    The one place the two databases differ: the field is ``jsonb`` on PostgreSQL (cast
+    the text; compared as JSON) and text on SQLite, which Django writes with
+    ``json.dumps`` as the importer stages it (compared as text).
+    """
+    return f"CAST({expression} AS jsonb)" if connection.vendor == "postgresql" else expression
+
+
+def _differs(left: str, right: str) -> str:
+    """SQL true when ``left`` and ``right`` differ, NULL counting as a value."""
+    operator = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    return f"{left} {operator} {right}"
+
+
+def judgments_write_staged(
+    *,
+    assessor: Assessor,
+    stage: str,
+    collection_id: int,
+    source: ImportSource,
+    probabilities_stage: str | None = None,
+    replace: bool = False,
+) -> JudgmentWriteReport:
+    """``judgments_write`` for the rows of a file staged in a temporary table.
+
+    ``stage`` is the (quoted, trusted) name of a table with columns ``qid``, ``docid``
+    and ``grade``, one row per (qid, docid) of ``collection_id``, every qid a query
+    and every docid a passage of it (the qrels importer checks both before it calls).
+    ``probabilities_stage``, when given, is a table with columns ``qid``, ``docid`` and
+    ``probabilities`` (JSON text: a list, index = grade), at most one row per pair of
+    ``stage``: the judgments of its pairs get those probabilities, the others none.
+    The same rules as ``judgments_write`` with valid grades and no raw response, in
+    three statements instead of a Python object per row, so that the memory of a
+    qrels import does not grow with the file.
+    """
+    judgments, queries, passages = (connection.ops.quote_name(m._meta.db_table) for m in (Judgment, Query, Passage))
+    joined = (
+        f"{stage} AS s JOIN {queries} AS q ON q.collection_id = %s AND q.qid = s.qid "
+        f"JOIN {passages} AS p ON p.collection_id = %s AND p.docid = s.docid"
+    )
+    with_probabilities, probabilities = joined, "NULL"
+    if probabilities_stage is not None:
+        with_probabilities += f" LEFT JOIN {probabilities_stage} AS ps ON ps.qid = s.qid AND ps.docid = s.docid"
+        probabilities = _staged_json("ps.probabilities")
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        deleted = 0
+        if replace:
+            cursor.execute(
+                f"DELETE FROM {judgments} WHERE assessor_id = %s AND source_id = %s AND NOT EXISTS "
+                f"(SELECT 1 FROM {joined} WHERE q.id = {judgments}.query_id AND p.id = {judgments}.passage_id)",
+                [assessor.pk, source.pk, collection_id, collection_id],
+            )
+            deleted = cursor.rowcount
+        cursor.execute(
+            f"UPDATE {judgments} SET grade = s.grade, valid = %s, raw_response = '', probabilities = {probabilities}, "
+            f"source_id = %s, updated_at = %s FROM {with_probabilities} WHERE {judgments}.assessor_id = %s "
+            f"AND {judgments}.query_id = q.id AND {judgments}.passage_id = p.id AND ({judgments}.grade IS NULL "
+            f"OR {judgments}.grade <> s.grade OR NOT {judgments}.valid OR {judgments}.raw_response <> '' "
+            f"OR {_differs(f'{judgments}.probabilities', probabilities)})",
+            [True, source.pk, now, collection_id, collection_id, assessor.pk],
+        )
+        updated = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {judgments} (query_id, passage_id, assessor_id, grade, valid, raw_response, probabilities, "
+            f"source_id, updated_at) SELECT q.id, p.id, %s, s.grade, %s, '', {probabilities}, %s, %s "
+            f"FROM {with_probabilities} WHERE NOT EXISTS (SELECT 1 FROM {judgments} AS j WHERE j.assessor_id = %s "
+            "AND j.query_id = q.id AND j.passage_id = p.id)",
+            [assessor.pk, True, source.pk, now, collection_id, collection_id, assessor.pk],
+        )
+        created = cursor.rowcount
+        cursor.execute(f"SELECT COUNT(*) FROM {stage}")
+        total = cursor.fetchone()[0]
+        report = JudgmentWriteReport(created=created, updated=updated, unchanged=total - created - updated,
+                                     deleted=deleted)
+        if report.changed:
+            _labels_changed(assessor_id=assessor.pk)
+    return report
 
 
 def judgments_delete(*, assessor: Assessor, pairs: Iterable[tuple[int, int]]) -> int:

@@ -238,6 +238,17 @@ HARDQ_BERTSCORE_NUM_LAYERS = int(os.environ.get("HARDQ_BERTSCORE_NUM_LAYERS", "0
 # upload above FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) in a temporary file, and the
 # importers stream it, so an import needs about twice the file's size in memory.
 HARDQ_UPLOAD_MAX_MB = int(os.environ.get("HARDQ_UPLOAD_MAX_MB", "256"))
+# Django's own defaults, spelled out because the memory bound rests on them: a file
+# above 2.5 MB is written to a temporary file (in FILE_UPLOAD_TEMP_DIR, the system's
+# temporary directory by default) as it arrives, never held in memory; the form fields
+# beside it may hold 2.5 MB.
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_TEMP_DIR = os.environ.get("HARDQ_UPLOAD_TEMP_DIR") or None
 
 # --- REST framework -------------------------------------------------------------
 # Every endpoint needs a signed-in user (session for the pages, `Authorization: Token

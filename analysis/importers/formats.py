@@ -1,8 +1,9 @@
 """One parser per pipeline file format (pure: no database).
 
-Each parser reads a :class:`SourceFile` line by line and returns its records, each with
-the number of the line it came from, or raises :class:`ImportFileError` naming the
-first bad line. Checks that need the database (does the qid exist?) are the
+Each parser reads a :class:`SourceFile` line by line and yields (``iter_*``: the
+large files, which the importers stage in the database) or returns (``parse_*``) its
+records, each with the number of the line it came from, or raises
+:class:`ImportFileError` naming the first bad line. Checks that need the database (does the qid exist?) are the
 importers' job (``analysis.importers.kinds``), so that both kinds of error read alike.
 
 Ids are kept as strings exactly as written; a qid given as a JSON number becomes its
@@ -47,36 +48,11 @@ def strip_think(response: str) -> str:
 
 # --- records ------------------------------------------------------------------
 @dataclass(slots=True)
-class QueryRecord:
-    line: int
-    qid: str
-    text: str
-
-
-@dataclass(slots=True)
-class PassageRecord:
-    line: int
-    docid: str
-    text: str
-
-
-@dataclass(slots=True)
 class QrelRecord:
     line: int
     qid: str
     docid: str
     grade: int
-
-
-@dataclass(slots=True)
-class GenerationRecord:
-    line: int
-    qid: str
-    query: str
-    response: str
-    text: str
-    extracted_answer: str | None
-    ds: str | None
 
 
 @dataclass(slots=True)
@@ -92,14 +68,6 @@ class BertScoreRecord:
 
 
 @dataclass(slots=True)
-class PairwiseRecord:
-    line: int
-    qid: str
-    docid: str
-    label: int
-
-
-@dataclass(slots=True)
 class ReasonRecord:
     line: int
     label: str
@@ -108,13 +76,6 @@ class ReasonRecord:
     query: str
     reasons: list[str]
     raw: str
-
-
-@dataclass(slots=True)
-class HardQueryRecord:
-    line: int
-    qid: str
-    value: float | None
 
 
 # --- small checks shared by the parsers ----------------------------------------
@@ -191,59 +152,39 @@ def _no_duplicate(src: SourceFile, seen: dict, key: Any, line: int, what: str) -
 
 
 # --- parsers --------------------------------------------------------------------
-def parse_queries(src: SourceFile, *, progress: bool = False) -> tuple[list[QueryRecord], int]:
-    """``qid<TAB>query text``. Returns the records and the number of repeated lines skipped."""
-    records: dict[str, QueryRecord] = {}
-    repeated = 0
+def iter_queries(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[int, str, str]]:
+    """``qid<TAB>query text``: yields ``(line, qid, text)``, keeping nothing (the importer
+    stages the rows and finds a qid given twice in the database)."""
     for line, text in src.lines(progress=progress):
         qid, tab, query = text.partition("\t")
         if not tab:
             raise ImportFileError(src.name, line, "expected qid<TAB>query text, found no tab")
-        qid = _id(src, line, qid.strip(), "qid", MAX_QID)
-        query = query.strip()
-        if qid in records:
-            if records[qid].text != query:
-                raise ImportFileError(src.name, line, f"qid {qid} again with another text (first on line {records[qid].line})")
-            repeated += 1
-            continue
-        records[qid] = QueryRecord(line, qid, query)
-    return list(records.values()), repeated
+        yield line, _id(src, line, qid.strip(), "qid", MAX_QID), query.strip()
 
 
-def parse_passages(src: SourceFile, *, progress: bool = False) -> tuple[list[PassageRecord], int]:
-    """``docid<TAB>text``, split at the first tab only (the text may hold tabs).
+def iter_passages(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[int, str, str]]:
+    """``docid<TAB>text``, split at the first tab only (the text may hold tabs): yields
+    ``(line, docid, text)``.
 
-    The qrels_text files list a passage once per judged pair: a docid repeated with the
-    same text is skipped (and counted); with another text it is an error.
+    The qrels_text files list a passage once per judged pair: the importer skips (and
+    counts) a docid repeated with the same text, and refuses one with another text.
     """
-    records: dict[str, PassageRecord] = {}
-    repeated = 0
     for line, text in src.lines(progress=progress):
         docid, tab, passage = text.partition("\t")
         if not tab:
             raise ImportFileError(src.name, line, "expected docid<TAB>passage text, found no tab")
-        docid = _id(src, line, docid.strip(), "docid", MAX_DOCID)
-        if docid in records:
-            if records[docid].text != passage:
-                raise ImportFileError(
-                    src.name, line, f"docid {docid} again with another text (first on line {records[docid].line})"
-                )
-            repeated += 1
-            continue
-        records[docid] = PassageRecord(line, docid, passage)
-    return list(records.values()), repeated
+        yield line, _id(src, line, docid.strip(), "docid", MAX_DOCID), passage
 
 
-def parse_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> tuple[list[QrelRecord], str | None]:
-    """TREC qrels ``qid Q0 docid grade``. The second column (``Q0`` or ``0``) carries no
-    meaning; it is returned when every line has the same one, else ``None``."""
+def iter_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> Iterator[tuple[int, str, str, str, int]]:
+    """TREC qrels ``qid Q0 docid grade``: yields ``(line, qid, second column, docid, grade)``.
+
+    Each line is checked on its own; nothing is kept here, so a qrels file of any size
+    streams (the importer stages the rows and finds repeated pairs in the database).
+    """
     allowed = SCALES[scale]
-    records: list[QrelRecord] = []
-    seen: dict[tuple[str, str], int] = {}
-    column2: set[str] = set()
     for line, text in src.lines(progress=progress):
         qid, second, docid, grade_text = _columns(src, line, text, 4, "qid Q0 docid grade")
-        column2.add(second)
         qid = _id(src, line, qid, "qid", MAX_QID)
         docid = _id(src, line, docid, "docid", MAX_DOCID)
         grade = _int(src, line, grade_text, "grade")
@@ -251,6 +192,19 @@ def parse_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> tuple
             raise ImportFileError(
                 src.name, line, f"grade {grade} is outside the {scale} scale {allowed[0]}..{allowed[-1]}"
             )
+        yield line, qid, second, docid, grade
+
+
+def parse_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> tuple[list[QrelRecord], str | None]:
+    """TREC qrels ``qid Q0 docid grade`` as records (for small files: the importer streams).
+
+    The second column (``Q0`` or ``0``) carries no meaning; it is returned when every
+    line has the same one, else ``None``."""
+    records: list[QrelRecord] = []
+    seen: dict[tuple[str, str], int] = {}
+    column2: set[str] = set()
+    for line, qid, second, docid, grade in iter_qrels(src, scale=scale, progress=progress):
+        column2.add(second)
         first = seen.setdefault((qid, docid), line)
         if first != line:
             raise ImportFileError(src.name, line, f"duplicate judgment of ({qid}, {docid}) (first on line {first})")
@@ -290,26 +244,23 @@ def iter_run(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[int, 
         yield line, qid, docid, rank, score, tag
 
 
-def parse_generations(src: SourceFile, *, progress: bool = False) -> list[GenerationRecord]:
+def iter_generations(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[int, str, str, str, str | None, str | None]]:
     """JSON lines ``query_id, query, response, extracted_answer`` (and ``ds`` in the
-    reason-expansion files). ``text`` is the response without its ``<think>`` block."""
-    records: list[GenerationRecord] = []
-    seen: dict[str, int] = {}
+    reason-expansion files): yields ``(line, qid, response, text, extracted_answer, ds)``,
+    ``text`` being the response without its ``<think>`` block. Nothing is kept here."""
     for line, text in src.lines(progress=progress):
         obj = _json_object(src, line, text)
         qid = _json_id(src, line, obj, "query_id", "query_id", MAX_QID)
         response = _json_str(src, line, obj, "response")
         assert response is not None
-        query = _json_str(src, line, obj, "query", optional=True) or ""
+        _json_str(src, line, obj, "query", optional=True)
         extracted = obj.get("extracted_answer")
         if extracted is not None and not isinstance(extracted, str):
             extracted = json.dumps(extracted, ensure_ascii=False)
         ds = obj.get("ds")
         if ds is not None and not isinstance(ds, str):
             raise ImportFileError(src.name, line, "'ds' must be a string")
-        _no_duplicate(src, seen, qid, line, f"generation for query {qid}")
-        records.append(GenerationRecord(line, qid, query, response, strip_think(response), extracted, ds))
-    return records
+        yield line, qid, response, strip_think(response), extracted, ds
 
 
 def parse_bertscore(src: SourceFile, *, progress: bool = False) -> list[BertScoreRecord]:
@@ -359,10 +310,9 @@ def parse_bertscore(src: SourceFile, *, progress: bool = False) -> list[BertScor
     return records
 
 
-def parse_pairwise(src: SourceFile, *, progress: bool = False) -> list[PairwiseRecord]:
-    """JSON lines ``qid, did, label`` with label 1 (the judged passage) or 2 (the generated one)."""
-    records: list[PairwiseRecord] = []
-    seen: dict[tuple[str, str], int] = {}
+def iter_pairwise(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[int, str, str, int]]:
+    """JSON lines ``qid, did, label`` with label 1 (the judged passage) or 2 (the generated
+    one): yields ``(line, qid, docid, label)``, keeping nothing (the importer stages them)."""
     for line, text in src.lines(progress=progress):
         obj = _json_object(src, line, text)
         qid = _json_id(src, line, obj, "qid", "qid", MAX_QID)
@@ -372,9 +322,7 @@ def parse_pairwise(src: SourceFile, *, progress: bool = False) -> list[PairwiseR
             label = int(label)
         if isinstance(label, bool) or label not in (1, 2):
             raise ImportFileError(src.name, line, f"label {obj.get('label')!r} must be 1 or 2")
-        _no_duplicate(src, seen, (qid, docid), line, f"preference for ({qid}, {docid})")
-        records.append(PairwiseRecord(line, qid, docid, int(label)))
-    return records
+        yield line, qid, docid, int(label)
 
 
 LABEL_COLLECTION = re.compile(r"^([A-Za-z0-9-]+)_")
@@ -418,8 +366,9 @@ def parse_reasons(src: SourceFile, *, progress: bool = False) -> list[ReasonReco
 MEASURE_NAMES = {"ndcg@10": "ndcg_cut_10", "ndcg_cut_10": "ndcg_cut_10", "bertscore": "bertscore_f1"}
 
 
-def parse_hard_queries(src: SourceFile, *, progress: bool = False) -> tuple[str, list[HardQueryRecord]]:
-    """CSV ``query,<measure>`` whose first column is the qid; returns (measure, records)."""
+def iter_hard_queries(src: SourceFile, *, progress: bool = False) -> tuple[str, Iterator[tuple[int, str, float | None]]]:
+    """CSV ``query,<measure>`` whose first column is the qid: the measure (read from the
+    header now) and an iterator of ``(line, qid, value)`` over the rows, keeping nothing."""
     rows = src.lines(progress=progress)
     header_line, header_text = next(rows)  # an empty file raises "empty" here
     header = next(csv.reader([header_text]))
@@ -428,29 +377,21 @@ def parse_hard_queries(src: SourceFile, *, progress: bool = False) -> tuple[str,
     measure = MEASURE_NAMES.get(header[1].strip().lower(), header[1].strip())
     if len(measure) > MAX_MEASURE:
         raise ImportFileError(src.name, header_line, f"the measure's name is longer than {MAX_MEASURE} characters")
-    records: list[HardQueryRecord] = []
-    seen: dict[str, int] = {}
-    for line, text in rows:
-        cells = next(csv.reader([text]))
-        if len(cells) != 2:
-            raise ImportFileError(src.name, line, f"expected 2 columns (query,{header[1]}), found {len(cells)}")
-        qid = _id(src, line, cells[0].strip(), "qid", MAX_QID)
-        value = None if cells[1].strip().lower() in {"", "nan"} else _float(src, line, cells[1].strip(), header[1])
-        _no_duplicate(src, seen, qid, line, f"query {qid}")
-        records.append(HardQueryRecord(line, qid, value))
-    return measure, records
+
+    def records() -> Iterator[tuple[int, str, float | None]]:
+        for line, text in rows:
+            cells = next(csv.reader([text]))
+            if len(cells) != 2:
+                raise ImportFileError(src.name, line, f"expected 2 columns (query,{header[1]}), found {len(cells)}")
+            qid = _id(src, line, cells[0].strip(), "qid", MAX_QID)
+            value = None if cells[1].strip().lower() in {"", "nan"} else _float(src, line, cells[1].strip(), header[1])
+            yield line, qid, value
+
+    return measure, records()
+
 
 
 # --- grade probabilities (LARA's CSV) --------------------------------------------
-@dataclass(slots=True)
-class ProbabilityRecord:
-    line: int
-    qid: str
-    docid: str
-    annotation: int | None
-    probabilities: list[float]  # index = grade, one per grade of the scale
-
-
 # A row's probabilities must sum to 1 within this much (rounding in the file).
 PROBABILITY_SUM_TOLERANCE = 1e-6
 # Binary files may name their columns by answer instead of by grade.
@@ -483,14 +424,19 @@ def _probability_columns(src: SourceFile, line: int, header: list[str], scale: s
     return grades
 
 
-def parse_probabilities(src: SourceFile, *, scale: str, progress: bool = False) -> list[ProbabilityRecord]:
-    """LARA's CSV of an assessor's grade probabilities, one pair per row.
+def iter_probabilities(
+    src: SourceFile, *, scale: str, progress: bool = False
+) -> Iterator[tuple[int, str, str, int | None, list[float]]]:
+    """LARA's CSV of an assessor's grade probabilities, one pair per row: yields
+    ``(line, qid, docid, annotation or None, probabilities)``, the probabilities one per
+    grade of the scale (index = grade).
 
     A header is required: ``topic_id``, ``doc_id``, optionally ``annotation``, and one
     ``prob_<grade>`` column per grade (grades of the scale; a grade without a column
     has probability 0); a binary file may name them ``prob_yes``/``prob_no``. Each
-    row's probabilities are finite, non-negative and sum to 1 within 1e-6; a pair
-    appears once. The records carry one probability per grade of the scale.
+    row's probabilities are finite, non-negative and sum to 1 within 1e-6. Each row is
+    checked on its own and nothing is kept, so a file of any size streams: that a pair
+    appears once, and only pairs of the qrels, the importer checks on its staged rows.
     """
     n_grades = len(SCALES[scale])
     rows = src.lines(progress=progress)
@@ -504,8 +450,6 @@ def parse_probabilities(src: SourceFile, *, scale: str, progress: bool = False) 
     grades = _probability_columns(src, header_line, header, scale)
     qid_at, docid_at = header.index("topic_id"), header.index("doc_id")
     annotation_at = header.index("annotation") if "annotation" in header else None
-    records: list[ProbabilityRecord] = []
-    seen: dict[tuple[str, str], int] = {}
     for line, text in rows:
         cells = [cell.strip() for cell in next(csv.reader([text]))]
         if len(cells) != len(header):
@@ -526,8 +470,4 @@ def parse_probabilities(src: SourceFile, *, scale: str, progress: bool = False) 
         total = math.fsum(probabilities)
         if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
             raise ImportFileError(src.name, line, f"the probabilities sum to {total:.10g}, not 1 (± 1e-6)")
-        first = seen.setdefault((qid, docid), line)
-        if first != line:
-            raise ImportFileError(src.name, line, f"duplicate pair ({qid}, {docid}) (first on line {first})")
-        records.append(ProbabilityRecord(line, qid, docid, annotation, probabilities))
-    return records
+        yield line, qid, docid, annotation, probabilities

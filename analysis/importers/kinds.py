@@ -20,12 +20,13 @@ docids need not exist: an unknown docid becomes ``Passage(text=None)``.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
@@ -37,7 +38,7 @@ from analysis.importers.limits import collection_name_problem, name_problem
 from analysis.importers.naming import model_from_name, reasons_label_parts
 from analysis.importers.staging import Staging, table
 from analysis.importers.reading import SourceFile
-from analysis.judgments import AssessorConflict, JudgmentRow, assessor_get_or_create, judgments_write
+from analysis.judgments import AssessorConflict, assessor_get_or_create, judgments_write_staged
 from analysis.models import (
     Assessor,
     BertScore,
@@ -267,21 +268,41 @@ class QueriesImporter(Importer):
         return "queries"
 
     def parse(self) -> None:
-        self.records, repeated = formats.parse_queries(self.src, progress=self.progress)
-        self.report.rows = len(self.records) + repeated
+        # Staged, as every large file is (see ``staging``): memory stays flat.
+        self.stage = Staging("hardq_stage_queries", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID), ("text", "text"),
+        ])
+        self.report.rows = self.stage.load(formats.iter_queries(self.src, progress=self.progress))
+
+    def check(self) -> None:
+        clash = self.stage.first_other("qid", "text")
+        if clash:
+            line, qid, first = clash
+            raise self.error(line, f"qid {qid} again with another text (first on line {first})")
+        repeated = self.report.rows - self.stage.count_distinct("qid")
         self.report.skipped = repeated
         if repeated:
             self.report.notes.append(f"{repeated} repeated lines skipped")
 
     def write(self, source: ImportSource) -> None:
-        existing = {q: (i, t) for q, i, t in Query.objects.filter(collection=self.collection).values_list("qid", "id", "text")}
-        new = [Query(collection=self.collection, qid=r.qid, text=r.text) for r in self.records if r.qid not in existing]
-        changed = [(existing[r.qid][0], r.text) for r in self.records if r.qid in existing and existing[r.qid][1] != r.text]
-        Query.objects.bulk_create(new, batch_size=2000)
-        update_rows(Query, ["text"], changed)
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.records) - len(new) - len(changed)
+        assert self.collection is not None
+        cid, queries = self.collection.id, table(Query)
+        # One row per qid (a repeat has the same text: check() refused any other).
+        staged = "(SELECT DISTINCT qid, text FROM {stage}) AS s"
+        updated = self.stage.execute(
+            f"UPDATE {queries} SET text = s.text FROM {staged} WHERE {queries}.collection_id = %s "
+            f"AND {queries}.qid = s.qid AND {queries}.text <> s.text",
+            [cid],
+        )
+        created = self.stage.execute(
+            f"INSERT INTO {queries} (collection_id, qid, text) SELECT %s, s.qid, s.text FROM {staged} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {queries} AS q WHERE q.collection_id = %s AND q.qid = s.qid)",
+            [cid, cid],
+        )
+        self.stage.drop()
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = self.report.rows - self.report.skipped - created - updated
 
 
 class PassagesImporter(Importer):
@@ -291,32 +312,46 @@ class PassagesImporter(Importer):
         return "passages"
 
     def parse(self) -> None:
-        self.records, repeated = formats.parse_passages(self.src, progress=self.progress)
-        self.report.rows = len(self.records) + repeated
+        self.stage = Staging("hardq_stage_passages", [
+            ("line", "integer"), ("docid", "varchar(%d)" % formats.MAX_DOCID), ("text", "text"),
+        ])
+        self.report.rows = self.stage.load(formats.iter_passages(self.src, progress=self.progress))
+
+    def check(self) -> None:
+        clash = self.stage.first_other("docid", "text")
+        if clash:
+            line, docid, first = clash
+            raise self.error(line, f"docid {docid} again with another text (first on line {first})")
+        repeated = self.report.rows - self.stage.count_distinct("docid")
         self.report.skipped = repeated
         if repeated:
             self.report.notes.append(f"{repeated} repeated lines (same docid, same text) skipped")
 
     def write(self, source: ImportSource) -> None:
-        existing = {
-            d: (i, t) for d, i, t in Passage.objects.filter(collection=self.collection).values_list("docid", "id", "text")
-        }
         assert self.collection is not None
-        cid = self.collection.id
-        new = [r for r in self.records if r.docid not in existing]
-        changed = [(existing[r.docid][0], r.text) for r in self.records if r.docid in existing and existing[r.docid][1] != r.text]
-        insert_rows(Passage, ["collection", "docid", "text"], ((cid, r.docid, r.text) for r in new))
-        update_rows(Passage, ["text"], changed)
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.records) - len(new) - len(changed)
+        cid, passages = self.collection.id, table(Passage)
+        staged = "(SELECT DISTINCT docid, text FROM {stage}) AS s"
+        updated = self.stage.execute(
+            f"UPDATE {passages} SET text = s.text FROM {staged} WHERE {passages}.collection_id = %s "
+            f"AND {passages}.docid = s.docid AND ({passages}.text IS NULL OR {passages}.text <> s.text)",
+            [cid],
+        )
+        created = self.stage.execute(
+            f"INSERT INTO {passages} (collection_id, docid, text) SELECT %s, s.docid, s.text FROM {staged} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {passages} AS p WHERE p.collection_id = %s AND p.docid = s.docid)",
+            [cid, cid],
+        )
+        self.stage.drop()
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = self.report.rows - self.report.skipped - created - updated
 
 
 # --- labels ----------------------------------------------------------------------
 class QrelsImporter(Importer):
     """TREC qrels of one assessor: official NIST qrels, an LLM judge, a human.
 
-    With ``probabilities`` (LARA's CSV, ``formats.parse_probabilities``) the judgments
+    With ``probabilities`` (LARA's CSV, ``formats.iter_probabilities``) the judgments
     of the import also get the assessor's probability of each grade: the qrels give
     the grades, the CSV the probabilities of some or all of its pairs. A CSV row naming
     a pair the qrels do not have, or whose ``annotation`` is not the qrels' grade of
@@ -332,7 +367,7 @@ class QrelsImporter(Importer):
         if scale not in formats.SCALES:
             raise ValueError(f"unknown scale {scale!r}")
         self.probabilities_src = probabilities
-        self.probabilities: dict[tuple[str, str], list[float]] = {}
+        self.probabilities_stage: Staging | None = None
         self.assessor_name = assessor
         self.scale = scale
         self.assessor_kind = assessor_kind or (Assessor.OFFICIAL if assessor == "official" else Assessor.LLM)
@@ -360,54 +395,100 @@ class QrelsImporter(Importer):
             raise ImportFileError(self.probabilities_src.name, None, "empty")
 
     def parse(self) -> None:
-        self.records, self.column2 = formats.parse_qrels(self.src, scale=self.scale, progress=self.progress)
-        self.report.rows = len(self.records)
-        if self.probabilities_src is not None:
-            self.probabilities = self.parse_probabilities(self.probabilities_src)
-            self.report.notes.append(f"{len(self.probabilities)} of {len(self.records)} judgments with probabilities")
+        # The rows go to a staging table (see ``staging``), as a run's: the memory of a
+        # qrels import stays flat whatever the file. So does the probabilities file's.
+        self.stage = Staging("hardq_stage_qrels", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID),
+            ("docid", "varchar(%d)" % formats.MAX_DOCID), ("grade", "smallint"),
+        ])
+        self.column2: str | None = None
+        mixed = False
 
-    def parse_probabilities(self, src: SourceFile) -> dict[tuple[str, str], list[float]]:
-        grades = {(r.qid, r.docid): r.grade for r in self.records}
-        out: dict[tuple[str, str], list[float]] = {}
-        for row in formats.parse_probabilities(src, scale=self.scale, progress=self.progress):
-            pair = (row.qid, row.docid)
-            if pair not in grades:
-                raise ImportFileError(
-                    src.name, row.line, f"unknown pair ({row.qid}, {row.docid}): not in {self.src.basename}"
-                )
-            if row.annotation is not None and row.annotation != grades[pair]:
-                raise ImportFileError(
-                    src.name, row.line,
-                    f"annotation {row.annotation} of ({row.qid}, {row.docid}) is not its grade {grades[pair]} "
-                    f"in {self.src.basename}",
-                )
-            out[pair] = row.probabilities
-        return out
+        def rows() -> Iterator[tuple[int, str, str, int]]:
+            nonlocal mixed
+            for line, qid, second, docid, grade in formats.iter_qrels(self.src, scale=self.scale,
+                                                                      progress=self.progress):
+                if self.column2 is None and not mixed:
+                    self.column2 = second
+                elif second != self.column2:
+                    mixed, self.column2 = True, None
+                yield line, qid, docid, grade
+
+        self.report.rows = self.stage.load(rows())
+        # A repeated pair is the file's fault, found before the probabilities file is read
+        # (whose rows are checked against the qrels' pairs, one each).
+        repeat = self.stage.first_repeat(["qid", "docid"])
+        if repeat:
+            line, qid, docid, first = repeat
+            raise self.error(line, f"duplicate judgment of ({qid}, {docid}) (first on line {first})")
+        if self.probabilities_src is not None:
+            with_probabilities = self.parse_probabilities(self.probabilities_src)
+            self.report.notes.append(f"{with_probabilities} of {self.report.rows} judgments with probabilities")
+
+    def parse_probabilities(self, src: SourceFile) -> int:
+        """Stage the probabilities file (as the qrels are) and check it against the staged
+        qrels: each pair once, a pair of the qrels, its ``annotation`` (when given) the
+        qrels' grade. Returns its number of rows."""
+        self.probabilities_stage = Staging("hardq_stage_probabilities", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID),
+            ("docid", "varchar(%d)" % formats.MAX_DOCID), ("annotation", "smallint"),
+            ("probabilities", "text"),  # JSON, as judgments_write_staged reads it
+        ])
+        staged = self.probabilities_stage.load(
+            (line, qid, docid, annotation, json.dumps(probabilities))
+            for line, qid, docid, annotation, probabilities in formats.iter_probabilities(
+                src, scale=self.scale, progress=self.progress
+            )
+        )
+        repeat = self.probabilities_stage.first_repeat(["qid", "docid"])
+        if repeat:
+            line, qid, docid, first = repeat
+            raise ImportFileError(src.name, line, f"duplicate pair ({qid}, {docid}) (first on line {first})")
+        # The first row (in file order) naming no pair of the qrels, or another grade.
+        wrong = self.probabilities_stage.first(
+            f"SELECT ps.line, ps.qid, ps.docid, ps.annotation, s.grade FROM {{stage}} AS ps "
+            f"LEFT JOIN {self.stage.name} AS s ON s.qid = ps.qid AND s.docid = ps.docid "
+            "WHERE s.line IS NULL OR (ps.annotation IS NOT NULL AND ps.annotation <> s.grade) ORDER BY ps.line LIMIT 1"
+        )
+        if wrong:
+            line, qid, docid, annotation, grade = wrong
+            if grade is None:
+                raise ImportFileError(src.name, line, f"unknown pair ({qid}, {docid}): not in {self.src.basename}")
+            raise ImportFileError(
+                src.name, line,
+                f"annotation {annotation} of ({qid}, {docid}) is not its grade {grade} in {self.src.basename}",
+            )
+        return staged
 
     def recorded_options(self) -> dict[str, Any]:
         # export_qrels writes the second column back as the file had it (Q0 or 0).
         return {"column2": self.column2} if self.column2 is not None else {}
 
     def check(self) -> None:
-        self.qids = self.query_ids()
-        self.require_queries(self.records, self.qids)
+        assert self.collection is not None
+        unknown = self.stage.first_unknown_qid(self.collection.id)
+        if unknown:
+            raise self.error(
+                unknown[0],
+                f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
+            )
         self.assessor = self.llm_assessor(self.assessor_name, kind=self.assessor_kind, scale=self.scale, model=self.model)
 
     def delete_previous(self, source: ImportSource) -> int:
-        return 0  # judgments_write(replace=True) drops the earlier import's rows the file no longer has
+        return 0  # judgments_write_staged(replace=True) drops the earlier import's rows the file no longer has
 
     def write(self, source: ImportSource) -> None:
-        pids = self.passage_ids({r.docid for r in self.records})
-        written = judgments_write(
-            assessor=self.assessor,
-            rows=(
-                JudgmentRow(query_id=self.qids[r.qid], passage_id=pids[r.docid], grade=r.grade,
-                            probabilities=self.probabilities.get((r.qid, r.docid)))
-                for r in self.records
-            ),
-            source=source,
+        assert self.collection is not None
+        self.report.new_passages += self.stage.add_missing_passages(self.collection.id)
+        probabilities = self.probabilities_stage
+        written = judgments_write_staged(
+            assessor=self.assessor, stage=self.stage.name, collection_id=self.collection.id, source=source,
+            probabilities_stage=probabilities.name if probabilities is not None else None,
             replace=self.replace,
         )
+        self.stage.drop()
+        if probabilities is not None:
+            probabilities.drop()
         self.report.created = written.created
         self.report.updated = written.updated
         self.report.unchanged = written.unchanged
@@ -521,37 +602,55 @@ class GenerationsImporter(Importer):
                 ("generator", model_from_name(self.generator_name), Assessor, "model")]
 
     def parse(self) -> None:
-        self.records = formats.parse_generations(self.src, progress=self.progress)
-        self.report.rows = len(self.records)
+        self.stage = Staging("hardq_stage_generations", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID), ("response", "text"), ("text", "text"),
+            ("extracted", "text"), ("ds", "text"),
+        ])
+        self.report.rows = self.stage.load(formats.iter_generations(self.src, progress=self.progress))
 
     def check(self) -> None:
-        for r in self.records:
-            if r.ds and r.ds.lower() != (self.collection_name or "").lower():
-                raise self.error(r.line, f"'ds' is {r.ds!r}, not the collection {self.collection_name}")
-        self.qids = self.query_ids()
-        self.require_queries(self.records, self.qids)
+        assert self.collection is not None
+        repeat = self.stage.first_repeat(["qid"])
+        if repeat:
+            line, qid, first = repeat
+            raise self.error(line, f"duplicate generation for query {qid} (first on line {first})")
+        other = self.stage.first(
+            "SELECT line, ds FROM {stage} WHERE ds IS NOT NULL AND ds <> '' AND LOWER(ds) <> LOWER(%s) "
+            "ORDER BY line LIMIT 1",
+            [self.collection_name],
+        )
+        if other:
+            raise self.error(other[0], f"'ds' is {other[1]!r}, not the collection {self.collection_name}")
+        unknown = self.stage.first_unknown_qid(self.collection.id)
+        if unknown:
+            raise self.error(
+                unknown[0],
+                f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
+            )
         self.generator = self.llm_assessor(self.generator_name, model=model_from_name(self.generator_name))
 
     def delete_previous(self, source: ImportSource) -> int:
         return Generation.objects.filter(source=source).delete()[0]
 
     def write(self, source: ImportSource) -> None:
-        existing = {
-            g.query_id: g for g in Generation.objects.filter(generator=self.generator, setting=self.setting,
-                                                             query__collection=self.collection)
-        }
-        new, changed = [], []
-        for r in self.records:
-            qid = self.qids[r.qid]
-            old = existing.get(qid)
-            if old is None:
-                new.append(Generation(query_id=qid, generator=self.generator, setting=self.setting, response=r.response,
-                                      text=r.text, extracted_answer=r.extracted_answer, source=source))
-            elif (old.response, old.text, old.extracted_answer) != (r.response, r.text, r.extracted_answer):
-                old.response, old.text, old.extracted_answer, old.source = r.response, r.text, r.extracted_answer, source
-                changed.append(old)
-        Generation.objects.bulk_create(new, batch_size=500)
-        Generation.objects.bulk_update(changed, ["response", "text", "extracted_answer", "source"], batch_size=200)
+        assert self.collection is not None
+        generations, queries = table(Generation), table(Query)
+        joined = f"{{stage}} AS s JOIN {queries} AS q ON q.collection_id = %s AND q.qid = s.qid"
+        updated = self.stage.execute(
+            f"UPDATE {generations} SET response = s.response, text = s.text, extracted_answer = s.extracted, "
+            f"source_id = %s FROM {joined} WHERE {generations}.generator_id = %s AND {generations}.setting = %s "
+            f"AND {generations}.query_id = q.id AND ({generations}.response <> s.response OR {generations}.text <> s.text "
+            f"OR ({generations}.extracted_answer IS NULL) <> (s.extracted IS NULL) "
+            f"OR {generations}.extracted_answer <> s.extracted)",
+            [source.id, self.collection.id, self.generator.id, self.setting],
+        )
+        created = self.stage.execute(
+            f"INSERT INTO {generations} (query_id, generator_id, setting, prompt, response, text, extracted_answer, "
+            f"source_id) SELECT q.id, %s, %s, '', s.response, s.text, s.extracted, %s FROM {joined} WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {generations} AS g WHERE g.query_id = q.id AND g.generator_id = %s AND g.setting = %s)",
+            [self.generator.id, self.setting, source.id, self.collection.id, self.generator.id, self.setting],
+        )
+        self.stage.drop()
         # BERTScores imported before their generations (or orphaned by --replace) get linked now.
         BertScore.objects.filter(
             generator=self.generator, setting=self.setting, generation__isnull=True, query__collection=self.collection
@@ -561,9 +660,9 @@ class GenerationsImporter(Importer):
                 .values("id")[:1]
             )
         )
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.records) - len(new) - len(changed)
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = self.report.rows - created - updated
 
 
 class BertScoreImporter(Importer):
@@ -656,39 +755,55 @@ class PairwiseImporter(Importer):
         return [("assessor", self.assessor_name, Assessor, "name")]
 
     def parse(self) -> None:
-        self.records = formats.parse_pairwise(self.src, progress=self.progress)
-        self.report.rows = len(self.records)
+        # Staged as a run's rows are: a preference file's memory stays flat.
+        self.stage = Staging("hardq_stage_pairwise", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID),
+            ("docid", "varchar(%d)" % formats.MAX_DOCID), ("label", "smallint"),
+        ])
+        self.report.rows = self.stage.load(formats.iter_pairwise(self.src, progress=self.progress))
 
     def check(self) -> None:
-        self.qids = self.query_ids()
-        self.require_queries(self.records, self.qids)
+        assert self.collection is not None
+        repeat = self.stage.first_repeat(["qid", "docid"])
+        if repeat:
+            line, qid, docid, first = repeat
+            raise self.error(line, f"duplicate preference for ({qid}, {docid}) (first on line {first})")
+        unknown = self.stage.first_unknown_qid(self.collection.id)
+        if unknown:
+            raise self.error(
+                unknown[0],
+                f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
+            )
         self.assessor = self.llm_assessor(self.assessor_name)
 
     def delete_previous(self, source: ImportSource) -> int:
         return PairwisePreference.objects.filter(source=source).delete()[0]
 
     def write(self, source: ImportSource) -> None:
-        pids = self.passage_ids({r.docid for r in self.records})
-        existing = {
-            (q, p): (i, label)
-            for i, q, p, label in PairwisePreference.objects.filter(
-                assessor=self.assessor, query__collection=self.collection
-            ).values_list("id", "query_id", "passage_id", "label")
-        }
-        new, changed = [], []
-        for r in self.records:
-            key = (self.qids[r.qid], pids[r.docid])
-            old = existing.get(key)
-            if old is None:
-                new.append(PairwisePreference(query_id=key[0], passage_id=key[1], assessor=self.assessor,
-                                              label=r.label, source=source))
-            elif old[1] != r.label:
-                changed.append((old[0], r.label, source.id))
-        PairwisePreference.objects.bulk_create(new, batch_size=2000)
-        update_rows(PairwisePreference, ["label", "source"], changed)
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.records) - len(new) - len(changed)
+        assert self.collection is not None
+        cid = self.collection.id
+        self.report.new_passages += self.stage.add_missing_passages(cid)
+        rows, queries, passages = table(PairwisePreference), table(Query), table(Passage)
+        joined = (
+            f"{{stage}} AS s JOIN {queries} AS q ON q.collection_id = %s AND q.qid = s.qid "
+            f"JOIN {passages} AS p ON p.collection_id = %s AND p.docid = s.docid"
+        )
+        updated = self.stage.execute(
+            f"UPDATE {rows} SET label = s.label, source_id = %s FROM {joined} "
+            f"WHERE {rows}.assessor_id = %s AND {rows}.query_id = q.id AND {rows}.passage_id = p.id "
+            f"AND {rows}.label <> s.label",
+            [source.id, cid, cid, self.assessor.id],
+        )
+        created = self.stage.execute(
+            f"INSERT INTO {rows} (query_id, passage_id, assessor_id, generation_id, label, raw_response, source_id) "
+            f"SELECT q.id, p.id, %s, NULL, s.label, '', %s FROM {joined} WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {rows} AS r WHERE r.assessor_id = %s AND r.query_id = q.id AND r.passage_id = p.id)",
+            [self.assessor.id, source.id, cid, cid, self.assessor.id],
+        )
+        self.stage.drop()
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = self.report.rows - created - updated
 
 
 class ReasonsImporter(Importer):
@@ -823,12 +938,24 @@ class HardQueriesImporter(Importer):
         return {"task": self.task, "subject": self.subject, "quantile": self.quantile}
 
     def parse(self) -> None:
-        self.measure, self.records = formats.parse_hard_queries(self.src, progress=self.progress)
-        self.report.rows = len(self.records)
+        self.stage = Staging("hardq_stage_hard_queries", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID), ("value", "double precision"),
+        ])
+        self.measure, rows = formats.iter_hard_queries(self.src, progress=self.progress)
+        self.report.rows = self.stage.load(rows)
 
     def check(self) -> None:
-        self.qids = self.query_ids()
-        self.require_queries(self.records, self.qids)
+        assert self.collection is not None
+        repeat = self.stage.first_repeat(["qid"])
+        if repeat:
+            line, qid, first = repeat
+            raise self.error(line, f"duplicate query {qid} (first on line {first})")
+        unknown = self.stage.first_unknown_qid(self.collection.id)
+        if unknown:
+            raise self.error(
+                unknown[0],
+                f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
+            )
 
     def _analysis(self, source: ImportSource) -> HardnessAnalysis | None:
         return HardnessAnalysis.objects.filter(
@@ -841,7 +968,9 @@ class HardQueriesImporter(Importer):
         )).delete()[0]
 
     def write(self, source: ImportSource) -> None:
+        assert self.collection is not None
         analysis = self._analysis(source)
+        rows = self.report.rows
         fields = {
             "task": self.task, "subject": self.subject, "measure": self.measure,
             "quantile": self.quantile if self.quantile is not None else 0.25,
@@ -850,23 +979,28 @@ class HardQueriesImporter(Importer):
         if analysis is None:
             analysis = HardnessAnalysis.objects.create(
                 collection=self.collection, origin=HardnessAnalysis.IMPORTED, status=HardnessAnalysis.DONE,
-                progress_done=len(self.records), progress_total=len(self.records), finished_at=timezone.now(), **fields,
+                progress_done=rows, progress_total=rows, finished_at=timezone.now(), **fields,
             )
         elif any(getattr(analysis, k) != v for k, v in fields.items()):
             for k, v in fields.items():
                 setattr(analysis, k, v)
             analysis.save(update_fields=list(fields))
-        existing = {q: (i, v) for i, q, v in analysis.labels.values_list("id", "query_id", "value")}
-        new, changed = [], []
-        for r in self.records:
-            qid = self.qids[r.qid]
-            old = existing.get(qid)
-            if old is None:
-                new.append(HardnessLabel(analysis=analysis, query_id=qid, value=r.value, hard=True))
-            elif old[1] != r.value:
-                changed.append((old[0], r.value))
-        HardnessLabel.objects.bulk_create(new)
-        update_rows(HardnessLabel, ["value"], changed)
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.records) - len(new) - len(changed)
+        cid, labels, queries = self.collection.id, table(HardnessLabel), table(Query)
+        joined = f"{{stage}} AS s JOIN {queries} AS q ON q.collection_id = %s AND q.qid = s.qid"
+        updated = self.stage.execute(
+            f"UPDATE {labels} SET value = s.value FROM {joined} WHERE {labels}.analysis_id = %s "
+            f"AND {labels}.query_id = q.id AND (({labels}.value IS NULL) <> (s.value IS NULL) OR {labels}.value <> s.value)",
+            [cid, analysis.id],
+        )
+        # The details column is JSON ({} as the model's default); braces doubled for str.format.
+        no_details = "'{{}}'::jsonb" if connection.vendor == "postgresql" else "'{{}}'"
+        created = self.stage.execute(
+            f"INSERT INTO {labels} (analysis_id, query_id, value, hard, status, details) "
+            f"SELECT %s, q.id, s.value, %s, %s, {no_details} FROM {joined} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {labels} AS l WHERE l.analysis_id = %s AND l.query_id = q.id)",
+            [analysis.id, True, HardnessLabel.OK, cid, analysis.id],
+        )
+        self.stage.drop()
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = rows - created - updated

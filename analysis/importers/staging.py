@@ -19,6 +19,8 @@ from typing import Any
 from django.db import connection, models
 
 BATCH = 5000
+# Staged rows beyond which the passages' statistics are refreshed (see add_missing_passages).
+ANALYZE_AFTER = 10000
 
 
 def table(model: type[models.Model]) -> str:
@@ -32,6 +34,7 @@ class Staging:
     def __init__(self, name: str, columns: Sequence[tuple[str, str]]) -> None:
         self.name = connection.ops.quote_name(name)
         self.columns = [c for c, _ in columns]
+        self.rows = 0
         # The columns keep the database's collation: the joins with the queries and
         # passages must be able to use those tables' indexes.
         definitions = [f"{column} {sql_type}" for column, sql_type in columns]
@@ -41,6 +44,10 @@ class Staging:
 
     def load(self, rows: Iterable[Sequence[Any]]) -> int:
         """Write ``rows`` (in ``columns`` order) into the table; returns how many."""
+        self.rows = self._load(rows)
+        return self.rows
+
+    def _load(self, rows: Iterable[Sequence[Any]]) -> int:
         written = 0
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -92,6 +99,22 @@ class Staging:
             ") AS s WHERE line > first_line ORDER BY line LIMIT 1"
         )
 
+    def first_other(self, key: str, value: str) -> tuple | None:
+        """``(line, key, first line)`` of the first row whose ``key`` an earlier row had
+        with another ``value``."""
+        if self.first(f"SELECT 1 FROM {{stage}} GROUP BY {key} HAVING COUNT(*) > 1 LIMIT 1") is None:
+            return None
+        return self.first(
+            f"SELECT line, {key}, first_line FROM (SELECT line, {key}, {value}, "
+            f"FIRST_VALUE({value}) OVER (PARTITION BY {key} ORDER BY line) AS first_value, "
+            f"MIN(line) OVER (PARTITION BY {key}) AS first_line FROM {{stage}}) AS s "
+            f"WHERE {value} <> first_value ORDER BY line LIMIT 1"
+        )
+
+    def count_distinct(self, key: str) -> int:
+        row = self.first(f"SELECT COUNT(DISTINCT {key}) FROM {{stage}}")
+        return int(row[0]) if row else 0
+
     def first_unknown_qid(self, collection_id: int) -> tuple | None:
         """``(line, qid)`` of the first row whose qid is no query of the collection."""
         from analysis.models import Query
@@ -106,12 +129,18 @@ class Staging:
         """Create a text-less Passage for every docid the collection does not have yet."""
         from analysis.models import Passage
 
-        return self.execute(
+        created = self.execute(
             f"INSERT INTO {table(Passage)} (collection_id, docid, text) "
             f"SELECT %s, d.docid, NULL FROM (SELECT DISTINCT docid FROM {{stage}}) AS d "
             f"WHERE NOT EXISTS (SELECT 1 FROM {table(Passage)} AS p WHERE p.collection_id = %s AND p.docid = d.docid)",
             [collection_id, collection_id],
         )
+        if self.rows > ANALYZE_AFTER and connection.vendor == "postgresql":
+            # The large joins that follow must know the passages (those just added too):
+            # with the table's old statistics (a new database: none) the planner may
+            # scan them once per staged row.
+            self.execute(f"ANALYZE {table(Passage)}")
+        return created
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
