@@ -408,6 +408,15 @@ class Lease:
     hardness_value: float | None = None
 
 
+# Columns of the campaign's analysis that no screen, lease or submit reads (its run's
+# status and bookkeeping): the hot queries that select the analysis with the campaign
+# leave them out (``defer``), which saves compiling and loading them on every request.
+SCREEN_ANALYSIS_DEFERRED = tuple(
+    f"item__campaign__analysis__{name}"
+    for name in ("variant", "origin", "status", "progress_done", "progress_total", "error", "created_at", "finished_at")
+)
+
+
 def _with_hardness_value(rows: QuerySet[Any], *, campaign: Campaign, query: str) -> QuerySet[Any]:
     """``rows`` with ``hardness_value``: the measure of their query (``query`` is the path
     to it) in the campaign's analysis, a join on the one label of that query (reasons
@@ -454,6 +463,7 @@ def open_lease(*, campaign_id: int, user: AbstractBaseUser, now: datetime) -> Le
                                   item__campaign__annotators=user, user=user, status=Assignment.LEASED,
                                   expires_at__gt=now)
         .select_related("item__campaign__analysis", "item__query", "item__passage")
+        .defer(*SCREEN_ANALYSIS_DEFERRED)
         .annotate(screen_label=label, hardness_value=F("screen_label__value"))
         .order_by("-leased_at", "-pk").first()
     )

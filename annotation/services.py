@@ -648,7 +648,10 @@ def _lock(*, pk: int, user: AbstractBaseUser, now: datetime, submission: Submiss
         ),
         "in_budget_round": Exists(BudgetRound.items.through.objects.filter(item_id=OuterRef("item_id"))),
     }
-    rows = Assignment.objects.select_for_update(of=("self", "item")).select_related("item__campaign__analysis")
+    rows = (
+        Assignment.objects.select_for_update(of=("self", "item")).select_related("item__campaign__analysis")
+        .defer(*selectors.SCREEN_ANALYSIS_DEFERRED)
+    )
     if submission is not None:
         if submission.grade is not None:
             # The user's assessor and its judgment of the pair (joins, at most one row

@@ -142,7 +142,10 @@ def seed(args: argparse.Namespace) -> tuple[int, list[str]]:
             rows.append(am.RunRow(run=run, query=q, passage=p, rank=rank + 1, score=20.0 - rank))
             judgments.append(am.Judgment(query=q, passage=p, assessor=official, grade=(qi + rank) % 4))
         labels.append(am.HardnessLabel(analysis=analysis, query=q, value=0.1, hard=True))
-        proposals += [am.ReasonProposal(query=q, task="h2r", assessor=m) for m in models]
+        # a pipeline label of the collection and the analysis's subject: what a campaign over the analysis shows
+        proposals += [am.ReasonProposal(query=q, task="h2r", assessor=m, label="bench_bm25_bertscore_umbrela_0.3",
+                                        label_collection="bench", subject="bm25", settings="bertscore_umbrela",
+                                        quantile=0.3) for m in models]
     am.RunRow.objects.bulk_create(rows)
     am.Judgment.objects.bulk_create(judgments)
     am.HardnessLabel.objects.bulk_create(labels)
