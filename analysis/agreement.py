@@ -237,8 +237,12 @@ def pair_agreement(
     reference_is_binary: bool = False,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = DEFAULT_SEED,
+    by_query: bool = False,
 ) -> PairAgreement:
     """Percent agreement, Cohen's kappas, confusion matrix and per-grade accuracy.
+
+    ``by_query`` also lists the queries with the most differing pairs
+    (``disagreement_by_query``, on the labels compared), for the reports' readers.
 
     ``binary`` compares on the relevant / not relevant split (grade >= 2); an
     assessor that only answers 0/1 (``other_is_binary`` / ``reference_is_binary``)
@@ -273,7 +277,7 @@ def pair_agreement(
         n_boot=n_boot,
         seed=seed,
         ci_note=interval_note(n_boot=n_boot, n_queries=n_queries),
-        disagreement_by_query=disagreement_by_query(ref, oth, query_ids, codes=(codes, n_queries)),
+        disagreement_by_query=disagreement_by_query(ref, oth, query_ids, codes=(codes, n_queries)) if by_query else [],
     )
     result.undefined_note = undefined_note(
         n=result.n, statistics=[result.kappa, result.kappa_linear, result.kappa_quadratic],
@@ -809,3 +813,94 @@ def most_accepted_reasons(
         )
     grouped = grouped.sort_values(["task", "accepting_verdicts", "category"], ascending=[True, False, True])
     return grouped.groupby("task").head(top).reset_index(drop=True)
+
+
+def reason_pair_agreement(frame: pd.DataFrame) -> pd.Series:
+    """Per reason, the share of annotator pairs that gave it the same verdict (0-1; NaN
+    with fewer than two verdicts): the agreement a reviewer reads beside each reason.
+    Over several reasons it is the observed agreement that kappa and alpha correct."""
+    _check_reason_frame(frame)
+
+    def share(verdicts: pd.Series) -> float:
+        counts = verdicts.value_counts().to_numpy()
+        n = int(counts.sum())
+        if n < 2:
+            return float("nan")
+        return float((counts * (counts - 1)).sum() / (n * (n - 1)))
+
+    return frame.groupby("reason_id")["verdict"].agg(share)
+
+
+def _group_stats(human: np.ndarray, llm: np.ndarray, reference: np.ndarray,
+                 weights: np.ndarray | None = None) -> dict[str, float | None]:
+    """Agreement of human grades with the LLM and the reference on one group of labels,
+    each label counted ``weights`` times (a bootstrap draw of items)."""
+    w = np.ones(len(human)) if weights is None else np.asarray(weights, dtype=float)
+
+    def kappa(a: np.ndarray, b: np.ndarray, wa: np.ndarray) -> float | None:
+        if not wa.sum():
+            return None
+        matrix = np.bincount(b * 4 + a, weights=wa, minlength=16).reshape(4, 4)
+        value = kappa_from_matrix(matrix)
+        return None if not np.isfinite(value) else float(value)
+
+    has_ref = reference >= 0
+    return {
+        "agreement_with_llm": float(np.sum(w * (human == llm)) / w.sum()) if w.sum() else None,
+        "kappa_with_llm": kappa(human, llm, w),
+        "kappa_with_reference": kappa(human[has_ref], reference[has_ref], w[has_ref]),
+    }
+
+
+ANCHORING_STATS = ("agreement_with_llm", "kappa_with_llm", "kappa_with_reference")
+GAP_STATS = ("agreement_with_llm", "kappa_with_llm")
+
+
+def anchoring(
+    *,
+    human: np.ndarray,
+    llm: np.ndarray,
+    reference: np.ndarray,
+    items: np.ndarray,
+    shown: np.ndarray,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = DEFAULT_SEED,
+) -> dict[str, Any]:
+    """How much showing an LLM's grade pulls people towards it (anchoring).
+
+    One entry per human label: its grade, the LLM's grade of the pair, the reference
+    (official) grade (-1 when there is none), the item it belongs to and whether the
+    LLM's grade was shown. For the shown and the control labels: their count, the share
+    with the LLM's grade (0-1), Cohen's kappa with the LLM and with the reference; the
+    gap is shown minus control. 95% intervals come from resampling the items (with all
+    their labels) within each group, ``n_boot`` times.
+    """
+    human, llm, reference = (np.asarray(a, dtype=np.int64) for a in (human, llm, reference))
+    items, shown = np.asarray(items), np.asarray(shown, dtype=bool)
+    rng = np.random.default_rng(seed)
+    result: dict[str, Any] = {}
+    samples: dict[str, list[dict[str, float | None]]] = {}
+    for name, mask in (("shown", shown), ("control", ~shown)):
+        h, l_, r, it = human[mask], llm[mask], reference[mask], items[mask]
+        block: dict[str, Any] = {"n": int(mask.sum()), **_group_stats(h, l_, r)}
+        uniq, inverse = np.unique(it, return_inverse=True)
+        draws = []
+        for _ in range(n_boot if len(uniq) > 1 else 0):
+            times = np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq))
+            draws.append(_group_stats(h, l_, r, weights=times[inverse]))
+        samples[name] = draws
+        for stat in ANCHORING_STATS:
+            values = np.array([d[stat] for d in draws if d[stat] is not None], dtype=float)
+            block[f"{stat}_ci"] = _interval(values) if len(values) else None
+        result[name] = block
+    gap: dict[str, Any] = {}
+    for stat in GAP_STATS:
+        a, b = result["shown"][stat], result["control"][stat]
+        gap[stat] = None if a is None or b is None else a - b
+        diffs = [
+            float(sv) - float(cv) for sv, cv in ((s[stat], c[stat]) for s, c in zip(samples["shown"], samples["control"]))
+            if sv is not None and cv is not None
+        ]
+        gap[f"{stat}_ci"] = _interval(np.array(diffs)) if diffs else None
+    result["gap"] = gap
+    return result

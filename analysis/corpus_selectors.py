@@ -24,6 +24,7 @@ from analysis.models import (
     PairwisePreference,
     Passage,
     Query,
+    Reason,
     ReasonProposal,
     Run,
     RunRow,
@@ -137,6 +138,46 @@ def _counts(queryset: QuerySet[Any], *keys: str) -> dict[Any, Any]:
     return out
 
 
+def repeated_lists(rows: Iterator[tuple[tuple[Any, ...], str, tuple[str, ...]]]) -> list[dict[str, Any]]:
+    """Group ``(key, qid, reasons)`` rows: the same non-empty list of reasons under one key
+    (task, assessor, label) for several queries, as the reference script left it when it
+    carried a query's list into the next one. Shared by the importer (from the file) and
+    the inventory (from the database)."""
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for key, qid, reasons in rows:
+        if reasons:
+            groups.setdefault((*key, reasons), []).append(qid)
+    out = [
+        {"key": key[:-1], "qids": sorted(set(qids), key=lambda q: (len(q), q)), "reasons": len(key[-1])}
+        for key, qids in groups.items() if len(set(qids)) > 1
+    ]
+    return sorted(out, key=lambda g: (tuple(str(k) for k in g["key"]), g["qids"]))
+
+
+def repeated_reason_lists(*, collection: Collection, task: str | None = None,
+                          label: str | None = None) -> list[dict[str, Any]]:
+    """The reason lists stored for several queries of the collection under one task,
+    assessor and label: ``[{"task", "assessor", "label", "qids", "reasons"}]``.
+    One query over the reasons."""
+    rows = Reason.objects.filter(proposal__query__collection=collection)
+    if task is not None:
+        rows = rows.filter(proposal__task=task)
+    if label is not None:
+        rows = rows.filter(proposal__label=label)
+    texts: dict[int, list[str]] = {}
+    keys: dict[int, tuple[tuple[str, str, str], str]] = {}
+    for pid, t, assessor, lab, qid, text in rows.order_by("proposal_id", "position", "pk").values_list(
+        "proposal_id", "proposal__task", "proposal__assessor__name", "proposal__label", "proposal__query__qid", "text"
+    ):
+        texts.setdefault(pid, []).append(text)
+        keys[pid] = ((t, assessor, lab), qid)
+    groups = repeated_lists((keys[pid][0], keys[pid][1], tuple(texts[pid])) for pid in texts)
+    return [
+        {"task": g["key"][0], "assessor": g["key"][1], "label": g["key"][2], "qids": g["qids"], "reasons": g["reasons"]}
+        for g in groups
+    ]
+
+
 def inventory(*, collection: str | None = None) -> dict[str, Any]:
     """What the database holds, per collection; stable (no timestamps, no ids), so the
     same database always gives the same inventory.
@@ -144,7 +185,8 @@ def inventory(*, collection: str | None = None) -> dict[str, Any]:
     ``{"collections": {name: {queries, passages (with text), passages_without_text,
     judgments {assessor: n}, invalid_judgments {assessor: n}, run_rows {system: n},
     generations {generator: {setting: n}}, bertscore_rows {generator: {setting: n}},
-    pairwise {assessor: n}, reason_lists {task: {assessor: n}}, hardness_analyses}}}``
+    pairwise {assessor: n}, reason_lists {task: {assessor: n}}, repeated_reason_lists [{task,
+    assessor, label, qids, reasons}] (one list stored for several queries), hardness_analyses}}}``
     """
     collections = Collection.objects.order_by("name")
     if collection is not None:
@@ -162,6 +204,7 @@ def inventory(*, collection: str | None = None) -> dict[str, Any]:
             "bertscore_rows": _counts(BertScore.objects.filter(query__collection=c), "generator__name", "setting"),
             "pairwise": _counts(PairwisePreference.objects.filter(query__collection=c), "assessor__name"),
             "reason_lists": _counts(ReasonProposal.objects.filter(query__collection=c), "task", "assessor__name"),
+            "repeated_reason_lists": repeated_reason_lists(collection=c),
             "hardness_analyses": HardnessAnalysis.objects.filter(collection=c).count(),
         }
     return {"collections": result}

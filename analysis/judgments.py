@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +23,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+import numpy as np
+
 from analysis.bulk_writes import insert_rows, update_rows
-from analysis.models import Assessor, ImportSource, Judgment, LabelVersion, Passage, Query
+from analysis.models import Assessor, ImportSource, Judgment, LabelArray, LabelVersion, Passage, Query
 
 # Below this many rows to write, one bulk_create beats setting up COPY (and a scratch
 # table for the updates); above it COPY wins by a wide margin (BENCHMARKS.md, imports).
@@ -32,6 +34,12 @@ COPY_THRESHOLD = 5000
 # Rows per DELETE statement: keeps the IN lists of a large --replace bounded.
 DELETE_BATCH = 10000
 VALID_GRADES = range(0, 4)
+# A fresh packed label array is patched with a write's changes while they are at most
+# this share of its pairs (and at least PATCH_MIN_PAIRS pairs change; a one-pair write,
+# an annotation submit or undo, keeps its one-statement invalidation); a larger write
+# leaves it stale, to be rebuilt on the next read (BENCHMARKS.md, agreement).
+PATCH_SHARE = 0.05
+PATCH_MIN_PAIRS = 2
 
 
 class JudgmentWriteError(ValueError):
@@ -114,6 +122,7 @@ def judgments_write(
     rows: Iterable[JudgmentRow],
     source: ImportSource | None = None,
     replace: bool = False,
+    stored: Mapping[tuple[int, int], JudgmentRow | None] | None = None,
 ) -> JudgmentWriteReport:
     """Upsert ``rows`` as ``assessor``'s judgments, by (query, passage), in one transaction.
 
@@ -126,6 +135,12 @@ def judgments_write(
     import of the same file wrote; labels from other files or from a judge job
     are kept), otherwise all of the assessor's judgments in the collections the
     rows touch.
+
+    ``stored``: what the caller has just read of the assessor's judgment of every
+    pair of ``rows`` (None: there is none), in its own transaction and under a lock
+    that keeps it true (the annotation submit reads the annotator's grade of the
+    pair with the assignment's lock). The write then reads nothing itself: a grade
+    of one pair costs the upsert and the label version. Not with ``replace``.
 
     Raises ``JudgmentWriteError`` (before writing anything) for a pair given twice
     or a grade outside 0..3; a row naming a query or passage that does not exist
@@ -140,6 +155,13 @@ def judgments_write(
         if row.grade is not None and row.grade not in VALID_GRADES:
             raise JudgmentWriteError(f"grade {row.grade} of query {row.query_id}, passage {row.passage_id} is not 0..3")
         by_pair[key] = row
+    if stored is not None:
+        if replace:
+            raise JudgmentWriteError("replace reads what is stored itself: give no stored rows with it")
+        missing = set(by_pair) - set(stored)
+        if missing:
+            raise JudgmentWriteError(f"stored names no state for {len(missing)} pair(s) of the rows")
+        return _write_known(assessor=assessor, by_pair=by_pair, stored=stored, source=source)
     query_ids = {q for q, _ in by_pair}
     scope: Q | None = None
     if replace:
@@ -158,46 +180,95 @@ def judgments_write(
             .filter(wanted | scope if scope is not None else wanted)
             .values_list("id", "query_id", "passage_id", "grade", "valid", "raw_response", "probabilities", "source_id")
         )
-        stored: dict[tuple[int, int], tuple[int, tuple[object, ...]]] = {}
+        found: dict[tuple[int, int], tuple[int, tuple[object, ...]]] = {}
         stale: list[int] = []
+        stale_pairs: list[tuple[int, int]] = []
         source_id = source.pk if source is not None else None
         by_collection_scope = replace and source is None
         for pk, q, p, grade, valid, raw, probabilities, row_source in existing.iterator(chunk_size=20000):
             if (q, p) in by_pair:
-                stored[(q, p)] = (pk, (grade, valid, raw, probabilities))
+                found[(q, p)] = (pk, (grade, valid, raw, probabilities))
             elif replace and (by_collection_scope or row_source == source_id):
                 stale.append(pk)
+                stale_pairs.append((q, p))
         now = timezone.now()
-        new = [row for key, row in by_pair.items() if key not in stored]
+        new = [row for key, row in by_pair.items() if key not in found]
         changed = [
-            (stored[key][0], row)
+            (found[key][0], row)
             for key, row in by_pair.items()
-            if key in stored and stored[key][1] != (row.grade, row.valid, row.raw_response, row.probabilities)
+            if key in found and found[key][1] != (row.grade, row.valid, row.raw_response, row.probabilities)
         ]
         deleted = _delete_ids(stale)
         if connection.vendor == "postgresql" and len(new) + len(changed) >= COPY_THRESHOLD:
             _copy(assessor=assessor, new=new, changed=changed, source_id=source_id, now=now)
         elif new or changed:
-            Judgment.objects.bulk_create(
-                [
-                    Judgment(
-                        query_id=row.query_id, passage_id=row.passage_id, assessor=assessor, grade=row.grade,
-                        valid=row.valid, raw_response=row.raw_response, probabilities=row.probabilities,
-                        source_id=source_id, updated_at=now,
-                    )
-                    for row in [*new, *(row for _, row in changed)]
-                ],
-                update_conflicts=True,
-                unique_fields=["assessor", "query", "passage"],
-                update_fields=["grade", "valid", "raw_response", "probabilities", "source", "updated_at"],
-                batch_size=1000,
-            )
+            _upsert(assessor=assessor, rows=[*new, *(row for _, row in changed)], source_id=source_id, now=now)
         report = JudgmentWriteReport(
             created=len(new), updated=len(changed), unchanged=len(by_pair) - len(new) - len(changed), deleted=deleted
         )
         if report.changed:
-            _labels_changed(assessor_id=assessor.pk)
+            changes: dict[tuple[int, int], int | None] = dict.fromkeys(stale_pairs)
+            changes.update({(r.query_id, r.passage_id): _label(r) for r in (*new, *(row for _, row in changed))})
+            _labels_changed(assessor_id=assessor.pk, changes=changes)
     return report
+
+
+def _same(row: JudgmentRow, other: JudgmentRow) -> bool:
+    return (row.grade, row.valid, row.raw_response, row.probabilities) == (
+        other.grade, other.valid, other.raw_response, other.probabilities)
+
+
+def _write_known(
+    *,
+    assessor: Assessor,
+    by_pair: Mapping[tuple[int, int], JudgmentRow],
+    stored: Mapping[tuple[int, int], JudgmentRow | None],
+    source: ImportSource | None,
+) -> JudgmentWriteReport:
+    """``judgments_write`` of a few rows whose stored state the caller read: one upsert
+    of the new and changed rows, then the label version when anything changed."""
+    new = [row for key, row in by_pair.items() if stored[key] is None]
+    changed = [row for key, row in by_pair.items() if (old := stored[key]) is not None and not _same(row, old)]
+    if new or changed:
+        with transaction.atomic(savepoint=False):
+            _upsert(assessor=assessor, rows=[*new, *changed], source_id=None if source is None else source.pk,
+                    now=timezone.now())
+            _labels_changed(assessor_id=assessor.pk)
+    return JudgmentWriteReport(created=len(new), updated=len(changed), unchanged=len(by_pair) - len(new) - len(changed))
+
+
+def _upsert(*, assessor: Assessor, rows: Sequence[JudgmentRow], source_id: int | None, now: object) -> None:
+    """Insert or update ``rows`` by (assessor, query, passage), in batches of a thousand."""
+    Judgment.objects.bulk_create(
+        [
+            Judgment(
+                query_id=row.query_id, passage_id=row.passage_id, assessor=assessor, grade=row.grade,
+                valid=row.valid, raw_response=row.raw_response, probabilities=row.probabilities,
+                source_id=source_id, updated_at=now,
+            )
+            for row in rows
+        ],
+        update_conflicts=True,
+        unique_fields=["assessor", "query", "passage"],
+        update_fields=["grade", "valid", "raw_response", "probabilities", "source", "updated_at"],
+        batch_size=1000,
+    )
+
+
+def _staged_json(expression: str) -> str:
+    """SQL reading ``expression``, JSON text of a staging table, as a value of the JSONField.
+
+    The one place the two databases differ: the field is ``jsonb`` on PostgreSQL (cast
+    the text; compared as JSON) and text on SQLite, which Django writes with
+    ``json.dumps`` as the importer stages it (compared as text).
+    """
+    return f"CAST({expression} AS jsonb)" if connection.vendor == "postgresql" else expression
+
+
+def _differs(left: str, right: str) -> str:
+    """SQL true when ``left`` and ``right`` differ, NULL counting as a value."""
+    operator = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    return f"{left} {operator} {right}"
 
 
 def judgments_write_staged(
@@ -206,6 +277,7 @@ def judgments_write_staged(
     stage: str,
     collection_id: int,
     source: ImportSource,
+    probabilities_stage: str | None = None,
     replace: bool = False,
 ) -> JudgmentWriteReport:
     """``judgments_write`` for the rows of a file staged in a temporary table.
@@ -213,15 +285,22 @@ def judgments_write_staged(
     ``stage`` is the (quoted, trusted) name of a table with columns ``qid``, ``docid``
     and ``grade``, one row per (qid, docid) of ``collection_id``, every qid a query
     and every docid a passage of it (the qrels importer checks both before it calls).
-    The same rules as ``judgments_write`` with valid grades and no raw response or
-    probabilities, in three statements instead of a Python object per row, so that
-    the memory of a qrels import does not grow with the file.
+    ``probabilities_stage``, when given, is a table with columns ``qid``, ``docid`` and
+    ``probabilities`` (JSON text: a list, index = grade), at most one row per pair of
+    ``stage``: the judgments of its pairs get those probabilities, the others none.
+    The same rules as ``judgments_write`` with valid grades and no raw response, in
+    three statements instead of a Python object per row, so that the memory of a
+    qrels import does not grow with the file.
     """
     judgments, queries, passages = (connection.ops.quote_name(m._meta.db_table) for m in (Judgment, Query, Passage))
     joined = (
         f"{stage} AS s JOIN {queries} AS q ON q.collection_id = %s AND q.qid = s.qid "
         f"JOIN {passages} AS p ON p.collection_id = %s AND p.docid = s.docid"
     )
+    with_probabilities, probabilities = joined, "NULL"
+    if probabilities_stage is not None:
+        with_probabilities += f" LEFT JOIN {probabilities_stage} AS ps ON ps.qid = s.qid AND ps.docid = s.docid"
+        probabilities = _staged_json("ps.probabilities")
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         deleted = 0
@@ -233,19 +312,19 @@ def judgments_write_staged(
             )
             deleted = cursor.rowcount
         cursor.execute(
-            f"UPDATE {judgments} SET grade = s.grade, valid = %s, raw_response = '', probabilities = NULL, "
-            f"source_id = %s, updated_at = %s FROM {joined} WHERE {judgments}.assessor_id = %s "
+            f"UPDATE {judgments} SET grade = s.grade, valid = %s, raw_response = '', probabilities = {probabilities}, "
+            f"source_id = %s, updated_at = %s FROM {with_probabilities} WHERE {judgments}.assessor_id = %s "
             f"AND {judgments}.query_id = q.id AND {judgments}.passage_id = p.id AND ({judgments}.grade IS NULL "
             f"OR {judgments}.grade <> s.grade OR NOT {judgments}.valid OR {judgments}.raw_response <> '' "
-            f"OR {judgments}.probabilities IS NOT NULL)",
+            f"OR {_differs(f'{judgments}.probabilities', probabilities)})",
             [True, source.pk, now, collection_id, collection_id, assessor.pk],
         )
         updated = cursor.rowcount
         cursor.execute(
             f"INSERT INTO {judgments} (query_id, passage_id, assessor_id, grade, valid, raw_response, probabilities, "
-            f"source_id, updated_at) SELECT q.id, p.id, %s, s.grade, %s, '', NULL, %s, %s FROM {joined} "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {judgments} AS j WHERE j.assessor_id = %s AND j.query_id = q.id "
-            "AND j.passage_id = p.id)",
+            f"source_id, updated_at) SELECT q.id, p.id, %s, s.grade, %s, '', {probabilities}, %s, %s "
+            f"FROM {with_probabilities} WHERE NOT EXISTS (SELECT 1 FROM {judgments} AS j WHERE j.assessor_id = %s "
+            "AND j.query_id = q.id AND j.passage_id = p.id)",
             [assessor.pk, True, source.pk, now, collection_id, collection_id, assessor.pk],
         )
         created = cursor.rowcount
@@ -274,7 +353,9 @@ def judgments_delete(*, assessor: Assessor, pairs: Iterable[tuple[int, int]]) ->
                 match |= Q(query_id=query_id, passage_id__in=sorted(passages))
             deleted += Judgment.objects.filter(match, assessor=assessor).delete()[0]
         if deleted:
-            _labels_changed(assessor_id=assessor.pk)
+            _labels_changed(
+                assessor_id=assessor.pk, changes={(q, p): None for q, passages in items for p in passages}
+            )
     return deleted
 
 
@@ -309,16 +390,98 @@ def _copy(
     )
 
 
-def _labels_changed(*, assessor_id: int) -> None:
+def _label(row: JudgmentRow) -> int | None:
+    """What the agreement copies hold of a row: its grade when valid, else nothing."""
+    return row.grade if row.valid and row.grade is not None else None
+
+
+def _labels_changed(*, assessor_id: int, changes: Mapping[tuple[int, int], int | None] | None = None) -> None:
     """Give the assessor a new label version, in the writing transaction.
 
     A fresh random value rather than a counter: one upsert, no read, and two
     concurrent writers still leave a value that no array built before either
     write carries.
+
+    ``changes``: what the write did, (query id, passage id) -> the grade the copies
+    should now hold (None: the pair leaves them: deleted, or invalid). When given
+    (for at least ``PATCH_MIN_PAIRS`` pairs), the assessor's fresh label arrays are
+    patched with them in place and carry the new version too, so the next report
+    reads them instead of rebuilding them from the judgments; see
+    ``_patch_label_arrays``.
     """
+    new_version = secrets.randbits(62)
+    if changes is not None and len(changes) >= PATCH_MIN_PAIRS:
+        # The version row locked first: every writer of the assessor passes here, in
+        # order, before committing, so the arrays it patches hold exactly the
+        # judgments committed before it plus its own changes.
+        locked = LabelVersion.objects.select_for_update().filter(assessor_id=assessor_id)
+        old = locked.values_list("version", flat=True).first()
+        if old is None:  # never written here (loaded around the write path): arrays read it as 0
+            LabelVersion.objects.bulk_create([LabelVersion(assessor_id=assessor_id, version=0)], ignore_conflicts=True)
+            old = locked.values_list("version", flat=True).first()
+        if old is not None:
+            _patch_label_arrays(assessor_id=assessor_id, old=old, new=new_version, changes=changes)
+            LabelVersion.objects.filter(assessor_id=assessor_id).update(version=new_version)
+            return
     LabelVersion.objects.bulk_create(
-        [LabelVersion(assessor_id=assessor_id, version=secrets.randbits(62))],
+        [LabelVersion(assessor_id=assessor_id, version=new_version)],
         update_conflicts=True,
         unique_fields=["assessor_id"],
         update_fields=["version"],
     )
+
+
+_KEY_LIMIT = 1 << 31  # as analysis.agreement_selectors packs keys: query_id << 32 | passage_id
+
+
+def _patch_label_arrays(*, assessor_id: int, old: int, new: int, changes: Mapping[tuple[int, int], int | None]) -> None:
+    """Merge ``changes`` into the assessor's label arrays that carry version ``old``.
+
+    An array of a collection the changes do not touch just takes the new version; one
+    they touch is locked, patched (sorted keys: ``searchsorted``, then one insert and
+    one mask) and takes the new version, unless the changes exceed ``PATCH_SHARE`` of
+    its pairs: then it keeps the old version and is rebuilt on its next read.
+    """
+    by_query: dict[int, list[tuple[int, int | None]]] = {}
+    for (query_id, passage_id), grade in changes.items():
+        by_query.setdefault(query_id, []).append((passage_id, grade))
+    collection_of = dict(Query.objects.filter(pk__in=list(by_query)).values_list("pk", "collection_id"))
+    touched = set(collection_of.values())
+    LabelArray.objects.filter(assessor_id=assessor_id, version=old).exclude(collection_id__in=touched).update(version=new)
+    if max(by_query) >= _KEY_LIMIT or max(p for (_, p) in changes) >= 2 * _KEY_LIMIT:
+        return  # keys that do not pack: the arrays stay stale (the rebuild says why)
+    arrays = (
+        LabelArray.objects.select_for_update()
+        .filter(assessor_id=assessor_id, version=old, collection_id__in=touched)
+        .values_list("pk", "collection_id", "n", "keys", "grades")
+    )
+    for pk, collection_id, n, keys_bytes, grades_bytes in arrays:
+        mine = [(q, p, g) for q in by_query if collection_of.get(q) == collection_id for p, g in by_query[q]]
+        if len(mine) > PATCH_SHARE * n:
+            continue
+        keys, grades = _merge(
+            np.frombuffer(keys_bytes, dtype="<i8"), np.frombuffer(grades_bytes, dtype=np.int8), mine
+        )
+        LabelArray.objects.filter(pk=pk).update(
+            version=new, n=int(keys.size), keys=keys.tobytes(), grades=grades.tobytes(), built_at=timezone.now()
+        )
+
+
+def _merge(
+    keys: np.ndarray, grades: np.ndarray, changes: Sequence[tuple[int, int, int | None]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``keys`` and their ``grades`` with (query, passage, grade or None) applied."""
+    change = np.array([(q << 32) | p for q, p, _ in changes], dtype=np.int64)
+    value = np.array([-1 if g is None else g for _, _, g in changes], dtype=np.int8)
+    order = np.argsort(change, kind="stable")
+    change, value = change[order], value[order]
+    pos = np.searchsorted(keys, change)
+    found = pos < keys.size
+    found[found] = keys[pos[found]] == change[found]
+    grades = grades.copy()
+    grades[pos[found]] = value[found]  # re-graded pairs; removed ones are marked -1
+    add = ~found & (value >= 0)
+    keys = np.insert(keys, pos[add], change[add])
+    grades = np.insert(grades, pos[add], value[add])
+    keep = grades >= 0
+    return np.ascontiguousarray(keys[keep], dtype="<i8"), np.ascontiguousarray(grades[keep], dtype=np.int8)

@@ -343,6 +343,15 @@ class ReasonProposal(models.Model):
     task = models.CharField(max_length=3, choices=Task.choices)
     assessor = models.ForeignKey(Assessor, on_delete=models.CASCADE, related_name="reason_proposals")
     label = models.CharField(max_length=200, blank=True, help_text="pipeline label, e.g. dl19_bm25_bertscore_umbrela_0.3")
+    # The label's parts (importers.naming.reasons_label_parts), set by whoever writes the
+    # list, so that a campaign over an analysis finds the lists proposed for its subject.
+    label_collection = models.CharField(max_length=64, blank=True, help_text="the collection the label names")
+    subject = models.CharField(
+        max_length=200, blank=True, db_index=True,
+        help_text="the system, generator or judge the list was proposed for (HardQ's name: tas-b)",
+    )
+    settings = models.CharField(max_length=200, blank=True, help_text="the label's settings, e.g. bertscore_umbrela")
+    quantile = models.FloatField(null=True, blank=True, help_text="the hardness quantile the label names")
     raw_response = models.TextField(blank=True)
     source = models.ForeignKey(ImportSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

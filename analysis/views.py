@@ -31,7 +31,9 @@ def _table_request(request: HttpRequest, collection: Collection) -> dict:
     if sort not in SORTS and not (sort.startswith("a") and sort[1:].isdigit() and int(sort[1:]) in known):
         sort = "qid"
     descending = request.GET.get("desc") == "1"
-    search = request.GET.get("q", "")
+    # No stored text holds a NUL (PostgreSQL refuses it), so a search for one finds what
+    # the rest of the text finds, instead of a database error.
+    search = request.GET.get("q", "").replace("\x00", "")
     rows = query_selectors.query_table(collection=collection, analyses=analyses, search=search, hard_in=hard_in,
                                        mode=mode, sort=sort, descending=descending)
     return {"analyses": analyses, "hard_in": hard_in, "mode": mode, "sort": sort, "descending": descending,

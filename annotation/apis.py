@@ -58,6 +58,9 @@ class ReasonShownSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     text = serializers.CharField()
     model = serializers.CharField(allow_null=True, help_text="null in a blind campaign")
+    label = serializers.CharField(
+        allow_blank=True, help_text="the list's pipeline label (collection, subject, settings; names no model)"
+    )
     suggested_category = serializers.IntegerField(allow_null=True)
 
 
@@ -71,6 +74,9 @@ class ItemShownSerializer(serializers.Serializer):
     reasons = ReasonShownSerializer(many=True, help_text="reasons items: the proposed reasons to give a verdict on")
     evidence = serializers.JSONField(help_text="reasons items: what makes the query hard (grades hidden when blind)")
     known_grades = serializers.ListField(child=serializers.DictField(), help_text="other assessors' grades; empty when blind")
+    llm_grade = serializers.IntegerField(
+        required=False, help_text="anchoring campaigns: the LLM's grade, on shown items only (control items lack it)"
+    )
 
 
 class LeaseSerializer(serializers.Serializer):
@@ -102,9 +108,12 @@ def _lease_body(lease: selectors.Lease) -> dict:
             "docid": screen.passage.docid if screen.passage else None,
             "passage": screen.passage.text if screen.passage else None,
             "task": screen.campaign.task if screen.campaign.kind == Campaign.REASONS else "",
-            "reasons": [{k: r[k] for k in ("id", "text", "model", "suggested_category")} for r in screen.reasons],
+            "reasons": [{k: r[k] for k in ("id", "text", "model", "label", "suggested_category")}
+                        for r in screen.reasons],
             "evidence": screen.evidence,
             "known_grades": screen.known_grades,
+            # anchoring campaigns: present on shown items only; a control item has no LLM grade
+            **({"llm_grade": screen.llm_grade} if screen.llm_grade is not None else {}),
         },
         "grade_meanings": {str(k): v for k, v in screen.grade_meanings.items()},
         "draft": screen.draft,
@@ -148,6 +157,7 @@ class CampaignDetailSerializer(serializers.Serializer):
     name = serializers.CharField()
     kind = serializers.CharField()
     task = serializers.CharField()
+    reasons_label = serializers.CharField(help_text="reasons: the pipeline label of the lists shown")
     collection = serializers.CharField(source="collection.name")
     status = serializers.CharField()
     overlap = serializers.IntegerField()
@@ -167,8 +177,16 @@ class CampaignCreateSerializer(serializers.Serializer):
     overlap = serializers.IntegerField(default=1, min_value=1, max_value=50, help_text="k: completed annotations per item")
     task = serializers.ChoiceField(choices=Task.choices, required=False, help_text="reasons campaigns")
     analysis = serializers.IntegerField(required=False, help_text="reasons: the hardness analysis (default the latest)")
+    reasons_label = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=200,
+        help_text="reasons: the pipeline label of the lists to show (default: those proposed for the analysis's subject)",
+    )
     from_assessor = serializers.CharField(required=False, help_text="relevance: pairs where this assessor and the qrels disagree most")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100000)
+    per_query = serializers.IntegerField(
+        required=False, min_value=1, max_value=100000,
+        help_text="relevance: at most M pairs of one query (default: ceil(limit / queries with a disagreement))",
+    )
     pairs = serializers.ListField(
         child=serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2),
         required=False, help_text="[[qid, docid], ...] for relevance or cascade campaigns",
@@ -184,6 +202,9 @@ class CampaignCreateSerializer(serializers.Serializer):
     blind = serializers.BooleanField(default=False)
     reveal_after_commit = serializers.BooleanField(default=False)
     lease_seconds = serializers.IntegerField(default=900, min_value=30, max_value=86400)
+    show_llm_grade = serializers.BooleanField(default=False, help_text="relevance: show from_assessor's grade")
+    control_share = serializers.FloatField(default=0.0, min_value=0.0, max_value=1.0,
+                                           help_text="with show_llm_grade: the share of items shown without it")
 
 
 class CampaignStatusSerializer(serializers.Serializer):
@@ -245,6 +266,10 @@ class ReviewSerializer(serializers.Serializer):
     pairs = ReviewPairSerializer(many=True)
     disagreements = ReviewDisagreementSerializer(many=True)
     progress = ProgressSerializer()
+    anchoring = serializers.JSONField(
+        allow_null=True, help_text='campaigns that show the LLM\'s grade: {"shown": {"n", "agreement_with_llm", '
+                                   '"kappa_with_llm", "kappa_with_reference", ...}, "control": {...}, "gap": {...}}',
+    )
 
 
 class AdjudicateSerializer(serializers.Serializer):
@@ -328,12 +353,18 @@ class CampaignViewSet(viewsets.GenericViewSet):
         try:
             campaign = services.campaign_create(
                 name=data["name"], kind=data["kind"], collection=collection, annotators=users,
-                overlap=data["overlap"], task=data.get("task", ""), analysis=analysis, from_assessor=from_assessor,
+                overlap=data["overlap"], task=data.get("task", ""), analysis=analysis,
+                reasons_label=data["reasons_label"], from_assessor=from_assessor, per_query=data.get("per_query"),
                 limit=data.get("limit"), pairs=[tuple(p) for p in data["pairs"]] if "pairs" in data else None,
                 cascade_job=data.get("cascade_job"), gold_count=data["gold"],
                 guidelines=data["guidelines"], grade_meanings=data["grade_meanings"], blind=data["blind"], reveal_after_commit=data["reveal_after_commit"],
                 lease_seconds=data["lease_seconds"], created_by=request.user,
+                show_llm_grade=data["show_llm_grade"], control_share=data["control_share"],
             )
+        except services.NoReasonLists as exc:
+            raise serializers.ValidationError({"reasons_label": [str(exc)]}) from exc
+        except services.CampaignInvalid as exc:
+            raise serializers.ValidationError(exc.errors) from exc
         except services.AnnotationError as exc:
             raise ApiError(str(exc), code="invalid") from exc
         return Response(CampaignDetailSerializer(campaign).data, status=201)

@@ -45,6 +45,11 @@ class Campaign(models.Model):
     analysis = models.ForeignKey(
         HardnessAnalysis, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaigns"
     )
+    reasons_label = models.CharField(
+        max_length=200, blank=True,
+        help_text="reasons campaigns: the pipeline label of the reason lists shown (those proposed for the "
+                  "analysis's subject, or the one chosen)",
+    )
     reference_assessor = models.ForeignKey(
         Assessor, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="the LLM whose disagreement with the qrels chose the pairs",
@@ -59,6 +64,10 @@ class Campaign(models.Model):
     )
     blind = models.BooleanField(default=False, help_text="hide official/LLM grades and model names until commit")
     reveal_after_commit = models.BooleanField(default=False, help_text="show the hidden grades once submitted")
+    # An anchoring control (relevance): the reference assessor's (LLM's) grade is shown on
+    # every item except the control items, which are shown blind.
+    show_llm_grade = models.BooleanField(default=False, help_text="relevance: show the LLM's grade beside the pair")
+    control_share = models.FloatField(default=0.0, help_text="share of items shown without the LLM's grade (0-1)")
     lease_seconds = models.PositiveIntegerField(default=900)
     status = models.CharField(max_length=8, choices=STATUS_CHOICES, default=OPEN)
     created_by = models.ForeignKey(
@@ -89,6 +98,7 @@ class Item(models.Model):
     # query filters on a column instead of counting.
     completed_count = models.PositiveSmallIntegerField(default=0)
     is_gold = models.BooleanField(default=False)
+    is_control = models.BooleanField(default=False, help_text="anchoring control: shown without the LLM's grade")
     gold_grade = models.SmallIntegerField(null=True, blank=True)
     gold_verdicts = models.JSONField(default=dict, blank=True, help_text="reason id -> agree/disagree")
     final_grade = models.SmallIntegerField(null=True, blank=True, help_text="adjudicated")

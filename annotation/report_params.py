@@ -136,6 +136,16 @@ def report_params_parse(query: Any, *, n_boot: int = agreement.DEFAULT_N_BOOT) -
     else:
         single = query.get("assessor")
         repeated = list(single) if isinstance(single, (list, tuple)) else [single] if single else []
+    # Each repeated ?assessor= is a name as the form's fields take one (no NUL, at most 150).
+    name_field = forms.CharField(max_length=150)
+    refused = []
+    for name in repeated:
+        try:
+            name_field.clean(name)
+        except forms.ValidationError as exc:
+            refused += exc.messages
+    if refused:
+        raise AgreementParamsError({"assessor": refused})
     assessors = repeated or [a.strip() for a in (cleaned["assessors"] or "").split(",") if a.strip()]
     return ReportParams(
         collection=collection,

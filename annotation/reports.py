@@ -31,6 +31,7 @@ from analysis import agreement
 from analysis import agreement_selectors as selectors
 from analysis.models import Collection
 from analysis.pairwise_selectors import pairwise_summary_dict
+from annotation import selectors as annotation_selectors
 from annotation.models import ReasonVerdict
 from annotation.report_params import DEFAULT_COVERAGE, ReportParams
 from annotation.report_renderers import FORMATS, RENDERERS
@@ -83,6 +84,7 @@ def pair_report(
         other_is_binary=data.binary_scale[1],
         n_boot=n_boot,
         seed=seed,
+        by_query=True,
     )
     out = result.as_dict()
     out.pop("extra", None)
@@ -292,6 +294,7 @@ def build_report(params: ReportParams, *, with_effect: bool = True) -> dict[str,
         "evaluation_effect": effects,
         "reasons": reasons,
         "pairwise": pairwise_section(collection=p.collection),
+        "anchoring": annotation_selectors.collection_anchoring(collection=Collection.objects.get(name=p.collection)),
     }
 
 

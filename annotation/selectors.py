@@ -17,11 +17,14 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db.models import (
     Count,
     Exists,
     F,
+    FilteredRelation,
     FloatField,
     IntegerField,
     OuterRef,
@@ -29,10 +32,19 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    Window,
 )
-from django.db.models.functions import Abs, Cast, Coalesce
+from django.db.models.functions import Abs, Cast, Coalesce, RowNumber
 
-from analysis.agreement import confusion_matrix, kappa_from_matrix
+from analysis import corpus_selectors
+from analysis.agreement import (
+    REASON_COLUMNS,
+    anchoring,
+    confusion_matrix,
+    kappa_from_matrix,
+    reason_pair_agreement,
+    verdict_agreement,
+)
 from analysis.models import (
     Assessor,
     BertScore,
@@ -45,6 +57,7 @@ from analysis.models import (
     Passage,
     Query,
     Reason,
+    ReasonProposal,
     RunRow,
 )
 from annotation.models import GRADE_MEANINGS, Assignment, Campaign, Item, ReasonVerdict
@@ -102,11 +115,17 @@ def resolve_pairs(
     return out
 
 
-def disagreement_pairs(*, collection: Collection, assessor: Assessor, limit: int) -> list[Judgment]:
-    """The ``limit`` pairs judged by ``assessor`` and the official qrels that differ most.
+def disagreement_pairs(
+    *, collection: Collection, assessor: Assessor, limit: int, per_query: int | None = None
+) -> list[Judgment]:
+    """``limit`` pairs where ``assessor`` and the official qrels disagree, spread across
+    the queries: at most ``per_query`` of one query (default ``ceil(limit / queries with
+    a disagreement)``), taken round by round (every query's largest disagreement first,
+    then its second...), ties within a round broken by the size of the disagreement, then
+    by qid and docid so that the selection is reproducible.
 
-    Each returned Judgment (of ``assessor``) carries ``official_grade`` and ``gap``; ties
-    are broken by qid and docid so that the selection is reproducible.
+    Each returned Judgment (of ``assessor``) carries ``official_grade`` and ``gap``.
+    Queries: 2 (the number of queries with a disagreement, the pairs).
     """
     official = Judgment.objects.filter(
         query=OuterRef("query"), passage=OuterRef("passage"), assessor__kind=Assessor.OFFICIAL, grade__isnull=False
@@ -116,10 +135,22 @@ def disagreement_pairs(*, collection: Collection, assessor: Assessor, limit: int
         .annotate(official_grade=Subquery(official))
         .filter(official_grade__isnull=False)
         .annotate(gap=Abs(F("grade") - F("official_grade")))
-        .select_related("query", "passage")
-        .order_by("-gap", "query__qid", "passage__docid")
+        .filter(gap__gt=0)
     )
-    return list(rows[:limit])
+    if per_query is None:
+        queries = rows.order_by().values("query_id").distinct().count()
+        if not queries:
+            return []
+        per_query = math.ceil(limit / queries)
+    ranked = (
+        rows.annotate(rank_in_query=Window(
+            RowNumber(), partition_by=[F("query_id")], order_by=[F("gap").desc(), F("passage__docid").asc()]
+        ))
+        .filter(rank_in_query__lte=per_query)
+        .select_related("query", "passage")
+        .order_by("rank_in_query", "-gap", "query__qid", "passage__docid")
+    )
+    return list(ranked[:limit])
 
 
 def gold_candidates(
@@ -154,54 +185,120 @@ def cascade_pairs(*, job_id: int) -> list[tuple[str, str]]:
     return judges_selectors.relabeled_pairs(job_id=job_id)
 
 
-def proposed_reasons(*, query_id: Any, task: Any) -> QuerySet[Reason]:
-    """The reasons every model proposed for a query and task (``query_id`` and ``task``
-    may be outer references)."""
-    return Reason.objects.filter(proposal__query_id=query_id, proposal__task=task)
+def proposed_reasons(*, query_id: Any, task: Any, label: Any) -> QuerySet[Reason]:
+    """The reasons every model proposed for a query and task under one pipeline label
+    (the campaign's ``reasons_label``: the lists proposed for its analysis's subject).
+    Each argument may be an outer reference."""
+    return Reason.objects.filter(proposal__query_id=query_id, proposal__task=task, proposal__label=label)
 
 
 def item_reason_ids(*, item: Item, task: str) -> list[int]:
-    """The ids of every reason proposed for the item's query and task."""
-    return list(proposed_reasons(query_id=item.query_id, task=task).values_list("pk", flat=True))
+    """The ids of every reason the item's campaign shows for its query and task."""
+    return list(
+        proposed_reasons(query_id=item.query_id, task=task, label=item.campaign.reasons_label)
+        .values_list("pk", flat=True)
+    )
+
+
+def reasons_labels(*, collection: Collection, task: str) -> list[str]:
+    """The pipeline labels of the reason lists of a collection and task, sorted."""
+    return sorted(
+        ReasonProposal.objects.filter(query__collection=collection, task=task)
+        .order_by().values_list("label", flat=True).distinct()
+    )
+
+
+def reasons_labels_for(*, analysis: HardnessAnalysis) -> list[str]:
+    """The labels of the lists proposed for an analysis's collection and subject (the
+    system of H2R, the generator of H2G, the judge of H2J), those of its quantile first
+    when the label names one."""
+    rows = (
+        ReasonProposal.objects.filter(
+            query__collection_id=analysis.collection_id, task=analysis.task, subject=analysis.subject,
+            label_collection=analysis.collection.name,
+        )
+        .order_by().values_list("label", "quantile").distinct()
+    )
+    found = sorted(set(rows), key=lambda r: (r[1] is None or r[1] != analysis.quantile, r[0]))
+    return list(dict.fromkeys(label for label, _ in found))
 
 
 # --- progress -----------------------------------------------------------------------
 
-def _count_of(rows: QuerySet[Any], group: str) -> Coalesce:
-    """``COUNT(*)`` of correlated rows as a scalar subquery, 0 when there are none
-    (grouped by the correlated column, the ORM's way of aggregating in a subquery)."""
-    counted = rows.order_by().values(group).annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+# How many annotators a campaign has changes only when staff change its annotators; the
+# progress bar reads it on every screen, so it is cached like the taxonomy (cleared by
+# annotation.apps when the membership changes, read again after ANNOTATORS_SECONDS).
+ANNOTATORS_SECONDS = 300
 
 
-def _sum_of(rows: QuerySet[Any], group: str, column: str) -> Coalesce:
-    summed = rows.order_by().values(group).annotate(n=Sum(column)).values("n")
-    return Coalesce(Subquery(summed, output_field=IntegerField()), 0)
+def _annotators_key(campaign_id: int) -> str:
+    return f"annotation:annotators:{campaign_id}"
 
 
-def progress_annotations(*, campaign_id: Any, user_id: Any = None) -> dict[str, Any]:
-    """The progress counts as scalar subqueries, for ``annotate`` or ``values`` on any
-    query that knows the campaign (and the user): ``campaign_id``/``user_id`` are values
-    or ``OuterRef``s. They ride along the query that loads the lease, so the progress bar
-    costs no query of its own."""
+def annotator_count(*, campaign_id: int) -> int:
+    """The number of annotators of a campaign (cached)."""
+    n = cache.get(_annotators_key(campaign_id))
+    if n is None:
+        n = Membership.objects.filter(campaign_id=campaign_id).count()
+        cache.set(_annotators_key(campaign_id), n, ANNOTATORS_SECONDS)
+    return n
+
+
+def annotator_count_forget(*, campaign_ids: Iterable[int]) -> None:
+    cache.delete_many([_annotators_key(pk) for pk in campaign_ids])
+
+
+def progress_counts(
+    *, campaign_id: int, user_id: int | None = None, leases_of: int | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The progress bar's counts in one aggregate query over the campaign's items.
+
+    With ``user_id`` each item carries the user's own assignment of it (at most one:
+    (item, user) is unique, so the join never repeats an item) for their done and
+    skipped counts; the number of annotators comes from ``annotator_count``. With
+    ``leases_of`` (an item id) and ``now``, ``live_leases`` counts the live leases of
+    other people on that item too, as a subquery: the service reads it right after
+    locking the item, so the statement sees every lease committed before the lock.
+    """
     items = Item.objects.filter(campaign_id=campaign_id)
-    fields: dict[str, Any] = {
-        "progress_items": _count_of(items, "campaign_id"),
-        "progress_slots": _sum_of(items, "campaign_id", "overlap"),
-        "progress_completed": _sum_of(items, "campaign_id", "completed_count"),
+    counts: dict[str, Any] = {
+        "progress_items": Count("pk"),
+        "progress_slots": Coalesce(Sum("overlap"), 0),
+        "progress_completed": Coalesce(Sum("completed_count"), 0),
     }
-    if user_id is not None:
-        mine = Assignment.objects.filter(item__campaign_id=campaign_id, user_id=user_id)
-        fields.update(
-            progress_annotators=_count_of(Membership.objects.filter(campaign_id=campaign_id), "campaign_id"),
-            progress_done=_count_of(mine.filter(status=Assignment.DONE), "user_id"),
-            progress_skipped=_count_of(mine.filter(status=Assignment.SKIPPED), "user_id"),
+    if user_id is None:
+        return items.aggregate(**counts)
+    counts.update(
+        progress_done=Count("mine", filter=Q(mine__status=Assignment.DONE)),
+        progress_skipped=Count("mine", filter=Q(mine__status=Assignment.SKIPPED)),
+    )
+    mine = items.annotate(mine=FilteredRelation("assignments", condition=Q(assignments__user_id=user_id)))
+    if leases_of is None:
+        found: dict[str, Any] = mine.aggregate(**counts)
+    else:
+        # aggregate() takes no subquery: the same aggregate as a one-group values() query
+        rows = list(
+            mine.values("campaign_id")
+            .annotate(**counts, live_leases=_live_leases(item_id=leases_of, user_id=user_id, now=now))
+            .order_by()
         )
-    return fields
+        found = rows[0] if rows else {"progress_items": 0, "progress_slots": 0, "progress_completed": 0,
+                                      "progress_done": 0, "progress_skipped": 0, "live_leases": 0}
+    found["progress_annotators"] = annotator_count(campaign_id=campaign_id)
+    return found
+
+
+def _live_leases(*, item_id: Any, user_id: Any, now: datetime | None) -> Coalesce:
+    """How many live leases other people hold on an item, as a scalar subquery."""
+    live = (
+        Assignment.objects.filter(item_id=item_id, status=Assignment.LEASED, expires_at__gt=now)
+        .exclude(user_id=user_id).order_by().values("item_id").annotate(n=Count("pk")).values("n")
+    )
+    return Coalesce(Subquery(live, output_field=IntegerField()), 0)
 
 
 def progress_from(counts: Mapping[str, Any]) -> dict[str, Any]:
-    """The progress bar's figures from the counts of ``progress_annotations``.
+    """The progress bar's figures from the counts of ``progress_counts``.
 
     ``assigned`` is the user's share: the campaign's slots (sum of every item's k) split
     evenly over the annotators, at most one per item.
@@ -225,15 +322,9 @@ def progress_from(counts: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _counts_of(obj: Any) -> dict[str, Any]:
-    """The ``progress_*`` annotations of a model instance, as a mapping."""
-    return {name: value for name, value in vars(obj).items() if name.startswith("progress_")}
-
-
 def campaign_progress(*, campaign: Campaign, user: AbstractBaseUser | None = None) -> dict[str, Any]:
     """Campaign-wide and (with ``user``) personal progress, in one query."""
-    fields = progress_annotations(campaign_id=campaign.pk, user_id=None if user is None else user.pk)
-    return progress_from(Campaign.objects.filter(pk=campaign.pk).values(**fields).get())
+    return progress_from(progress_counts(campaign_id=campaign.pk, user_id=None if user is None else user.pk))
 
 
 def campaigns_for_user(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
@@ -317,89 +408,120 @@ class Lease:
     hardness_value: float | None = None
 
 
-def hardness_value_of(*, campaign: Campaign, query_id: Any) -> Subquery | None:
-    """The query's measure in the campaign's analysis, as a scalar subquery (None when
-    the screen shows no measure)."""
+# Columns of the campaign's analysis that no screen, lease or submit reads (its run's
+# status and bookkeeping): the hot queries that select the analysis with the campaign
+# leave them out (``defer``), which saves compiling and loading them on every request.
+SCREEN_ANALYSIS_DEFERRED = tuple(
+    f"item__campaign__analysis__{name}"
+    for name in ("variant", "origin", "status", "progress_done", "progress_total", "error", "created_at", "finished_at")
+)
+
+
+def _with_hardness_value(rows: QuerySet[Any], *, campaign: Campaign, query: str) -> QuerySet[Any]:
+    """``rows`` with ``hardness_value``: the measure of their query (``query`` is the path
+    to it) in the campaign's analysis, a join on the one label of that query (reasons
+    campaigns only; the others show no measure)."""
     if campaign.kind != Campaign.REASONS or campaign.analysis_id is None:
-        return None
-    labels = HardnessLabel.objects.filter(analysis_id=campaign.analysis_id, query_id=query_id)
-    return Subquery(labels.values("value")[:1], output_field=FloatField())
+        return rows
+    label = FilteredRelation(f"{query}__hardness_labels",
+                             condition=Q(**{f"{query}__hardness_labels__analysis_id": campaign.analysis_id}))
+    return rows.annotate(screen_label=label, hardness_value=F("screen_label__value"))
+
+
+def _lease(assignment: Assignment, campaign: Campaign, user_id: int) -> Lease:
+    assignment.item.campaign = campaign  # the caller's instance, with its analysis
+    counts = progress_counts(campaign_id=campaign.pk, user_id=user_id)
+    return Lease(assignment=assignment, progress=progress_from(counts),
+                 hardness_value=getattr(assignment, "hardness_value", None))
 
 
 def _screen_assignments(*, campaign: Campaign) -> QuerySet[Assignment]:
-    """Assignments of the campaign with their item, query and passage, the progress
-    counts and the query's measure."""
-    fields = progress_annotations(campaign_id=campaign.pk, user_id=OuterRef("user_id"))
-    value = hardness_value_of(campaign=campaign, query_id=OuterRef("item__query_id"))
-    if value is not None:
-        fields["hardness_value"] = value
-    return Assignment.objects.filter(item__campaign=campaign).select_related("item__query", "item__passage").annotate(
-        **fields
-    )
-
-
-def _lease(assignment: Assignment, campaign: Campaign) -> Lease:
-    assignment.item.campaign = campaign  # the caller's instance, with its analysis
-    return Lease(
-        assignment=assignment, progress=progress_from(_counts_of(assignment)),
-        hardness_value=getattr(assignment, "hardness_value", None),
-    )
+    """Assignments of the campaign with their item, query and passage (and the query's measure)."""
+    rows = Assignment.objects.filter(item__campaign=campaign).select_related("item__query", "item__passage")
+    return _with_hardness_value(rows, campaign=campaign, query="item__query")
 
 
 def current_lease(*, campaign: Campaign, user: AbstractBaseUser, now: datetime) -> Lease | None:
     """The user's latest live lease in the campaign (after an undo, the item taken back)
-    with what the screen reads; one query, nothing written."""
+    with what the screen reads; two queries (the lease, the progress), nothing written."""
     found = (
         _screen_assignments(campaign=campaign)
         .filter(user=user, status=Assignment.LEASED, expires_at__gt=now)
         .order_by("-leased_at", "-pk").first()
     )
-    return None if found is None else _lease(found, campaign)
+    return None if found is None else _lease(found, campaign, user.pk)
+
+
+def open_lease(*, campaign_id: int, user: AbstractBaseUser, now: datetime) -> Lease | None:
+    """The user's latest live lease in an open campaign they annotate, read with the
+    campaign (and its analysis) itself: one query, and one for the progress. None when
+    there is none; the page then reads the campaign on its own (``campaign_access``)."""
+    label = FilteredRelation("item__query__hardness_labels", condition=Q(
+        item__query__hardness_labels__analysis_id=F("item__campaign__analysis_id")))
+    found = (
+        Assignment.objects.filter(item__campaign_id=campaign_id, item__campaign__status=Campaign.OPEN,
+                                  item__campaign__annotators=user, user=user, status=Assignment.LEASED,
+                                  expires_at__gt=now)
+        .select_related("item__campaign__analysis", "item__query", "item__passage")
+        .defer(*SCREEN_ANALYSIS_DEFERRED)
+        .annotate(screen_label=label, hardness_value=F("screen_label__value"))
+        .order_by("-leased_at", "-pk").first()
+    )
+    if found is None:
+        return None
+    campaign = found.item.campaign
+    counts = progress_counts(campaign_id=campaign.pk, user_id=user.pk)
+    value = found.hardness_value if campaign.kind == Campaign.REASONS else None
+    return Lease(assignment=found, progress=progress_from(counts), hardness_value=value)
 
 
 def lease_of(*, assignment_id: int, campaign: Campaign) -> Lease:
-    """An assignment of the campaign (any status) with what its screen reads; one query."""
-    return _lease(_screen_assignments(campaign=campaign).get(pk=assignment_id), campaign)
+    """An assignment of the campaign (any status) with what its screen reads; two queries."""
+    found = _screen_assignments(campaign=campaign).get(pk=assignment_id)
+    return _lease(found, campaign, found.user_id)
 
 
 def free_items(*, campaign: Campaign, user: AbstractBaseUser, now: datetime) -> QuerySet[Item]:
-    """The campaign's items the user may lease next, in lease order, each with its query
-    and passage and the counts its screen shows.
+    """The campaign's items the user may lease next, in lease order, each with its query,
+    passage and measure, and what the user's own assignment of it holds (at most an
+    expired lease of theirs, whose time spent, comment, confidence and draft are kept:
+    ``own_pk``, ``own_seconds_spent``, ``own_comment``, ``own_confidence``, ``own_draft``).
 
     Free: fewer than k completed annotations (the partial index on open items walks
-    these in order), neither done nor skipped by the user, and other people's live
-    leases leave room. Counted in the query's snapshot: the service locks the item and
-    counts the leases again before taking it.
+    these in order), the user is one of the campaign's annotators and has neither done
+    nor skipped the item, and other people's live leases leave room. Counted in the
+    query's snapshot: the service locks the item and counts the leases again before
+    taking it.
     """
+    live = (
+        Assignment.objects.filter(item=OuterRef("pk"), status=Assignment.LEASED, expires_at__gt=now)
+        .order_by().values("item_id").annotate(n=Count("pk")).values("n")
+    )
+    # Done or skipped by the user: an anti-join PostgreSQL checks item by item while it
+    # walks the open-items index in lease order (a join here let it read every item of
+    # a 10,000-item campaign first).
     finished = Assignment.objects.filter(item=OuterRef("pk"), user=user, status__in=[Assignment.DONE, Assignment.SKIPPED])
-    live = Assignment.objects.filter(item=OuterRef("pk"), status=Assignment.LEASED, expires_at__gt=now)
-    fields = progress_annotations(campaign_id=campaign.pk, user_id=user.pk)
-    value = hardness_value_of(campaign=campaign, query_id=OuterRef("query_id"))
-    if value is not None:
-        fields["hardness_value"] = value
-    return (
-        Item.objects.filter(campaign=campaign, completed_count__lt=F("overlap"))
+    rows = (
+        Item.objects.filter(campaign=campaign, campaign__annotators=user, completed_count__lt=F("overlap"))
         .filter(~Exists(finished))
-        .alias(live_leases=_count_of(live, "item_id"))
+        .annotate(mine=FilteredRelation("assignments", condition=Q(assignments__user=user)))
+        .alias(live_leases=Coalesce(Subquery(live, output_field=IntegerField()), 0))
         .filter(live_leases__lt=F("overlap") - F("completed_count"))
+        .annotate(own_pk=F("mine__pk"), own_seconds_spent=F("mine__seconds_spent"), own_comment=F("mine__comment"),
+                  own_confidence=F("mine__confidence"), own_draft=F("mine__draft"))
         .select_related("query", "passage")
-        .annotate(**fields)
         .order_by("position", "pk")
     )
+    return _with_hardness_value(rows, campaign=campaign, query="query")
 
 
-def lease_of_free_item(*, item: Item, assignment: Assignment, campaign: Campaign, submitting: bool = False) -> Lease:
-    """The Lease of a new assignment on an item read by ``free_items``. ``submitting``:
-    the user's submitted answer is written in the same statement as this lease, after
-    the counts were read, so it is counted here."""
+def lease_of_free_item(*, item: Item, assignment: Assignment, campaign: Campaign, counts: Mapping[str, Any]) -> Lease:
+    """The Lease of a new assignment on an item read by ``free_items``, with the
+    ``progress_counts`` the service read after locking it."""
     item.campaign = campaign
     assignment.item = item
-    counts = _counts_of(item)
-    counts["progress_done"] += int(submitting)
-    return Lease(
-        assignment=assignment, progress=progress_from(counts),
-        hardness_value=getattr(item, "hardness_value", None),
-    )
+    return Lease(assignment=assignment, progress=progress_from(counts),
+                 hardness_value=getattr(item, "hardness_value", None))
 
 
 @dataclass
@@ -420,6 +542,8 @@ class Screen:
     categories: list[dict[str, str]] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
     known_grades: list[dict[str, Any]] = field(default_factory=list)
+    # anchoring campaigns: the LLM's grade of the pair, None on control items
+    llm_grade: int | None = None
 
 
 def item_screen(*, lease: Lease, reveal: bool = False) -> Screen:
@@ -443,6 +567,11 @@ def item_screen(*, lease: Lease, reveal: bool = False) -> Screen:
         screen.categories = failure_categories()
         screen.reasons = _reasons(item=item, campaign=campaign, assignment=assignment, blind=blind)
         screen.evidence = _evidence(item=item, campaign=campaign, show_grades=not blind, value=lease.hardness_value)
+    elif campaign.show_llm_grade:
+        # An anchoring control: the campaign is blind but for the LLM's grade, shown on
+        # every item except the control items (which hold no LLM grade anywhere).
+        if not item.is_control:
+            screen.llm_grade = _llm_grade(item=item, campaign=campaign)
     elif not blind:
         screen.known_grades = _known_grades(item=item, campaign=campaign)
     return screen
@@ -455,10 +584,27 @@ def grade_meanings(campaign: Campaign) -> dict[int, str]:
     return {g: own.get(str(g), meaning) for g, meaning in GRADE_MEANINGS.items()}
 
 
+# The taxonomy is read by every reasons screen and changes only when staff edit it in
+# the admin: it is kept in the cache (Redis when CACHE_URL names one, else each
+# process's memory), cleared when a category is saved or deleted and after a migrate
+# or flush (annotation.apps), and read again at the latest after CATEGORIES_SECONDS.
+CATEGORIES_KEY = "annotation:failure-categories"
+CATEGORIES_SECONDS = 300
+
+
 def failure_categories() -> list[dict[str, str]]:
     """The failure taxonomy in its order, ids as strings (as the form posts them back)."""
-    return [{"id": str(pk), "name": name} for pk, name in FailureCategory.objects.order_by("position", "name")
-            .values_list("pk", "name")]
+    categories = cache.get(CATEGORIES_KEY)
+    if categories is None:
+        categories = [{"id": str(pk), "name": name}
+                      for pk, name in FailureCategory.objects.order_by("position", "name").values_list("pk", "name")]
+        cache.set(CATEGORIES_KEY, categories, CATEGORIES_SECONDS)
+    return categories
+
+
+def failure_categories_forget(**_: Any) -> None:
+    """Drop the cached taxonomy (a signal receiver: takes any arguments)."""
+    cache.delete(CATEGORIES_KEY)
 
 
 def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: bool) -> list[dict[str, Any]]:
@@ -468,9 +614,9 @@ def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: b
     their own order and no model gets the top of the list, and the model is not named.
     """
     reasons = list(
-        proposed_reasons(query_id=item.query_id, task=campaign.task)
+        proposed_reasons(query_id=item.query_id, task=campaign.task, label=campaign.reasons_label)
         .order_by("proposal__assessor__name", "proposal__label", "position", "pk")
-        .values_list("pk", "text", "category_id", "proposal__assessor__name")
+        .values_list("pk", "text", "category_id", "proposal__assessor__name", "proposal__label")
     )
     if blind:
         random.Random(f"hardq-{assignment.pk}").shuffle(reasons)
@@ -481,11 +627,14 @@ def _reasons(*, item: Item, campaign: Campaign, assignment: Assignment, blind: b
             "id": rid,
             "text": text,
             "model": None if blind else model,
+            # The pipeline label names the list's collection, subject and settings, never
+            # the model: shown in blind campaigns too.
+            "label": label,
             "suggested_category": category_id,
             "verdict": draft.get(f"verdict_{rid}", ""),
             "category": str(draft.get(f"category_{rid}", category_id or "")),
         }
-        for n, (rid, text, category_id, model) in enumerate(reasons, start=1)
+        for n, (rid, text, category_id, model, label) in enumerate(reasons, start=1)
     ]
 
 
@@ -568,6 +717,15 @@ def _evidence(*, item: Item, campaign: Campaign, show_grades: bool, value: float
     }
 
 
+def _llm_grade(*, item: Item, campaign: Campaign) -> int | None:
+    """The reference LLM's grade of the item's pair (one query)."""
+    return (
+        Judgment.objects.filter(query_id=item.query_id, passage_id=item.passage_id,
+                                assessor_id=campaign.reference_assessor_id)
+        .values_list("grade", flat=True).first()
+    )
+
+
 def _known_grades(*, item: Item, campaign: Campaign) -> list[dict[str, Any]]:
     """Official and reference-LLM grades of a pair (only shown when not blind)."""
     rows = (
@@ -589,6 +747,102 @@ def visible_assignments(*, campaign: Campaign, user: AbstractBaseUser) -> QueryS
     if not (user.is_staff or campaign.status == Campaign.CLOSED):
         qs = qs.filter(user=user)
     return qs.order_by("item__position", "user__username")
+
+
+def reason_verdicts(*, campaign: Campaign, user: AbstractBaseUser) -> dict[str, Any]:
+    """The verdicts of a reasons campaign per reason, as the labels and review pages show
+    them: every annotator's verdict and category (those the user may read: their own
+    while the campaign is open, everyone's for staff or once closed), the agreement on
+    the reason (share of annotator pairs with the same verdict), the adjudicated verdict,
+    whether the list is carried over; and the agreement per LLM category
+    (Krippendorff's alpha and Fleiss' kappa through ``analysis.agreement``).
+    Queries: 3 (verdicts, the campaign's lists, the repeated lists)."""
+    if campaign.kind != Campaign.REASONS:
+        return {"rows": [], "annotators": [], "categories": []}
+    verdicts = ReasonVerdict.objects.filter(assignment__item__campaign=campaign, assignment__status=Assignment.DONE)
+    if not (user.is_staff or campaign.status == Campaign.CLOSED):
+        verdicts = verdicts.filter(assignment__user=user)
+    records = list(verdicts.values_list(
+        "assignment__item_id", "reason_id", "assignment__user__username", "verdict", "category__name",
+        "reason__category__name", "reason__proposal__assessor__name",
+    ))
+    annotators = sorted({r[2] for r in records})
+    by_reason: dict[tuple[int, int], dict[str, tuple[str, str | None]]] = defaultdict(dict)
+    for item_id, rid, username, verdict, category, _, _ in records:
+        by_reason[(item_id, rid)][username] = (verdict, category)
+    frame = pd.DataFrame(
+        [(rid, campaign.task, model, llm_category, username, verdict, category)
+         for _, rid, username, verdict, category, llm_category, model in records],
+        columns=list(REASON_COLUMNS),
+    )
+    per_reason = reason_pair_agreement(frame) if len(frame) else pd.Series(dtype=float)
+    carried = carried_over_lists(campaign=campaign)
+    rows = []
+    items = (
+        Item.objects.filter(campaign=campaign).select_related("query")
+        .order_by("position", "pk")
+    )
+    reasons = list(
+        Reason.objects.filter(proposal__query__in=items.values("query"), proposal__task=campaign.task,
+                              proposal__label=campaign.reasons_label)
+        .order_by("proposal__assessor__name", "position", "pk")
+        .values_list("pk", "text", "proposal__query_id", "proposal__label", "category__name")
+    )
+    for item in items:
+        for rid, text, query_id, label, llm_category in reasons:
+            if query_id != item.query_id:
+                continue
+            given = by_reason.get((item.pk, rid), {})
+            value = per_reason.get(rid)
+            rows.append({
+                "item": item, "reason_id": rid, "text": text, "label": label, "llm_category": llm_category,
+                "verdicts": [{"annotator": a, "verdict": given[a][0] if a in given else None,
+                              "category": given[a][1] if a in given else None} for a in annotators],
+                "agreement": None if value is None or pd.isna(value) else float(value),
+                "final": item.final_verdicts.get(str(rid), ""),
+                "carried_over": carried.get(item.query.qid, []),
+            })
+    categories = []
+    if len(frame):
+        for name, group in frame.fillna({"category_llm": "(none)"}).groupby("category_llm"):
+            stats = verdict_agreement(group)
+            categories.append({"category": name, "reasons": stats["reasons"], "alpha": stats["alpha_nominal"],
+                               "alpha_note": stats["alpha_nominal_note"], "kappa": stats["fleiss_kappa"],
+                               "agreement": float(reason_pair_agreement(group).dropna().mean())
+                               if group["reason_id"].duplicated().any() else None})
+    return {"rows": rows, "annotators": annotators, "categories": categories}
+
+
+def campaign_anchoring(*, campaign: Campaign, n_boot: int = 1000, seed: int = 0) -> dict[str, Any] | None:
+    """The anchoring control of a campaign that shows the LLM's grade: agreement of the
+    human grades with the LLM and the official qrels, on shown and on control items, and
+    the gap (``analysis.agreement.anchoring``); None for other campaigns. Gold items are
+    left out. One query."""
+    if not campaign.show_llm_grade:
+        return None
+    pair = {"query_id": OuterRef("item__query_id"), "passage_id": OuterRef("item__passage_id")}
+    llm = Judgment.objects.filter(assessor_id=campaign.reference_assessor_id, grade__isnull=False, **pair)
+    official = Judgment.objects.filter(assessor__kind=Assessor.OFFICIAL, grade__isnull=False, **pair)
+    rows = list(
+        Assignment.objects.filter(item__campaign=campaign, status=Assignment.DONE, grade__isnull=False,
+                                  item__is_gold=False)
+        .annotate(llm_grade=Subquery(llm.values("grade")[:1]), official_grade=Subquery(official.values("grade")[:1]))
+        .filter(llm_grade__isnull=False)
+        .values_list("grade", "llm_grade", "official_grade", "item_id", "item__is_control")
+    )
+    data = np.array([(g, l_, -1 if o is None else o, i, not c) for g, l_, o, i, c in rows], dtype=np.int64).reshape(-1, 5)
+    return anchoring(human=data[:, 0], llm=data[:, 1], reference=data[:, 2], items=data[:, 3],
+                     shown=data[:, 4].astype(bool), n_boot=n_boot, seed=seed)
+
+
+def collection_anchoring(*, collection: Collection) -> list[dict[str, Any]]:
+    """The anchoring control of every campaign of the collection that has one."""
+    return [
+        {"campaign": c.pk, "name": c.name, "assessor": c.reference_assessor.name if c.reference_assessor else None,
+         "anchoring": campaign_anchoring(campaign=c)}
+        for c in Campaign.objects.filter(collection=collection, show_llm_grade=True)
+        .select_related("reference_assessor").order_by("pk")
+    ]
 
 
 def _labels_by_annotator(*, campaign: Campaign) -> tuple[dict[str, dict[Any, Any]], list[Assignment]]:
@@ -710,9 +964,32 @@ def campaign_review(*, campaign: Campaign) -> dict[str, Any]:
             {"id": rid, "text": texts.get(rid, ""), "verdicts": v, "final": d["item"].final_verdicts.get(str(rid), "")}
             for rid, v in d.get("reasons", [])
         ]
+    carried = carried_over_lists(campaign=campaign)
+    for d in disagreements:
+        d["repeated_with"] = carried.get(d["item"].query.qid, [])
     return {
         "annotators": rows,
         "pairs": pairs,
         "disagreements": disagreements,
+        "carried_over": [
+            {"item": item, "shared_with": carried[item.query.qid]}
+            for item in sorted(items.values(), key=lambda i: i.position) if item.query.qid in carried
+        ],
         "progress": campaign_progress(campaign=campaign),
+        "anchoring": campaign_anchoring(campaign=campaign),
     }
+
+
+def carried_over_lists(*, campaign: Campaign) -> dict[str, list[str]]:
+    """qid -> the other queries of the collection whose list is the same one, under the
+    reasons campaign's label (a list the reference script carried over from another
+    query is no reason for this one); empty for other campaigns."""
+    if campaign.kind != Campaign.REASONS:
+        return {}
+    out: dict[str, list[str]] = {}
+    for group in corpus_selectors.repeated_reason_lists(
+        collection=campaign.collection, task=campaign.task, label=campaign.reasons_label
+    ):
+        for qid in group["qids"]:
+            out[qid] = sorted({*out.get(qid, []), *(q for q in group["qids"] if q != qid)}, key=lambda q: (len(q), q))
+    return out

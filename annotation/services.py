@@ -14,6 +14,7 @@ inside the transaction keeps the same guarantee there: one code path for both.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,11 +22,12 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Count, Exists, F, FilteredRelation, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from analysis.models import Assessor, Collection, FailureCategory, HardnessAnalysis, Judgment, Passage, Query, Reason
+from analysis.judgments import JudgmentRow, judgments_delete, judgments_write
+from analysis.models import Assessor, Collection, FailureCategory, HardnessAnalysis, Passage, Query, Reason
 from annotation import budget_selectors, budget_services, selectors, tasks
 from annotation.models import AddedReason, Assignment, BudgetRound, Campaign, Item, LabelHistory, ReasonVerdict
 from annotation.selectors import Lease
@@ -40,6 +42,25 @@ VERDICTS = (ReasonVerdict.AGREE, ReasonVerdict.DISAGREE, ReasonVerdict.UNSURE)
 
 class AnnotationError(Exception):
     """A request the annotation rules refuse; the message is fit to show to the user."""
+
+
+class NoReasonLists(AnnotationError):
+    """No reason list of the collection and task fits a reasons campaign; ``labels``
+    are those that exist, to choose from."""
+
+    def __init__(self, message: str, *, labels: list[str]) -> None:
+        super().__init__(message)
+        self.labels = labels
+
+
+class CampaignInvalid(AnnotationError):
+    """A campaign's settings do not fit together; ``errors`` maps the input fields at
+    fault (``from_assessor``, ``limit``, ``per_query``, ``task``...) to their messages, for
+    the web form, the API's 400 body, and the command (which names its options)."""
+
+    def __init__(self, message: str, *, errors: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.errors = errors
 
 
 class NotAllowed(AnnotationError):
@@ -117,12 +138,13 @@ def _select_targets(
     from_assessor: Assessor | None,
     limit: int | None,
     pairs: Iterable[tuple[str, str]] | None,
+    per_query: int | None = None,
 ) -> list[tuple[Query, Passage | None]]:
     """The (query, passage) targets of a new campaign's items, by kind."""
     targets: list[tuple[Query, Passage | None]]
     if kind == Campaign.REASONS:
         if task not in {"h2r", "h2g", "h2j"}:
-            raise AnnotationError("a reasons campaign needs --task h2r, h2g or h2j")
+            raise CampaignInvalid("a reasons campaign needs a task", errors={"task": ["choose H2R, H2G or H2J"]})
         if analysis is None:
             analysis = selectors.latest_analysis(collection=collection, task=task)
         if analysis is None:
@@ -134,15 +156,48 @@ def _select_targets(
         targets = selectors.resolve_pairs(collection=collection, pairs=pairs)
     elif kind == Campaign.RELEVANCE:
         if from_assessor is None or not limit:
-            raise AnnotationError("a relevance campaign needs pairs or --from-assessor A --limit N")
+            errors: dict[str, list[str]] = {}
+            if from_assessor is None:
+                errors["from_assessor"] = ["choose the assessor whose disagreements with the official qrels give "
+                                           "the pairs"]
+            if not limit:
+                errors["limit"] = ["give the number of pairs to sample"]
+            raise CampaignInvalid("a relevance campaign needs its pairs, or an assessor and a number of pairs to "
+                                  "sample from its disagreements with the official qrels", errors=errors)
+        if per_query is not None and per_query < 1:
+            raise CampaignInvalid("at most M pairs per query: M must be at least 1",
+                                  errors={"per_query": ["at least 1"]})
         targets = [
             (row.query, row.passage)
-            for row in selectors.disagreement_pairs(collection=collection, assessor=from_assessor, limit=limit)
+            for row in selectors.disagreement_pairs(collection=collection, assessor=from_assessor, limit=limit,
+                                                    per_query=per_query)
         ]
     else:
         raise AnnotationError("a cascade campaign needs the relabeled (qid, docid) pairs")
     return targets
 
+
+
+def _reasons_label(*, analysis: HardnessAnalysis, chosen: str) -> str:
+    """The pipeline label whose lists a reasons campaign shows: ``chosen`` when it
+    exists on the collection and task, else the one proposed for the analysis's subject
+    (of the analysis's quantile first). No match: an error listing the labels that exist."""
+    existing = selectors.reasons_labels(collection=analysis.collection, task=analysis.task)
+    listed = ", ".join(existing) if existing else "none"
+    if chosen:
+        if chosen not in existing:
+            raise NoReasonLists(
+                f"no {analysis.task} reason list of {analysis.collection.name} has the label {chosen!r}; "
+                f"the labels that exist: {listed}", labels=existing,
+            )
+        return chosen
+    matching = selectors.reasons_labels_for(analysis=analysis)
+    if not matching:
+        raise NoReasonLists(
+            f"no {analysis.task} reason list of {analysis.collection.name} was proposed for {analysis.subject}; "
+            f"the labels that exist: {listed}", labels=existing,
+        )
+    return matching[0]
 
 
 def campaign_create(
@@ -154,8 +209,10 @@ def campaign_create(
     overlap: int = 1,
     task: str = "",
     analysis: HardnessAnalysis | None = None,
+    reasons_label: str = "",
     from_assessor: Assessor | None = None,
     limit: int | None = None,
+    per_query: int | None = None,
     pairs: Iterable[tuple[str, str]] | None = None,
     cascade_job: int | None = None,
     gold: Iterable[Mapping[str, Any]] = (),
@@ -164,6 +221,8 @@ def campaign_create(
     grade_meanings: Mapping[Any, str] | None = None,
     blind: bool = False,
     reveal_after_commit: bool = False,
+    show_llm_grade: bool = False,
+    control_share: float = 0.0,
     lease_seconds: int = 900,
     created_by: AbstractBaseUser | None = None,
     budget: budget_services.BudgetSpec | None = None,
@@ -171,7 +230,9 @@ def campaign_create(
     """Create a campaign and its items.
 
     Items: ``reasons`` takes the hard queries of ``analysis`` (default: the latest done
-    analysis of ``task`` on the collection); ``relevance`` takes ``pairs`` (qid, docid) or
+    analysis of ``task`` on the collection) and shows the reason lists of the label
+    ``reasons_label``, by default the lists proposed for the analysis's subject;
+    ``relevance`` takes ``pairs`` (qid, docid) or
     the ``limit`` judged pairs where ``from_assessor`` and the official qrels disagree
     most; ``cascade`` takes ``pairs`` or the relabeled pairs of the judges app's cascade
     job ``cascade_job`` (their passages must be in the collection). ``gold``
@@ -191,6 +252,8 @@ def campaign_create(
         raise AnnotationError("a campaign needs at least one annotator")
     if overlap > len(annotators):
         raise AnnotationError(f"overlap {overlap} needs at least {overlap} annotators, got {len(annotators)}")
+    _check_anchoring(kind=kind, from_assessor=from_assessor, show_llm_grade=show_llm_grade,
+                     control_share=control_share)
 
     first_round = _budget_first_round(kind=kind, collection=collection, from_assessor=from_assessor,
                                       limit=limit, pairs=pairs, budget=budget)
@@ -201,7 +264,7 @@ def campaign_create(
             pairs = selectors.cascade_pairs(job_id=cascade_job)
         targets = _select_targets(
             kind=kind, collection=collection, task=task, analysis=analysis, from_assessor=from_assessor,
-            limit=limit, pairs=pairs,
+            limit=limit, pairs=pairs, per_query=per_query,
         )
         gold = list(gold)
         if gold_count and kind != Campaign.REASONS:
@@ -214,17 +277,24 @@ def campaign_create(
         )
     except LookupError as exc:
         raise AnnotationError(str(exc)) from exc
-    if kind == Campaign.REASONS and analysis is None:
-        analysis = selectors.latest_analysis(collection=collection, task=task)
+    label = ""
+    if kind == Campaign.REASONS:
+        if analysis is None:
+            analysis = selectors.latest_analysis(collection=collection, task=task)
+        if analysis is None:
+            raise AnnotationError(f"no {task} hardness analysis for collection {collection.name}")
+        label = _reasons_label(analysis=analysis, chosen=reasons_label)
     if not targets:
         raise AnnotationError("the selection is empty: no items to annotate")
 
     with transaction.atomic():
         campaign = Campaign.objects.create(
             name=name, kind=kind, task=task if kind == Campaign.REASONS else "", collection=collection,
-            analysis=analysis, reference_assessor=from_assessor, overlap=overlap, guidelines=guidelines,
-            grade_meanings=meanings, blind=blind, reveal_after_commit=reveal_after_commit, lease_seconds=lease_seconds,
-            created_by=created_by,
+            analysis=analysis, reasons_label=label, reference_assessor=from_assessor, overlap=overlap,
+            guidelines=guidelines,
+            grade_meanings=meanings, blind=blind or show_llm_grade, reveal_after_commit=reveal_after_commit,
+            lease_seconds=lease_seconds, created_by=created_by, show_llm_grade=show_llm_grade,
+            control_share=control_share if show_llm_grade else 0.0,
         )
         campaign.annotators.set(annotators)
         items = [
@@ -243,6 +313,8 @@ def campaign_create(
             items.insert(min(len(items), n * step + n - 1), gold_item)
         for position, item in enumerate(items):
             item.position = position
+        if show_llm_grade:
+            _draw_control(campaign=campaign, items=items, share=control_share)
         Item.objects.bulk_create(items, batch_size=1000)
         if budget is not None and first_round is not None:
             budget_services.budget_plan_create(
@@ -291,6 +363,36 @@ def _budget_round_check_on_commit(*, campaign_id: int) -> None:
     """After a budget item's annotation commits, let the worker see whether its round
     is complete (and add the next one)."""
     transaction.on_commit(lambda: tasks.budget_round_check.delay(campaign_id))
+
+
+def _check_anchoring(*, kind: str, from_assessor: Assessor | None, show_llm_grade: bool,
+                     control_share: float) -> None:
+    """An anchoring control needs a relevance campaign, the LLM whose grade is shown, and a
+    control share from 0 to 1 (exclusive: some items must show the grade)."""
+    if not show_llm_grade:
+        if control_share:
+            raise CampaignInvalid("a control share needs the LLM's grade shown",
+                                  errors={"control_share": ["only with --show-llm-grade"]})
+        return
+    errors: dict[str, list[str]] = {}
+    if kind != Campaign.RELEVANCE:
+        errors["show_llm_grade"] = ["only relevance campaigns show an LLM's grade"]
+    if from_assessor is None or from_assessor.kind != Assessor.LLM:
+        errors["from_assessor"] = ["the LLM whose grade is shown"]
+    if not 0.0 <= control_share < 1.0:
+        errors["control_share"] = ["a share from 0 to 1 (below 1: some items show the grade)"]
+    if errors:
+        raise CampaignInvalid("an anchoring control needs a relevance campaign over an LLM assessor and a control "
+                              "share from 0 to 1", errors=errors)
+
+
+def _draw_control(*, campaign: Campaign, items: list[Item], share: float) -> None:
+    """Mark a random share of the (non-gold) items as the control, shown without the
+    LLM's grade; seeded by the campaign so the draw is reproducible."""
+    candidates = [i for i in items if not i.is_gold]
+    n = round(share * len(candidates))
+    for item in random.Random(f"hardq-control-{campaign.pk}").sample(candidates, n):
+        item.is_control = True
 
 
 def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
@@ -455,8 +557,9 @@ def _lease_free_item(
     """Lease the user's next free item (inside the caller's transaction); ``done`` is a
     just-submitted assignment whose row is written in the same statement as the lease.
 
-    Queries: the candidate, locked (with what its screen shows), the item's leases
-    counted again, one upsert; a candidate that filled up meanwhile costs two more.
+    Queries: the candidate, locked (with its query, passage and measure and the user's
+    own expired lease of it), the item's live leases counted again with the progress
+    counts, one upsert; a candidate that filled up meanwhile costs two more.
     """
     tried: list[int] = []
     for _ in range(_MAX_LEASE_ATTEMPTS):
@@ -466,23 +569,23 @@ def _lease_free_item(
         )
         if item is None:
             break
-        # The candidate's leases as of now that nobody else can lease or complete it:
-        # other people's live ones, and the user's own expired one taken again (its
-        # draft and time spent are kept).
-        leases = list(Assignment.objects.filter(item=item, status=Assignment.LEASED))
-        others = sum(1 for a in leases if a.user_id != user.pk and a.expires_at > now)
-        if item.completed_count + others >= item.overlap:
+        # Now that nobody else can lease or complete it, the candidate's live leases of
+        # other people (the first query counted them in a snapshot taken before the lock).
+        counts = selectors.progress_counts(campaign_id=campaign.pk, user_id=user.pk, leases_of=item.pk, now=now)
+        if item.completed_count + counts["live_leases"] >= item.overlap:
             tried.append(item.pk)
             continue
-        own = next((a for a in leases if a.user_id == user.pk), None)
+        own = item.own_pk is not None  # the user's expired lease, taken again: its draft and time are kept
         lease = Assignment(
             item_id=item.pk, user_id=user.pk, status=Assignment.LEASED, leased_at=now,
             expires_at=now + timedelta(seconds=campaign.lease_seconds),
-            seconds_spent=own.seconds_spent if own else 0, comment=own.comment if own else "",
-            confidence=own.confidence if own else None, draft=own.draft if own else {},
+            seconds_spent=item.own_seconds_spent if own else 0, comment=item.own_comment if own else "",
+            confidence=item.own_confidence if own else None, draft=item.own_draft if own else {},
         )
         _assignments_write([lease] if done is None else [done, lease])
-        return selectors.lease_of_free_item(item=item, assignment=lease, campaign=campaign, submitting=done is not None)
+        if done is not None:  # written with the lease, after the counts were read
+            counts["progress_done"] += 1
+        return selectors.lease_of_free_item(item=item, assignment=lease, campaign=campaign, counts=counts)
     if done is not None:
         _assignments_write([done])
     return None
@@ -533,38 +636,40 @@ def assignment_next(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment
 def _lock(*, pk: int, user: AbstractBaseUser, now: datetime, submission: Submission | None = None) -> Assignment:
     """Lock an assignment and its item in one statement (always in this order, so that
     submit and undo never wait on each other crosswise), with the item's campaign and
-    its analysis, and what a submit checks, read in the same statement: the user's
-    membership, another live lease of the user in the campaign (after an undo), the
+    its analysis, and what a submit checks, read in the same statement: another live
+    lease of the user in the campaign while they annotate it (after an undo), the
     proposed reasons the verdicts name, the categories, the user's grade of the pair."""
     campaign_id = OuterRef("item__campaign_id")
     fields: dict[str, Any] = {
-        "is_member": Exists(selectors.Membership.objects.filter(campaign_id=campaign_id, user_id=user.pk)),
         "other_lease_id": Subquery(
-            Assignment.objects.filter(item__campaign_id=campaign_id, user_id=user.pk, status=Assignment.LEASED,
-                                      expires_at__gt=now)
+            Assignment.objects.filter(item__campaign_id=campaign_id, item__campaign__annotators=user,
+                                      user_id=user.pk, status=Assignment.LEASED, expires_at__gt=now)
             .exclude(pk=OuterRef("pk")).order_by("-leased_at", "-pk").values("pk")[:1]
         ),
         "in_budget_round": Exists(BudgetRound.items.through.objects.filter(item_id=OuterRef("item_id"))),
     }
+    rows = (
+        Assignment.objects.select_for_update(of=("self", "item")).select_related("item__campaign__analysis")
+        .defer(*selectors.SCREEN_ANALYSIS_DEFERRED)
+    )
     if submission is not None:
         if submission.grade is not None:
-            fields["assessor_id"] = Subquery(
-                Assessor.objects.filter(user_id=user.pk, kind=Assessor.HUMAN).values("pk")[:1]
+            # The user's assessor and its judgment of the pair (joins, at most one row
+            # each): what judgments_write is told is stored, and the history's "before".
+            judged = "user__assessor__judgments"
+            rows = rows.select_related("user__assessor").annotate(
+                stored=FilteredRelation(judged, condition=Q(**{f"{judged}__query_id": F("item__query_id"),
+                                                               f"{judged}__passage_id": F("item__passage_id")})),
+                stored_pk=F("stored__pk"), stored_grade=F("stored__grade"), stored_valid=F("stored__valid"),
+                stored_raw=F("stored__raw_response"), stored_probabilities=F("stored__probabilities"),
             )
-            fields["previous_grade"] = Subquery(
-                Judgment.objects.filter(assessor__user_id=user.pk, assessor__kind=Assessor.HUMAN,
-                                        query_id=OuterRef("item__query_id"), passage_id=OuterRef("item__passage_id"))
-                .values("grade")[:1]
-            )
-        proposed = selectors.proposed_reasons(query_id=OuterRef("item__query_id"), task=OuterRef("item__campaign__task"))
+        proposed = selectors.proposed_reasons(query_id=OuterRef("item__query_id"), task=OuterRef("item__campaign__task"),
+                                              label=OuterRef("item__campaign__reasons_label"))
         fields["n_proposed"] = _count(proposed)
         fields["n_named"] = _count(proposed.filter(pk__in=list(submission.verdicts)))
         if submission.category_ids():
             fields["n_categories"] = _count(FailureCategory.objects.filter(pk__in=submission.category_ids()))
-    locked = (
-        Assignment.objects.select_for_update(of=("self", "item")).select_related("item__campaign__analysis")
-        .annotate(**fields).filter(pk=pk).first()
-    )
+    locked = rows.annotate(**fields).filter(pk=pk).order_by().first()
     if locked is None:
         raise NotAllowed("no such assignment")
     if locked.user_id != user.pk:
@@ -592,19 +697,29 @@ def _answer_of(assignment: Assignment) -> dict[str, Any]:
     }
 
 
-def _human_grade_write(*, assessor_id: int, query_id: int, passage_id: int, grade: int) -> None:
-    """The annotator's grade of a pair as a Judgment of their human assessor (one upsert).
-    Every human grade is written here (see ``judgments_write`` in analysis)."""
-    Judgment.objects.bulk_create(
-        [Judgment(assessor_id=assessor_id, query_id=query_id, passage_id=passage_id, grade=grade, valid=True)],
-        update_conflicts=True, unique_fields=["assessor", "query", "passage"], update_fields=["grade", "valid",
-                                                                                              "updated_at"],
-    )
+def _human_grade_write(*, current: Assignment, user: AbstractBaseUser, grade: int) -> int | None:
+    """The annotator's grade of the assignment's pair as a Judgment of their human
+    assessor, through the one write path (``analysis.judgments``, which renews the
+    assessor's label version); returns the grade it replaces. ``current`` comes from
+    ``_lock``, which read the assessor and its judgment of the pair: two statements
+    (the upsert, the label version), none when the grade is already stored so."""
+    item = current.item
+    assessor = getattr(current.user, "assessor", None)
+    stored: JudgmentRow | None = None
+    if assessor is None or assessor.kind != Assessor.HUMAN:
+        assessor = annotator_assessor(user=user)  # creates it, or refuses a name taken by a non-human
+    elif current.stored_pk is not None:
+        stored = JudgmentRow(query_id=item.query_id, passage_id=item.passage_id, grade=current.stored_grade,
+                             valid=current.stored_valid, raw_response=current.stored_raw,
+                             probabilities=current.stored_probabilities)
+    row = JudgmentRow(query_id=item.query_id, passage_id=item.passage_id, grade=grade)
+    judgments_write(assessor=assessor, rows=[row], stored={(row.query_id, row.passage_id): stored})
+    return None if stored is None else stored.grade
 
 
-def _human_grade_delete(*, assessor_id: int, query_id: int, passage_id: int) -> None:
-    """Remove the annotator's grade of a pair (undo); one statement."""
-    Judgment.objects.filter(assessor_id=assessor_id, query_id=query_id, passage_id=passage_id).delete()
+def _human_grade_delete(*, assessor: Assessor, query_id: int, passage_id: int) -> None:
+    """Remove the annotator's grade of a pair (undo), through the one write path."""
+    judgments_delete(assessor=assessor, pairs=[(query_id, passage_id)])
 
 
 @dataclass(frozen=True)
@@ -717,8 +832,10 @@ def _submit(*, assignment_id: int, user: AbstractBaseUser, submission: Submissio
             if current.in_budget_round:
                 _budget_round_check_on_commit(campaign_id=campaign.pk)
         following: Lease | None = None
-        resume = current.other_lease_id if lease_next and current.is_member else None
-        if lease_next and current.is_member and campaign.is_open and resume is None:
+        # A member's other lease (an item taken back by undo) comes first; a user who is
+        # no longer an annotator of the campaign gets no next item (free_items).
+        resume = current.other_lease_id if lease_next else None
+        if lease_next and campaign.is_open and resume is None:
             following = _lease_free_item(campaign=campaign, user=user, now=now, done=done)
         elif done is not None:
             _assignments_write([done])
@@ -739,12 +856,11 @@ def _record_answer(
     item's completed count; the caller holds the assignment's and the item's locks."""
     item = current.item
     if grade is not None:
-        assessor_id = current.assessor_id or annotator_assessor(user=user).pk
-        _human_grade_write(assessor_id=assessor_id, query_id=item.query_id, passage_id=item.passage_id, grade=grade)
+        previous = _human_grade_write(current=current, user=user, grade=grade)
         history = LabelHistory(
             user=user, action="submit", item=item, assignment=current,
             target=f"judgment {user.get_username()} q{item.query_id} p{item.passage_id}",
-            before=None if current.previous_grade is None else {"grade": current.previous_grade},
+            before=None if previous is None else {"grade": previous},
             after={"grade": grade},
         )
     else:
@@ -814,7 +930,7 @@ def assignment_undo(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment
         before = _answer_of(reopened)
         if campaign.kind in {Campaign.RELEVANCE, Campaign.CASCADE}:
             assessor = annotator_assessor(user=user)
-            _human_grade_delete(assessor_id=assessor.pk, query_id=item.query_id, passage_id=item.passage_id)
+            _human_grade_delete(assessor=assessor, query_id=item.query_id, passage_id=item.passage_id)
             target = f"judgment {assessor.name} q{item.query_id} p{item.passage_id}"
             draft: dict[str, Any] = {"grade": str(reopened.grade) if reopened.grade is not None else ""}
         else:

@@ -76,6 +76,11 @@ def annotate(request: HttpRequest, pk: int) -> HttpResponse:
     """The annotation screen: the item the user holds a lease on. Reading it changes
     nothing: without a lease the page asks for one with a POST (HTMX does it on load;
     without JavaScript the user presses Start)."""
+    lease = selectors.open_lease(campaign_id=pk, user=request.user, now=timezone.now())
+    if lease is not None:  # the user annotates this open campaign: the lease came with it
+        campaign = lease.assignment.item.campaign
+        return render(request, "annotation/annotate.html",
+                      {"campaign": campaign, "s": selectors.item_screen(lease=lease)})
     access = selectors.campaign_access(pk=pk, user=request.user)
     if access is None or not access.is_member:
         if access is not None and request.user.is_staff:  # admins follow campaigns on the review page
@@ -83,10 +88,7 @@ def annotate(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("no such campaign")
     campaign = access.campaign
     context: dict[str, Any] = {"campaign": campaign}
-    lease = selectors.current_lease(campaign=campaign, user=request.user, now=timezone.now()) if campaign.is_open else None
-    if lease is not None:
-        context["s"] = selectors.item_screen(lease=lease)
-    elif campaign.is_open:
+    if campaign.is_open:
         context["start"] = True
     else:
         context["progress"] = selectors.campaign_progress(campaign=campaign, user=request.user)
@@ -229,7 +231,8 @@ def labels(request: HttpRequest, pk: int) -> HttpResponse:
     """Done labels: the user's own while the campaign is open; everyone's once closed."""
     campaign = _campaign_for(request, pk).campaign
     rows = selectors.visible_assignments(campaign=campaign, user=request.user)
-    return render(request, "annotation/labels.html", {"campaign": campaign, "rows": rows})
+    verdicts = selectors.reason_verdicts(campaign=campaign, user=request.user)
+    return render(request, "annotation/labels.html", {"campaign": campaign, "rows": rows, "v": verdicts})
 
 
 @staff_required
@@ -237,6 +240,7 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("collection"), pk=pk)
     return render(request, "annotation/review.html",
                   {"campaign": campaign, "r": selectors.campaign_review(campaign=campaign),
+                   "v": selectors.reason_verdicts(campaign=campaign, user=request.user),
                    "budget": _budget_of(campaign)})
 
 
@@ -317,8 +321,21 @@ class CampaignForm(forms.Form):
     task = forms.ChoiceField(choices=[("", "-")] + [("h2r", "H2R"), ("h2g", "H2G"), ("h2j", "H2J")], required=False)
     analysis = forms.ModelChoiceField(HardnessAnalysis.objects.all(), required=False,
                                       help_text="default: the latest analysis of the task")
-    from_assessor = forms.ModelChoiceField(Assessor.objects.exclude(kind=Assessor.OFFICIAL), required=False)
-    limit = forms.IntegerField(min_value=1, required=False)
+    reasons_label = forms.CharField(
+        max_length=200, required=False, label="Reason lists",
+        help_text="reasons: the pipeline label of the lists to show (default: those proposed for the analysis's subject)",
+    )
+    from_assessor = forms.ModelChoiceField(
+        Assessor.objects.filter(kind__in=[Assessor.LLM, Assessor.OFFICIAL]).order_by("kind", "name"), required=False,
+        label="Sample from", help_text="the pairs where this assessor and the official qrels disagree most",
+    )
+    limit = forms.IntegerField(min_value=1, required=False, label="Number of items",
+                               help_text="relevance: pairs to sample; reasons: at most this many hard queries")
+    per_query = forms.IntegerField(min_value=1, required=False, label="At most per query",
+                                   help_text="default: the number of items over the queries with a disagreement, "
+                                             "rounded up")
+    gold = forms.IntegerField(min_value=0, required=False, initial=0, label="Gold items",
+                              help_text="pairs whose answer is the official grade, shown to every annotator")
     overlap = forms.IntegerField(min_value=1, initial=1)
     annotators = forms.ModelMultipleChoiceField(get_user_model().objects.filter(is_active=True).order_by("username"))
     guidelines = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False)
@@ -330,23 +347,50 @@ class CampaignForm(forms.Form):
     blind = forms.BooleanField(required=False)
     reveal_after_commit = forms.BooleanField(required=False)
 
+    # The fields each kind uses (the others are hidden by campaign_form.js and ignored).
+    KIND_FIELDS = {
+        "task": {"reasons"}, "analysis": {"reasons"}, "reasons_label": {"reasons"},
+        "from_assessor": {"relevance"}, "per_query": {"relevance"}, "gold": {"relevance"},
+        "grade_meanings": {"relevance"},
+    }
+
     def clean_grade_meanings(self) -> dict[str, str]:
         return _grade_lines(self.cleaned_data.get("grade_meanings") or "")
+
+    def rows(self) -> list[tuple[forms.BoundField, str]]:
+        """Each field with the kinds it belongs to (blank: every kind), for the template."""
+        return [(self[name], " ".join(sorted(self.KIND_FIELDS.get(name, set())))) for name in self.fields]
+
+    def for_kind(self) -> dict[str, Any]:
+        """The cleaned data with the fields of the other kind left out."""
+        data = dict(self.cleaned_data)
+        for name, kinds in self.KIND_FIELDS.items():
+            if data.get("kind") not in kinds:
+                data[name] = self.fields[name].to_python(None) if name != "grade_meanings" else {}
+        return data
 
 
 @staff_required
 def campaign_new(request: HttpRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
+        data = form.for_kind()
         try:
             campaign = services.campaign_create(
                 name=data["name"], kind=data["kind"], collection=data["collection"], task=data["task"] or "",
-                analysis=data["analysis"], from_assessor=data["from_assessor"], limit=data["limit"],
+                analysis=data["analysis"], reasons_label=data["reasons_label"] or "",
+                from_assessor=data["from_assessor"], limit=data["limit"], per_query=data["per_query"],
+                gold_count=data["gold"] or 0,
                 overlap=data["overlap"], annotators=list(data["annotators"]), guidelines=data["guidelines"],
                 grade_meanings=data["grade_meanings"],
                 blind=data["blind"], reveal_after_commit=data["reveal_after_commit"], created_by=request.user,
             )
+        except services.NoReasonLists as exc:
+            form.add_error("reasons_label", str(exc))
+        except services.CampaignInvalid as exc:
+            for name, problems in exc.errors.items():
+                for problem in problems:
+                    form.add_error(name if name in form.fields else None, problem)
         except services.AnnotationError as exc:
             form.add_error(None, str(exc))
         else:

@@ -72,7 +72,8 @@ def parse_args() -> argparse.Namespace:
                         "(DEBUG off), count their SQL queries, and stop")
     p.add_argument("--show-sql", action="store_true", help="with --in-process: print the SQL of the last screen "
                    "and submit with each statement's time")
-    p.add_argument("--profile", action="store_true", help="with --in-process: print a cProfile of the timed requests")
+    p.add_argument("--profile", action="store_true", help="with --in-process: print a cProfile (CPU time) of the "
+                   "timed requests; PROFILE_ONLY=screen|submit, PROFILE_SORT, PROFILE_FILTER narrow it")
     return p.parse_args()
 
 
@@ -141,7 +142,10 @@ def seed(args: argparse.Namespace) -> tuple[int, list[str]]:
             rows.append(am.RunRow(run=run, query=q, passage=p, rank=rank + 1, score=20.0 - rank))
             judgments.append(am.Judgment(query=q, passage=p, assessor=official, grade=(qi + rank) % 4))
         labels.append(am.HardnessLabel(analysis=analysis, query=q, value=0.1, hard=True))
-        proposals += [am.ReasonProposal(query=q, task="h2r", assessor=m) for m in models]
+        # a pipeline label of the collection and the analysis's subject: what a campaign over the analysis shows
+        proposals += [am.ReasonProposal(query=q, task="h2r", assessor=m, label="bench_bm25_bertscore_umbrela_0.3",
+                                        label_collection="bench", subject="bm25", settings="bertscore_umbrela",
+                                        quantile=0.3) for m in models]
     am.RunRow.objects.bulk_create(rows)
     am.Judgment.objects.bulk_create(judgments)
     am.HardnessLabel.objects.bulk_create(labels)
@@ -294,7 +298,9 @@ def in_process(args: argparse.Namespace, campaign: int, keys: list[str]) -> None
     # else the shared machine runs (PostgreSQL's own CPU is not in it).
     cpu: dict[str, list[float]] = {"screen": [], "submit": []}
     sql: dict[str, list[tuple[int, float]]] = {"screen": [], "submit": []}
-    profiler = cProfile.Profile() if args.profile else None
+    # The profile counts this thread's CPU time, not wall time: on a shared machine the
+    # waits on PostgreSQL and on other processes would otherwise hide where Python spends.
+    profiler = cProfile.Profile(time.thread_time) if args.profile else None
     rng = random.Random(1)
     clients = []
     for key in keys:

@@ -8,7 +8,9 @@ tests/analysis/memory_probe.py, which reads ``ru_maxrss`` before and after the i
 and rolls everything back (the database is left as it was). ``upload`` is a run sent to
 ``POST /api/imports/``, ``bundle`` a zip holding a dl19 qrels and run of ``--mb`` MB
 each sent to ``POST /api/imports/bundle/``, both through Django's WSGI handler with the
-body read from disk as a server reads it.
+body read from disk as a server reads it. ``qrels_probabilities`` is a qrels file of
+``--mb`` MB with ``--probabilities``, LARA's CSV of every one of its pairs (the ratio is
+to both files' size).
 
 One line per kind: the file's size, the peak RSS growth, their ratio (the goal: at most
 about 2) and the seconds the import took. Kinds with one row per query
@@ -29,24 +31,29 @@ sys.path.insert(0, str(REPO))
 
 from tests.analysis import large_files  # noqa: E402
 
-KINDS = [*large_files.LINES, "upload", "bundle"]
+KINDS = [*large_files.LINES, "qrels_probabilities", "upload", "bundle"]
 
 
 def measure(kind: str, directory: Path, size: int, n_queries: int) -> dict:
     queries = large_files.write_queries(directory / "queries.tsv", n_queries)
     options: dict[str, str] = {}
+    probabilities: Path | None = None
     if kind == "bundle":
         path = large_files.write_bundle(directory / "dl19.zip", directory / "bundle", size, n_queries)
         collection, queries_arg = "dl19", []
     else:
-        file_kind = "run" if kind == "upload" else kind
+        file_kind = {"upload": "run", "qrels_probabilities": "qrels"}.get(kind, kind)
         path = large_files.write_kind(file_kind, directory / f"{file_kind}.txt", size, n_queries)
         options = dict(large_files.OPTIONS[file_kind])
+        if kind == "qrels_probabilities":
+            probabilities = large_files.write_probabilities(directory / "probabilities.csv", path, n_queries)
+            options["probabilities"] = str(probabilities)
         if kind == "upload":
             options["kind"] = "run"
         collection = "bench"
         queries_arg = [] if kind == "queries" else ["--queries", str(queries)]
-    command = [sys.executable, str(REPO / "tests" / "analysis" / "memory_probe.py"), kind, str(path),
+    probe_kind = "qrels" if kind == "qrels_probabilities" else kind
+    command = [sys.executable, str(REPO / "tests" / "analysis" / "memory_probe.py"), probe_kind, str(path),
                "--collection", collection, *queries_arg, *(f"--option={k}={v}" for k, v in options.items())]
     done = subprocess.run(command, capture_output=True, text=True, env=os.environ)
     if done.returncode != 0:
@@ -58,6 +65,9 @@ def measure(kind: str, directory: Path, size: int, n_queries: int) -> dict:
 
         with zipfile.ZipFile(path) as archive:
             result["unpacked_bytes"] = sum(m.file_size for m in archive.infolist())
+    if probabilities is not None:
+        # Both files are the import's input: the qrels of --mb MB and their CSV.
+        result["unpacked_bytes"] = result["file_bytes"] + probabilities.stat().st_size
     path.unlink()
     return result
 
@@ -69,14 +79,14 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated, default all: " + ",".join(KINDS))
     args = parser.parse_args()
     size = int(args.mb * 2**20)
-    print(f"{'kind':<13} {'file MB':>8} {'growth MB':>10} {'growth/file':>12} {'seconds':>8}")
+    print(f"{'kind':<20} {'file MB':>8} {'growth MB':>10} {'growth/file':>12} {'seconds':>8}")
     for kind in args.kinds.split(","):
         with tempfile.TemporaryDirectory(prefix="hardq-membench-") as tmp:
             result = measure(kind, Path(tmp), size, args.queries)
         file_bytes = result.get("unpacked_bytes", result["file_bytes"])
         growth = result["after"] - result["before"]
         status = f"  (HTTP {result['status']})" if "status" in result else ""
-        print(f"{kind:<13} {file_bytes / 2**20:>8.1f} {growth / 2**20:>10.1f} {growth / file_bytes:>12.2f} "
+        print(f"{kind:<20} {file_bytes / 2**20:>8.1f} {growth / 2**20:>10.1f} {growth / file_bytes:>12.2f} "
               f"{result['seconds']:>8.1f}{status}", flush=True)
 
 

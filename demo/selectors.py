@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 
-from analysis.models import Assessor, BertScore, Collection, HardnessAnalysis, Run
+from analysis.models import Assessor, BertScore, Collection, HardnessAnalysis, ReasonProposal, Run
 from annotation.models import Campaign
 from demo.accounts import DEMO_ANNOTATORS, DEMO_MARK
 
@@ -33,6 +33,18 @@ def demo_h2g_subjects(*, collection: Collection) -> list[str]:
 def demo_has_analysis(*, collection: Collection, task: str, subject: str) -> bool:
     """Whether an analysis of this task and subject exists (a re-run of the demo adds none)."""
     return HardnessAnalysis.objects.filter(collection=collection, task=task, subject=subject).exists()
+
+
+def demo_campaign_analysis(*, collection: Collection, task: str = "h2r") -> HardnessAnalysis | None:
+    """The analysis the demo's reasons campaign is built on: the latest done one of a
+    subject the reason lists were proposed for (BM25 in the fixtures), so that every
+    item shows the reasons proposed for the run it shows."""
+    subjects = ReasonProposal.objects.filter(query__collection=collection, task=task).values("subject")
+    return (
+        HardnessAnalysis.objects.filter(collection=collection, task=task, status=HardnessAnalysis.DONE,
+                                        subject__in=subjects)
+        .order_by("subject", "-created_at", "-pk").first()
+    )
 
 
 def demo_has_campaign(*, collection: Collection) -> bool:

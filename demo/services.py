@@ -169,10 +169,12 @@ def demo_h2g_run(*, collection: Collection, generator: str, say: Say) -> None:
 
 
 def demo_campaign_create(*, collection: Collection, say: Say) -> None:
-    """A reasons (H2R) campaign on the collection for the demo annotators, each item seen by all."""
+    """A reasons (H2R) campaign on the collection for the demo annotators, each item seen
+    by all, over the analysis of the run the reasons were proposed for (BM25)."""
     annotators = selectors.demo_annotators()
     campaign = annotation_services.campaign_create(
         name=f"{collection.name} reasons h2r", kind="reasons", task="h2r", collection=collection,
+        analysis=selectors.demo_campaign_analysis(collection=collection),
         annotators=annotators, overlap=len(annotators),
     )
     say(f"  campaign {campaign.pk} '{campaign.name}': k={campaign.overlap}, {len(annotators)} annotators")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from analysis.importers.naming import reasons_label_parts
 from analysis.judgments import JudgmentRow, judgments_write
 from analysis.models import Generation, PairwisePreference, Passage, Query, Reason, ReasonProposal
 from judges import parsing
@@ -279,13 +280,15 @@ class ReasonsHandler(Handler):
     def write(self, runner, finished):
         task = runner.job.item_spec.get("task", "h2r")
         label = runner.job.item_spec.get("label", "")
+        parts = reasons_label_parts(label)
         done = [s for s in finished if s.status == LLMJobItem.DONE]
         if not done:
             return
         ReasonProposal.objects.bulk_create(
             [
                 ReasonProposal(query=s.context["query"], task=task, assessor_id=runner.job.assessor_id, label=label,
-                               raw_response=s.result["raw"])
+                               label_collection=parts.collection, subject=parts.subject, settings=parts.settings,
+                               quantile=parts.quantile, raw_response=s.result["raw"])
                 for s in done
             ],
             update_conflicts=True, unique_fields=["query", "task", "assessor", "label"], update_fields=["raw_response"],

@@ -98,6 +98,16 @@ def browser_login(page, live_server, username: str, password: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
+# --- the cache: nothing a test cached (the screens' taxonomy, throttle counters) leaks
+# into the next test, whose database was rolled back ------------------------------------
+@pytest.fixture(autouse=True)
+def empty_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 # --- Celery: tests run tasks in-process unless they ask for the real broker ------------
 @pytest.fixture(scope="session", autouse=True)
 def celery_tasks_in_process():

@@ -368,15 +368,6 @@ def iter_hard_queries(src: SourceFile, *, progress: bool = False) -> tuple[str, 
 
 
 # --- grade probabilities (LARA's CSV) --------------------------------------------
-@dataclass(slots=True)
-class ProbabilityRecord:
-    line: int
-    qid: str
-    docid: str
-    annotation: int | None
-    probabilities: list[float]  # index = grade, one per grade of the scale
-
-
 # A row's probabilities must sum to 1 within this much (rounding in the file).
 PROBABILITY_SUM_TOLERANCE = 1e-6
 # Binary files may name their columns by answer instead of by grade.
@@ -409,14 +400,19 @@ def _probability_columns(src: SourceFile, line: int, header: list[str], scale: s
     return grades
 
 
-def parse_probabilities(src: SourceFile, *, scale: str, progress: bool = False) -> list[ProbabilityRecord]:
-    """LARA's CSV of an assessor's grade probabilities, one pair per row.
+def iter_probabilities(
+    src: SourceFile, *, scale: str, progress: bool = False
+) -> Iterator[tuple[int, str, str, int | None, list[float]]]:
+    """LARA's CSV of an assessor's grade probabilities, one pair per row: yields
+    ``(line, qid, docid, annotation or None, probabilities)``, the probabilities one per
+    grade of the scale (index = grade).
 
     A header is required: ``topic_id``, ``doc_id``, optionally ``annotation``, and one
     ``prob_<grade>`` column per grade (grades of the scale; a grade without a column
     has probability 0); a binary file may name them ``prob_yes``/``prob_no``. Each
-    row's probabilities are finite, non-negative and sum to 1 within 1e-6; a pair
-    appears once. The records carry one probability per grade of the scale.
+    row's probabilities are finite, non-negative and sum to 1 within 1e-6. Each row is
+    checked on its own and nothing is kept, so a file of any size streams: that a pair
+    appears once, and only pairs of the qrels, the importer checks on its staged rows.
     """
     n_grades = len(SCALES[scale])
     rows = src.lines(progress=progress)
@@ -430,8 +426,6 @@ def parse_probabilities(src: SourceFile, *, scale: str, progress: bool = False) 
     grades = _probability_columns(src, header_line, header, scale)
     qid_at, docid_at = header.index("topic_id"), header.index("doc_id")
     annotation_at = header.index("annotation") if "annotation" in header else None
-    records: list[ProbabilityRecord] = []
-    seen: dict[tuple[str, str], int] = {}
     for line, text in rows:
         cells = [cell.strip() for cell in next(csv.reader([text]))]
         if len(cells) != len(header):
@@ -452,8 +446,4 @@ def parse_probabilities(src: SourceFile, *, scale: str, progress: bool = False) 
         total = math.fsum(probabilities)
         if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
             raise ImportFileError(src.name, line, f"the probabilities sum to {total:.10g}, not 1 (± 1e-6)")
-        first = seen.setdefault((qid, docid), line)
-        if first != line:
-            raise ImportFileError(src.name, line, f"duplicate pair ({qid}, {docid}) (first on line {first})")
-        records.append(ProbabilityRecord(line, qid, docid, annotation, probabilities))
-    return records
+        yield line, qid, docid, annotation, probabilities

@@ -20,6 +20,7 @@ docids need not exist: an unknown docid becomes ``Passage(text=None)``.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -33,16 +34,10 @@ from analysis.importers import formats
 from analysis.bulk_writes import insert_rows
 from analysis.importers.errors import ImportFileError
 from analysis.importers.limits import collection_name_problem, name_problem
-from analysis.importers.naming import model_from_name
+from analysis.importers.naming import model_from_name, reasons_label_parts
 from analysis.importers.staging import Staging, table
 from analysis.importers.reading import SourceFile
-from analysis.judgments import (
-    AssessorConflict,
-    JudgmentRow,
-    assessor_get_or_create,
-    judgments_write,
-    judgments_write_staged,
-)
+from analysis.judgments import AssessorConflict, assessor_get_or_create, judgments_write_staged
 from analysis.models import (
     Assessor,
     BertScore,
@@ -80,6 +75,8 @@ class ImportReport:
     deleted: int = 0  # rows of the earlier import removed by replace
     new_passages: int = 0  # docids without text, kept as Passage(text=None)
     notes: list[str] = field(default_factory=list)
+    # reasons: the lists that appear for several queries under one label ({label, qids})
+    repeated_reason_lists: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The report as plain data (for an API response or JSON output)."""
@@ -353,7 +350,7 @@ class PassagesImporter(Importer):
 class QrelsImporter(Importer):
     """TREC qrels of one assessor: official NIST qrels, an LLM judge, a human.
 
-    With ``probabilities`` (LARA's CSV, ``formats.parse_probabilities``) the judgments
+    With ``probabilities`` (LARA's CSV, ``formats.iter_probabilities``) the judgments
     of the import also get the assessor's probability of each grade: the qrels give
     the grades, the CSV the probabilities of some or all of its pairs. A CSV row naming
     a pair the qrels do not have, or whose ``annotation`` is not the qrels' grade of
@@ -369,9 +366,7 @@ class QrelsImporter(Importer):
         if scale not in formats.SCALES:
             raise ValueError(f"unknown scale {scale!r}")
         self.probabilities_src = probabilities
-        self.stage: Staging | None = None  # the rows, staged, when no probabilities file is given
-        self.column2: str | None = None
-        self.probabilities: dict[tuple[str, str], list[float]] = {}
+        self.probabilities_stage: Staging | None = None
         self.assessor_name = assessor
         self.scale = scale
         self.assessor_kind = assessor_kind or (Assessor.OFFICIAL if assessor == "official" else Assessor.LLM)
@@ -399,24 +394,13 @@ class QrelsImporter(Importer):
             raise ImportFileError(self.probabilities_src.name, None, "empty")
 
     def parse(self) -> None:
-        if self.probabilities_src is None:
-            self.parse_staged()
-            return
-        # With a probabilities file the pairs are matched in memory (LARA's files are small).
-        self.records, self.column2 = formats.parse_qrels(self.src, scale=self.scale, progress=self.progress)
-        self.report.rows = len(self.records)
-        if self.probabilities_src is not None:
-            self.probabilities = self.parse_probabilities(self.probabilities_src)
-            self.report.notes.append(f"{len(self.probabilities)} of {len(self.records)} judgments with probabilities")
-
-    def parse_staged(self) -> None:
         # The rows go to a staging table (see ``staging``), as a run's: the memory of a
-        # qrels import stays flat whatever the file.
+        # qrels import stays flat whatever the file. So does the probabilities file's.
         self.stage = Staging("hardq_stage_qrels", [
             ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID),
             ("docid", "varchar(%d)" % formats.MAX_DOCID), ("grade", "smallint"),
         ])
-        self.column2 = None
+        self.column2: str | None = None
         mixed = False
 
         def rows() -> Iterator[tuple[int, str, str, int]]:
@@ -430,81 +414,80 @@ class QrelsImporter(Importer):
                 yield line, qid, docid, grade
 
         self.report.rows = self.stage.load(rows())
-
-    def check_staged(self, stage: Staging) -> None:
-        assert self.collection is not None
-        repeat = stage.first_repeat(["qid", "docid"])
+        # A repeated pair is the file's fault, found before the probabilities file is read
+        # (whose rows are checked against the qrels' pairs, one each).
+        repeat = self.stage.first_repeat(["qid", "docid"])
         if repeat:
             line, qid, docid, first = repeat
             raise self.error(line, f"duplicate judgment of ({qid}, {docid}) (first on line {first})")
-        unknown = stage.first_unknown_qid(self.collection.id)
-        if unknown:
-            raise self.error(
-                unknown[0],
-                f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
+        if self.probabilities_src is not None:
+            with_probabilities = self.parse_probabilities(self.probabilities_src)
+            self.report.notes.append(f"{with_probabilities} of {self.report.rows} judgments with probabilities")
+
+    def parse_probabilities(self, src: SourceFile) -> int:
+        """Stage the probabilities file (as the qrels are) and check it against the staged
+        qrels: each pair once, a pair of the qrels, its ``annotation`` (when given) the
+        qrels' grade. Returns its number of rows."""
+        self.probabilities_stage = Staging("hardq_stage_probabilities", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID),
+            ("docid", "varchar(%d)" % formats.MAX_DOCID), ("annotation", "smallint"),
+            ("probabilities", "text"),  # JSON, as judgments_write_staged reads it
+        ])
+        staged = self.probabilities_stage.load(
+            (line, qid, docid, annotation, json.dumps(probabilities))
+            for line, qid, docid, annotation, probabilities in formats.iter_probabilities(
+                src, scale=self.scale, progress=self.progress
             )
-
-    def write_staged(self, stage: Staging, source: ImportSource) -> None:
-        assert self.collection is not None
-        self.report.new_passages += stage.add_missing_passages(self.collection.id)
-        written = judgments_write_staged(
-            assessor=self.assessor, stage=stage.name, collection_id=self.collection.id, source=source,
-            replace=self.replace,
         )
-        stage.drop()
-        self.report.created = written.created
-        self.report.updated = written.updated
-        self.report.unchanged = written.unchanged
-        self.report.deleted = written.deleted
-
-    def parse_probabilities(self, src: SourceFile) -> dict[tuple[str, str], list[float]]:
-        grades = {(r.qid, r.docid): r.grade for r in self.records}
-        out: dict[tuple[str, str], list[float]] = {}
-        for row in formats.parse_probabilities(src, scale=self.scale, progress=self.progress):
-            pair = (row.qid, row.docid)
-            if pair not in grades:
-                raise ImportFileError(
-                    src.name, row.line, f"unknown pair ({row.qid}, {row.docid}): not in {self.src.basename}"
-                )
-            if row.annotation is not None and row.annotation != grades[pair]:
-                raise ImportFileError(
-                    src.name, row.line,
-                    f"annotation {row.annotation} of ({row.qid}, {row.docid}) is not its grade {grades[pair]} "
-                    f"in {self.src.basename}",
-                )
-            out[pair] = row.probabilities
-        return out
+        repeat = self.probabilities_stage.first_repeat(["qid", "docid"])
+        if repeat:
+            line, qid, docid, first = repeat
+            raise ImportFileError(src.name, line, f"duplicate pair ({qid}, {docid}) (first on line {first})")
+        # The first row (in file order) naming no pair of the qrels, or another grade.
+        wrong = self.probabilities_stage.first(
+            f"SELECT ps.line, ps.qid, ps.docid, ps.annotation, s.grade FROM {{stage}} AS ps "
+            f"LEFT JOIN {self.stage.name} AS s ON s.qid = ps.qid AND s.docid = ps.docid "
+            "WHERE s.line IS NULL OR (ps.annotation IS NOT NULL AND ps.annotation <> s.grade) ORDER BY ps.line LIMIT 1"
+        )
+        if wrong:
+            line, qid, docid, annotation, grade = wrong
+            if grade is None:
+                raise ImportFileError(src.name, line, f"unknown pair ({qid}, {docid}): not in {self.src.basename}")
+            raise ImportFileError(
+                src.name, line,
+                f"annotation {annotation} of ({qid}, {docid}) is not its grade {grade} in {self.src.basename}",
+            )
+        return staged
 
     def recorded_options(self) -> dict[str, Any]:
         # export_qrels writes the second column back as the file had it (Q0 or 0).
         return {"column2": self.column2} if self.column2 is not None else {}
 
     def check(self) -> None:
-        if self.stage is not None:
-            self.check_staged(self.stage)
-        else:
-            self.qids = self.query_ids()
-            self.require_queries(self.records, self.qids)
+        assert self.collection is not None
+        unknown = self.stage.first_unknown_qid(self.collection.id)
+        if unknown:
+            raise self.error(
+                unknown[0],
+                f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
+            )
         self.assessor = self.llm_assessor(self.assessor_name, kind=self.assessor_kind, scale=self.scale, model=self.model)
 
     def delete_previous(self, source: ImportSource) -> int:
-        return 0  # judgments_write(_staged)(replace=True) drops the earlier import's rows the file no longer has
+        return 0  # judgments_write_staged(replace=True) drops the earlier import's rows the file no longer has
 
     def write(self, source: ImportSource) -> None:
-        if self.stage is not None:
-            self.write_staged(self.stage, source)
-            return
-        pids = self.passage_ids({r.docid for r in self.records})
-        written = judgments_write(
-            assessor=self.assessor,
-            rows=(
-                JudgmentRow(query_id=self.qids[r.qid], passage_id=pids[r.docid], grade=r.grade,
-                            probabilities=self.probabilities.get((r.qid, r.docid)))
-                for r in self.records
-            ),
-            source=source,
+        assert self.collection is not None
+        self.report.new_passages += self.stage.add_missing_passages(self.collection.id)
+        probabilities = self.probabilities_stage
+        written = judgments_write_staged(
+            assessor=self.assessor, stage=self.stage.name, collection_id=self.collection.id, source=source,
+            probabilities_stage=probabilities.name if probabilities is not None else None,
             replace=self.replace,
         )
+        self.stage.drop()
+        if probabilities is not None:
+            probabilities.drop()
         self.report.created = written.created
         self.report.updated = written.updated
         self.report.unchanged = written.unchanged
@@ -917,6 +900,37 @@ class ReasonsImporter(Importer):
             listed = ", ".join(f"{name} ({n})" for name, n in skipped)
             self.report.notes.append(f"skipped rows of collections not in the database: {listed}")
         self.assessor = self.llm_assessor(self.assessor_name, model=model_from_name(self.assessor_name))
+        self._warn_repeated_lists()
+
+    def _warn_repeated_lists(self) -> None:
+        """The same list for several queries under one label: the reference script
+        carried a query's list into the next query. Imported as is, and reported."""
+        # On the stage: the kept lines (a known query) with at least one reason, grouped by
+        # label and list; a group of more than one query is a list carried over.
+        listed_lines = (
+            "SELECT s.label, s.raw, s.qid FROM {stage} AS s WHERE s.pos = -1 AND s.query_id IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM {stage} AS x WHERE x.line = s.line AND x.pos >= 0)"
+        )
+        rows = self.stage.fetch(
+            f"SELECT l.label, l.raw, l.qid FROM ({listed_lines}) AS l JOIN (SELECT g.label, g.raw FROM "
+            f"({listed_lines}) AS g GROUP BY g.label, g.raw HAVING COUNT(DISTINCT g.qid) > 1) AS r "
+            "ON r.label = l.label AND r.raw = l.raw"
+        )
+        groups: dict[tuple[str, str], set[str]] = {}
+        for label, raw, qid in rows:
+            groups.setdefault((label, raw), set()).add(qid)
+        repeated = sorted(
+            ({"label": label, "qids": sorted(qids, key=lambda q: (len(q), q))} for (label, _), qids in groups.items()),
+            key=lambda g: (g["label"], g["qids"]),
+        )
+        self.report.repeated_reason_lists = repeated
+        if repeated:
+            queries = sum(len(g["qids"]) for g in repeated)
+            listed = "; ".join(f"{g['label']}: {', '.join(g['qids'])}" for g in repeated)
+            self.report.notes.append(
+                f"warning: {len(repeated)} reason lists appear for several queries under one label "
+                f"({queries} queries; carried over from another query?): {listed}"
+            )
 
     def delete_previous(self, source: ImportSource) -> int:
         return ReasonProposal.objects.filter(source=source).delete()[1].get("analysis.ReasonProposal", 0)
@@ -953,14 +967,23 @@ class ReasonsImporter(Importer):
             f"DELETE FROM {reasons} WHERE proposal_id IN (SELECT proposal_id FROM {{stage}} WHERE state = 'changed')"
         )
         created = self.stage.execute(
-            f"INSERT INTO {proposals} (query_id, task, assessor_id, label, raw_response, source_id, created_at) "
-            "SELECT s.query_id, %s, %s, s.label, s.raw, %s, %s FROM {stage} AS s "
+            f"INSERT INTO {proposals} (query_id, task, assessor_id, label, label_collection, subject, settings, "
+            "quantile, raw_response, source_id, created_at) "
+            "SELECT s.query_id, %s, %s, s.label, '', '', '', NULL, s.raw, %s, %s FROM {stage} AS s "
             "WHERE s.pos = -1 AND s.query_id IS NOT NULL AND s.proposal_id IS NULL",
             [self.task, self.assessor.id, source.id, connection.ops.adapt_datetimefield_value(timezone.now())],
         )
         # The proposals just created: the match must know them (and the stage its new ids).
         self.stage.analyze(ReasonProposal)
         self.stage.execute(match, ["new", *mine])
+        # The new lists' label parts: labels are few, so one UPDATE per distinct label.
+        for (label,) in self.stage.fetch("SELECT DISTINCT label FROM {stage} WHERE state = 'new'"):
+            parts = reasons_label_parts(label)
+            self.stage.execute(
+                f"UPDATE {proposals} SET label_collection = %s, subject = %s, settings = %s, quantile = %s "
+                f"WHERE id IN (SELECT proposal_id FROM {{stage}} WHERE state = 'new' AND label = %s)",
+                [parts.collection, parts.subject, parts.settings, parts.quantile, label],
+            )
         self.stage.analyze()
         self.stage.execute(
             f"INSERT INTO {reasons} (proposal_id, {position}, {text}) "

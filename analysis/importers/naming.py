@@ -32,7 +32,11 @@ dlNN_bert_score_<short>.json                  bertscore    the bundle's generato
 bert_score_dlNN_reason_expansion_<short>.json bertscore    the same, setting reason_expansion
 dlNN.json                                     pairwise     pairwise_llm (the file names no LLM)
 original.reasons.<model>.<task>.all.txt       reasons      <model>, task h2r / h2g / h2j; rows of
-                                                           collections not in the database skipped
+                                                           collections not in the database skipped;
+                                                           each row's label <collection>_<subject>_
+                                                           <settings>_<quantile> names what the list
+                                                           was proposed for (dl19_distilbert-tas-b_
+                                                           bertscore_umbrela_0.3: tas-b, as for runs)
 <task>_hard_to_*_dlNN.csv                     hard CSV     subject bm25, quantile 0.3 (the reference
                                                            script's BM25 run)
 LLM assessors are kind llm with model = <model> with the tag's colon restored
@@ -83,6 +87,43 @@ def system_name(middle: str) -> str:
         if needle in low:
             return name
     return middle.strip(".-_") or "run"
+
+
+@dataclass(frozen=True)
+class ReasonsLabel:
+    """The parts of a reason list's pipeline label (``dl19_bm25_bertscore_umbrela_0.3``).
+
+    ``subject`` is the system, generator or judge the list was proposed for, resolved
+    to HardQ's names as run files are (``distilbert-tas-b`` -> ``tas-b``); a part the
+    label does not hold is empty (``quantile`` None)."""
+
+    raw: str
+    collection: str = ""
+    subject: str = ""
+    settings: str = ""
+    quantile: float | None = None
+
+
+def reasons_label_parts(label: str) -> ReasonsLabel:
+    """Split a pipeline label into collection, subject, settings and quantile.
+
+    The reference pipeline writes ``<collection>_<subject>_<settings...>_<quantile>``;
+    a label without a trailing number has no quantile, one of a single part only a
+    collection."""
+    parts = label.strip().split("_")
+    if not parts or not parts[0]:
+        return ReasonsLabel(raw=label)
+    quantile: float | None = None
+    if len(parts) > 2:
+        try:
+            quantile = float(parts[-1])
+        except ValueError:
+            quantile = None
+        else:
+            parts = parts[:-1]
+    subject = system_name(parts[1]) if len(parts) > 1 and parts[1] else ""
+    return ReasonsLabel(raw=label, collection=parts[0].lower(), subject=subject,
+                        settings="_".join(parts[2:]), quantile=quantile)
 
 
 def recognise(path: Path) -> Recognised:

@@ -61,7 +61,7 @@ def qrels_import(*, collection: str, assessor: str = "official", scale: str = "g
 
     ``probabilities_*`` (a path, a stream or bytes, as the qrels) is LARA's CSV of the
     assessor's grade probabilities of pairs of these qrels, stored with their judgments
-    (``formats.parse_probabilities``, ``kinds.QrelsImporter``)."""
+    (``formats.iter_probabilities``, ``kinds.QrelsImporter``)."""
     options = locals()
     given = [options.pop(k) for k in ("probabilities_path", "probabilities_file", "probabilities_data")]
     probabilities_filename = options.pop("probabilities_filename")

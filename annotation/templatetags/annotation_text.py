@@ -1,12 +1,14 @@
 """Template filters of the annotation pages."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from xml.etree.ElementTree import Element
 
+import ftfy
 import markdown
 from django import template
-from django.utils.html import escape
+from django.utils.html import escape, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
@@ -40,3 +42,46 @@ def guidelines_html(text: str) -> SafeString:
     """
     html = markdown.markdown(escape(text or ""), extensions=[_NoRawHtml()])
     return mark_safe(html)  # noqa: S308 - built from escaped source, links filtered
+
+
+@register.filter
+def shown_text(text: str | None) -> SafeString:
+    """A stored text as the screen shows it: mojibake repaired by ftfy (``â€“`` -> ``–``),
+    with the raw text beside it (hidden until the reader toggles it) when the two differ.
+    The stored text is never changed; both are escaped."""
+    if text is None:
+        return mark_safe("")
+    fixed = ftfy.fix_text(text)
+    if fixed == text:
+        return escape(text)
+    return mark_safe(
+        f'<span class="text-fixed" title="repaired for reading (t shows the raw text)">{escape(fixed)}</span>'
+        f'<span class="text-raw">{escape(text)}</span>'
+    )
+
+
+@register.filter
+def share_ci(value: float | None, interval: list[float] | None) -> str:
+    """A figure rounded for reading with its 95% interval: ``0.72 [0.61, 0.80]``; – when undefined."""
+    if value is None:
+        return "–"
+    text = f"{value:.2f}"
+    if interval:
+        text += f" [{interval[0]:.2f}, {interval[1]:.2f}]"
+    return text
+
+
+@lru_cache(maxsize=8)
+def _category_menu(categories: tuple[tuple[str, str], ...]) -> str:
+    return format_html_join("", '<option value="{}">{}</option>', categories)
+
+
+@register.simple_tag
+def category_options(categories: Iterable[Mapping[str, str]], selected: str = "") -> SafeString:
+    """The ``<option>``s of a failure-category menu with ``selected`` (an id as a string)
+    marked. The menu is escaped once per taxonomy, not once per reason and category; an
+    id is digits, so its ``value="…"`` attribute names exactly one option."""
+    menu = _category_menu(tuple((c["id"], c["name"]) for c in categories))
+    if selected:
+        menu = menu.replace(f'<option value="{selected}">', f'<option value="{selected}" selected>', 1)
+    return mark_safe(menu)  # noqa: S308 - built by format_html_join from escaped names

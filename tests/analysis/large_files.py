@@ -74,6 +74,29 @@ def qrels_lines(n_queries: int) -> Iterator[str]:
         yield f"{qid} 0 {docid} {index % 4}\n"
 
 
+def probabilities_lines(n_queries: int) -> Iterator[str]:
+    """LARA's CSV of grade probabilities for the pairs of ``qrels_lines``, in its order
+    (the annotation is the qrels' grade); probabilities in twentieths, so they sum to 1."""
+    rng = random.Random(9)
+    yield "topic_id,doc_id,annotation,prob_0,prob_1,prob_2,prob_3\n"
+    for qid, docid, index in _pairs(n_queries):
+        cuts = sorted(rng.randrange(21) for _ in range(3))
+        twentieths = [cuts[0], cuts[1] - cuts[0], cuts[2] - cuts[1], 20 - cuts[2]]
+        yield f"{qid},{docid},{index % 4}," + ",".join(str(t / 20) for t in twentieths) + "\n"
+
+
+def write_probabilities(path: Path, qrels: Path, n_queries: int) -> Path:
+    """The probabilities CSV of every pair of ``qrels`` (a ``write_kind("qrels", ...)`` file)."""
+    with qrels.open("rb") as lines:
+        n_pairs = sum(1 for _ in lines)
+    with path.open("w", encoding="utf-8") as out:
+        for number, line in enumerate(probabilities_lines(n_queries)):
+            if number > n_pairs:
+                break
+            out.write(line)
+    return path
+
+
 def run_lines(n_queries: int) -> Iterator[str]:
     rng = random.Random(4)
     for qid, docid, index in _pairs(n_queries):

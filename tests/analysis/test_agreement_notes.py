@@ -80,7 +80,7 @@ def test_the_queries_with_the_most_differing_pairs_come_first():
     ref = np.array([0, 0, 1, 1, 2, 3, 3])
     other = np.array([0, 1, 1, 1, 0, 0, 0])
     queries = np.array([7, 7, 8, 8, 9, 9, 9])
-    assert agreement.disagreement_by_query(ref, other, queries) == [
+    assert agreement.pair_agreement(ref, other, queries, n_boot=0, by_query=True).disagreement_by_query == [
         {"query_id": 9, "pairs": 3, "differing": 3},
         {"query_id": 7, "pairs": 2, "differing": 1},
     ]

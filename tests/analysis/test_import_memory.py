@@ -4,8 +4,9 @@ Each case generates a valid file (tests/analysis/large_files.py) and imports it 
 process of its own (tests/analysis/memory_probe.py, against the test database, rolled
 back), which reads ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` before and after. A
 50 MB run goes through ``manage.py import_run``'s command, a 20 MB qrels file through
-``import_qrels``'s (before it was staged, a qrels import took 34 times its size), 10 MB
-BERTScore and reasons files through theirs (before: 12 and 15 times),
+``import_qrels``'s (before it was staged, a qrels import took 34 times its size), a
+qrels file with its probabilities CSV (``--probabilities``, staged too) through the same
+command, 10 MB BERTScore and reasons files through theirs (before: 12 and 15 times),
 and a bundle whose zipped members are large through ``POST /api/imports/bundle/``.
 The figures for every importer are in BENCHMARKS.md (bench/import_memory_bench.py).
 """
@@ -68,6 +69,19 @@ def test_a_large_file_raises_peak_memory_by_at_most_twice_its_size(tmp_path, kin
     rows = staged_rows(kind, path)
     assert f"{rows} rows read, {rows} created" in result["output"]
     assert growth(result) <= 2 * size, f"{growth(result) / MB:.0f} MB for a {size / MB:.0f} MB file"
+
+
+def test_a_qrels_file_with_its_probabilities_raises_peak_memory_by_at_most_twice_their_size(tmp_path):
+    """``import_qrels --probabilities``: the CSV is staged as the qrels are (one row per pair)."""
+    queries = large_files.write_queries(tmp_path / "queries.tsv", N_QUERIES)
+    qrels = large_files.write_kind("qrels", tmp_path / "qrels.txt", 5 * MB, N_QUERIES)
+    csv = large_files.write_probabilities(tmp_path / "probabilities.csv", qrels, N_QUERIES)
+    result = probe("qrels", qrels, queries=queries, options={"probabilities": str(csv)})
+    size = qrels.stat().st_size + csv.stat().st_size
+    lines = sum(1 for _ in qrels.open("rb"))
+    assert f"{lines} rows read, {lines} created" in result["output"]
+    assert f"{lines} of {lines} judgments with probabilities" in result["output"]
+    assert growth(result) <= 2 * size, f"{growth(result) / MB:.0f} MB for {size / MB:.0f} MB of files"
 
 
 def test_a_bundle_of_large_members_raises_the_servers_peak_memory_by_at_most_twice_its_unpacked_size(tmp_path):

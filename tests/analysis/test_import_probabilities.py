@@ -63,6 +63,23 @@ def test_the_probabilities_are_stored_on_the_judgments_of_the_import(mini):
     }
 
 
+def test_a_re_import_compares_the_stored_probabilities(mini):
+    import_qrels(mini / "qrels.txt", "--assessor", "lara-llm", "--probabilities", str(mini / "probs.csv"))
+    # --replace reads both files again: the same probabilities leave every judgment alone.
+    again = import_qrels(mini / "qrels.txt", "--assessor", "lara-llm", "--probabilities", str(mini / "probs.csv"),
+                         "--replace")
+    assert "0 created, 0 updated, 3 unchanged" in again
+    # One probability changed: that judgment only. The qrels without the CSV: none left.
+    (mini / "probs3.csv").write_text(CSV.replace("0.0,0.05,0.15,0.8", "0.0,0.05,0.25,0.7"))
+    changed = import_qrels(mini / "qrels.txt", "--assessor", "lara-llm", "--probabilities", str(mini / "probs3.csv"))
+    assert "0 created, 1 updated, 2 unchanged" in changed
+    assert stored("lara-llm")[("2", "d3")] == (3, [0.0, 0.05, 0.25, 0.7])
+    without = import_qrels(mini / "qrels.txt", "--assessor", "lara-llm", "--replace")
+    assert "0 created, 2 updated, 1 unchanged" in without
+    assert "with probabilities" not in without
+    assert all(p is None for _, p in stored("lara-llm").values())
+
+
 def test_binary_probabilities_by_answer(mini):
     (mini / "binary.txt").write_text("1 Q0 d1 1\n1 Q0 d2 0\n")
     (mini / "binary.csv").write_text("topic_id,doc_id,annotation,prob_yes,prob_no\n1,d1,1,0.75,0.25\n1,d2,0,0.125,0.875\n")

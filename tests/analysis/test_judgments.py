@@ -237,3 +237,124 @@ def test_no_trigger_is_left_on_the_judgment_table(db):
     with connection.cursor() as cursor:
         cursor.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'analysis_judgment'::regclass AND NOT tgisinternal")
         assert cursor.fetchall() == []
+
+
+def test_a_small_write_patches_the_packed_arrays_and_the_report_equals_sklearn_on_the_table(nist, llm):
+    """Deletes, a re-grade, a new pair and an invalid answer: the fresh arrays are patched in
+    the write (no rebuild on the next read) and the figures equal scikit-learn's on the table."""
+    qs, ps = corpus("big", queries=4, passages=60)
+    pairs = [(q.pk, p.pk) for q in qs for p in ps[:50]]
+    rng = np.random.default_rng(11)
+    for who in (nist, llm):
+        judgments_write(assessor=who, rows=[JudgmentRow(query_id=q, passage_id=p, grade=int(g))
+                                            for (q, p), g in zip(pairs, rng.integers(0, 4, len(pairs)))])
+    aligned_labels(collection="big", assessors=["nist", "llm"])  # both arrays built
+    built = dict(LabelArray.objects.values_list("assessor_id", "built_at"))
+    (q0, p0), (q1, p1), (q2, p2) = pairs[0], pairs[77], pairs[150]
+    old_grade = Judgment.objects.get(assessor=llm, query_id=q1, passage_id=p1).grade
+    judgments_write(assessor=llm, rows=[
+        JudgmentRow(query_id=q1, passage_id=p1, grade=(old_grade + 1) % 4),  # a grade change
+        JudgmentRow(query_id=q2, passage_id=p2, grade=None, valid=False, raw_response="?"),  # invalid
+        JudgmentRow(query_id=qs[0].pk, passage_id=ps[55].pk, grade=2),  # a new pair (nist has none)
+        JudgmentRow(query_id=qs[1].pk, passage_id=ps[55].pk, grade=1),
+    ])
+    judgments_write(assessor=nist, rows=[JudgmentRow(query_id=qs[1].pk, passage_id=ps[55].pk, grade=3),
+                                         JudgmentRow(query_id=qs[2].pk, passage_id=ps[55].pk, grade=0)])
+    assert judgments_delete(assessor=llm, pairs=[(q0, p0), pairs[5], pairs[199]]) == 3
+
+    def from_table(who: Assessor) -> dict[tuple[int, int], int]:
+        return {(q, p): g for q, p, g in Judgment.objects.filter(assessor=who, valid=True, grade__isnull=False)
+                .values_list("query_id", "passage_id", "grade")}
+
+    patched = {a: (np.frombuffer(k, dtype="<i8"), np.frombuffer(g, dtype=np.int8))
+               for a, k, g in LabelArray.objects.values_list("assessor_id", "keys", "grades")}
+    for who in (nist, llm):
+        table = from_table(who)
+        assert patched[who.pk][0].tolist() == sorted((q << 32) | p for q, p in table)
+        assert patched[who.pk][1].tolist() == [table[k] for k in sorted(table)]
+    after_writes = dict(LabelArray.objects.values_list("assessor_id", "built_at"))
+    assert all(after_writes[a] > built[a] for a in built)  # the writes stored new arrays
+    data = aligned_labels(collection="big", assessors=["nist", "llm"])
+    # the read found both arrays fresh: nothing was rebuilt
+    assert dict(LabelArray.objects.values_list("assessor_id", "built_at")) == after_writes
+    ref_table, llm_table = from_table(nist), from_table(llm)
+    shared = sorted(set(ref_table) & set(llm_table))
+    ref = np.array([ref_table[k] for k in shared])
+    other = np.array([llm_table[k] for k in shared])
+    result = agreement.pair_agreement(data.grades[:, 0], data.grades[:, 1], data.query_ids, n_boot=0)
+    assert result.n == len(shared) == 200 - 4 + 1  # 3 deleted, 1 invalid, (q1, d55) new in both
+    assert result.kappa == pytest.approx(cohen_kappa_score(ref, other), abs=1e-12)
+    assert result.kappa_quadratic == pytest.approx(cohen_kappa_score(ref, other, weights="quadratic"), abs=1e-12)
+
+
+def test_a_write_larger_than_the_patch_share_leaves_the_array_to_be_rebuilt(nist, llm):
+    qs, ps = corpus("c", queries=1, passages=40)
+    for who in (nist, llm):
+        judgments_write(assessor=who, rows=[JudgmentRow(query_id=qs[0].pk, passage_id=p.pk, grade=1) for p in ps])
+    aligned_labels(collection="c", assessors=["nist", "llm"])
+    versions = dict(LabelArray.objects.values_list("assessor_id", "version"))
+    judgments_write(assessor=llm, rows=[JudgmentRow(query_id=qs[0].pk, passage_id=p.pk, grade=3) for p in ps[:10]])
+    assert dict(LabelArray.objects.values_list("assessor_id", "version")) == versions  # 25% > 5%: not patched
+    assert aligned_labels(collection="c", assessors=["nist", "llm"]).grades[:, 1].tolist() == [3] * 10 + [1] * 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_small_writes_and_reads_leave_the_patched_array_equal_to_the_table():
+    """Four writers of the same assessor and a reader at once: each writer patches the array
+    after the ones before it (the version row's lock), so the copy stored and served at the
+    end is the table's."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the race needs PostgreSQL")
+    import threading
+
+    from django.db import connections
+
+    qs, ps = corpus("race", queries=4, passages=50)
+    nist = Assessor.objects.create(name="nist", kind=Assessor.OFFICIAL)
+    llm = Assessor.objects.create(name="llm", kind=Assessor.LLM)
+    pairs = [(q.pk, p.pk) for q in qs for p in ps]
+    for who in (nist, llm):
+        judgments_write(assessor=who, rows=[JudgmentRow(query_id=q, passage_id=p, grade=1) for q, p in pairs])
+    aligned_labels(collection="race", assessors=["nist", "llm"])
+    start = threading.Barrier(5)
+    errors: list[BaseException] = []
+
+    def writer(seed: int) -> None:
+        try:
+            rng = np.random.default_rng(seed)
+            start.wait()
+            for _ in range(5):
+                # each writer its own pairs: the same pair in two writes is ordered by the row's lock
+                picked = rng.choice(np.arange(seed, len(pairs), 4), 4, replace=False)
+                grades = [(seed + int(i)) % 5 for i in picked]  # 4: an answer that could not be parsed
+                judgments_write(assessor=llm, rows=[
+                    JudgmentRow(query_id=pairs[i][0], passage_id=pairs[i][1], grade=None if g == 4 else g, valid=g != 4)
+                    for i, g in zip(picked, grades)
+                ])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def reader() -> None:
+        try:
+            start.wait()
+            for _ in range(5):
+                aligned_labels(collection="race", assessors=["nist", "llm"])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in range(4)] + [threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    table = {(q, p): g for q, p, g in Judgment.objects.filter(assessor=llm, valid=True, grade__isnull=False)
+             .values_list("query_id", "passage_id", "grade")}
+    served = aligned_labels(collection="race", assessors=["nist", "llm"])
+    assert served.grades[:, 1].tolist() == [table[k] for k in sorted(table)]
+    keys = np.frombuffer(LabelArray.objects.get(assessor=llm).keys, dtype="<i8")
+    assert keys.tolist() == sorted((q << 32) | p for q, p in table)

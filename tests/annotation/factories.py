@@ -69,6 +69,12 @@ class ReasonProposalFactory(factory.django.DjangoModelFactory):
     query = factory.SubFactory(QueryFactory)
     task = "h2r"
     assessor = factory.SubFactory(AssessorFactory)
+    # As the pipeline labels its lists: proposed for BM25 (h2r_setup's analysis subject).
+    subject = "bm25"
+    label_collection = factory.LazyAttribute(lambda o: o.query.collection.name)
+    settings = "bertscore_umbrela"
+    quantile = 0.3
+    label = factory.LazyAttribute(lambda o: f"{o.label_collection}_{o.subject}_{o.settings}_{o.quantile}")
 
 
 class ReasonFactory(factory.django.DjangoModelFactory):

@@ -323,3 +323,32 @@ def test_create_campaign_mixes_in_gold_pairs_answered_by_the_official_qrels(alic
     assert all(g.overlap == 2 for g in gold)
     normal = {(i.query_id, i.passage_id) for i in campaign.items.filter(is_gold=False)}
     assert not normal & {(g.query_id, g.passage_id) for g in gold}
+
+
+def test_an_annotators_grade_reaches_the_agreement_report_at_submit_and_leaves_it_at_undo(alice):
+    """The grade goes through analysis.judgments, which renews the annotator's label
+    version: a report built before the submit (its packed arrays stored) is not read
+    stale after it, nor after the undo."""
+    from annotation.report_params import ReportParams
+    from annotation.reports import build_report
+
+    coll, pairs, _ = f.disagreeing_pairs(n=3, llm="llm-x", official_grade=1)
+    campaign = services.campaign_create(name="rel", kind=Campaign.RELEVANCE, collection=coll, annotators=[alice],
+                                        pairs=[(q.qid, p.docid) for q, p in pairs])
+    params = ReportParams(collection=coll.name, reference="official", assessors=["alice"], n_boot=0)
+
+    def alice_vs_official():
+        (pair,) = build_report(params, with_effect=False)["pairs"]
+        return pair["n"], pair["confusion_matrix"]
+
+    first = services.assignment_next(campaign=campaign, user=alice)
+    services.assignment_submit(assignment=first, user=alice, grade=1)
+    assert alice_vs_official() == (1, [[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+
+    second = services.assignment_next(campaign=campaign, user=alice)
+    services.assignment_submit(assignment=second, user=alice, grade=3)
+    n, matrix = alice_vs_official()
+    assert n == 2 and matrix[1] == [0, 1, 0, 1]  # official 1: alice once 1, once 3
+
+    assert services.assignment_undo(campaign=campaign, user=alice).pk == second.pk
+    assert alice_vs_official() == (1, [[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])

@@ -30,6 +30,10 @@ class Command(BaseCommand):
                     self.stdout.write(f"  {key}:")
                     for line in _flatten(value):
                         self.stdout.write(f"    {line}")
+                elif isinstance(value, list):  # repeated_reason_lists: one line per list
+                    self.stdout.write(f"  {key:<24}{len(value):>10}")
+                    for g in value:
+                        self.stdout.write(f"    {g['task']} {g['assessor']} {g['label']}: {', '.join(g['qids'])}")
                 else:
                     self.stdout.write(f"  {key:<24}{value:>10}")
 

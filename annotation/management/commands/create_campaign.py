@@ -70,6 +70,32 @@ class Command(BaseCommand):
                                  "(default: the TREC Deep Learning scale)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         add_budget_arguments(parser)
+        self.add_reasons_arguments(parser)
+        self.add_sampling_arguments(parser)
+        self.add_anchoring_arguments(parser)
+
+    def add_anchoring_arguments(self, parser: CommandParser) -> None:
+        """An anchoring control: the LLM's grade shown, except on a random share of items."""
+        parser.add_argument("--show-llm-grade", dest="show_llm_grade", action="store_true",
+                            help="relevance: show the --from-assessor LLM's grade beside each pair (the campaign "
+                                 "is otherwise blind)")
+        parser.add_argument("--control-share", dest="control_share", type=float, default=0.0,
+                            help="with --show-llm-grade: the share P of items shown without it (the control)")
+
+    def add_sampling_arguments(self, parser: CommandParser) -> None:
+        """How a relevance campaign samples the disagreements of --from-assessor."""
+        parser.add_argument(
+            "--per-query", dest="per_query", type=int, default=None,
+            help="relevance: at most M pairs of one query (default: ceil(N / queries with a disagreement))",
+        )
+
+    def add_reasons_arguments(self, parser: CommandParser) -> None:
+        """The options of reasons campaigns: which reason lists the items show."""
+        parser.add_argument(
+            "--reasons-label", dest="reasons_label", default="",
+            help="reasons: the pipeline label of the lists to show (default: the lists proposed for the "
+                 "analysis's subject, e.g. dl19_bm25_bertscore_umbrela_0.3 for BM25's H2R analysis)",
+        )
 
     def handle(self, *args, **opts) -> None:
         try:
@@ -112,8 +138,15 @@ class Command(BaseCommand):
                 name=name, kind=kind, collection=collection, task=task, analysis=analysis, from_assessor=assessor,
                 limit=opts["limit"], overlap=opts["overlap"], annotators=users, blind=opts["blind"],
                 reveal_after_commit=opts["reveal"], guidelines=guidelines, gold_count=opts["gold"],
-                grade_meanings=meanings, budget=budget,
+                grade_meanings=meanings, budget=budget, reasons_label=opts["reasons_label"],
+                per_query=opts["per_query"], show_llm_grade=opts["show_llm_grade"],
+                control_share=opts["control_share"],
             )
+        except services.NoReasonLists as exc:
+            raise CommandError(f"{exc} (choose one with --reasons-label L)") from exc
+        except services.CampaignInvalid as exc:
+            options = "; ".join(f"--{name.replace('_', '-')}: {', '.join(problems)}" for name, problems in exc.errors.items())
+            raise CommandError(f"{exc} ({options})") from exc
         except services.AnnotationError as exc:
             raise CommandError(str(exc)) from exc
         n_items = campaign.items.count()
@@ -122,6 +155,9 @@ class Command(BaseCommand):
                 "campaign": campaign.pk, "name": campaign.name, "kind": campaign.kind, "task": campaign.task,
                 "items": n_items, "gold": campaign.items.filter(is_gold=True).count(), "overlap": campaign.overlap, "annotators": sorted(names),
                 "blind": campaign.blind, "analysis": campaign.analysis_id, **budget_json(campaign),
+                "reasons_label": campaign.reasons_label,
+                "show_llm_grade": campaign.show_llm_grade,
+                "control_items": campaign.items.filter(is_control=True).count(),
             }))
         else:
             self.stdout.write(f"campaign {campaign.pk} '{campaign.name}': {n_items} items, k={campaign.overlap}, "
