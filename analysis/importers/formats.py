@@ -55,29 +55,6 @@ class QrelRecord:
     grade: int
 
 
-@dataclass(slots=True)
-class BertScoreRecord:
-    line: int
-    qid: str
-    docids: list[str]
-    precision: list[float]
-    recall: list[float]
-    f1: list[float]
-    model_id: str
-    candidate: str
-
-
-@dataclass(slots=True)
-class ReasonRecord:
-    line: int
-    label: str
-    collection: str
-    qid: str
-    query: str
-    reasons: list[str]
-    raw: str
-
-
 # --- small checks shared by the parsers ----------------------------------------
 def _id(src: SourceFile, line: int, value: str, what: str, limit: int) -> str:
     if not value:
@@ -143,12 +120,6 @@ def _json_str(src: SourceFile, line: int, obj: dict[str, Any], key: str, *, opti
     if not isinstance(value, str):
         raise ImportFileError(src.name, line, f"{key!r} must be a string")
     return value
-
-
-def _no_duplicate(src: SourceFile, seen: dict, key: Any, line: int, what: str) -> None:
-    first = seen.setdefault(key, line)
-    if first != line:
-        raise ImportFileError(src.name, line, f"duplicate {what} (first on line {first})")
 
 
 # --- parsers --------------------------------------------------------------------
@@ -263,11 +234,16 @@ def iter_generations(src: SourceFile, *, progress: bool = False) -> Iterator[tup
         yield line, qid, response, strip_think(response), extracted, ds
 
 
-def parse_bertscore(src: SourceFile, *, progress: bool = False) -> list[BertScoreRecord]:
+BertScoreRow = tuple[int, str, int | None, str | None, float | None, float | None, float | None, str]
+
+
+def iter_bertscore(src: SourceFile, *, progress: bool = False) -> Iterator[BertScoreRow]:
     """JSON lines ``qid, scores{precision[], recall[], f1[], hashcode}, main_performance, dids[]``;
-    the score lists are aligned by position with ``dids``."""
-    records: list[BertScoreRecord] = []
-    seen: dict[str, int] = {}
+    the score lists are aligned by position with ``dids``. Yields one
+    ``(line, qid, position, docid, precision, recall, f1, model_id)`` per docid, and a line
+    without dids as one row whose position and scores are ``None`` (its qid still counts
+    for repeats). Nothing is kept: the importer stages the rows and finds a qid given
+    twice in the database."""
     for line, text in src.lines(progress=progress):
         obj = _json_object(src, line, text)
         qid = _json_id(src, line, obj, "qid", "qid", MAX_QID)
@@ -299,15 +275,11 @@ def parse_bertscore(src: SourceFile, *, progress: bool = False) -> list[BertScor
             raise ImportFileError(src.name, line, "'scores.hashcode' (the BERTScore model id) is missing")
         if len(hashcode) > MAX_BERTSCORE_MODEL:
             raise ImportFileError(src.name, line, f"'scores.hashcode' longer than {MAX_BERTSCORE_MODEL} characters")
-        candidate = obj.get("main_performance")
-        _no_duplicate(src, seen, qid, line, f"BERTScore row for query {qid}")
-        records.append(
-            BertScoreRecord(
-                line, qid, docids, lists["precision"], lists["recall"], lists["f1"], hashcode,
-                candidate if isinstance(candidate, str) else "",
-            )
-        )
-    return records
+        if not docids:
+            yield line, qid, None, None, None, None, None, hashcode
+        for position, docid in enumerate(docids):
+            yield (line, qid, position, docid, lists["precision"][position], lists["recall"][position],
+                   lists["f1"][position], hashcode)
 
 
 def iter_pairwise(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[int, str, str, int]]:
@@ -328,21 +300,26 @@ def iter_pairwise(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[
 LABEL_COLLECTION = re.compile(r"^([A-Za-z0-9-]+)_")
 
 
-def parse_reasons(src: SourceFile, *, progress: bool = False) -> list[ReasonRecord]:
+ReasonsRow = tuple[int, str, str, str, str | None, int, str | None]
+
+
+def iter_reasons(src: SourceFile, *, progress: bool = False) -> Iterator[ReasonsRow]:
     """``label<TAB>qid<TAB>query<TAB>python-list-of-reasons``.
 
     The list is a Python literal (single quotes), read with ``ast.literal_eval`` and
     never evaluated as code. The collection is the label's prefix (``dl19_bm25_…``).
+    Yields ``(line, label, collection, qid, raw, position, reason)``: for each line one
+    row with position -1 holding the raw list (``reason`` None), then one row per reason
+    (``raw`` None). Nothing is kept: the importer stages the rows and finds a
+    ``(label, qid)`` given twice in the database.
     """
-    records: list[ReasonRecord] = []
-    seen: dict[tuple[str, str], int] = {}
     for line, text in src.lines(progress=progress):
         parts = text.split("\t", 3)
         if len(parts) != 4:
             raise ImportFileError(
                 src.name, line, f"expected 4 tab-separated columns (label, qid, query, reasons), found {len(parts)}"
             )
-        label, qid, query, raw = (p.strip() for p in parts)
+        label, qid, _query, raw = (p.strip() for p in parts)
         match = LABEL_COLLECTION.match(label)
         if not match:
             raise ImportFileError(src.name, line, f"label {label!r} does not start with a collection (e.g. dl19_)")
@@ -355,11 +332,10 @@ def parse_reasons(src: SourceFile, *, progress: bool = False) -> list[ReasonReco
             raise ImportFileError(src.name, line, "the reasons are not a Python list literal") from None
         if not isinstance(reasons, (list, tuple)) or not all(isinstance(r, str) for r in reasons):
             raise ImportFileError(src.name, line, "the reasons must be a list of strings")
-        _no_duplicate(src, seen, (label, qid), line, f"reasons for ({label}, {qid})")
-        records.append(
-            ReasonRecord(line, label, match.group(1).lower(), qid, query, [r.strip() for r in reasons], raw)
-        )
-    return records
+        collection = match.group(1).lower()
+        yield line, label, collection, qid, raw, -1, None
+        for position, reason in enumerate(reasons):
+            yield line, label, collection, qid, None, position, reason.strip()
 
 
 # The hard-query CSVs name the measure in the header; map it to trec_eval's name.

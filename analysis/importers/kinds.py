@@ -30,9 +30,8 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from analysis.corpus_selectors import repeated_lists
 from analysis.importers import formats
-from analysis.bulk_writes import insert_rows, update_rows
+from analysis.bulk_writes import insert_rows
 from analysis.importers.errors import ImportFileError
 from analysis.importers.limits import collection_name_problem, name_problem
 from analysis.importers.naming import model_from_name, reasons_label_parts
@@ -685,57 +684,84 @@ class BertScoreImporter(Importer):
                 ("generator", model_from_name(self.generator_name), Assessor, "model")]
 
     def parse(self) -> None:
-        self.records = formats.parse_bertscore(self.src, progress=self.progress)
-        self.report.rows = sum(len(r.docids) for r in self.records)
+        # Staged one row per (qid, docid), as a run's rows are: a BERTScore file's memory stays flat.
+        self.stage = Staging("hardq_stage_bertscore", [
+            ("line", "integer"), ("qid", "varchar(%d)" % formats.MAX_QID), ("pos", "integer"),
+            ("docid", "varchar(%d)" % formats.MAX_DOCID), ("prec", "double precision"),
+            ("rec", "double precision"), ("f1", "double precision"),
+            ("model", "varchar(%d)" % formats.MAX_BERTSCORE_MODEL),
+        ])
+        self.stage.load(formats.iter_bertscore(self.src, progress=self.progress))
+        # A line without dids stages one row without a docid (for its qid's repeats only).
+        counted = self.stage.first("SELECT COUNT(*) FROM {stage} WHERE docid IS NOT NULL")
+        self.report.rows = int(counted[0]) if counted else 0
 
     def check(self) -> None:
-        self.qids = self.query_ids()
-        self.require_queries(self.records, self.qids)
+        assert self.collection is not None
+        repeat = self.stage.first_repeat(["qid"], rows_per_line=True)
+        if repeat:
+            line, qid, first = repeat
+            raise self.error(line, f"duplicate BERTScore row for query {qid} (first on line {first})")
+        unknown = self.stage.first_unknown_qid(self.collection.id)
+        if unknown:
+            raise self.error(
+                unknown[0],
+                f"unknown qid {unknown[1]}: not a query of collection {self.collection_name} (import the queries first)",
+            )
         self.generator = self.llm_assessor(self.generator_name, model=model_from_name(self.generator_name))
 
     def delete_previous(self, source: ImportSource) -> int:
         return BertScore.objects.filter(source=source).delete()[0]
 
     def write(self, source: ImportSource) -> None:
-        pids = self.passage_ids({d for r in self.records for d in r.docids})
-        generations = dict(
-            Generation.objects.filter(generator=self.generator, setting=self.setting,
-                                      query__collection=self.collection).values_list("query_id", "id")
+        assert self.collection is not None
+        cid, gid, setting, imported = self.collection.id, self.generator.id, self.setting, BertScore.IMPORTED
+        self.report.new_passages += self.stage.add_missing_passages(cid)
+        # The scores a large earlier import added: without their statistics the merge
+        # below is planned as if the table were empty and scans it once per staged row.
+        self.stage.analyze(BertScore, Query, Generation)
+        rows, queries, passages, generations = table(BertScore), table(Query), table(Passage), table(Generation)
+        qn = connection.ops.quote_name
+        position, precision, recall, f1 = qn("position"), qn("precision"), qn("recall"), qn("f1")
+        # Each row is linked to the generation of its query, generator and setting, if imported.
+        joined = (
+            f"{{stage}} AS s JOIN {queries} AS q ON q.collection_id = %s AND q.qid = s.qid "
+            f"JOIN {passages} AS p ON p.collection_id = %s AND p.docid = s.docid "
+            f"LEFT JOIN {generations} AS g ON g.query_id = q.id AND g.generator_id = %s AND g.setting = %s"
         )
-        existing = {
-            (q, p, m): (i, pos, pr, rc, f, g)
-            for i, q, p, m, pos, pr, rc, f, g in BertScore.objects.filter(
-                generator=self.generator, setting=self.setting, origin=BertScore.IMPORTED,
-                query__collection=self.collection,
-            ).values_list("id", "query_id", "passage_id", "model_id", "position", "precision", "recall", "f1", "generation_id")
-        }
-        gid = self.generator.id
-        new, changed = [], []
-        for r in self.records:
-            qid = self.qids[r.qid]
-            generation = generations.get(qid)
-            for pos, docid in enumerate(r.docids):
-                key = (qid, pids[docid], r.model_id)
-                values = (pos, r.precision[pos], r.recall[pos], r.f1[pos], generation)
-                old = existing.get(key)
-                if old is None:
-                    new.append((qid, gid, self.setting, generation, key[1], *values[:4], r.model_id,
-                                BertScore.IMPORTED, source.id))
-                elif old[1:] != values:
-                    changed.append((old[0], *values, source.id))
-        insert_rows(
-            BertScore,
-            ["query", "generator", "setting", "generation", "passage", "position", "precision", "recall", "f1",
-             "model_id", "origin", "source"],
-            new,
+        joined_params = [cid, cid, gid, setting]
+        updated = self.stage.execute(
+            f"UPDATE {rows} SET {position} = s.pos, {precision} = s.prec, {recall} = s.rec, {f1} = s.f1, "
+            f"generation_id = g.id, source_id = %s FROM {joined} "
+            f"WHERE {rows}.generator_id = %s AND {rows}.setting = %s AND {rows}.origin = %s "
+            f"AND {rows}.query_id = q.id AND {rows}.passage_id = p.id AND {rows}.model_id = s.model "
+            f"AND ({rows}.{position} <> s.pos OR {rows}.{precision} <> s.prec OR {rows}.{recall} <> s.rec "
+            f"OR {rows}.{f1} <> s.f1 OR ({rows}.generation_id IS NULL) <> (g.id IS NULL) "
+            f"OR {rows}.generation_id <> g.id)",
+            [source.id, *joined_params, gid, setting, imported],
         )
-        update_rows(BertScore, ["position", "precision", "recall", "f1", "generation", "source"], changed)
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = self.report.rows - len(new) - len(changed)
-        if len(generations) < len(self.records):
+        created = self.stage.execute(
+            f"INSERT INTO {rows} (query_id, generator_id, setting, generation_id, passage_id, {position}, "
+            f"{precision}, {recall}, {f1}, model_id, origin, source_id) "
+            f"SELECT q.id, %s, %s, g.id, p.id, s.pos, s.prec, s.rec, s.f1, s.model, %s, %s FROM {joined} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {rows} AS b WHERE b.query_id = q.id AND b.generator_id = %s "
+            "AND b.setting = %s AND b.passage_id = p.id AND b.model_id = s.model AND b.origin = %s)",
+            [gid, setting, imported, source.id, *joined_params, gid, setting, imported],
+        )
+        unlinked = self.stage.first(
+            f"SELECT COUNT(DISTINCT s.qid) FROM {{stage}} AS s JOIN {queries} AS q "
+            "ON q.collection_id = %s AND q.qid = s.qid "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {generations} AS g WHERE g.query_id = q.id "
+            "AND g.generator_id = %s AND g.setting = %s)",
+            [cid, gid, setting],
+        )
+        self.stage.drop()
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = self.report.rows - created - updated
+        if unlinked and unlinked[0]:
             self.report.notes.append(
-                f"{len(self.records) - len(generations)} queries have no imported generation of "
+                f"{unlinked[0]} queries have no imported generation of "
                 f"{self.generator_name}/{self.setting}: their rows are not linked to one"
             )
 
@@ -834,28 +860,44 @@ class ReasonsImporter(Importer):
                 ("assessor", model_from_name(self.assessor_name), Assessor, "model")]
 
     def parse(self) -> None:
-        self.records = formats.parse_reasons(self.src, progress=self.progress)
-        self.report.rows = len(self.records)
+        # Staged: per line a row holding the raw list (pos -1), then a row per reason.
+        self.stage = Staging("hardq_stage_reasons", [
+            ("line", "integer"), ("label", "varchar(%d)" % formats.MAX_REASONS_LABEL),
+            ("coll", "varchar(%d)" % formats.MAX_REASONS_LABEL), ("qid", "varchar(%d)" % formats.MAX_QID),
+            ("raw", "text"), ("pos", "integer"), ("reason", "text"),
+        ])
+        self.stage.load(formats.iter_reasons(self.src, progress=self.progress))
+        # What check and write find out about each line: its query, its proposal, new or changed.
+        for column in ("query_id bigint", "proposal_id bigint", "state varchar(8)"):
+            self.stage.execute(f"ALTER TABLE {{stage}} ADD COLUMN {column}")
+        self.stage.execute("CREATE INDEX hardq_stage_reasons_line ON {stage} (line, pos)")
+        counted = self.stage.first("SELECT COUNT(*) FROM {stage} WHERE pos = -1")
+        self.report.rows = int(counted[0]) if counted else 0
 
     def check(self) -> None:
-        names = {r.collection for r in self.records}
-        collections = {c.name: c for c in Collection.objects.filter(name__in=names)}
-        self.qids = {
-            (c, q): i for c, q, i in Query.objects.filter(collection__name__in=collections).values_list(
-                "collection__name", "qid", "id")
-        }
-        self.kept = []
-        skipped: Counter[str] = Counter()
-        for r in self.records:
-            if r.collection not in collections:
-                skipped[r.collection] += 1
-                continue
-            if (r.collection, r.qid) not in self.qids:
-                raise self.error(r.line, f"unknown qid {r.qid}: not a query of collection {r.collection}")
-            self.kept.append(r)
-        self.report.skipped = sum(skipped.values())
+        repeat = self.stage.first_repeat(["label", "qid"], where="pos = -1")
+        if repeat:
+            line, label, qid, first = repeat
+            raise self.error(line, f"duplicate reasons for ({label}, {qid}) (first on line {first})")
+        collections, queries, stage = table(Collection), table(Query), self.stage.name
+        self.stage.execute(
+            f"UPDATE {{stage}} SET query_id = q.id FROM {queries} AS q JOIN {collections} AS c "
+            f"ON c.id = q.collection_id WHERE {stage}.pos = -1 AND c.name = {stage}.coll AND q.qid = {stage}.qid"
+        )
+        self.stage.analyze()
+        known = f"EXISTS (SELECT 1 FROM {collections} AS c WHERE c.name = s.coll)"
+        unknown = self.stage.first(
+            f"SELECT line, qid, coll FROM {{stage}} AS s WHERE s.pos = -1 AND s.query_id IS NULL AND {known} "
+            "ORDER BY line LIMIT 1"
+        )
+        if unknown:
+            raise self.error(unknown[0], f"unknown qid {unknown[1]}: not a query of collection {unknown[2]}")
+        skipped = self.stage.fetch(
+            f"SELECT coll, COUNT(*) FROM {{stage}} AS s WHERE s.pos = -1 AND NOT {known} GROUP BY coll ORDER BY coll"
+        )
+        self.report.skipped = sum(n for _, n in skipped)
         if skipped:
-            listed = ", ".join(f"{name} ({n})" for name, n in sorted(skipped.items()))
+            listed = ", ".join(f"{name} ({n})" for name, n in skipped)
             self.report.notes.append(f"skipped rows of collections not in the database: {listed}")
         self.assessor = self.llm_assessor(self.assessor_name, model=model_from_name(self.assessor_name))
         self._warn_repeated_lists()
@@ -863,11 +905,28 @@ class ReasonsImporter(Importer):
     def _warn_repeated_lists(self) -> None:
         """The same list for several queries under one label: the reference script
         carried a query's list into the next query. Imported as is, and reported."""
-        repeated = repeated_lists(((r.label,), r.qid, tuple(r.reasons)) for r in self.kept)
-        self.report.repeated_reason_lists = [{"label": g["key"][0], "qids": g["qids"]} for g in repeated]
+        # On the stage: the kept lines (a known query) with at least one reason, grouped by
+        # label and list; a group of more than one query is a list carried over.
+        listed_lines = (
+            "SELECT s.label, s.raw, s.qid FROM {stage} AS s WHERE s.pos = -1 AND s.query_id IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM {stage} AS x WHERE x.line = s.line AND x.pos >= 0)"
+        )
+        rows = self.stage.fetch(
+            f"SELECT l.label, l.raw, l.qid FROM ({listed_lines}) AS l JOIN (SELECT g.label, g.raw FROM "
+            f"({listed_lines}) AS g GROUP BY g.label, g.raw HAVING COUNT(DISTINCT g.qid) > 1) AS r "
+            "ON r.label = l.label AND r.raw = l.raw"
+        )
+        groups: dict[tuple[str, str], set[str]] = {}
+        for label, raw, qid in rows:
+            groups.setdefault((label, raw), set()).add(qid)
+        repeated = sorted(
+            ({"label": label, "qids": sorted(qids, key=lambda q: (len(q), q))} for (label, _), qids in groups.items()),
+            key=lambda g: (g["label"], g["qids"]),
+        )
+        self.report.repeated_reason_lists = repeated
         if repeated:
             queries = sum(len(g["qids"]) for g in repeated)
-            listed = "; ".join(f"{g['key'][0]}: {', '.join(g['qids'])}" for g in repeated)
+            listed = "; ".join(f"{g['label']}: {', '.join(g['qids'])}" for g in repeated)
             self.report.notes.append(
                 f"warning: {len(repeated)} reason lists appear for several queries under one label "
                 f"({queries} queries; carried over from another query?): {listed}"
@@ -877,35 +936,65 @@ class ReasonsImporter(Importer):
         return ReasonProposal.objects.filter(source=source).delete()[1].get("analysis.ReasonProposal", 0)
 
     def write(self, source: ImportSource) -> None:
-        existing = {
-            (p.query_id, p.label): p
-            for p in ReasonProposal.objects.filter(assessor=self.assessor, task=self.task).prefetch_related("reasons")
-        }
-        new: list[tuple[ReasonProposal, list[str]]] = []
-        changed: list[tuple[ReasonProposal, list[str]]] = []
-        for r in self.kept:
-            qid = self.qids[(r.collection, r.qid)]
-            old = existing.get((qid, r.label))
-            if old is None:
-                parts = reasons_label_parts(r.label)
-                proposal = ReasonProposal(query_id=qid, task=self.task, assessor=self.assessor, label=r.label,
-                                          label_collection=parts.collection, subject=parts.subject,
-                                          settings=parts.settings, quantile=parts.quantile,
-                                          raw_response=r.raw, source=source)
-                new.append((proposal, r.reasons))
-            elif old.raw_response != r.raw or [x.text for x in old.reasons.all()] != r.reasons:
-                old.raw_response, old.source = r.raw, source
-                changed.append((old, r.reasons))
-        ReasonProposal.objects.bulk_create([p for p, _ in new], batch_size=500)
-        ReasonProposal.objects.bulk_update([p for p, _ in changed], ["raw_response", "source"], batch_size=200)
-        Reason.objects.filter(proposal__in=[p for p, _ in changed]).delete()
-        Reason.objects.bulk_create(
-            [Reason(proposal=p, position=i, text=t) for p, reasons in new + changed for i, t in enumerate(reasons)],
-            batch_size=2000,
+        proposals, reasons, stage = table(ReasonProposal), table(Reason), self.stage.name
+        qn = connection.ops.quote_name
+        position, text = qn("position"), qn("text")
+        mine = [self.assessor.id, self.task]
+        # A line's proposal: the assessor's for the same query, task and label.
+        match = (
+            f"UPDATE {{stage}} SET proposal_id = p.id, state = %s FROM {proposals} AS p "
+            f"WHERE {stage}.pos = -1 AND {stage}.query_id IS NOT NULL AND {stage}.proposal_id IS NULL "
+            f"AND p.assessor_id = %s AND p.task = %s AND p.query_id = {stage}.query_id AND p.label = {stage}.label"
         )
-        self.report.created = len(new)
-        self.report.updated = len(changed)
-        self.report.unchanged = len(self.kept) - len(new) - len(changed)
+        self.stage.execute(match, ["same", *mine])
+        self.stage.analyze(ReasonProposal, Reason)
+        # Changed: another raw list, or another reason (or number of reasons) at some position.
+        self.stage.execute(
+            f"UPDATE {{stage}} SET state = 'changed' FROM {proposals} AS p "
+            f"WHERE {stage}.state = 'same' AND p.id = {stage}.proposal_id AND (p.raw_response <> {stage}.raw "
+            f"OR (SELECT COUNT(*) FROM {reasons} AS r WHERE r.proposal_id = p.id) "
+            f"<> (SELECT COUNT(*) FROM {{stage}} AS x WHERE x.line = {stage}.line AND x.pos >= 0) "
+            f"OR EXISTS (SELECT 1 FROM {{stage}} AS x WHERE x.line = {stage}.line AND x.pos >= 0 AND NOT EXISTS "
+            f"(SELECT 1 FROM {reasons} AS r WHERE r.proposal_id = p.id AND r.{position} = x.pos "
+            f"AND r.{text} = x.reason)))"
+        )
+        updated = self.stage.execute(
+            f"UPDATE {proposals} SET raw_response = s.raw, source_id = %s FROM {{stage}} AS s "
+            f"WHERE s.state = 'changed' AND {proposals}.id = s.proposal_id",
+            [source.id],
+        )
+        self.stage.execute(
+            f"DELETE FROM {reasons} WHERE proposal_id IN (SELECT proposal_id FROM {{stage}} WHERE state = 'changed')"
+        )
+        created = self.stage.execute(
+            f"INSERT INTO {proposals} (query_id, task, assessor_id, label, label_collection, subject, settings, "
+            "quantile, raw_response, source_id, created_at) "
+            "SELECT s.query_id, %s, %s, s.label, '', '', '', NULL, s.raw, %s, %s FROM {stage} AS s "
+            "WHERE s.pos = -1 AND s.query_id IS NOT NULL AND s.proposal_id IS NULL",
+            [self.task, self.assessor.id, source.id, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
+        # The proposals just created: the match must know them (and the stage its new ids).
+        self.stage.analyze(ReasonProposal)
+        self.stage.execute(match, ["new", *mine])
+        # The new lists' label parts: labels are few, so one UPDATE per distinct label.
+        for (label,) in self.stage.fetch("SELECT DISTINCT label FROM {stage} WHERE state = 'new'"):
+            parts = reasons_label_parts(label)
+            self.stage.execute(
+                f"UPDATE {proposals} SET label_collection = %s, subject = %s, settings = %s, quantile = %s "
+                f"WHERE id IN (SELECT proposal_id FROM {{stage}} WHERE state = 'new' AND label = %s)",
+                [parts.collection, parts.subject, parts.settings, parts.quantile, label],
+            )
+        self.stage.analyze()
+        self.stage.execute(
+            f"INSERT INTO {reasons} (proposal_id, {position}, {text}) "
+            "SELECT h.proposal_id, x.pos, x.reason FROM {stage} AS x JOIN {stage} AS h "
+            "ON h.line = x.line AND h.pos = -1 WHERE x.pos >= 0 AND h.state IN ('new', 'changed')"
+        )
+        kept = self.stage.first("SELECT COUNT(*) FROM {stage} WHERE pos = -1 AND query_id IS NOT NULL")
+        self.stage.drop()
+        self.report.created = created
+        self.report.updated = updated
+        self.report.unchanged = (int(kept[0]) if kept else 0) - created - updated
 
 
 class HardQueriesImporter(Importer):

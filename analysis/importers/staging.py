@@ -81,21 +81,31 @@ class Staging:
             cursor.execute(sql.format(stage=self.name), params)
             return cursor.fetchone()
 
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Every row ``sql`` selects (``{stage}`` is this table): for small summaries only."""
+        with connection.cursor() as cursor:
+            cursor.execute(sql.format(stage=self.name), params)
+            return cursor.fetchall()
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run ``sql`` (``{stage}`` is this table); returns the rows it changed."""
         with connection.cursor() as cursor:
             cursor.execute(sql.format(stage=self.name), params)
             return cursor.rowcount
 
-    def first_repeat(self, key: Sequence[str]) -> tuple | None:
-        """``(line, *key, first line)`` of the first row whose ``key`` an earlier row had."""
+    def first_repeat(self, key: Sequence[str], *, where: str = "", rows_per_line: bool = False) -> tuple | None:
+        """``(line, *key, first line)`` of the first row whose ``key`` an earlier row had
+        (among the rows ``where`` selects, an SQL condition); ``rows_per_line`` when a line
+        stages several rows, which repeat a key only if they come from other lines."""
         cols = ", ".join(key)
+        condition = f"WHERE {where}" if where else ""
+        count = "COUNT(DISTINCT line)" if rows_per_line else "COUNT(*)"
         # Grouping (hashed) settles the usual case, a file without repeats, cheaply.
-        if self.first(f"SELECT 1 FROM {{stage}} GROUP BY {cols} HAVING COUNT(*) > 1 LIMIT 1") is None:
+        if self.first(f"SELECT 1 FROM {{stage}} {condition} GROUP BY {cols} HAVING {count} > 1 LIMIT 1") is None:
             return None
         return self.first(
             f"SELECT line, {cols}, first_line FROM ("
-            f"SELECT line, {cols}, MIN(line) OVER (PARTITION BY {cols}) AS first_line FROM {{stage}}"
+            f"SELECT line, {cols}, MIN(line) OVER (PARTITION BY {cols}) AS first_line FROM {{stage}} {condition}"
             ") AS s WHERE line > first_line ORDER BY line LIMIT 1"
         )
 
@@ -131,7 +141,7 @@ class Staging:
 
         created = self.execute(
             f"INSERT INTO {table(Passage)} (collection_id, docid, text) "
-            f"SELECT %s, d.docid, NULL FROM (SELECT DISTINCT docid FROM {{stage}}) AS d "
+            f"SELECT %s, d.docid, NULL FROM (SELECT DISTINCT docid FROM {{stage}} WHERE docid IS NOT NULL) AS d "
             f"WHERE NOT EXISTS (SELECT 1 FROM {table(Passage)} AS p WHERE p.collection_id = %s AND p.docid = d.docid)",
             [collection_id, collection_id],
         )
@@ -141,6 +151,14 @@ class Staging:
             # scan them once per staged row.
             self.execute(f"ANALYZE {table(Passage)}")
         return created
+
+    def analyze(self, *models: type[models.Model]) -> None:
+        """Refresh the statistics of this table and of ``models``' tables after many rows
+        were added or filled in (PostgreSQL): the joins that follow would otherwise be
+        planned for the few rows the statistics remember and loop over every row."""
+        if self.rows > ANALYZE_AFTER and connection.vendor == "postgresql":
+            for name in [self.name, *(table(m) for m in models)]:
+                self.execute(f"ANALYZE {name}")
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
