@@ -52,6 +52,36 @@ def officially_judged_pairs(*, collection: Collection, limit: int | None = None)
     return [f"{q}\t{d}" for q, d in (qs[:limit] if limit else qs)]
 
 
+def pairwise_pairs(
+    *, collection: Collection, generator: Assessor, min_grade: int = 2, top_grade_only: bool = False
+) -> list[str]:
+    """``qid<TAB>docid`` of the judged passages a pairwise job compares with ``generator``'s
+    passage of their query, sorted: the pairs an official assessor graded ``min_grade`` or
+    more, of the queries that have a generation.
+
+    ``top_grade_only`` keeps, per query, only the passages of its highest official grade
+    (when that grade is at least ``min_grade``): the selection of the paper's published
+    pairwise files (886 pairs on DL19: the grade-3 passages, or the grade-2 ones of a
+    query without any grade 3), where ``min_grade`` 2 alone gives every pair graded 2 or 3.
+    A pair graded by several official assessors counts with its highest grade.
+    """
+    with_generation = generated_qids(collection=collection, generator=generator)
+    rows = (
+        Judgment.objects.filter(query__collection=collection, assessor__kind=Assessor.OFFICIAL, valid=True,
+                                grade__gte=min_grade, query__qid__in=with_generation)
+        .values_list("query__qid", "passage__docid", "grade")
+    )
+    grades: dict[tuple[str, str], int] = {}
+    for qid, docid, grade in rows:
+        grades[(qid, docid)] = max(grade, grades.get((qid, docid), grade))
+    if top_grade_only:
+        best: dict[str, int] = {}
+        for (qid, _), grade in grades.items():
+            best[qid] = max(grade, best.get(qid, grade))
+        grades = {k: g for k, g in grades.items() if g == best[k[0]]}
+    return [f"{q}\t{d}" for q, d in sorted(grades)]
+
+
 def query_qids(*, collection: Collection) -> list[str]:
     """Every qid of the collection, in qid order."""
     return list(corpus_selectors.query_list(collection=collection).values_list("qid", flat=True))
