@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from analysis import corpus_selectors
 from analysis.models import Assessor, Collection, Generation, Judgment, Passage, Query, RunRow
-from judges.models import LLMJob, LLMJobItem, PromptTemplate, RelabelDecision, TrainingSet
+from judges.models import JobKind, LLMJob, LLMJobItem, PromptTemplate, RelabelDecision, TrainingSet
 
 # The default template of each kind, by the short name the commands and the API accept.
 DEFAULT_TEMPLATES = {
@@ -182,6 +182,13 @@ def job_progress(*, job: LLMJob) -> JobProgress:
         job=job, finished=finished, total=job.total, percent=100.0 * finished / job.total if job.total else 100.0,
         invalid_rate=job.invalid / answered if answered else 0.0, elapsed_seconds=elapsed, eta_seconds=eta,
     )
+
+
+def job_pairwise_generator(*, job: LLMJob) -> str | None:
+    """The name of the generator a pairwise job compares with (None for another kind)."""
+    if job.kind != JobKind.PAIRWISE:
+        return None
+    return Assessor.objects.filter(pk=job.item_spec.get("generator_id")).values_list("name", flat=True).first()
 
 
 def job_list() -> QuerySet[LLMJob]:
