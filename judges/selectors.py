@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from analysis import corpus_selectors
-from analysis.models import Assessor, Collection, Generation, Judgment, Passage, Query, RunRow
+from analysis.models import Assessor, Collection, Generation, Judgment, PairwisePreference, Passage, Query, RunRow
 from judges.models import JobKind, LLMJob, LLMJobItem, PromptTemplate, RelabelDecision, TrainingSet
 
 # The default template of each kind, by the short name the commands and the API accept.
@@ -80,6 +80,20 @@ def pairwise_pairs(
             best[qid] = max(grade, best.get(qid, grade))
         grades = {k: g for k, g in grades.items() if g == best[k[0]]}
     return [f"{q}\t{d}" for q, d in sorted(grades)]
+
+
+def pairwise_other_generators(*, collection: Collection, assessor: Assessor, generator: Assessor) -> list[str]:
+    """The generators other than ``generator`` whose passages ``assessor`` already compared
+    in the collection (a preference is kept per assessor and pair: a second generator
+    under the same assessor would overwrite the first one's outcomes)."""
+    return sorted(
+        set(
+            PairwisePreference.objects.filter(assessor=assessor, query__collection=collection)
+            .exclude(generation__generator=generator)
+            .values_list("generation__generator__name", flat=True)
+        ),
+        key=str,
+    )
 
 
 def query_qids(*, collection: Collection) -> list[str]:

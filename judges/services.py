@@ -169,6 +169,11 @@ def job_create_pairwise(
     if not 0 <= min_grade <= 3:
         raise ValueError(f"min_grade must be 0..3, got {min_grade}")
     assessor = llm_assessor_get_or_create(name=assessor_name, endpoint=endpoint, template=template, scale=Assessor.GRADED)
+    others = selectors.pairwise_other_generators(collection=collection, assessor=assessor, generator=generator)
+    if others:
+        named = ", ".join(o or "(not named)" for o in others)
+        raise ValueError(f"assessor {assessor.name} already compared the passages of {named} in {collection.name}: "
+                         f"give this job its own assessor name (--assessor) so that neither overwrites the other")
     keys = selectors.pairwise_pairs(collection=collection, generator=generator, min_grade=min_grade,
                                     top_grade_only=top_grade_only)
     return _job_create(
@@ -225,8 +230,11 @@ def job_create_from_form(*, data: dict[str, Any], created_by: AbstractBaseUser |
     if kind == JobKind.GENERATE:
         return job_create_generate(collection=data["collection"], assessor_name=data.get("assessor") or "", **common)
     if kind == JobKind.PAIRWISE:
+        min_grade = data.get("min_grade")
         return job_create_pairwise(collection=data["collection"], generator=data["generator"],
-                                   assessor_name=data.get("assessor") or "", samples=data.get("samples") or 1, **common)
+                                   assessor_name=data.get("assessor") or "", samples=data.get("samples") or 1,
+                                   min_grade=2 if min_grade is None else min_grade,
+                                   both_orders=not data.get("one_order"), **common)
     if kind == JobKind.REASONS:
         return job_create_reasons(collection=data["collection"], task=data["template"].kind.removeprefix("reasons_"),
                                   assessor_name=data.get("assessor") or "", rounds=data.get("rounds") or 1, **common)

@@ -12,6 +12,7 @@ import re
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import Count
 
 from analysis.models import Assessor, Collection, Generation, Judgment, PairwisePreference, Passage, Query
 from judges.models import LLMCall, LLMJob
@@ -124,3 +125,55 @@ def test_bad_pairwise_arguments_are_refused_and_create_no_job(args, message):
     with pytest.raises(CommandError, match=re.escape(message)):
         call_command(*argv, *args)
     assert not LLMJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_second_generator_under_the_same_assessor_is_refused_rather_than_overwriting(capsys):
+    graded_collection(n_queries=2)
+    with FakeLLMServer(FakeConfig()) as server:
+        first = run("generate", server.base_url, capsys, "--collection", "mini", "--assessor", "gen-a")["assessor"]
+        second = run("generate", server.base_url, capsys, "--collection", "mini", "--assessor", "gen-b")["assessor"]
+        run("pairwise", server.base_url, capsys, "--collection", "mini", "--generator", first)
+        before = (LLMJob.objects.count(), list(PairwisePreference.objects.values_list("id", "label", "generation_id")))
+        with pytest.raises(CommandError, match="already compared the passages of gen-a in mini: give this job its own"):
+            run("pairwise", server.base_url, capsys, "--collection", "mini", "--generator", second)
+        assert (LLMJob.objects.count(), list(PairwisePreference.objects.values_list("id", "label", "generation_id"))) == before
+        out = run("pairwise", server.base_url, capsys, "--collection", "mini", "--generator", second,
+                  "--assessor", "judge-of-b")
+    assert out["judged"] == 8
+    by_generator = dict(PairwisePreference.objects.values_list("generation__generator__name").annotate(
+        n=Count("id")).values_list("generation__generator__name", "n"))
+    assert by_generator == {"gen-a": 8, "gen-b": 8}
+
+
+@pytest.mark.django_db
+def test_the_jobs_api_takes_min_grade_and_one_order(admin_user, capsys, django_capture_on_commit_callbacks):
+    from rest_framework.test import APIClient
+
+    graded_collection(n_queries=2)
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    with FakeLLMServer(FakeConfig()) as server:
+        generator = run("generate", server.base_url, capsys, "--collection", "mini")["assessor"]
+        server.state.reset()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api.post("/api/llm-jobs/", {
+                "kind": "pairwise", "collection": "mini", "base_url": server.base_url, "model": "fake",
+                "generator": generator, "min_grade": 3, "one_order": True,
+            }, format="json")
+        assert response.status_code == 201, response.content
+        assert sum(server.state.requests.values()) == 4  # the 4 grade-3 pairs, once each
+        with django_capture_on_commit_callbacks(execute=True):
+            both = api.post("/api/llm-jobs/", {
+                "kind": "pairwise", "collection": "mini", "base_url": server.base_url, "model": "fake",
+                "generator": generator, "assessor": "both-orders",
+            }, format="json")
+        assert both.status_code == 201, both.content
+        assert sum(server.state.requests.values()) == 4 + 12  # 4 cached; 8 pairs graded 2 or 3 in two orders
+    job = LLMJob.objects.get(pk=response.json()["id"])
+    assert (job.total, job.item_spec["orders"], job.item_spec["min_grade"]) == (4, 1, 3)
+    job = LLMJob.objects.get(pk=both.json()["id"])
+    assert (job.total, job.item_spec["orders"], job.item_spec["min_grade"]) == (8, 2, 2)
+    bad = api.post("/api/llm-jobs/", {"kind": "pairwise", "collection": "mini", "base_url": "http://127.0.0.1:9/v1",
+                                      "model": "fake", "generator": generator, "min_grade": 7}, format="json")
+    assert bad.status_code == 400 and "min_grade" in bad.json()["error"]["details"]

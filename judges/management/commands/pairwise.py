@@ -37,11 +37,14 @@ class Command(LLMJobCommand):
         collection = self.collection(options)
         if not selectors.generated_qids(collection=collection, generator=generator):
             raise CommandError(f"--generator: {generator.name} generated no passage for {collection.name}")
-        job = services.job_create_pairwise(
-            collection=collection, endpoint=self.endpoint(options), template=template, generator=generator,
-            assessor_name=options["assessor"], limit=options["limit"], samples=options["samples"],
-            concurrency=options["concurrency"], min_grade=options["min_grade"], both_orders=not options["one_order"],
-            top_grade_only=options["top_grade_only"],
-        )
+        try:
+            job = services.job_create_pairwise(
+                collection=collection, endpoint=self.endpoint(options), template=template, generator=generator,
+                assessor_name=options["assessor"], limit=options["limit"], samples=options["samples"],
+                concurrency=options["concurrency"], min_grade=options["min_grade"],
+                both_orders=not options["one_order"], top_grade_only=options["top_grade_only"],
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         self.report(self.run_job(job, options), options, orders=1 if options["one_order"] else 2,
                     min_grade=options["min_grade"])
