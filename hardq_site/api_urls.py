@@ -50,5 +50,6 @@ urlpatterns = [
     path("collections/<collection:name>/overlap/", analysis_apis.OverlapApi.as_view(), name="overlap"),
     path("collections/<collection:name>/export/", analysis_apis.ExportApi.as_view(), name="export"),
     path("collections/<collection:name>/pairwise/", analysis_apis.PairwiseApi.as_view(), name="pairwise"),
+    path("pairwise/", analysis_apis.PairwiseResultsApi.as_view(), name="pairwise_results"),
     path("", include(router.urls)),
 ]

@@ -101,6 +101,10 @@ class JobCreateSerializer(serializers.Serializer):
     qids = serializers.ListField(child=serializers.CharField(), required=False, help_text="generate, reasons: these queries only")
     setting = serializers.ChoiceField(choices=["zero_shot", "reason_expansion"], required=False, help_text="generate")
     generator = serializers.CharField(required=False, help_text="pairwise: the generator whose passages are compared")
+    min_grade = serializers.IntegerField(required=False, default=2, min_value=0, max_value=3,
+                                         help_text="pairwise: compare the passages officially graded this or more")
+    one_order = serializers.BooleanField(required=False, default=False,
+                                         help_text="pairwise: ask once (default: both orders, a tie when they disagree)")
     task = serializers.ChoiceField(choices=Task.choices, required=False, help_text="reasons")
     rounds = serializers.IntegerField(required=False, default=1, min_value=1, max_value=10, help_text="reasons: refinement rounds")
     label = serializers.CharField(required=False, default="", allow_blank=True, help_text="reasons: pipeline label")
@@ -209,7 +213,8 @@ class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 if generator is None:
                     raise serializers.ValidationError({"generator": ["required: an existing generator (assessor) name"]})
                 job = services.job_create_pairwise(collection=_collection(d), endpoint=endpoint, template=template,
-                                                   generator=generator, assessor_name=d["assessor"], samples=d["samples"], **common)
+                                                   generator=generator, assessor_name=d["assessor"], samples=d["samples"],
+                                                   min_grade=d["min_grade"], both_orders=not d["one_order"], **common)
             elif kind == JobKind.REASONS:
                 job = services.job_create_reasons(collection=_collection(d), endpoint=endpoint, template=template, task=d["task"],
                                                   assessor_name=d["assessor"], qids=d.get("qids"), rounds=d["rounds"],

@@ -25,6 +25,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {"progress": selectors.job_progress(job=job), "job": job}
     if request.htmx:
         return render(request, "judges/_job_progress.html", context)
+    context["pairwise_generator"] = selectors.job_pairwise_generator(job=job)
     return render(request, "judges/job_detail.html", context)
 
 

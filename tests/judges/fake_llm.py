@@ -54,6 +54,21 @@ def expected_reasons(query: str) -> list[str]:
     return [f"reason {i} about {query}" for i in range(1, 2 + _h("reasons", query) % 3)]
 
 
+def pair_is_fickle(query: str, passage_a: str, passage_b: str) -> bool:
+    """A pair this server cannot decide (about one in four, by the hash of the unordered
+    pair): it names position 1 whichever passage is there, so its two orders disagree."""
+    return _h("fickle", query, *sorted((passage_a, passage_b))) % 4 == 0
+
+
+def expected_position(query: str, first: str, second: str) -> int:
+    """The position (1 or 2) this server prefers when ``first`` is shown in position 1:
+    the passage of higher merit (a hash of query and passage), position 1 on a fickle
+    pair. The test oracle for pairwise answers in either order."""
+    if pair_is_fickle(query, first, second):
+        return 1
+    return 1 if _h("merit", query, first) >= _h("merit", query, second) else 2
+
+
 def _field(prompt: str, name: str) -> str:
     match = re.search(rf"^{name}:[ \t]*(.*)$", prompt, re.MULTILINE)
     return match.group(1).strip() if match else ""
@@ -124,7 +139,7 @@ def answer_for(prompt: str, *, styles: bool = True, offset: int = 0) -> str:
         flagged = [int(n) for n in numbers if _h("flag", query, n, str(len(numbers))) % 5 == 0]
         return json.dumps(flagged)
     if re.search(r"^Passage 1:", prompt, re.MULTILINE) and re.search(r"^Passage 2:", prompt, re.MULTILINE):
-        return f"##preferred: {1 + _h('pref', prompt) % 2}"
+        return f"##preferred: {expected_position(query, _field(prompt, 'Passage 1'), _field(prompt, 'Passage 2'))}"
     if "failure reasons" in low:
         reasons = expected_reasons(query)
         previous = _field(prompt, "Previous reasons")
