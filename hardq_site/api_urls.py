@@ -51,5 +51,6 @@ urlpatterns = [
     path("collections/<collection:name>/export/", analysis_apis.ExportApi.as_view(), name="export"),
     path("collections/<collection:name>/pairwise/", analysis_apis.PairwiseApi.as_view(), name="pairwise"),
     path("pairwise/", analysis_apis.PairwiseResultsApi.as_view(), name="pairwise_results"),
+    path("assessors/<str:name>/probes/", judges_apis.AssessorProbesApi.as_view(), name="assessor-probes"),
     path("", include(router.urls)),
 ]

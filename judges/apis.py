@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from analysis import corpus_selectors
 from analysis.models import Assessor, Collection, Task
 from conventions.api import ApiError, CursorPagination, IsAdmin
-from judges import endpoint_policy, selectors, services
+from judges import endpoint_policy, probe_selectors, selectors, services
 from judges.models import JobKind, LLMCall, LLMJob, PromptTemplate, TrainingSet
 
 # which template kinds each job kind takes (the prompt is a default kind name or a template name)
@@ -71,7 +73,8 @@ def _job_body(job: LLMJob) -> dict:
 
 
 class JobCreateSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=JobKind.choices)
+    # A probe job is made by probe_judge from an assessor's own configuration, not here.
+    kind = serializers.ChoiceField(choices=[c for c in JobKind.choices if c[0] != JobKind.PROBE])
     collection = serializers.CharField(required=False, help_text="every kind but relabel")
     base_url = serializers.URLField(validators=[endpoint_policy.validate_endpoint_host],
                                     help_text="OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
@@ -257,3 +260,22 @@ class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         job = self.get_object()
         page = self.paginate_queryset(LLMCall.objects.filter(job=job))
         return self.get_paginated_response(CallSerializer(page, many=True).data)
+
+
+class AssessorProbesApi(APIView):
+    """What fools an LLM judge: its probe results (``probe_judge``), the latest of each
+    probe and every result, with flip rates and 95% Wilson intervals at full precision."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, name: str) -> Response:
+        assessor = corpus_selectors.assessor_get(name=name)
+        if assessor is None:
+            raise ApiError(f"Unknown assessor {name!r}.", code="not_found", status_code=404)
+        if assessor.kind != Assessor.LLM:
+            raise ApiError(f"assessor {name} is not an LLM judge (kind {assessor.kind}): only LLM judges are probed",
+                           code="invalid")
+        latest = probe_selectors.probe_summaries(assessor_ids=[assessor.pk]).get(assessor.pk, {})
+        return Response({"assessor": assessor.name, "latest": latest,
+                         "results": probe_selectors.probe_result_list(assessor=assessor)})

@@ -18,7 +18,8 @@ TEMPLATE_KINDS = {
 
 
 class LLMJobForm(forms.Form):
-    kind = forms.ChoiceField(choices=JobKind.choices, initial=JobKind.JUDGE)
+    # A probe job comes from an assessor's own configuration (probe_judge), not this form.
+    kind = forms.ChoiceField(choices=[c for c in JobKind.choices if c[0] != JobKind.PROBE], initial=JobKind.JUDGE)
     collection = forms.ModelChoiceField(queryset=Collection.objects.all(), required=False, help_text="all kinds but relabel")
     base_url = forms.URLField(max_length=500, validators=[endpoint_policy.validate_endpoint_host],
                               help_text="OpenAI-compatible base URL, e.g. http://localhost:11434/v1")

@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from conventions.access import staff_required
-from judges import selectors, services
+from analysis import corpus_selectors
+from judges import probe_selectors, selectors, services
 from judges.forms import LLMJobForm
 from judges.models import LLMJob
 
@@ -50,3 +51,21 @@ def job_control(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     elif action == "resume":
         services.job_resume(job=job)
     return redirect("judges:job_detail", pk=job.pk)
+
+
+@staff_required
+def assessor_probes(request: HttpRequest, name: str) -> HttpResponse:
+    """An LLM assessor's probe results, and the pairs its latest probe job asked."""
+    assessor = corpus_selectors.assessor_get(name=name)
+    if assessor is None:
+        return render(request, "judges/assessor_probes.html", {"name": name, "missing": True}, status=404)
+    jobs = probe_selectors.probe_jobs(assessor=assessor)
+    shown = jobs[0] if jobs else None
+    if request.GET.get("job", "").isdigit():
+        shown = next((j for j in jobs if j.pk == int(request.GET["job"])), shown)
+    context = {
+        "assessor": assessor, "name": name, "results": probe_selectors.probe_result_list(assessor=assessor),
+        "job": shown, "items": probe_selectors.probed_items(job=shown) if shown else [],
+        "configuration": probe_selectors.assessor_configuration(assessor=assessor),
+    }
+    return render(request, "judges/assessor_probes.html", context)
