@@ -140,9 +140,9 @@ def test_position_probe_of_a_first_position_judge_and_of_an_honest_one(dl19):
     assert set(fair["probes"]) == {"position"}
     assert fair["probes"]["position"]["n"] == 40
     assert fair["probes"]["position"]["flip_rate"] <= 0.05 and fair["probes"]["position"]["ci_low"] == 0.0
-    # The original order was the pairwise job's call: cached; the swapped one asked.
+    # The pairwise job asked both orders already (its default): both come from the call cache.
     job = LLMJob.objects.get(pk=out["job"])
-    assert job.cached == 40 and job.llm_calls.filter(error="").count() == 40
+    assert job.cached == 80 and job.llm_calls.filter(error="").count() == 0
     item = job.items.first()
     assert item is not None and item.result["followed"] == "first"
 
