@@ -47,6 +47,16 @@ def perturbed(grades: np.ndarray, rate: float, rng: np.random.Generator) -> np.n
 def dl19_judges() -> dict:
     """DL19 (fixture files) with its official qrels, 32 perturbed LLM label sets and one
     LLM that judged only half of the pairs (below the 90% coverage)."""
+    return build_judges(N_JUDGES)
+
+
+@pytest.fixture
+def dl19_few_judges() -> dict:
+    """The same with 4 label sets, for the tests of what is refused or cached."""
+    return build_judges(4)
+
+
+def build_judges(n_judges: int) -> dict:
     collection = load_dl19(FIXTURES)
     official = list(
         Judgment.objects.filter(assessor__name="official").order_by("query_id", "passage_id")
@@ -56,7 +66,7 @@ def dl19_judges() -> dict:
     grades = np.array([g for _, _, g in official], dtype=np.int64)
     rng = np.random.default_rng(SEED)
     labels = {}
-    for i, rate in enumerate(RATES):
+    for i, rate in enumerate(RATES[:n_judges]):
         name = f"judge-{i:02d}-rate-{rate:.2f}"
         assessor = Assessor.objects.create(name=name, kind=Assessor.LLM, model=f"model-{i}")
         labels[name] = perturbed(grades, rate, rng)
@@ -135,7 +145,7 @@ def test_sorting_by_another_column(dl19_judges, client, admin_user):
     assert refused.status_code == 400 and "sort must be one of" in refused.json()["error"]["message"]
 
 
-def test_rows_are_cached_until_a_label_changes(dl19_judges, django_assert_max_num_queries):
+def test_rows_are_cached_until_a_label_changes(dl19_few_judges, django_assert_max_num_queries):
     first = leaderboard_selectors.leaderboard(collection="dl19")
     # warm: the collection, its assessors with their label versions, the runs, the usage
     with django_assert_max_num_queries(4):
@@ -149,7 +159,7 @@ def test_rows_are_cached_until_a_label_changes(dl19_judges, django_assert_max_nu
     assert not after["cached"] and after["rows"][0]["assessor"] == best.name and after["rows"][0]["kappa"] == 1.0
 
 
-def test_bad_input_is_refused_with_a_message(dl19_judges, client, admin_user):
+def test_bad_input_is_refused_with_a_message(dl19_few_judges, client, admin_user):
     with pytest.raises(CommandError, match="unknown collection 'nope'"):
         call_command("judges_leaderboard", "--collection", "nope")
     with pytest.raises(CommandError, match="unknown assessor 'nobody'"):
@@ -162,7 +172,7 @@ def test_bad_input_is_refused_with_a_message(dl19_judges, client, admin_user):
     assert page.status_code == 404 and b"unknown assessor" in page.content
 
 
-def test_leaderboard_is_for_staff(dl19_judges, client, alice):
+def test_leaderboard_is_for_staff(dl19_few_judges, client, alice):
     assert client.get("/judges/leaderboard/", {"collection": "dl19"}).status_code == 302
     client.force_login(alice)
     assert client.get("/judges/leaderboard/", {"collection": "dl19"}).status_code == 403
