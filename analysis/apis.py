@@ -30,6 +30,7 @@ from analysis import corpus_selectors
 from analysis.models import (
     COLLECTION_NAME_PATTERN,
     Assessor,
+    Collection,
     HardnessAnalysis,
     HardnessLabel,
     Judgment,
@@ -747,6 +748,81 @@ class PairwiseApi(APIView):
         if collection is None:
             raise ApiError(f"Unknown collection {name!r}.", code="not_found", status_code=404)
         return Response(pairwise_selectors.pairwise_summary_dict(collection=collection))
+
+
+class PairwiseCountsSerializer(serializers.Serializer):
+    comparisons = serializers.IntegerField()
+    generated_preferred = serializers.IntegerField()
+    judged_preferred = serializers.IntegerField()
+    ties = serializers.IntegerField(help_text="pairs whose two orders named different passages")
+    share = serializers.FloatField(allow_null=True, help_text="generated_preferred / comparisons")
+    tie_share = serializers.FloatField(allow_null=True)
+    both_orders = serializers.IntegerField(help_text="pairs asked in both orders (0 for an imported file)")
+    consistent = serializers.IntegerField(help_text="pairs asked in both orders whose answers agreed")
+    position_consistency = serializers.FloatField(allow_null=True, help_text="consistent / both_orders")
+    first_position = serializers.IntegerField(help_text="answers of the both-order pairs naming position 1")
+    first_position_share = serializers.FloatField(allow_null=True, help_text="first_position / (2 * both_orders)")
+
+
+class PairwiseQueryRowSerializer(PairwiseCountsSerializer):
+    qid = serializers.CharField()
+
+
+class PairwiseGeneratorSerializer(PairwiseCountsSerializer):
+    assessor = serializers.CharField(help_text="the judging LLM")
+    generator = serializers.CharField(allow_null=True, help_text="null: not named (an imported file)")
+    queries = PairwiseQueryRowSerializer(many=True)
+
+
+class PairwiseSummarySerializer(serializers.Serializer):
+    collection = serializers.CharField()
+    generator = serializers.CharField(allow_null=True)
+    generators = PairwiseGeneratorSerializer(many=True)
+
+
+class PairwiseQuerySerializer(serializers.Serializer):
+    """The query string of ``GET /api/pairwise/``: names checked, unknown ones refused by field."""
+
+    collection = _collection_field()
+    generator = _name_field(Assessor, "name", "the generator whose passages were compared (default: every one, "
+                                              "imported preferences without a generator included)")
+
+    def validate_collection(self, value: str) -> Collection:
+        collection = corpus_selectors.collection_get(name=value)
+        if collection is None:
+            raise serializers.ValidationError(f"Unknown collection {value!r}.")
+        return collection
+
+    def validate_generator(self, value: str) -> str:
+        if corpus_selectors.assessor_get(name=value) is None:
+            raise serializers.ValidationError(f"Unknown generator {value!r}: no assessor of that name.")
+        return value
+
+
+class PairwiseResultsApi(APIView):
+    """Pairwise outcomes of a collection, per judging LLM and generator: the generated
+    passage's wins, the judged one's, the ties (both orders disagreed), and the position
+    consistency of the pairs asked in both orders, overall and per query; full precision.
+    Job-made and imported preferences alike (an imported file's generator is null)."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("collection", str, required=True),
+            OpenApiParameter("generator", str, description="a generator (assessor) name; default every generator"),
+        ],
+        responses={200: PairwiseSummarySerializer, 400: OpenApiResponse(description="a field's message: missing or "
+                                                                                  "unknown collection or generator")},
+    )
+    def get(self, request: Request) -> Response:
+        from analysis import pairwise_selectors
+
+        params = PairwiseQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        summary = pairwise_selectors.pairwise_summary_dict(
+            collection=params.validated_data["collection"], generator=params.validated_data.get("generator"))
+        return Response(PairwiseSummarySerializer(summary).data)
 
 
 class BundleImportApi(UploadLimits, APIView):

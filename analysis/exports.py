@@ -232,7 +232,9 @@ def _bertscore(collection: Collection, request: ExportRequest) -> Export:
 
 
 def _pairwise(collection: Collection, request: ExportRequest) -> Export:
-    rows = PairwisePreference.objects.filter(query__collection=collection)
+    # The pipeline's format names a winner (label 1 or 2); a tie of a both-order job has
+    # none, so it is left out of this file (the pairwise page and API count the ties).
+    rows = PairwisePreference.objects.filter(query__collection=collection).exclude(label=PairwisePreference.TIE)
     if request.assessor:
         rows = rows.filter(assessor=_assessor(request.assessor, "pairwise preferences"))
     else:

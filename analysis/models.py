@@ -299,14 +299,30 @@ class BertScore(models.Model):
 
 
 class PairwisePreference(models.Model):
-    """An LLM's preference between a judged passage (position 1) and a generated one (2)."""
+    """An LLM's preference between a judged passage and a generated one.
+
+    ``label`` names the passage preferred: 1 the judged one, 2 the generated one, 0 a tie.
+    A pairwise job asks both orders (``forward_label``: the judged passage in position 1;
+    ``swapped_label``: the generated one in position 1, both read as 1 = judged, 2 =
+    generated) and records a tie when they disagree; an imported file (one order, as the
+    pipeline asked it) leaves both empty.
+    """
+
+    JUDGED = 1
+    GENERATED = 2
+    TIE = 0
 
     query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="preferences")
     passage = models.ForeignKey(Passage, on_delete=models.CASCADE, related_name="preferences")
     assessor = models.ForeignKey(Assessor, on_delete=models.CASCADE, related_name="preferences")
     generation = models.ForeignKey(Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    label = models.SmallIntegerField(help_text="1: the judged passage is preferred; 2: the generated one")
+    label = models.SmallIntegerField(help_text="1: the judged passage is preferred; 2: the generated one; 0: a tie")
+    forward_label = models.SmallIntegerField(
+        null=True, blank=True, help_text="the answer with the judged passage in position 1 (1 judged, 2 generated)")
+    swapped_label = models.SmallIntegerField(
+        null=True, blank=True, help_text="the answer with the generated passage in position 1 (1 judged, 2 generated)")
     raw_response = models.TextField(blank=True)
+    raw_response_swapped = models.TextField(blank=True, default="", db_default="")
     source = models.ForeignKey(ImportSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:

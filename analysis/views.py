@@ -4,6 +4,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from analysis import corpus_selectors, pairwise_selectors, query_selectors
+from analysis.pairwise_forms import PairwiseFilterForm
 from analysis.models import Collection, Query
 from conventions.access import staff_required
 from conventions.csv_cells import CsvWriter
@@ -116,10 +117,19 @@ def query_detail(request: HttpRequest, collection: str, qid: str) -> HttpRespons
 
 @staff_required
 def pairwise(request: HttpRequest, name: str) -> HttpResponse:
-    """How often each generator's passage is preferred, overall and per query.
+    """Per generator: how often its passage is preferred, the ties and the position
+    consistency, overall and per query; ``?generator=`` shows one generator (an unknown
+    one is refused with a 400 and its message).
 
-    Queries: session, user, collection, the preferences grouped per generator and query.
+    Queries: session, user, collection, the generators compared, the preferences grouped
+    per generator and query.
     """
     collection = get_object_or_404(Collection, name=name)
+    form = PairwiseFilterForm(request.GET or None, generators=pairwise_selectors.pairwise_generators(collection=collection))
+    if form.is_bound and not form.is_valid():
+        return render(request, "analysis/pairwise.html", {"collection": collection, "form": form, "summary": None},
+                      status=400)
+    generator = (form.cleaned_data.get("generator") or None) if form.is_bound else None
     return render(request, "analysis/pairwise.html", {
-        "collection": collection, "summary": pairwise_selectors.pairwise_summary(collection=collection)})
+        "collection": collection, "form": form, "generator": generator,
+        "summary": pairwise_selectors.pairwise_summary(collection=collection, generator=generator)})

@@ -136,21 +136,24 @@ def _csv_coverage(w: CsvWriter, report: dict[str, Any]) -> None:
                     a["included"]])
 
 
+PAIRWISE_COLUMNS = ["comparisons", "generated_preferred", "judged_preferred", "ties", "share", "tie_share",
+                    "both_orders", "consistent", "position_consistency", "first_position_share"]
+
+
 def _csv_pairwise(w: CsvWriter, report: dict[str, Any]) -> None:
-    """Pairwise preferences per generator, overall then per query (no ties in the files)."""
+    """Pairwise preferences per generator, overall then per query: wins, ties, and for the
+    pairs asked in both orders the position consistency (empty for a one-order file)."""
     pairwise = report.get("pairwise") or {}
     if not pairwise.get("generators"):
         return
     w.writerow([])
     w.writerow(["pairwise: judging assessor", "generator", "qid", "comparisons", "generated_preferred",
-                "judged_preferred", "share_generated"])
+                "judged_preferred", "ties", "share_generated", "tie_share", "both_orders", "consistent",
+                "position_consistency", "first_position_share"])
     for g in pairwise["generators"]:
         generator = g["generator"] or "(not named)"
-        w.writerow([g["assessor"], generator, "(all)", g["comparisons"], g["generated_preferred"],
-                    g["judged_preferred"], _fmt(g["share"])])
-        for q in g["queries"]:
-            w.writerow([g["assessor"], generator, q["qid"], q["comparisons"], q["generated_preferred"],
-                        q["judged_preferred"], _fmt(q["share"])])
+        for q in [{"qid": "(all)", **g}, *g["queries"]]:
+            w.writerow([g["assessor"], generator, q["qid"], *(_fmt(q[c]) for c in PAIRWISE_COLUMNS)])
 
 
 # --- the estimates section (export_agreement --estimates; see annotation.report_estimates) ---
@@ -246,11 +249,12 @@ def render_xlsx(report: dict[str, Any]) -> bytes:
     if (report.get("pairwise") or {}).get("generators"):
         sheet = wb.create_sheet("Pairwise")
         sheet.append(["judging assessor", "generator", "qid", "comparisons", "generated_preferred", "judged_preferred",
-                      "share_generated"])
+                      "ties", "share_generated", "tie_share", "both_orders", "consistent", "position_consistency",
+                      "first_position_share"])
         for g in report["pairwise"]["generators"]:
             for q in [{"qid": "(all)", **g}, *g["queries"]]:
-                sheet.append([g["assessor"], g["generator"] or "(not named)", q["qid"], q["comparisons"],
-                              q["generated_preferred"], q["judged_preferred"], q["share"]])
+                sheet.append([g["assessor"], g["generator"] or "(not named)", q["qid"],
+                              *(q[c] for c in PAIRWISE_COLUMNS)])
     sheet = wb.create_sheet("Sources")
     sheet.append(["assessor", "kind", "scale", "model", "judgments", "file", "sha256"])
     for src in report["sources"]:

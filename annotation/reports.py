@@ -319,16 +319,14 @@ def coverage_section(coverage: list[dict[str, Any]] | None) -> dict[str, Any] | 
 
 def pairwise_section(*, collection: str) -> dict[str, Any]:
     """Pairwise preferences per generator: how often the generated passage is preferred to
-    the judged one, overall and per query (``analysis.pairwise_selectors``, one query).
+    the judged one, the ties, and for the pairs asked in both orders the position
+    consistency, overall and per query (``analysis.pairwise_selectors``, one query).
 
-    The pipeline's files record a winner for every comparison (label 1 or 2), so there
-    are no ties: ``judged_preferred`` is the rest of the comparisons.
+    The pipeline's files record a winner for every comparison (label 1 or 2) and one
+    order: their ties are 0 and their position consistency is None. A pairwise job asks
+    both orders and counts a tie where they disagree.
     """
-    summary = pairwise_summary_dict(collection=Collection.objects.get(name=collection))
-    for group in summary["generators"]:
-        for row in [group, *group["queries"]]:
-            row["judged_preferred"] = row["comparisons"] - row["generated_preferred"]
-    return summary
+    return pairwise_summary_dict(collection=Collection.objects.get(name=collection))
 
 
 @dataclass

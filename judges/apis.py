@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from analysis import corpus_selectors
 from analysis.models import Assessor, Collection, Task
 from conventions.api import ApiError, CursorPagination, IsAdmin
-from judges import card_selectors, endpoint_policy, leaderboard_selectors, selectors, services
+from judges import card_selectors, endpoint_policy, leaderboard_selectors, probe_selectors, selectors, services
 from judges.models import JobKind, LLMCall, LLMJob, PromptTemplate, TrainingSet
 
 # which template kinds each job kind takes (the prompt is a default kind name or a template name)
@@ -74,7 +74,8 @@ def _job_body(job: LLMJob) -> dict:
 
 
 class JobCreateSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=JobKind.choices)
+    # A probe job is made by probe_judge from an assessor's own configuration, not here.
+    kind = serializers.ChoiceField(choices=[c for c in JobKind.choices if c[0] != JobKind.PROBE])
     collection = serializers.CharField(required=False, help_text="every kind but relabel")
     base_url = serializers.URLField(validators=[endpoint_policy.validate_endpoint_host],
                                     help_text="OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
@@ -104,6 +105,10 @@ class JobCreateSerializer(serializers.Serializer):
     qids = serializers.ListField(child=serializers.CharField(), required=False, help_text="generate, reasons: these queries only")
     setting = serializers.ChoiceField(choices=["zero_shot", "reason_expansion"], required=False, help_text="generate")
     generator = serializers.CharField(required=False, help_text="pairwise: the generator whose passages are compared")
+    min_grade = serializers.IntegerField(required=False, default=2, min_value=0, max_value=3,
+                                         help_text="pairwise: compare the passages officially graded this or more")
+    one_order = serializers.BooleanField(required=False, default=False,
+                                         help_text="pairwise: ask once (default: both orders, a tie when they disagree)")
     task = serializers.ChoiceField(choices=Task.choices, required=False, help_text="reasons")
     rounds = serializers.IntegerField(required=False, default=1, min_value=1, max_value=10, help_text="reasons: refinement rounds")
     label = serializers.CharField(required=False, default="", allow_blank=True, help_text="reasons: pipeline label")
@@ -212,7 +217,8 @@ class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 if generator is None:
                     raise serializers.ValidationError({"generator": ["required: an existing generator (assessor) name"]})
                 job = services.job_create_pairwise(collection=_collection(d), endpoint=endpoint, template=template,
-                                                   generator=generator, assessor_name=d["assessor"], samples=d["samples"], **common)
+                                                   generator=generator, assessor_name=d["assessor"], samples=d["samples"],
+                                                   min_grade=d["min_grade"], both_orders=not d["one_order"], **common)
             elif kind == JobKind.REASONS:
                 job = services.job_create_reasons(collection=_collection(d), endpoint=endpoint, template=template, task=d["task"],
                                                   assessor_name=d["assessor"], qids=d.get("qids"), rounds=d["rounds"],
@@ -330,3 +336,20 @@ class LeaderboardApi(APIView):
             code = "not_found" if exc.status == 404 else "invalid"
             raise ApiError(str(exc), code=code, details={exc.field: [str(exc)]}, status_code=exc.status) from exc
         return Response(board)
+class AssessorProbesApi(APIView):
+    """What fools an LLM judge: its probe results (``probe_judge``), the latest of each
+    probe and every result, with flip rates and 95% Wilson intervals at full precision."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, name: str) -> Response:
+        assessor = corpus_selectors.assessor_get(name=name)
+        if assessor is None:
+            raise ApiError(f"Unknown assessor {name!r}.", code="not_found", status_code=404)
+        if assessor.kind != Assessor.LLM:
+            raise ApiError(f"assessor {name} is not an LLM judge (kind {assessor.kind}): only LLM judges are probed",
+                           code="invalid")
+        latest = probe_selectors.probe_summaries(assessor_ids=[assessor.pk]).get(assessor.pk, {})
+        return Response({"assessor": assessor.name, "latest": latest,
+                         "results": probe_selectors.probe_result_list(assessor=assessor)})

@@ -18,7 +18,8 @@ TEMPLATE_KINDS = {
 
 
 class LLMJobForm(forms.Form):
-    kind = forms.ChoiceField(choices=JobKind.choices, initial=JobKind.JUDGE)
+    # A probe job comes from an assessor's own configuration (probe_judge), not this form.
+    kind = forms.ChoiceField(choices=[c for c in JobKind.choices if c[0] != JobKind.PROBE], initial=JobKind.JUDGE)
     collection = forms.ModelChoiceField(queryset=Collection.objects.all(), required=False, help_text="all kinds but relabel")
     base_url = forms.URLField(max_length=500, validators=[endpoint_policy.validate_endpoint_host],
                               help_text="OpenAI-compatible base URL, e.g. http://localhost:11434/v1")
@@ -33,6 +34,10 @@ class LLMJobForm(forms.Form):
     rounds = forms.IntegerField(min_value=1, max_value=5, initial=1, help_text="reasons: refinement rounds per query")
     generator = forms.ModelChoiceField(queryset=Assessor.objects.filter(kind=Assessor.LLM), required=False,
                                        help_text="pairwise: whose generated passages")
+    min_grade = forms.IntegerField(min_value=0, max_value=3, initial=2, required=False,
+                                   help_text="pairwise: compare the passages officially graded this or more (default 2)")
+    one_order = forms.BooleanField(required=False, help_text="pairwise: ask once, the judged passage first "
+                                                             "(default: both orders, a tie when they disagree)")
     training_set = forms.ModelChoiceField(queryset=TrainingSet.objects.all(), required=False, help_text="relabel")
     stage2_base_url = forms.URLField(max_length=500, required=False, validators=[endpoint_policy.validate_endpoint_host],
                                      help_text="relabel: the strong stage-2 endpoint")

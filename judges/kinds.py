@@ -186,7 +186,18 @@ class GenerateHandler(Handler):
 
 
 class PairwiseHandler(Handler):
-    """Preference between a judged passage (1) and the query's generated passage (2)."""
+    """Preference between a judged passage and the query's generated passage, both orders.
+
+    An item asks the template twice (``item_spec["orders"]`` 2, the default): the judged
+    passage in position 1 and the generated one in 2 (forward), then the generated one in
+    1 (swapped); each order's samples are voted on their own. Each answer is read as the
+    passage it names (1 judged, 2 generated); when the two orders name the same passage
+    that is the preference, when they disagree the item is a tie (label 0): an answer that
+    follows the position says nothing about the passages. Both answers are kept on the
+    ``PairwisePreference``. The item is done only when both orders gave a valid answer,
+    failed when an order got no answer at all (a resumed job asks it again), otherwise
+    invalid. With ``orders`` 1 only the forward order is asked, and its answer is the label.
+    """
 
     def contexts(self, runner, items):
         pairs = {item.pk: split_pair(item.key) for item in items}
@@ -204,23 +215,61 @@ class PairwiseHandler(Handler):
             for pk, (q, d) in pairs.items()
         }
 
+    @staticmethod
+    def orders(runner: JobContext) -> int:
+        return 1 if int(runner.job.item_spec.get("orders", 2)) == 1 else 2
+
     def plan(self, runner, state):
         c = state.context
         if not c.get("query") or not c.get("passage") or c["passage"].text is None or not c.get("generation"):
             state.finish(LLMJobItem.FAILED, error="query, passage text or generation unknown")
             return []
-        inputs = {"query": c["query"].text, "passage_a": c["passage"].text, "passage_b": c["generation"].text}
-        return self._calls(runner, inputs, parsing.parse_pairwise)
+        judged, generated = c["passage"].text, c["generation"].text
+        calls = self._calls(runner, {"query": c["query"].text, "passage_a": judged, "passage_b": generated},
+                            parsing.parse_pairwise)
+        if self.orders(runner) == 2:
+            # The swapped order's calls follow the forward ones (``absorb`` splits them by position).
+            calls += self._calls(runner, {"query": c["query"].text, "passage_a": generated, "passage_b": judged},
+                                 parsing.parse_pairwise)
+        return calls
 
     def absorb(self, runner, state):
-        self._vote(state)
+        per_order = len(state.calls) // self.orders(runner)
+        forward, swapped = state.calls[:per_order], state.calls[per_order:]
+        answers: list[int | None] = []
+        raws: list[str] = []
+        samples: list[list[int | None]] = []
+        for n, calls in enumerate((forward, swapped)[: self.orders(runner)]):
+            valid = [c.parsed.value for c in calls if c.parsed is not None and c.parsed.valid]
+            position = parsing.majority_vote(valid)
+            # The position answered, read as the passage it names: 1 judged, 2 generated.
+            answers.append(None if position is None else (position if n == 0 else 3 - position))
+            answered = [c for c in calls if c.content is not None]
+            raws.append(answered[0].content or "" if answered else "")
+            samples.append([c.parsed.value if c.parsed and c.parsed.valid else None for c in calls])
+        result = {
+            "forward": answers[0], "swapped": answers[1] if len(answers) > 1 else None,
+            "raw": raws[0], "raw_swapped": raws[1] if len(raws) > 1 else "", "samples": samples,
+        }
+        if all(a is not None for a in answers):
+            agreed = len(set(answers)) == 1
+            result["value"] = answers[0] if agreed else PairwisePreference.TIE
+            state.finish(LLMJobItem.DONE, result=result)
+        elif any(all(c.content is None for c in calls) for calls in (forward, swapped)[: self.orders(runner)]):
+            state.finish(LLMJobItem.FAILED, result=result,
+                         error="; ".join(sorted({c.error for c in state.calls if c.content is None and c.error})))
+        else:
+            state.finish(LLMJobItem.INVALID, result={**result, "value": None},
+                         error="; ".join(sorted({c.parsed.error for c in state.calls if c.parsed and not c.parsed.valid})))
         return False
 
     def write(self, runner, finished):
         rows = [
             PairwisePreference(
                 query=s.context["query"], passage=s.context["passage"], assessor_id=runner.job.assessor_id,
-                generation=s.context["generation"], label=s.result["value"], raw_response=s.result.get("raw") or "",
+                generation=s.context["generation"], label=s.result["value"],
+                forward_label=s.result["forward"], swapped_label=s.result["swapped"],
+                raw_response=s.result.get("raw") or "", raw_response_swapped=s.result.get("raw_swapped") or "",
             )
             for s in finished
             if s.status == LLMJobItem.DONE
@@ -228,7 +277,8 @@ class PairwiseHandler(Handler):
         if rows:
             PairwisePreference.objects.bulk_create(
                 rows, update_conflicts=True, unique_fields=["assessor", "query", "passage"],
-                update_fields=["label", "generation", "raw_response"], batch_size=500,
+                update_fields=["label", "generation", "forward_label", "swapped_label", "raw_response",
+                               "raw_response_swapped"], batch_size=500,
             )
 
 

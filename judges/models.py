@@ -153,6 +153,7 @@ class JobKind(models.TextChoices):
     PAIRWISE = "pairwise", "pairwise preference"
     REASONS = "reasons", "failure reasons"
     RELABEL = "relabel", "relabeling cascade"
+    PROBE = "probe", "probes of a judge"
 
 
 class LLMJob(models.Model):
@@ -331,3 +332,61 @@ class RelabelDecision(models.Model):
     class Meta:
         ordering = ["job", "example", "docid"]
         constraints = [models.UniqueConstraint(fields=["job", "example", "docid"], name="uniq_relabel_decision")]
+
+
+class ProbeText(models.Model):
+    """One version of a probe's wording (``judges.probe_texts``): immutable, like a prompt.
+
+    ``content`` is how the modified passage is made (``{passage}``, ``{query_words}``,
+    ``{first_sentence}``); the position probe's is empty (it swaps the two passages).
+    """
+
+    name = models.CharField(max_length=32)
+    version = models.PositiveIntegerField(default=1)
+    content = models.TextField(blank=True)
+    description = models.TextField(blank=True)
+    content_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="uniq_probe_text_version")]
+
+    def __str__(self) -> str:
+        return f"probe {self.name} v{self.version}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.content_hash = hashlib.sha256(self.content.encode("utf-8")).hexdigest()
+        super().save(*args, **kwargs)
+
+
+class ProbeResult(models.Model):
+    """What one probe of one job found: of ``n`` probed pairs that could flip, ``flipped`` did.
+
+    ``sampled`` pairs were asked; those whose own grade was already at the end of the
+    scale the probe pushes towards (3 for stuffing/injection, 0 for truncation) cannot
+    flip and are counted in ``at_ceiling``, not in ``n``; unanswered or unreadable ones
+    in neither. The rate's 95% interval is Wilson's (statsmodels ``proportion_confint``).
+    Kept up to date by the probe job's writes, batch by batch.
+    """
+
+    assessor = models.ForeignKey("analysis.Assessor", on_delete=models.CASCADE, related_name="probe_results")
+    reference = models.ForeignKey("analysis.Assessor", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    job = models.ForeignKey(LLMJob, on_delete=models.CASCADE, related_name="probe_results")
+    probe = models.CharField(max_length=32)
+    version = models.PositiveIntegerField(default=1, help_text="the ProbeText version used")
+    sampled = models.IntegerField(default=0)
+    n = models.IntegerField(default=0, help_text="probed pairs that could flip, answered")
+    flipped = models.IntegerField(default=0)
+    at_ceiling = models.IntegerField(default=0)
+    flip_rate = models.FloatField(null=True, blank=True)
+    ci_low = models.FloatField(null=True, blank=True)
+    ci_high = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["assessor", "probe", "-created_at"]
+        constraints = [models.UniqueConstraint(fields=["job", "probe"], name="uniq_probe_result")]
+
+    def __str__(self) -> str:
+        return f"{self.assessor_id} {self.probe} v{self.version}: {self.flipped}/{self.n}"

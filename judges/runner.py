@@ -31,7 +31,7 @@ from django.utils import timezone
 from judges import parsing
 from judges.client import CallEngine, CallOutcome, CallRequest, EndpointConfig
 from judges.job_state import ItemState, PlannedCall
-from judges.kinds import handler_for
+from judges.handlers import handler_for
 from judges.models import LLMCall, LLMJob, LLMJobItem
 
 # Told of the job's counters after each flushed batch (a command's progress bar).

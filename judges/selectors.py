@@ -10,8 +10,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from analysis import corpus_selectors
-from analysis.models import Assessor, Collection, Generation, Judgment, Passage, Query, RunRow
-from judges.models import LLMJob, LLMJobItem, PromptTemplate, RelabelDecision, TrainingSet
+from analysis.models import Assessor, Collection, Generation, Judgment, PairwisePreference, Passage, Query, RunRow
+from judges.models import JobKind, LLMJob, LLMJobItem, PromptTemplate, RelabelDecision, TrainingSet
 
 # The default template of each kind, by the short name the commands and the API accept.
 DEFAULT_TEMPLATES = {
@@ -50,6 +50,50 @@ def officially_judged_pairs(*, collection: Collection, limit: int | None = None)
         .order_by("query__qid", "passage__docid")
     )
     return [f"{q}\t{d}" for q, d in (qs[:limit] if limit else qs)]
+
+
+def pairwise_pairs(
+    *, collection: Collection, generator: Assessor, min_grade: int = 2, top_grade_only: bool = False
+) -> list[str]:
+    """``qid<TAB>docid`` of the judged passages a pairwise job compares with ``generator``'s
+    passage of their query, sorted: the pairs an official assessor graded ``min_grade`` or
+    more, of the queries that have a generation.
+
+    ``top_grade_only`` keeps, per query, only the passages of its highest official grade
+    (when that grade is at least ``min_grade``): the selection of the paper's published
+    pairwise files (886 pairs on DL19: the grade-3 passages, or the grade-2 ones of a
+    query without any grade 3), where ``min_grade`` 2 alone gives every pair graded 2 or 3.
+    A pair graded by several official assessors counts with its highest grade.
+    """
+    with_generation = generated_qids(collection=collection, generator=generator)
+    rows = (
+        Judgment.objects.filter(query__collection=collection, assessor__kind=Assessor.OFFICIAL, valid=True,
+                                grade__gte=min_grade, query__qid__in=with_generation)
+        .values_list("query__qid", "passage__docid", "grade")
+    )
+    grades: dict[tuple[str, str], int] = {}
+    for qid, docid, grade in rows:
+        grades[(qid, docid)] = max(grade, grades.get((qid, docid), grade))
+    if top_grade_only:
+        best: dict[str, int] = {}
+        for (qid, _), grade in grades.items():
+            best[qid] = max(grade, best.get(qid, grade))
+        grades = {k: g for k, g in grades.items() if g == best[k[0]]}
+    return [f"{q}\t{d}" for q, d in sorted(grades)]
+
+
+def pairwise_other_generators(*, collection: Collection, assessor: Assessor, generator: Assessor) -> list[str]:
+    """The generators other than ``generator`` whose passages ``assessor`` already compared
+    in the collection (a preference is kept per assessor and pair: a second generator
+    under the same assessor would overwrite the first one's outcomes)."""
+    return sorted(
+        set(
+            PairwisePreference.objects.filter(assessor=assessor, query__collection=collection)
+            .exclude(generation__generator=generator)
+            .values_list("generation__generator__name", flat=True)
+        ),
+        key=str,
+    )
 
 
 def query_qids(*, collection: Collection) -> list[str]:
@@ -152,6 +196,13 @@ def job_progress(*, job: LLMJob) -> JobProgress:
         job=job, finished=finished, total=job.total, percent=100.0 * finished / job.total if job.total else 100.0,
         invalid_rate=job.invalid / answered if answered else 0.0, elapsed_seconds=elapsed, eta_seconds=eta,
     )
+
+
+def job_pairwise_generator(*, job: LLMJob) -> str | None:
+    """The name of the generator a pairwise job compares with (None for another kind)."""
+    if job.kind != JobKind.PAIRWISE:
+        return None
+    return Assessor.objects.filter(pk=job.item_spec.get("generator_id")).values_list("name", flat=True).first()
 
 
 def job_list() -> QuerySet[LLMJob]:

@@ -154,16 +154,33 @@ def job_create_generate(
 
 def job_create_pairwise(
     *, collection: Collection, endpoint: Endpoint, template: PromptTemplate, generator: Assessor, assessor_name: str = "",
-    limit: int | None = None, samples: int = 1, concurrency: int = 16, created_by: AbstractBaseUser | None = None,
+    limit: int | None = None, samples: int = 1, concurrency: int = 16, min_grade: int = 2, both_orders: bool = True,
+    top_grade_only: bool = False, created_by: AbstractBaseUser | None = None,
 ) -> LLMJob:
-    """Pairwise preference of each officially judged passage against the query's generated one."""
+    """Pairwise preference of the officially judged passages graded ``min_grade`` or more
+    (``selectors.pairwise_pairs``) against the query's generated one.
+
+    With ``both_orders`` (the default) each pair is asked twice, the generated passage
+    once in position 2 and once in position 1, and the two answers make the preference
+    or a tie (``judges.kinds.PairwiseHandler``); without, once with the judged passage first.
+    """
+    if template.kind != PromptKind.PAIRWISE:
+        raise ValueError(f"template {template} is not a pairwise template")
+    if not 0 <= min_grade <= 3:
+        raise ValueError(f"min_grade must be 0..3, got {min_grade}")
     assessor = llm_assessor_get_or_create(name=assessor_name, endpoint=endpoint, template=template, scale=Assessor.GRADED)
-    with_generation = selectors.generated_qids(collection=collection, generator=generator)
-    keys = [k for k in selectors.officially_judged_pairs(collection=collection) if k.split("\t", 1)[0] in with_generation]
+    others = selectors.pairwise_other_generators(collection=collection, assessor=assessor, generator=generator)
+    if others:
+        named = ", ".join(o or "(not named)" for o in others)
+        raise ValueError(f"assessor {assessor.name} already compared the passages of {named} in {collection.name}: "
+                         f"give this job its own assessor name (--assessor) so that neither overwrites the other")
+    keys = selectors.pairwise_pairs(collection=collection, generator=generator, min_grade=min_grade,
+                                    top_grade_only=top_grade_only)
     return _job_create(
         kind=JobKind.PAIRWISE, keys=keys[:limit] if limit else keys, endpoint=endpoint, template=template,
         collection=collection, assessor=assessor, samples=samples, concurrency=concurrency, created_by=created_by,
-        item_spec={"generator_id": generator.pk, "setting": Generation.ZERO_SHOT},
+        item_spec={"generator_id": generator.pk, "setting": Generation.ZERO_SHOT, "min_grade": min_grade,
+                   "orders": 2 if both_orders else 1, "top_grade_only": top_grade_only},
     )
 
 
@@ -213,8 +230,11 @@ def job_create_from_form(*, data: dict[str, Any], created_by: AbstractBaseUser |
     if kind == JobKind.GENERATE:
         return job_create_generate(collection=data["collection"], assessor_name=data.get("assessor") or "", **common)
     if kind == JobKind.PAIRWISE:
+        min_grade = data.get("min_grade")
         return job_create_pairwise(collection=data["collection"], generator=data["generator"],
-                                   assessor_name=data.get("assessor") or "", samples=data.get("samples") or 1, **common)
+                                   assessor_name=data.get("assessor") or "", samples=data.get("samples") or 1,
+                                   min_grade=2 if min_grade is None else min_grade,
+                                   both_orders=not data.get("one_order"), **common)
     if kind == JobKind.REASONS:
         return job_create_reasons(collection=data["collection"], task=data["template"].kind.removeprefix("reasons_"),
                                   assessor_name=data.get("assessor") or "", rounds=data.get("rounds") or 1, **common)

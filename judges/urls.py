@@ -12,4 +12,5 @@ urlpatterns = [
     path("jobs/<int:pk>/<str:action>/", views.job_control, name="job_control"),
     path("assessors/<str:name>/", views.assessor_card, name="assessor_card"),
     path("leaderboard/", views.leaderboard, name="leaderboard"),
+    path("assessors/<str:name>/probes/", views.assessor_probes, name="assessor_probes"),
 ]

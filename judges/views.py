@@ -12,7 +12,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from analysis.models import Collection
 from conventions.access import staff_required
-from judges import card_selectors, leaderboard_selectors, selectors, services
+from analysis import corpus_selectors
+from judges import card_selectors, leaderboard_selectors, probe_selectors, selectors, services
 from judges.forms import LLMJobForm
 from judges.models import LLMJob
 
@@ -29,6 +30,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {"progress": selectors.job_progress(job=job), "job": job}
     if request.htmx:
         return render(request, "judges/_job_progress.html", context)
+    context["pairwise_generator"] = selectors.job_pairwise_generator(job=job)
     return render(request, "judges/job_detail.html", context)
 
 
@@ -127,3 +129,19 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         assessors=board["assessors"],
     )
     return render(request, "judges/leaderboard.html", context)
+@staff_required
+def assessor_probes(request: HttpRequest, name: str) -> HttpResponse:
+    """An LLM assessor's probe results, and the pairs its latest probe job asked."""
+    assessor = corpus_selectors.assessor_get(name=name)
+    if assessor is None:
+        return render(request, "judges/assessor_probes.html", {"name": name, "missing": True}, status=404)
+    jobs = probe_selectors.probe_jobs(assessor=assessor)
+    shown = jobs[0] if jobs else None
+    if request.GET.get("job", "").isdigit():
+        shown = next((j for j in jobs if j.pk == int(request.GET["job"])), shown)
+    context = {
+        "assessor": assessor, "name": name, "results": probe_selectors.probe_result_list(assessor=assessor),
+        "job": shown, "items": probe_selectors.probed_items(job=shown) if shown else [],
+        "configuration": probe_selectors.assessor_configuration(assessor=assessor),
+    }
+    return render(request, "judges/assessor_probes.html", context)

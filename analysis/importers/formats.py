@@ -16,7 +16,7 @@ import csv
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,11 +147,15 @@ def iter_passages(src: SourceFile, *, progress: bool = False) -> Iterator[tuple[
         yield line, _id(src, line, docid.strip(), "docid", MAX_DOCID), passage
 
 
-def iter_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> Iterator[tuple[int, str, str, str, int]]:
+def iter_qrels(src: SourceFile, *, scale: str, progress: bool = False,
+               on_clamp: Callable[[int, int], None] | None = None) -> Iterator[tuple[int, str, str, str, int]]:
     """TREC qrels ``qid Q0 docid grade``: yields ``(line, qid, second column, docid, grade)``.
 
     Each line is checked on its own; nothing is kept here, so a qrels file of any size
     streams (the importer stages the rows and finds repeated pairs in the database).
+    A grade outside the scale is refused, unless ``on_clamp`` is given: then it is moved
+    to the nearest end of the scale (a 5 or a 10 becomes 3, a -1 becomes 0) and
+    ``on_clamp(line, grade as written)`` is told.
     """
     allowed = SCALES[scale]
     for line, text in src.lines(progress=progress):
@@ -159,6 +163,9 @@ def iter_qrels(src: SourceFile, *, scale: str, progress: bool = False) -> Iterat
         qid = _id(src, line, qid, "qid", MAX_QID)
         docid = _id(src, line, docid, "docid", MAX_DOCID)
         grade = _int(src, line, grade_text, "grade")
+        if grade not in allowed and on_clamp is not None:
+            on_clamp(line, grade)
+            grade = min(max(grade, allowed[0]), allowed[-1])
         if grade not in allowed:
             raise ImportFileError(
                 src.name, line, f"grade {grade} is outside the {scale} scale {allowed[0]}..{allowed[-1]}"

@@ -73,6 +73,7 @@ class ImportReport:
     unchanged: int = 0  # rows already stored exactly so
     skipped: int = 0  # lines not imported (repeats, collections not in the database)
     deleted: int = 0  # rows of the earlier import removed by replace
+    clamped: int = 0  # qrels: out-of-scale grades moved to the nearest end of the scale (--clamp)
     new_passages: int = 0  # docids without text, kept as Passage(text=None)
     notes: list[str] = field(default_factory=list)
     # reasons: the lists that appear for several queries under one label ({label, qids})
@@ -98,6 +99,8 @@ class ImportReport:
             parts.append(f"{self.deleted} deleted by --replace")
         if self.new_passages:
             parts.append(f"{self.new_passages} passages without text added")
+        if self.clamped:
+            parts.append(f"{self.clamped} grades clamped to the scale")
         prefix = "DRY RUN, nothing written: " if self.status == "dry-run" else ""
         text = f"{head}: {prefix}" + ", ".join(parts)
         for note in self.notes:
@@ -362,9 +365,12 @@ class QrelsImporter(Importer):
     label_option = "assessor"
 
     def __init__(self, *, assessor: str = "official", scale: str = Assessor.GRADED, assessor_kind: str | None = None,
-                 model: str = "", probabilities: SourceFile | None = None, **kwargs: Any) -> None:
+                 model: str = "", probabilities: SourceFile | None = None, clamp: bool = False,
+                 **kwargs: Any) -> None:
         if scale not in formats.SCALES:
             raise ValueError(f"unknown scale {scale!r}")
+        self.clamp = clamp
+        self.clamped_lines: list[tuple[int, int]] = []
         self.probabilities_src = probabilities
         self.probabilities_stage: Staging | None = None
         self.assessor_name = assessor
@@ -386,7 +392,10 @@ class QrelsImporter(Importer):
     def options(self) -> dict[str, Any]:
         # The probabilities file is part of what was imported: another one is a new import.
         probabilities = self.probabilities_src.sha256 if self.probabilities_src is not None else ""
-        return {"scale": self.scale, "probabilities_sha256": probabilities}
+        options: dict[str, Any] = {"scale": self.scale, "probabilities_sha256": probabilities}
+        if self.clamp:  # recorded only when asked, so earlier imports keep their identity
+            options["clamp"] = True
+        return options
 
     def check_options(self) -> None:
         super().check_options()
@@ -405,8 +414,10 @@ class QrelsImporter(Importer):
 
         def rows() -> Iterator[tuple[int, str, str, int]]:
             nonlocal mixed
-            for line, qid, second, docid, grade in formats.iter_qrels(self.src, scale=self.scale,
-                                                                      progress=self.progress):
+            for line, qid, second, docid, grade in formats.iter_qrels(
+                self.src, scale=self.scale, progress=self.progress,
+                on_clamp=self._clamped if self.clamp else None,
+            ):
                 if self.column2 is None and not mixed:
                     self.column2 = second
                 elif second != self.column2:
@@ -414,6 +425,12 @@ class QrelsImporter(Importer):
                 yield line, qid, docid, grade
 
         self.report.rows = self.stage.load(rows())
+        if self.clamped_lines:
+            self.report.clamped = len(self.clamped_lines)
+            shown = ", ".join(f"line {line}: {grade}" for line, grade in self.clamped_lines[:5])
+            more = f" and {len(self.clamped_lines) - 5} more" if len(self.clamped_lines) > 5 else ""
+            self.report.notes.append(f"{len(self.clamped_lines)} grades outside the {self.scale} scale clamped "
+                                     f"to its nearest end ({shown}{more})")
         # A repeated pair is the file's fault, found before the probabilities file is read
         # (whose rows are checked against the qrels' pairs, one each).
         repeat = self.stage.first_repeat(["qid", "docid"])
@@ -423,6 +440,9 @@ class QrelsImporter(Importer):
         if self.probabilities_src is not None:
             with_probabilities = self.parse_probabilities(self.probabilities_src)
             self.report.notes.append(f"{with_probabilities} of {self.report.rows} judgments with probabilities")
+
+    def _clamped(self, line: int, grade: int) -> None:
+        self.clamped_lines.append((line, grade))
 
     def parse_probabilities(self, src: SourceFile) -> int:
         """Stage the probabilities file (as the qrels are) and check it against the staged

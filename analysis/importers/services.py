@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from django.db import transaction
+
 from analysis.importers import kinds
 from analysis.importers.errors import ImportFileError
 from analysis.importers.kinds import ImportReport
@@ -55,13 +57,15 @@ def qrels_import(*, collection: str, assessor: str = "official", scale: str = "g
                  file: BinaryIO | None = None, data: bytes | None = None, filename: str | None = None,
                  probabilities_path: str | Path | None = None, probabilities_file: BinaryIO | None = None,
                  probabilities_data: bytes | None = None, probabilities_filename: str | None = None,
-                 replace: bool = False, dry_run: bool = False, progress: bool = False) -> ImportReport:
+                 clamp: bool = False, replace: bool = False, dry_run: bool = False,
+                 progress: bool = False) -> ImportReport:
     """TREC qrels as the judgments of ``assessor`` (``official`` = NIST, kind official;
     any other name is an LLM unless ``assessor_kind`` says otherwise).
 
     ``probabilities_*`` (a path, a stream or bytes, as the qrels) is LARA's CSV of the
     assessor's grade probabilities of pairs of these qrels, stored with their judgments
-    (``formats.iter_probabilities``, ``kinds.QrelsImporter``)."""
+    (``formats.iter_probabilities``, ``kinds.QrelsImporter``). ``clamp`` moves a grade
+    outside the scale to its nearest end (counted in the report) instead of refusing it."""
     options = locals()
     given = [options.pop(k) for k in ("probabilities_path", "probabilities_file", "probabilities_data")]
     probabilities_filename = options.pop("probabilities_filename")
@@ -70,6 +74,38 @@ def qrels_import(*, collection: str, assessor: str = "official", scale: str = "g
         probabilities = source_file(path=given[0], file=given[1], data=given[2],
                                     filename=probabilities_filename or "probabilities.csv")
     return kinds.QrelsImporter(probabilities=probabilities, **_common(options)).run()
+
+
+def assessor_from_filename(path: str | Path) -> str:
+    """The assessor a label-set file is named after: its name without the extension
+    (``willia-umbrela1.txt`` is ``willia-umbrela1``)."""
+    name = Path(path).name
+    stem, dot, _ = name.rpartition(".")
+    return stem if dot and stem else name
+
+
+def qrels_import_many(*, collection: str, paths: list[str | Path], scale: str = "graded",
+                      assessor_kind: str | None = None, model: str = "", clamp: bool = False,
+                      replace: bool = False, dry_run: bool = False, progress: bool = False) -> list[ImportReport]:
+    """Several qrels files, each the judgments of the assessor named after its file
+    (``assessor_from_filename``), in ONE transaction: a bad line in any file raises its
+    ``FILE:LINE`` error and nothing of any file is written."""
+    names: dict[str, str] = {}
+    for path in paths:
+        name = assessor_from_filename(path)
+        if name in names:
+            raise ImportFileError(str(path), None, f"assessor {name!r} again: {names[name]} has the same name")
+        names[name] = str(path)
+    reports = []
+    with transaction.atomic():
+        for path in paths:
+            # Each file runs in its own savepoint (Importer.run), inside this transaction.
+            reports.append(qrels_import(
+                collection=collection, assessor=assessor_from_filename(path), scale=scale,
+                assessor_kind=assessor_kind, model=model, path=path, clamp=clamp, replace=replace,
+                dry_run=dry_run, progress=progress,
+            ))
+    return reports
 
 
 def run_import(*, collection: str, system: str, path: str | Path | None = None, file: BinaryIO | None = None,

@@ -15,8 +15,11 @@ COMMON_HELP = (
 )
 
 
-def add_common_arguments(parser: CommandParser, *, collection: bool = True) -> None:
-    parser.add_argument("file", help="the file to import")
+def add_common_arguments(parser: CommandParser, *, collection: bool = True, several: bool = False) -> None:
+    if several:
+        parser.add_argument("file", nargs="+", help="the file(s) to import")
+    else:
+        parser.add_argument("file", help="the file to import")
     if collection:
         parser.add_argument("--collection", required=True, help="collection name, e.g. dl19 (created if new)")
     parser.add_argument("--replace", action="store_true",

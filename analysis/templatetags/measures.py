@@ -59,3 +59,9 @@ def hardness_rule(analysis) -> str:
 def percent(share: float | None) -> str:
     """A share for reading: ``41.7%``; ``–`` when there is nothing to divide."""
     return "–" if share is None else f"{100 * share:.1f}%"
+
+
+@register.filter
+def share3(share: float | None) -> str:
+    """A share for reading to three decimals: ``0.417``; ``–`` when there is nothing to divide."""
+    return "–" if share is None else f"{share:.3f}"

@@ -20,16 +20,19 @@ def expected() -> tuple[Counter, Counter]:
 def test_pairwise_page_counts_per_query_and_overall(client, demo_admin, django_assert_num_queries):
     n, generated = expected()
     client.force_login(demo_admin)
-    # session, user, collection, the preferences grouped by assessor, generator and query
-    with django_assert_num_queries(4):
+    # session, user, collection, the generators compared, the preferences grouped by assessor, generator and query
+    with django_assert_num_queries(5):
         response = client.get("/analysis/collections/dl19/pairwise/")
     page = BeautifulSoup(response.content, "lxml")
     overall = page.select_one("section.generator p.overall").get_text(" ", strip=True)
     total, won = sum(n.values()), sum(generated.values())
-    assert f"{won} of {total}" in overall and f"{100 * won / total:.1f}%" in overall
-    rows = {tr.select("td")[0].get_text(): [td.get_text() for td in tr.select("td")[2:5]]
+    assert f"{won} of {total}" in overall and f"share {won / total:.3f}" in overall
+    assert "ties: 0" in overall  # the file names a winner for every pair
+    assert "one order only" in page.select_one("section.generator p.consistency").get_text()
+    rows = {tr.select("td")[0].get_text(): [td.get_text() for td in tr.select("td")[2:8]]
             for tr in page.select("table.per-query tbody tr")}
-    assert rows == {q: [str(n[q]), str(generated[q]), f"{100 * generated[q] / n[q]:.1f}%"] for q in n}
+    assert rows == {q: [str(n[q]), str(generated[q]), str(n[q] - generated[q]), "0", f"{generated[q] / n[q]:.3f}", "–"]
+                    for q in n}
 
 
 @pytest.mark.django_db

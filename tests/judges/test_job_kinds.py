@@ -68,9 +68,10 @@ def test_generation_then_pairwise(capsys):
         texts = dict(Generation.objects.values_list("query__qid", "text"))
         assert texts == {f"q{i}": f"A passage that answers: who is person number {i}." for i in range(3)}
         assert all(g.response.startswith("<think>") for g in Generation.objects.all())  # raw kept, think removed from text
-        pair = run("pairwise", server.base_url, capsys, "--collection", "mini", "--generator", generator)
-    assert pair["total"] == 12 and pair["judged"] == 12
-    assert set(PairwisePreference.objects.values_list("label", flat=True)) <= {1, 2}
+        pair = run("pairwise", server.base_url, capsys, "--collection", "mini", "--generator", generator,
+                   "--min-grade", "0")
+    assert pair["total"] == 12 and pair["judged"] == 12  # every judged pair with --min-grade 0
+    assert set(PairwisePreference.objects.values_list("label", flat=True)) <= {0, 1, 2}  # 0: a tie
     pref = PairwisePreference.objects.select_related("generation").first()
     assert pref.generation.generator.name == generator
 
