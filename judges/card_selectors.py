@@ -24,6 +24,7 @@ from django.urls import reverse
 from analysis import agreement
 from analysis import agreement_selectors as labels
 from analysis.models import Assessor, Collection, Judgment
+from judges import probe_selectors
 from judges.models import LLMCall, LLMJob, LLMJobItem, PromptTemplate
 
 # The references a card compares with: assessors whose labels people would trust.
@@ -310,7 +311,8 @@ def judge_card(*, assessor: str, collection: str | None = None) -> dict[str, Any
         "configuration": configuration(assessor=judge, collection=coll),
         "references": [],
         "self_consistency": None,
-        "probes": [],
+        "probes": sorted(probe_selectors.probe_summaries(assessor_ids=[judge.pk]).get(judge.pk, {}).values(),
+                         key=lambda p: p["probe"]),
     }
     if coll is None:
         return agreement.json_ready(card)

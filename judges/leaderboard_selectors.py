@@ -27,6 +27,7 @@ from analysis import agreement
 from analysis import agreement_selectors as labels
 from analysis.models import Assessor, Collection, Judgment, LabelVersion, Run
 from conventions.csv_cells import CsvWriter
+from judges import probe_selectors
 from judges.card_selectors import agreement_figures, assessor_usage
 
 # As the agreement page's default set: rows below it are behind the toggle.
@@ -176,7 +177,7 @@ def leaderboard(
     until probed), calls, tokens, included. Raises :class:`LeaderboardError`.
 
     Queries on a warm cache: the collection (1), its assessors with their label versions
-    (1), the runs' state (1), the usage (1).
+    (1), the runs' state (1), the usage (1), the probe results (1).
     """
     sort = sort_parse(sort)
     coll, judged, reference = _resolve(collection=collection, reference=reference)
@@ -187,12 +188,16 @@ def leaderboard(
         rows = _compute_rows(coll=coll, judged=judged, reference=reference)
         cache.set(key, rows, CACHE_SECONDS)
     usage = assessor_usage(assessor_ids=[a["id"] for a in judged], collection=coll)
+    # probes are read beside the usage, outside the cached figures: a finished probe job
+    # shows at once, whatever the labels' version (one query for every row)
+    probes = probe_selectors.probe_summaries(assessor_ids=[a["id"] for a in judged])
     ids = {a["name"]: a["id"] for a in judged}
     out_rows = []
     for row in rows:
         used = usage.get(ids[row["assessor"]], {})
         out_rows.append({
             **row, "calls": used.get("calls", 0), "tokens": used.get("tokens", 0),
+            "probes": probes.get(ids[row["assessor"]], {}),
             "included": (row["coverage"] or 0) >= DEFAULT_COVERAGE,
         })
     ordered = rows_sorted(out_rows, sort)

@@ -206,3 +206,36 @@ def test_the_card_is_in_the_api_schema(client):
     assert "/api/assessors/{name}/card/" in schema["paths"] and "/api/judges/leaderboard/" in schema["paths"]
     parameters = {p["name"] for p in schema["paths"]["/api/assessors/{name}/card/"]["get"]["parameters"]}
     assert {"name", "collection"} <= parameters
+
+
+def test_probe_results_show_on_the_card_and_the_leaderboard(paper_data, client, admin_user):
+    """A judge fooled by the injection sentence, probed the ordinary way (probe_judge on the
+    fake server), and an honest one: the card, its API and the leaderboard carry each probe's
+    latest flip rate with its interval, equal to what probe_judge reported."""
+    from judges import leaderboard_selectors
+    from tests.judges.fake_llm import HONEST_MODEL, INJECTION_MODEL, FakeConfig, FakeLLMServer
+    from tests.judges.test_probes import judged as judged_by, probe
+
+    collection = load_dl19(paper_data, max_pairs=600)
+    with FakeLLMServer(FakeConfig(planted_rate=1.0)) as server:
+        gullible = judged_by(collection, server, INJECTION_MODEL)
+        honest = judged_by(collection, server, HONEST_MODEL)
+        reported = {a.name: probe("dl19", a.name, "--probes", "injection", "--sample", "30", "--seed", "3")
+                    for a in (gullible, honest)}
+    card = card_selectors.judge_card(assessor=gullible.name, collection="dl19")
+    [shown] = card["probes"]
+    expected = reported[gullible.name]["probes"]["injection"]
+    assert shown["probe"] == "injection" and shown["n"] == expected["n"]
+    assert shown["flip_rate"] == pytest.approx(expected["flip_rate"]) and shown["flip_rate"] > 0.9
+    assert shown["ci_low"] == pytest.approx(expected["ci_low"]) and shown["ci_high"] == pytest.approx(expected["ci_high"])
+    client.force_login(admin_user)
+    api = client.get(f"/api/assessors/{gullible.name}/card/", {"collection": "dl19"}).json()
+    assert api["probes"][0]["flip_rate"] == pytest.approx(expected["flip_rate"])
+    page = client.get(f"/judges/assessors/{gullible.name}/", {"collection": "dl19"}).content.decode()
+    assert f"{expected['flip_rate']:.3f}" in page and f"/judges/assessors/{gullible.name}/probes/" in page
+    board = leaderboard_selectors.leaderboard(collection="dl19")
+    rows = {r["assessor"]: r for r in [*board["rows"], *board["excluded"]]}
+    assert rows[gullible.name]["probes"]["injection"]["flip_rate"] == pytest.approx(expected["flip_rate"])
+    assert rows[honest.name]["probes"]["injection"]["flip_rate"] <= 0.05
+    csv_text = client.get("/judges/leaderboard/", {"collection": "dl19", "format": "csv"}).content.decode()
+    assert "flip_rate_injection" in csv_text.splitlines()[0]

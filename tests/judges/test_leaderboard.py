@@ -147,8 +147,8 @@ def test_sorting_by_another_column(dl19_judges, client, admin_user):
 
 def test_rows_are_cached_until_a_label_changes(dl19_few_judges, django_assert_max_num_queries):
     first = leaderboard_selectors.leaderboard(collection="dl19")
-    # warm: the collection, its assessors with their label versions, the runs, the usage
-    with django_assert_max_num_queries(4):
+    # warm: the collection, its assessors with their label versions, the runs, the usage, the probes
+    with django_assert_max_num_queries(5):
         again = leaderboard_selectors.leaderboard(collection="dl19")
     assert again["cached"] and not first["cached"] and again["rows"] == first["rows"]
     # the best judge gets every official grade: it is recomputed, and now has kappa 1
