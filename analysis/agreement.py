@@ -904,3 +904,73 @@ def anchoring(
         gap[f"{stat}_ci"] = _interval(np.array(diffs)) if diffs else None
     result["gap"] = gap
     return result
+
+
+# --------------------------------------------------------------------------- judge cards
+
+
+def precision_recall_from_matrix(matrix: np.ndarray) -> list[dict[str, float | None]]:
+    """Per label: precision (of the compared assessor's answers of that label, the share the
+    reference gave too: a column) and recall (of the reference's pairs of that label, the
+    share the assessor found: a row); None where the column or row is empty."""
+    cm = np.asarray(matrix, dtype=np.float64)
+    rows, cols = cm.sum(axis=1), cm.sum(axis=0)
+    return [
+        {
+            "label": g,
+            "precision": float(cm[g, g] / cols[g]) if cols[g] else None,
+            "recall": float(cm[g, g] / rows[g]) if rows[g] else None,
+            "reference_pairs": int(rows[g]),
+            "assessor_pairs": int(cols[g]),
+        }
+        for g in range(cm.shape[0])
+    ]
+
+
+CALIBRATION_BINS = 10
+
+
+def calibration(probabilities: np.ndarray, reference: np.ndarray, *, n_bins: int = CALIBRATION_BINS) -> dict[str, Any]:
+    """How well an assessor's grade probabilities predict the reference's grade.
+
+    ``probabilities`` is (n, k), a row per pair (index = grade); ``reference`` the
+    reference's grades 0..k-1. The Brier score is the multi-class one (the squared
+    distance of the row to the one-hot reference grade, averaged over pairs: 0 is
+    perfect, 2 the worst). The expected calibration error bins the pairs by the
+    confidence of the most likely grade (``n_bins`` equal-width bins over 0..1) and
+    averages |accuracy - mean confidence| of each bin weighted by its share of pairs.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.int64)
+    n = int(ref.size)
+    if n == 0:
+        return {"n": 0, "ece": None, "brier": None, "bins": []}
+    k = p.shape[1]
+    onehot = np.zeros_like(p)
+    onehot[np.arange(n), ref] = 1.0
+    brier = float(((p - onehot) ** 2).sum(axis=1).mean())
+    confidence = p.max(axis=1)
+    correct = (p.argmax(axis=1) == ref).astype(np.float64)
+    # a confidence of exactly 1 goes into the last bin
+    bin_of = np.minimum((confidence * n_bins).astype(np.int64), n_bins - 1)
+    counts = np.bincount(bin_of, minlength=n_bins)
+    conf_sum = np.bincount(bin_of, weights=confidence, minlength=n_bins)
+    correct_sum = np.bincount(bin_of, weights=correct, minlength=n_bins)
+    bins = []
+    ece = 0.0
+    for b in range(n_bins):
+        if counts[b]:
+            accuracy, mean_conf = correct_sum[b] / counts[b], conf_sum[b] / counts[b]
+            ece += counts[b] / n * abs(accuracy - mean_conf)
+            bins.append({"low": b / n_bins, "high": (b + 1) / n_bins, "pairs": int(counts[b]),
+                         "accuracy": float(accuracy), "confidence": float(mean_conf)})
+    return {"n": n, "n_grades": k, "ece": float(ece), "brier": brier, "bins": bins}
+
+
+def split_vote_share(samples: Sequence[Sequence[int]]) -> dict[str, Any]:
+    """Self-consistency of a judge asked several times per pair: the share of pairs whose
+    valid answers were not all the same grade (a pair with fewer than two valid answers
+    cannot split and is left out)."""
+    voted = [s for s in samples if len(s) >= 2]
+    split = sum(1 for s in voted if len(set(s)) > 1)
+    return {"pairs": len(voted), "split": split, "split_share": split / len(voted) if voted else None}

@@ -1,4 +1,5 @@
-"""REST endpoints of the LLM jobs (admins only): create any kind, poll, cancel, resume, audit.
+"""REST endpoints of the LLM jobs (admins only): create any kind, poll, cancel, resume, audit;
+the judge card of an LLM assessor and the judges leaderboard of a collection.
 
 The same services the judge/generate/... commands call: a job is built with
 ``job_create_<kind>`` and sent with ``job_start`` (a Celery task; in-process when no
@@ -10,7 +11,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -20,7 +21,7 @@ from rest_framework.views import APIView
 from analysis import corpus_selectors
 from analysis.models import Assessor, Collection, Task
 from conventions.api import ApiError, CursorPagination, IsAdmin
-from judges import endpoint_policy, probe_selectors, selectors, services
+from judges import card_selectors, endpoint_policy, leaderboard_selectors, probe_selectors, selectors, services
 from judges.models import JobKind, LLMCall, LLMJob, PromptTemplate, TrainingSet
 
 # which template kinds each job kind takes (the prompt is a default kind name or a template name)
@@ -262,6 +263,79 @@ class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return self.get_paginated_response(CallSerializer(page, many=True).data)
 
 
+class JudgeCardApi(APIView):
+    """The judge card of one LLM assessor (what ``judge_card --json`` prints and the card page shows).
+
+    Configuration (model, template and version, parameters, endpoint host: never its key),
+    usage from its LLM jobs, agreement with each official or human assessor it shares
+    pairs with (kappas, ordinal alpha, confusion matrix, per-grade precision and recall,
+    grade distributions, calibration, effect on the runs' evaluation), self-consistency
+    and probes. 404 for an unknown or non-LLM assessor; 400 when ``collection`` is needed
+    or names a collection the assessor has no labels in.
+    """
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        parameters=[OpenApiParameter(
+            "collection", str, description="needed when the assessor has labels in several collections",
+        )],
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+        examples=[OpenApiExample("a graded LLM judge", response_only=True, value={
+            "assessor": "llama3.2-umbrela-v1", "collection": "dl19",
+            "configuration": {"model": "llama3.2:latest", "template": {"name": "umbrela", "version": 1},
+                              "endpoint_hosts": ["localhost:11434"], "calls": 9260, "tokens": 5123456},
+            "references": [{"reference": "official", "coverage": 1.0, "kappa": 0.24, "kappa_linear": 0.41,
+                            "kappa_quadratic": 0.55, "alpha_ordinal": 0.5, "confusion_matrix": [[1, 2], [3, 4]]}],
+            "self_consistency": None, "probes": []})],
+    )
+    def get(self, request: Request, name: str) -> Response:
+        try:
+            card = card_selectors.judge_card(assessor=name, collection=request.query_params.get("collection") or None)
+        except card_selectors.JudgeCardError as exc:
+            code = "not_found" if exc.status == 404 else "invalid"
+            raise ApiError(str(exc), code=code, details={exc.field: [str(exc)]}, status_code=exc.status) from exc
+        return Response(card)
+
+
+class LeaderboardApi(APIView):
+    """Every assessor of a collection against a reference, one row each (``judges_leaderboard --json``).
+
+    ``rows``: the assessors that judged at least 90% of the reference's pairs, best kappa
+    first unless ``sort`` says otherwise; ``excluded``: the others. Figures are cached
+    under the labels' state, so a repeated request costs a few queries.
+    """
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("collection", str, required=True, description="collection name"),
+            OpenApiParameter("reference", str, description="reference assessor (default: the collection's official one)"),
+            OpenApiParameter("sort", str, description=f"a column ({', '.join(leaderboard_selectors.SORT_KEYS)}),"
+                                                      " a leading - for descending (default -kappa)"),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+        examples=[OpenApiExample("two judges", response_only=True, value={
+            "collection": "dl19", "reference": "official", "sort": "-kappa", "coverage_threshold": 0.9,
+            "rows": [{"rank": 1, "assessor": "qwen3-umbrela", "coverage": 1.0, "kappa": 0.31, "kappa_linear": 0.45,
+                      "kappa_quadratic": 0.58, "alpha_ordinal": 0.55, "kappa_binary": 0.44, "kendall_tau_b": 0.9,
+                      "probes": {}, "calls": 9260, "tokens": 4000000}],
+            "excluded": []})],
+    )
+    def get(self, request: Request) -> Response:
+        collection = (request.query_params.get("collection") or "").strip()
+        if not collection:
+            raise serializers.ValidationError({"collection": ["This field is required."]})
+        try:
+            board = leaderboard_selectors.leaderboard(
+                collection=collection, reference=request.query_params.get("reference") or None,
+                sort=request.query_params.get("sort"),
+            )
+        except leaderboard_selectors.LeaderboardError as exc:
+            code = "not_found" if exc.status == 404 else "invalid"
+            raise ApiError(str(exc), code=code, details={exc.field: [str(exc)]}, status_code=exc.status) from exc
+        return Response(board)
 class AssessorProbesApi(APIView):
     """What fools an LLM judge: its probe results (``probe_judge``), the latest of each
     probe and every result, with flip rates and 95% Wilson intervals at full precision."""
