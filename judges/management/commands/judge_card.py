@@ -39,7 +39,7 @@ class Command(BaseCommand):
         lines = [
             f"judge card: {card['assessor']}" + (f" on {card['collection']}" if card["collection"] else ""),
             f"  model {c['model'] or '-'} ({c['scale']}), template "
-            f"{template['name'] or '-'} v{template['version'] or '-'}, parameters {json.dumps(c['parameters'])}",
+            f"{(template['name'] + ' v' + str(template['version'])) if template['name'] else '-'}, parameters {json.dumps(c['parameters'])}",
             f"  endpoint host {', '.join(c['endpoint_hosts']) or '-'}; from {c['first'] or '-'} to {c['last'] or '-'}",
             f"  calls {c['calls']} ({c['cached']} cached), tokens {c['tokens']}, "
             f"{c['elapsed_seconds']:.1f} s, invalid {c['invalid']}, failed {c['failed']}",
