@@ -50,9 +50,9 @@ urlpatterns = [
     path("collections/<collection:name>/overlap/", analysis_apis.OverlapApi.as_view(), name="overlap"),
     path("collections/<collection:name>/export/", analysis_apis.ExportApi.as_view(), name="export"),
     path("collections/<collection:name>/pairwise/", analysis_apis.PairwiseApi.as_view(), name="pairwise"),
-    path("assessors/<str:name>/card/", judges_apis.JudgeCardApi.as_view(), name="assessor-card"),
+    path("assessors/<path:name>/card/", judges_apis.JudgeCardApi.as_view(), name="assessor-card"),
     path("judges/leaderboard/", judges_apis.LeaderboardApi.as_view(), name="judges-leaderboard"),
     path("pairwise/", analysis_apis.PairwiseResultsApi.as_view(), name="pairwise_results"),
-    path("assessors/<str:name>/probes/", judges_apis.AssessorProbesApi.as_view(), name="assessor-probes"),
+    path("assessors/<path:name>/probes/", judges_apis.AssessorProbesApi.as_view(), name="assessor-probes"),
     path("", include(router.urls)),
 ]

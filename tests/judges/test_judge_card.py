@@ -239,3 +239,19 @@ def test_probe_results_show_on_the_card_and_the_leaderboard(paper_data, client, 
     assert rows[honest.name]["probes"]["injection"]["flip_rate"] <= 0.05
     csv_text = client.get("/judges/leaderboard/", {"collection": "dl19", "format": "csv"}).content.decode()
     assert "flip_rate_injection" in csv_text.splitlines()[0]
+
+
+def test_a_judge_named_after_an_org_slash_model_has_its_card_and_probes(client, admin_user):
+    """Model ids such as ``meta-llama/Llama-3.1-8B`` put a slash in the assessor's name: the
+    job pages link to its card, and the card, its API and its probes page answer."""
+    load_dl19(FIXTURES, max_pairs=50)
+    official = list(Judgment.objects.filter(assessor__name="official").values_list("query_id", "passage_id", "grade"))
+    judge = Assessor.objects.create(name="meta-llama/Llama-3.1-8B-graded", kind=Assessor.LLM, model="meta-llama/Llama-3.1-8B")
+    judgments_write(assessor=judge, rows=[JudgmentRow(q, p, int(g)) for q, p, g in official])
+    client.force_login(admin_user)
+    page = client.get(f"/judges/assessors/{judge.name}/", {"collection": "dl19"})
+    assert page.status_code == 200 and "Judge card: meta-llama/Llama-3.1-8B-graded" in page.content.decode()
+    api = client.get(f"/api/assessors/{judge.name}/card/", {"collection": "dl19"})
+    assert api.status_code == 200 and api.json()["references"][0]["kappa"] == 1.0
+    assert client.get(f"/judges/assessors/{judge.name}/probes/").status_code == 200
+    assert client.get(f"/api/assessors/{judge.name}/probes/").status_code == 200
