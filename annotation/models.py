@@ -97,6 +97,13 @@ class Item(models.Model):
     # Kept in step with the done assignments under the item's row lock, so the next-item
     # query filters on a column instead of counting.
     completed_count = models.PositiveSmallIntegerField(default=0)
+    # The number of its assignments in the leased state, live or expired, kept in step by
+    # the services under the item's row lock (lease +1, submit and skip -1, undo +1). A
+    # lease writes it, so a competing lease that locks the row afterwards reads the new
+    # value (PostgreSQL hands SELECT ... FOR UPDATE the row's latest version): when
+    # ``completed_count + lease_count`` leaves room, the item has room without counting
+    # the live leases again; only an item whose count includes expired leases is counted.
+    lease_count = models.PositiveIntegerField(default=0)
     is_gold = models.BooleanField(default=False)
     is_control = models.BooleanField(default=False, help_text="anchoring control: shown without the LLM's grade")
     gold_grade = models.SmallIntegerField(null=True, blank=True)

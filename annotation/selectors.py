@@ -27,6 +27,7 @@ from django.db.models import (
     FilteredRelation,
     FloatField,
     IntegerField,
+    JSONField,
     OuterRef,
     Q,
     QuerySet,
@@ -34,7 +35,7 @@ from django.db.models import (
     Sum,
     Window,
 )
-from django.db.models.functions import Abs, Cast, Coalesce, RowNumber
+from django.db.models.functions import Abs, Cast, Coalesce, JSONObject, RowNumber
 
 from analysis import corpus_selectors
 from analysis.agreement import (
@@ -248,53 +249,57 @@ def annotator_count_forget(*, campaign_ids: Iterable[int]) -> None:
     cache.delete_many([_annotators_key(pk) for pk in campaign_ids])
 
 
-def progress_counts(
-    *, campaign_id: int, user_id: int | None = None, leases_of: int | None = None, now: datetime | None = None
-) -> dict[str, Any]:
-    """The progress bar's counts in one aggregate query over the campaign's items.
-
-    With ``user_id`` each item carries the user's own assignment of it (at most one:
-    (item, user) is unique, so the join never repeats an item) for their done and
-    skipped counts; the number of annotators comes from ``annotator_count``. With
-    ``leases_of`` (an item id) and ``now``, ``live_leases`` counts the live leases of
-    other people on that item too, as a subquery: the service reads it right after
-    locking the item, so the statement sees every lease committed before the lock.
-    """
-    items = Item.objects.filter(campaign_id=campaign_id)
+def _progress_aggregates(user_id: int | None) -> dict[str, Any]:
     counts: dict[str, Any] = {
         "progress_items": Count("pk"),
         "progress_slots": Coalesce(Sum("overlap"), 0),
         "progress_completed": Coalesce(Sum("completed_count"), 0),
     }
-    if user_id is None:
-        return items.aggregate(**counts)
-    counts.update(
-        progress_done=Count("mine", filter=Q(mine__status=Assignment.DONE)),
-        progress_skipped=Count("mine", filter=Q(mine__status=Assignment.SKIPPED)),
-    )
-    mine = items.annotate(mine=FilteredRelation("assignments", condition=Q(assignments__user_id=user_id)))
-    if leases_of is None:
-        found: dict[str, Any] = mine.aggregate(**counts)
-    else:
-        # aggregate() takes no subquery: the same aggregate as a one-group values() query
-        rows = list(
-            mine.values("campaign_id")
-            .annotate(**counts, live_leases=_live_leases(item_id=leases_of, user_id=user_id, now=now))
-            .order_by()
+    if user_id is not None:
+        counts.update(
+            progress_done=Count("mine", filter=Q(mine__status=Assignment.DONE)),
+            progress_skipped=Count("mine", filter=Q(mine__status=Assignment.SKIPPED)),
         )
-        found = rows[0] if rows else {"progress_items": 0, "progress_slots": 0, "progress_completed": 0,
-                                      "progress_done": 0, "progress_skipped": 0, "live_leases": 0}
+    return counts
+
+
+def _items_with_mine(campaign_id: Any, user_id: int) -> QuerySet[Item]:
+    """The campaign's items, each with the user's own assignment of it (at most one:
+    (item, user) is unique, so the join never repeats an item)."""
+    return Item.objects.filter(campaign_id=campaign_id).annotate(
+        mine=FilteredRelation("assignments", condition=Q(assignments__user_id=user_id)))
+
+
+def progress_counts(*, campaign_id: int, user_id: int | None = None) -> dict[str, Any]:
+    """The progress bar's counts in one aggregate query over the campaign's items.
+
+    With ``user_id`` each item carries the user's own assignment of it, for their done
+    and skipped counts; the number of annotators comes from ``annotator_count``.
+    """
+    if user_id is None:
+        return Item.objects.filter(campaign_id=campaign_id).aggregate(**_progress_aggregates(None))
+    found: dict[str, Any] = _items_with_mine(campaign_id, user_id).aggregate(**_progress_aggregates(user_id))
     found["progress_annotators"] = annotator_count(campaign_id=campaign_id)
     return found
 
 
-def _live_leases(*, item_id: Any, user_id: Any, now: datetime | None) -> Coalesce:
-    """How many live leases other people hold on an item, as a scalar subquery."""
-    live = (
-        Assignment.objects.filter(item_id=item_id, status=Assignment.LEASED, expires_at__gt=now)
-        .exclude(user_id=user_id).order_by().values("item_id").annotate(n=Count("pk")).values("n")
+def progress_subquery(*, campaign_id: Any, user_id: int) -> Subquery:
+    """The counts of ``progress_counts`` (but the number of annotators) as one JSON
+    object, a scalar subquery for a statement that reads other things (the submit's
+    lock); ``campaign_id`` may be an outer reference."""
+    counted = (
+        _items_with_mine(campaign_id, user_id).values("campaign_id")
+        .annotate(counts=JSONObject(**_progress_aggregates(user_id))).values("counts").order_by()
     )
-    return Coalesce(Subquery(live, output_field=IntegerField()), 0)
+    return Subquery(counted, output_field=JSONField())
+
+
+def live_leases(*, item_id: int, user_id: int, now: datetime) -> int:
+    """How many live leases other people hold on an item."""
+    return (
+        Assignment.objects.filter(item_id=item_id, status=Assignment.LEASED, expires_at__gt=now)
+        .exclude(user_id=user_id).count()
+    )
 
 
 def progress_from(counts: Mapping[str, Any]) -> dict[str, Any]:
@@ -490,8 +495,8 @@ def free_items(*, campaign: Campaign, user: AbstractBaseUser, now: datetime) -> 
     Free: fewer than k completed annotations (the partial index on open items walks
     these in order), the user is one of the campaign's annotators and has neither done
     nor skipped the item, and other people's live leases leave room. Counted in the
-    query's snapshot: the service locks the item and counts the leases again before
-    taking it.
+    query's snapshot: the service locks the item and checks its ``lease_count`` (the
+    locked row's latest version) before taking it.
     """
     live = (
         Assignment.objects.filter(item=OuterRef("pk"), status=Assignment.LEASED, expires_at__gt=now)

@@ -5,11 +5,15 @@ human label (relevance grade or reason verdict) leaves a LabelHistory row.
 
 Concurrency: a lease is taken on the item's row with
 ``select_for_update(skip_locked=True)``, so two requests never wait on or win the same
-item; once the row is ours the item's live leases are counted again (the first query
-counted them in a snapshot taken before the lock). The item's row lock also serialises
-the submit that bumps ``Item.completed_count``, which therefore never exceeds the item's
-k. SQLite ignores ``select_for_update`` but has one writer at a time, so the recount
-inside the transaction keeps the same guarantee there: one code path for both.
+item, and the lease writes that row (``Item.lease_count``, the item's leases, live or
+expired): a lease committed between another request's snapshot and its lock is in the
+row that request locks, since the lock hands it the row's latest version. When that
+count leaves room the item is taken at once; when it does not (it counts expired
+leases too) the live leases are counted again under the lock. The item's row lock also
+serialises the submit that bumps ``Item.completed_count``, which therefore never
+exceeds the item's k. SQLite ignores ``select_for_update`` but has one writer at a
+time, so the same reads inside the transaction keep the guarantee there: one code path
+for both.
 """
 from __future__ import annotations
 
@@ -22,8 +26,8 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, FilteredRelation, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Case, Count, Exists, F, FilteredRelation, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from analysis.judgments import JudgmentRow, judgments_delete, judgments_write
@@ -552,16 +556,22 @@ def _check_member(*, campaign: Campaign, user: AbstractBaseUser) -> None:
 
 
 def _lease_free_item(
-    *, campaign: Campaign, user: AbstractBaseUser, now: datetime, done: Assignment | None = None
+    *, campaign: Campaign, user: AbstractBaseUser, now: datetime, done: Assignment | None = None,
+    counts: dict[str, Any] | None = None,
 ) -> Lease | None:
     """Lease the user's next free item (inside the caller's transaction); ``done`` is a
-    just-submitted assignment whose row is written in the same statement as the lease.
+    just-submitted assignment whose row is written in the same statement as the lease,
+    and whose item's counts in the same statement as the new lease's item. ``counts`` are
+    the progress counts the caller read (the submit's lock), else they are read after
+    the lease.
 
-    Queries: the candidate, locked (with its query, passage and measure and the user's
-    own expired lease of it), the item's live leases counted again with the progress
-    counts, one upsert; a candidate that filled up meanwhile costs two more.
+    Queries: the candidate, locked (with its query, passage and measure, its own
+    ``lease_count`` and the user's own expired lease of it), one UPDATE of the item rows,
+    one upsert of the assignments. The lease count includes expired leases, so a
+    candidate it shows full is counted again (its live leases of other people) before
+    it is given up: one more query, and two more for each candidate that is full.
     """
-    tried: list[int] = []
+    tried: list[int] = [] if done is None else [done.item_id]  # the item just submitted is locked by us
     for _ in range(_MAX_LEASE_ATTEMPTS):
         item = (
             selectors.free_items(campaign=campaign, user=user, now=now).exclude(pk__in=tried)
@@ -569,26 +579,55 @@ def _lease_free_item(
         )
         if item is None:
             break
-        # Now that nobody else can lease or complete it, the candidate's live leases of
-        # other people (the first query counted them in a snapshot taken before the lock).
-        counts = selectors.progress_counts(campaign_id=campaign.pk, user_id=user.pk, leases_of=item.pk, now=now)
-        if item.completed_count + counts["live_leases"] >= item.overlap:
-            tried.append(item.pk)
-            continue
         own = item.own_pk is not None  # the user's expired lease, taken again: its draft and time are kept
+        # The locked row is the latest version: every lease committed before our lock
+        # wrote its lease_count (the first query's snapshot may predate them). The
+        # user's own expired lease is in the count and is not someone else's.
+        if item.completed_count + item.lease_count - own >= item.overlap:
+            # Expired leases in the count, or really full: count the live leases of other
+            # people, which this statement (later than the lock) sees all of.
+            others = selectors.live_leases(item_id=item.pk, user_id=user.pk, now=now)
+            if item.completed_count + others >= item.overlap:
+                tried.append(item.pk)
+                continue
         lease = Assignment(
             item_id=item.pk, user_id=user.pk, status=Assignment.LEASED, leased_at=now,
             expires_at=now + timedelta(seconds=campaign.lease_seconds),
             seconds_spent=item.own_seconds_spent if own else 0, comment=item.own_comment if own else "",
             confidence=item.own_confidence if own else None, draft=item.own_draft if own else {},
         )
+        # an expired lease of the user taken again is in the count already
+        _items_write(submitted=None if done is None else done.item_id, leased=None if own else item.pk)
+        if not own:
+            item.lease_count += 1
         _assignments_write([lease] if done is None else [done, lease])
-        if done is not None:  # written with the lease, after the counts were read
-            counts["progress_done"] += 1
+        if counts is None:
+            counts = selectors.progress_counts(campaign_id=campaign.pk, user_id=user.pk)
         return selectors.lease_of_free_item(item=item, assignment=lease, campaign=campaign, counts=counts)
     if done is not None:
+        _items_write(submitted=done.item_id)
         _assignments_write([done])
     return None
+
+
+def _items_write(*, submitted: int | None = None, leased: int | None = None) -> None:
+    """Write the item rows a submit and a lease change, in one UPDATE: the ``submitted``
+    item gains a completed annotation and loses a lease, the ``leased`` one gains a
+    lease. The caller holds both rows' locks."""
+    lease_count = F("lease_count")
+    # never below zero, even if an assignment was made leased behind the services' back
+    one_lease_less = Greatest(lease_count - 1, Value(0), output_field=IntegerField())
+    if submitted is not None and leased is not None:
+        Item.objects.filter(pk__in=[submitted, leased]).update(
+            completed_count=Case(When(pk=submitted, then=F("completed_count") + 1), default=F("completed_count"),
+                                 output_field=IntegerField()),
+            lease_count=Case(When(pk=submitted, then=one_lease_less), default=lease_count + 1,
+                             output_field=IntegerField()),
+        )
+    elif submitted is not None:
+        Item.objects.filter(pk=submitted).update(completed_count=F("completed_count") + 1, lease_count=one_lease_less)
+    elif leased is not None:
+        Item.objects.filter(pk=leased).update(lease_count=lease_count + 1)
 
 
 # Every column an assignment's answer or lease changes (the rest are set at insert).
@@ -633,12 +672,15 @@ def assignment_next(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment
     return None if lease is None else lease.assignment
 
 
-def _lock(*, pk: int, user: AbstractBaseUser, now: datetime, submission: Submission | None = None) -> Assignment:
+def _lock(*, pk: int, user: AbstractBaseUser, now: datetime, submission: Submission | None = None,
+          progress: bool = False) -> Assignment:
     """Lock an assignment and its item in one statement (always in this order, so that
     submit and undo never wait on each other crosswise), with the item's campaign and
     its analysis, and what a submit checks, read in the same statement: another live
     lease of the user in the campaign while they annotate it (after an undo), the
-    proposed reasons the verdicts name, the categories, the user's grade of the pair."""
+    proposed reasons the verdicts name, the categories, the user's grade of the pair;
+    with ``progress``, the campaign's progress counts for the user (``progress``, a
+    dict), which the next screen shows."""
     campaign_id = OuterRef("item__campaign_id")
     fields: dict[str, Any] = {
         "other_lease_id": Subquery(
@@ -648,6 +690,8 @@ def _lock(*, pk: int, user: AbstractBaseUser, now: datetime, submission: Submiss
         ),
         "in_budget_round": Exists(BudgetRound.items.through.objects.filter(item_id=OuterRef("item_id"))),
     }
+    if progress:
+        fields["progress"] = selectors.progress_subquery(campaign_id=campaign_id, user_id=user.pk)
     rows = (
         Assignment.objects.select_for_update(of=("self", "item")).select_related("item__campaign__analysis")
         .defer(*selectors.SCREEN_ANALYSIS_DEFERRED)
@@ -786,7 +830,7 @@ def _check_answer(current: Assignment, submission: Submission, *, is_relevance: 
 def _submit(*, assignment_id: int, user: AbstractBaseUser, submission: Submission, lease_next: bool) -> Submitted:
     now = timezone.now()
     with transaction.atomic():
-        current = _lock(pk=assignment_id, user=user, now=now, submission=submission)
+        current = _lock(pk=assignment_id, user=user, now=now, submission=submission, progress=lease_next)
         item = current.item
         campaign = item.campaign
         is_relevance = campaign.kind in {Campaign.RELEVANCE, Campaign.CASCADE}
@@ -828,6 +872,8 @@ def _submit(*, assignment_id: int, user: AbstractBaseUser, submission: Submissio
             current.confidence = submission.confidence
             current.seconds_spent = (current.seconds_spent or 0) + max(0.0, float(spent))
             current.draft = {}
+            item.completed_count += 1  # written by _items_write below, with the next lease's item
+            item.lease_count = max(0, item.lease_count - 1)
             done = current
             if current.in_budget_round:
                 _budget_round_check_on_commit(campaign_id=campaign.pk)
@@ -836,8 +882,13 @@ def _submit(*, assignment_id: int, user: AbstractBaseUser, submission: Submissio
         # no longer an annotator of the campaign gets no next item (free_items).
         resume = current.other_lease_id if lease_next else None
         if lease_next and campaign.is_open and resume is None:
-            following = _lease_free_item(campaign=campaign, user=user, now=now, done=done)
+            counts = dict(current.progress, progress_annotators=selectors.annotator_count(campaign_id=campaign.pk))
+            if done is not None:  # read by the lock, before this answer was written
+                counts["progress_done"] += 1
+                counts["progress_completed"] += 1
+            following = _lease_free_item(campaign=campaign, user=user, now=now, done=done, counts=counts)
         elif done is not None:
+            _items_write(submitted=item.pk)
             _assignments_write([done])
     if resume is not None:  # the user holds another lease (an item taken back by undo)
         following = selectors.lease_of(assignment_id=resume, campaign=campaign)
@@ -852,8 +903,9 @@ def _record_answer(
     verdicts: Mapping[int, Mapping[str, Any]],
     added: Sequence[Mapping[str, Any]],
 ) -> None:
-    """Write the label (grade or verdicts and added reasons), its history row and the
-    item's completed count; the caller holds the assignment's and the item's locks."""
+    """Write the label (grade or verdicts and added reasons) and its history row; the
+    caller holds the assignment's and the item's locks, and writes the item's counts
+    (``_items_write``, with the next lease's item)."""
     item = current.item
     if grade is not None:
         previous = _human_grade_write(current=current, user=user, grade=grade)
@@ -877,8 +929,6 @@ def _record_answer(
             before=None, after={"verdicts": {str(k): v for k, v in verdicts.items()}, "added": list(added)},
         )
     history.save()
-    Item.objects.filter(pk=item.pk).update(completed_count=F("completed_count") + 1)
-    item.completed_count += 1
 
 
 def assignment_skip(*, assignment: Assignment, user: AbstractBaseUser, reason: str) -> Assignment:
@@ -888,11 +938,14 @@ def assignment_skip(*, assignment: Assignment, user: AbstractBaseUser, reason: s
     reason = (reason or "").strip()
     if not reason:
         raise InvalidLabel("say why you skip this item", field="reason")
-    updated = Assignment.objects.filter(pk=assignment.pk, status=Assignment.LEASED).update(
-        status=Assignment.SKIPPED, skip_reason=reason, draft={}
-    )
-    if not updated:
-        raise AnnotationError("only an open item can be skipped")
+    with transaction.atomic():
+        updated = Assignment.objects.filter(pk=assignment.pk, status=Assignment.LEASED).update(
+            status=Assignment.SKIPPED, skip_reason=reason, draft={}
+        )
+        if not updated:
+            raise AnnotationError("only an open item can be skipped")
+        Item.objects.filter(pk=assignment.item_id).update(
+            lease_count=Greatest(F("lease_count") - 1, Value(0), output_field=IntegerField()))
     assignment.status, assignment.skip_reason = Assignment.SKIPPED, reason
     return assignment
 
@@ -950,8 +1003,10 @@ def assignment_undo(*, campaign: Campaign, user: AbstractBaseUser) -> Assignment
         reopened.expires_at = now + timedelta(seconds=campaign.lease_seconds)
         reopened.draft = draft
         reopened.save(update_fields=["status", "submitted_at", "leased_at", "expires_at", "draft"])
-        Item.objects.filter(pk=item.pk).update(completed_count=F("completed_count") - 1)
+        Item.objects.filter(pk=item.pk).update(completed_count=F("completed_count") - 1,
+                                               lease_count=F("lease_count") + 1)
         item.completed_count -= 1
+        item.lease_count += 1
     return reopened
 
 

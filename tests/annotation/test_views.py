@@ -218,13 +218,15 @@ def _screen_and_submit_queries(client, django_assert_num_queries, campaign, user
 # query's nDCG (joins), the progress counts (one aggregate), the reasons of every model,
 # the run's top 10 with their official grades. The failure categories and the number of
 # annotators come from the cache.
-# Reasons submit and the next screen, 14: session, user; in one transaction: begin
+# Reasons submit and the next screen, 13: session, user; in one transaction: begin
 # (a savepoint in tests), the assignment and item locked with the campaign, another
-# live lease and the proposed-reason counts (one statement), the verdicts, the added
-# reason, the history row, the item's completed count, the next free item locked (with
-# its query, passage, nDCG and the user's own expired lease), its live leases counted
-# again with the progress counts (one aggregate), one upsert writing the submitted
-# answer and the new lease, commit; the next screen: reasons, run rows with grades.
+# live lease, the proposed-reason counts and the progress counts (one statement), the
+# verdicts, the added reason, the history row, the next free item locked (with its
+# query, passage, nDCG, its lease count and the user's own expired lease), one UPDATE
+# of both items (the submitted one's completed and lease counts, the new lease's
+# count), one upsert writing the submitted answer and the new lease, commit; the next
+# screen: reasons, run rows with grades. Without an added reason (the bench's submit):
+# 12.
 @pytest.mark.parametrize("n", [2, 9])
 def test_reasons_screen_and_submit_run_constant_queries(client, alice, django_assert_num_queries, n):
     campaign = reasons([alice], n_reasons=n, n_rows=n)
@@ -234,18 +236,43 @@ def test_reasons_screen_and_submit_run_constant_queries(client, alice, django_as
         # one added reason in both sizes: adding none skips its INSERT
         return {**{f"verdict_{i}": "agree" for i in ids}, "added_text": ["one"], "added_category": [""]}
 
-    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=6, submit=14, data=data)
+    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=6, submit=13, data=data)
+
+
+def test_reasons_submit_without_an_added_reason_runs_twelve_queries(client, alice, django_assert_num_queries):
+    campaign = reasons([alice], n_reasons=4, n_rows=4)
+
+    def data(a):
+        return {f"verdict_{i}": "agree" for i in selectors.item_reason_ids(item=a.item, task="h2r")}
+
+    # as above, without the added reason's INSERT
+    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=6, submit=12, data=data)
+
+
+def test_submit_with_k_two_leases_the_next_item_not_the_one_just_submitted(client, alice, bob):
+    campaign = relevance([alice, bob], n=3, overlap=2)
+    client.force_login(alice)
+    open_screen(client, campaign)
+    first = Assignment.objects.get(user=alice, status=Assignment.LEASED)
+    r = client.post(f"/annotation/assignments/{first.pk}/submit/", {"grade": 1}, **HX)
+    assert r.status_code == 200
+    nxt = Assignment.objects.get(user=alice, status=Assignment.LEASED)
+    assert nxt.item_id != first.item_id and f'data-assignment="{nxt.pk}"' in r.content.decode()
+    # the items' own counts: one completed and no lease on the first, one lease on the next
+    first.item.refresh_from_db()
+    nxt.item.refresh_from_db()
+    assert (first.item.completed_count, first.item.lease_count) == (1, 0)
+    assert (nxt.item.completed_count, nxt.item.lease_count) == (0, 1)
 
 
 # Relevance screen, 5: session, user, the current lease with its campaign and
 # item/query/passage, the progress counts, the official and reference grades (not
 # blind); the passage text size never matters.
-# Relevance submit and the next screen, 13: session, user; begin, the lock (as above,
+# Relevance submit and the next screen, 12: session, user; begin, the lock (as above,
 # with the annotator's assessor and their stored judgment of the pair joined in), the
 # judgment upsert and the assessor's new label version (analysis.judgments), the
-# history row, the item's count, the next free item locked, its leases with the
-# progress counts, the upsert of the answer and the lease, commit; the known grades of
-# the next pair.
+# history row, the next free item locked, the UPDATE of both items, the upsert of the
+# answer and the lease, commit; the known grades of the next pair.
 @pytest.mark.parametrize("size", [10, 5000])
 def test_relevance_screen_and_submit_run_constant_queries(client, alice, django_assert_num_queries, size):
     coll, pairs = f.pairs_collection(n=2)
@@ -254,7 +281,7 @@ def test_relevance_screen_and_submit_run_constant_queries(client, alice, django_
     Passage.objects.update(text="x" * size)
     campaign = services.campaign_create(name="q", kind=Campaign.RELEVANCE, collection=coll, annotators=[alice],
                                         pairs=[(q.qid, p.docid) for q, p in pairs])
-    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=5, submit=13,
+    _screen_and_submit_queries(client, django_assert_num_queries, campaign, alice, screen=5, submit=12,
                                data=lambda a: {"grade": 2})
 
 
