@@ -20,7 +20,7 @@ per batch (a flush, every ``FLUSH_SECONDS``):
   equal the items' statuses.
 
 How many items a runner holds is what it gets through in ``BUFFER_SECONDS`` (at least
-twice its calls in flight): enough to keep every slot busy between two claims, few
+twice its calls in flight, measured from its own rate): enough to keep every slot busy between two claims, few
 enough that the last items of a job are not all held by one runner while the others
 idle (a slow endpoint), and that a kill leaves little to wait for.
 
@@ -87,7 +87,7 @@ class JobRunner:
     # runs this often.
     HEARTBEAT_SECONDS = 2.0
     CLAIM_RETRY_SECONDS = 1.0
-    BUFFER_SECONDS = 2.0
+    BUFFER_SECONDS = 1.0
     MAX_CLAIM = 1000
 
     def __init__(
@@ -110,7 +110,7 @@ class JobRunner:
             for e in endpoints
         ]
         self.concurrency = max(1, self.job.concurrency // max(1, self.job.runners))
-        self.high_water = 2 * self.concurrency  # grows with the measured rate (buffer_target)
+        self.high_water = 2 * self.concurrency  # then follows the measured rate (buffer_target)
         self.started = 0.0
         self.finished_count = 0
         self.last_renewal = 0.0
@@ -147,7 +147,9 @@ class JobRunner:
         """How many items to hold: ``BUFFER_SECONDS`` of this runner's measured rate, at
         least twice its calls in flight, at most ``MAX_CLAIM``."""
         elapsed = time.monotonic() - self.started if self.started else 0.0
-        rate = self.finished_count / elapsed if elapsed > 1.0 else 0.0
+        if elapsed < 2.0:  # not measured yet
+            return min(2 * self.concurrency, self.MAX_CLAIM)
+        rate = self.finished_count / elapsed
         return min(max(2 * self.concurrency, int(rate * self.BUFFER_SECONDS)), self.MAX_CLAIM)
 
     def renew_leases(self, *, force: bool = False) -> None:
@@ -380,8 +382,11 @@ class JobRunner:
                 self.release()
                 return
             self.high_water = self.buffer_target()
-            if len(self.states) <= self.high_water // 2 and now >= next_claim:
-                items = self.claim(self.high_water - len(self.states))
+            # Claim again once a quarter of the buffer (at least half a slot set) is gone:
+            # a few claims per second, and calls always queued behind those in flight.
+            deficit = self.high_water - len(self.states)
+            if deficit >= max(1, self.concurrency // 2, self.high_water // 4) and now >= next_claim:
+                items = self.claim(deficit)
                 if items:
                     self.start_items(items)
                 else:
@@ -393,7 +398,8 @@ class JobRunner:
             if (since >= self.FLUSH_SECONDS and (self.finished or self.new_calls)) or len(self.finished) >= 500 \
                     or since >= self.HEARTBEAT_SECONDS:
                 self.flush()
-            if not self.futures and not self.states:
+            if not self.futures and not self.states and time.monotonic() < next_claim:
+                # The last claim found nothing to take: finished, or others hold the rest.
                 self.flush()
                 if not self.unfinished_elsewhere():
                     return
