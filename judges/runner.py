@@ -1,14 +1,28 @@
 """Running an LLM job: claim items, ask (or read the cache), parse, write in batches.
 
-One runner works on one job inside one Celery task. Several runners may work on the
-same job at once (a resumed task next to a redelivered one, or more workers): each
-claims items by one conditional update with ``select_for_update(skip_locked=True)``
-and a lease, so no two runners hold the same item. A runner killed with ``kill -9``
-leaves its claims to expire; everything it wrote is committed per batch:
+One runner works on one job inside one Celery task. Several runners work on the same
+job at once when the job fans out (``job.runners`` tasks, taken by as many Celery
+worker processes on one or many machines sharing the broker and the database), or
+when a resumed task meets a redelivered one. Each claims items in batches with
+``select_for_update(skip_locked=True)`` and a lease (``claimed_by`` = the worker's
+name, its process id and a token; ``claimed_until``), so no two runners hold the same
+item, and renews the lease while it works. A runner killed with ``kill -9`` leaves its
+claims to expire, then another runner claims them; everything it wrote is committed
+per batch (a flush, every ``FLUSH_SECONDS``):
 
 - every answered call is in ``LLMCall`` (the cache) as soon as its batch is flushed,
-  so a restarted runner re-asks nothing that was written;
-- items are marked finished in the same transaction as their outputs (Judgment ...).
+  so a restarted runner re-asks nothing that was written: a kill repeats at most the
+  calls in flight and those answered since the last flush;
+- items are marked finished in the same transaction as their outputs (Judgment ...)
+  and as the job's counters (``F()`` increments), and only items the runner still
+  holds: a runner that lost its lease (it stalled longer than the lease, another took
+  the item) writes nothing for them, so each item is finished once and the counters
+  equal the items' statuses.
+
+How many items a runner holds is what it gets through in ``BUFFER_SECONDS`` (at least
+twice its calls in flight, measured from its own rate): enough to keep every slot busy between two claims, few
+enough that the last items of a job are not all held by one runner while the others
+idle (a slow endpoint), and that a kill leaves little to wait for.
 
 The calls themselves run on the :class:`judges.client.CallEngine` thread, so database
 writes here overlap with the calls in flight.
@@ -18,6 +32,9 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import json
+import os
+import queue
+import socket
 import time
 import uuid
 from datetime import timedelta
@@ -66,14 +83,23 @@ class JobRunner:
     """Runs one job to completion (or until cancelled). See the module docstring."""
 
     FLUSH_SECONDS = 0.25
+    # A flush with nothing to write is skipped; the heartbeat (and the cancel check) still
+    # runs this often.
+    HEARTBEAT_SECONDS = 2.0
     CLAIM_RETRY_SECONDS = 1.0
+    BUFFER_SECONDS = 1.0
+    MAX_CLAIM = 1000
 
-    def __init__(self, job_id: int, *, on_progress: ProgressCallback | None = None) -> None:
+    def __init__(
+        self, job_id: int, *, on_progress: ProgressCallback | None = None, worker: str = "",
+    ) -> None:
         self.on_progress = on_progress
         self.job = LLMJob.objects.select_related("endpoint", "endpoint2", "template", "collection", "assessor").get(
             pk=job_id
         )
-        self.token = uuid.uuid4().hex
+        # Who holds a claim, readable in the admin: the Celery worker's name (or the host),
+        # the process, and a token of this run (two runs in one process never share claims).
+        self.token = f"{(worker or socket.gethostname())[:40]}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
         self.handler = handler_for(self.job)
         endpoints = [self.job.endpoint] + ([self.job.endpoint2] if self.job.endpoint2_id else [])
         self.engine_configs = [
@@ -83,12 +109,17 @@ class JobRunner:
             )
             for e in endpoints
         ]
-        # Claim enough items to keep every slot busy between two flushes, in few queries.
         self.concurrency = max(1, self.job.concurrency // max(1, self.job.runners))
-        self.high_water = max(16 * self.concurrency, 256)
+        self.high_water = 2 * self.concurrency  # then follows the measured rate (buffer_target)
+        self.started = 0.0
+        self.finished_count = 0
+        self.last_renewal = 0.0
         self.states: dict[int, ItemState] = {}
         self.waiting: dict[str, list[PlannedCall]] = {}  # cache key -> calls waiting for it
         self.futures: dict[concurrent.futures.Future, PlannedCall] = {}
+        # Answered calls, put here by the engine's thread: one queue read per answer,
+        # where waiting on every pending future costs in proportion to their number.
+        self.completed: queue.SimpleQueue[concurrent.futures.Future] = queue.SimpleQueue()
         self.finished: list[ItemState] = []
         self.new_calls: list[LLMCall] = []
         self.delta = {"calls": 0, "cached": 0, "tokens": 0}
@@ -112,11 +143,25 @@ class JobRunner:
             )
         return list(LLMJobItem.objects.filter(pk__in=ids).order_by("id"))
 
-    def renew_leases(self) -> None:
-        if self.states:
-            LLMJobItem.objects.filter(pk__in=list(self.states), claimed_by=self.token).update(
-                claimed_until=timezone.now() + timedelta(seconds=lease_seconds())
-            )
+    def buffer_target(self) -> int:
+        """How many items to hold: ``BUFFER_SECONDS`` of this runner's measured rate, at
+        least twice its calls in flight, at most ``MAX_CLAIM``."""
+        elapsed = time.monotonic() - self.started if self.started else 0.0
+        if elapsed < 2.0:  # not measured yet
+            return min(2 * self.concurrency, self.MAX_CLAIM)
+        rate = self.finished_count / elapsed
+        return min(max(2 * self.concurrency, int(rate * self.BUFFER_SECONDS)), self.MAX_CLAIM)
+
+    def renew_leases(self, *, force: bool = False) -> None:
+        """Push the lease of the held items forward, every quarter of a lease (claims
+        start with a whole lease), so a live runner never loses them."""
+        now = time.monotonic()
+        if not self.states or (not force and now - self.last_renewal < lease_seconds() / 4):
+            return
+        self.last_renewal = now
+        LLMJobItem.objects.filter(pk__in=list(self.states), claimed_by=self.token).update(
+            claimed_until=timezone.now() + timedelta(seconds=lease_seconds())
+        )
 
     def unfinished_elsewhere(self) -> int:
         return LLMJobItem.objects.filter(job_id=self.job.pk).exclude(status__in=LLMJobItem.FINISHED).count()
@@ -166,7 +211,9 @@ class JobRunner:
                 request = CallRequest(
                     endpoint=call.endpoint.pk, messages=call.messages(), parameters=request_parameters(call)
                 )
-                self.futures[self.engine.submit(request)] = call
+                future = self.engine.submit(request)
+                self.futures[future] = call
+                future.add_done_callback(self.completed.put)
         for state in states:
             self.advance(state)
 
@@ -246,17 +293,28 @@ class JobRunner:
         calls, self.new_calls = self.new_calls, []
         delta, self.delta = self.delta, {"calls": 0, "cached": 0, "tokens": 0}
         stage_delta, self.stage_delta = self.stage_delta, {}
+        self.finished_count += len(finished)
         counts = {LLMJobItem.DONE: 0, LLMJobItem.INVALID: 0, LLMJobItem.FAILED: 0}
-        for state in finished:
-            counts[state.status] += 1
-            item = state.item
-            item.status, item.result, item.error = state.status, state.result, state.error[:2000]
-            item.attempts = min(state.attempts, 32767)
-            item.claimed_until = None
         with transaction.atomic():
             if calls:
                 # ignore_conflicts: another runner may have cached the same answer meanwhile.
                 LLMCall.objects.bulk_create(calls, ignore_conflicts=True, batch_size=500)
+            if finished:
+                # Only what this runner still holds: an item whose lease ran out while it
+                # stalled may be another runner's now (or finished by it). The row locks
+                # keep it so until the commit; a claim skips locked rows.
+                held = set(
+                    LLMJobItem.objects.select_for_update()
+                    .filter(pk__in=[s.item.pk for s in finished], claimed_by=self.token, status=LLMJobItem.CLAIMED)
+                    .values_list("pk", flat=True)
+                )
+                finished = [s for s in finished if s.item.pk in held]
+            for state in finished:
+                counts[state.status] += 1
+                item = state.item
+                item.status, item.result, item.error = state.status, state.result, state.error[:2000]
+                item.attempts = min(state.attempts, 32767)
+                item.claimed_until = None
             if finished:
                 self.handler.write(self, finished)
                 # An upsert on the primary key: one INSERT ... ON CONFLICT DO UPDATE per
@@ -283,6 +341,7 @@ class JobRunner:
             )
         self.renew_leases()
         self.job.status = job.status
+        self.last_flush = time.monotonic()
         if self.on_progress is not None:
             self.job.refresh_from_db(fields=["done", "invalid", "failed", "total", "calls", "cached", "tokens"])
             self.on_progress(self.job)
@@ -300,28 +359,47 @@ class JobRunner:
         finally:
             self.engine.close()
 
+    def _receive_some(self, timeout: float) -> None:
+        """Take the answers that came in (waiting up to ``timeout`` for the first)."""
+        try:
+            future = self.completed.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            if future in self.futures:
+                self.receive(future)
+            try:
+                future = self.completed.get_nowait()
+            except queue.Empty:
+                return
+
     def _loop(self) -> None:
-        last_flush = time.monotonic()
+        self.started = self.last_flush = time.monotonic()
         next_claim = 0.0
         while True:
             now = time.monotonic()
             if self.job.status == LLMJob.CANCELLED:
                 self.release()
                 return
-            if len(self.states) <= self.high_water // 2 and now >= next_claim:
-                items = self.claim(min(self.high_water - len(self.states), 1000))
+            self.high_water = self.buffer_target()
+            # Claim again once a quarter of the buffer (at least half a slot set) is gone:
+            # a few claims per second, and calls always queued behind those in flight.
+            deficit = self.high_water - len(self.states)
+            if deficit >= max(1, self.concurrency // 2, self.high_water // 4) and now >= next_claim:
+                items = self.claim(deficit)
                 if items:
                     self.start_items(items)
                 else:
                     next_claim = now + self.CLAIM_RETRY_SECONDS
             if self.futures:
-                done, _ = concurrent.futures.wait(list(self.futures), timeout=0.05, return_when="FIRST_COMPLETED")
-                for future in done:
-                    self.receive(future)
-            if time.monotonic() - last_flush >= self.FLUSH_SECONDS or len(self.finished) >= 500:
+                self._receive_some(0.05)
+            self.renew_leases()
+            since = time.monotonic() - self.last_flush
+            if (since >= self.FLUSH_SECONDS and (self.finished or self.new_calls)) or len(self.finished) >= 500 \
+                    or since >= self.HEARTBEAT_SECONDS:
                 self.flush()
-                last_flush = time.monotonic()
-            if not self.futures and not self.states:
+            if not self.futures and not self.states and time.monotonic() < next_claim:
+                # The last claim found nothing to take: finished, or others hold the rest.
                 self.flush()
                 if not self.unfinished_elsewhere():
                     return
@@ -339,16 +417,17 @@ class JobRunner:
 
 
 # --- a job's run, start to end (the body of the ``run_llm_job`` task) ----------------------
-def job_run(*, job_id: int, on_progress: ProgressCallback | None = None) -> LLMJob | None:
+def job_run(*, job_id: int, on_progress: ProgressCallback | None = None, worker: str = "") -> LLMJob | None:
     """Run (or resume) one job to its end; None when it must not run (done or cancelled).
 
     Idempotent: finished items are skipped and answered calls come from the cache. A
-    failure is recorded on the job, then raised again for Celery to log.
+    failure is recorded on the job, then raised again for Celery to log. ``worker``
+    names the Celery worker in the claims (``claimed_by``); the host name by default.
     """
     if not job_mark_running(job_id=job_id):
         return None
     try:
-        JobRunner(job_id, on_progress=on_progress).run()
+        JobRunner(job_id, on_progress=on_progress, worker=worker).run()
     except Exception as exc:
         job_finish(job_id=job_id, error=f"{type(exc).__name__}: {exc}")
         raise

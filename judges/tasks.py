@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.signals import worker_ready
 
 from judges import runner, selectors
@@ -16,10 +16,12 @@ from judges import runner, selectors
 log = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def run_llm_job(job_id: int) -> dict:
-    """Run (or resume) one LLM job. Idempotent: finished items are skipped, answered calls come from the cache."""
-    job = runner.job_run(job_id=job_id)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_llm_job(self: Task, job_id: int) -> dict:
+    """Run (or resume) one LLM job, or this worker's share of it: several of these tasks
+    (``job.runners``), on any workers, claim its items in batches and finish it together.
+    Idempotent: finished items are skipped, answered calls come from the cache."""
+    job = runner.job_run(job_id=job_id, worker=self.request.hostname or "")
     if job is None:
         return {"job": job_id, "skipped": True}
     return {"job": job_id, "status": job.status, "done": job.done, "invalid": job.invalid, "failed": job.failed}

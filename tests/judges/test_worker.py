@@ -36,7 +36,8 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # a helper, not a test
 
 
-def start_worker(broker: str) -> subprocess.Popen:
+def start_worker(broker: str, name: str = "") -> subprocess.Popen:
+    """A ``celery worker`` subprocess (its own process group) named ``name@<host>``."""
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
@@ -49,7 +50,7 @@ def start_worker(broker: str) -> subprocess.Popen:
     }
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "hardq_site", "worker", "--pool=solo", "--loglevel=WARNING",
-         "-n", f"judges-test-{uuid.uuid4().hex[:8]}@%h"],
+         "-n", f"{name or 'judges-test-' + uuid.uuid4().hex[:8]}@%h"],
         cwd=REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
 
