@@ -206,6 +206,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# celery beat (`celery -A hardq_site beat`): batch-mode LLM jobs are polled for their answers.
+HARDQ_LLM_BATCH_POLL_SECONDS = float(os.environ.get("HARDQ_LLM_BATCH_POLL_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE = {
+    "poll-llm-batches": {"task": "judges.tasks.poll_llm_batches", "schedule": HARDQ_LLM_BATCH_POLL_SECONDS},
+}
+# Requests per batch of a batch-mode job (OpenAI's Batch API takes at most 50,000).
+HARDQ_LLM_BATCH_MAX_REQUESTS = int(os.environ.get("HARDQ_LLM_BATCH_MAX_REQUESTS", "50000"))
 
 # --- LLM endpoint defaults (the key itself is only ever read from the environment) ---
 HARDQ_LLM_BASE_URL = os.environ.get("HARDQ_LLM_BASE_URL", "http://localhost:11434/v1")

@@ -3,12 +3,13 @@ from django.contrib import admin
 
 from judges import endpoint_policy
 
-from judges.models import Endpoint, LLMCall, LLMJob, LLMJobItem, PromptTemplate, RelabelDecision, TrainingExample, TrainingSet
+from judges.models import Endpoint, LLMBatch, LLMCall, LLMJob, LLMJobItem, PromptTemplate, RelabelDecision, TrainingExample, TrainingSet
 
 
 @admin.register(Endpoint)
 class EndpointAdmin(admin.ModelAdmin):
-    list_display = ["name", "model", "base_url", "api_key_env", "rate_limit", "timeout", "max_attempts"]
+    list_display = ["name", "model", "base_url", "api_key_env", "rate_limit", "timeout", "max_attempts", "price_input",
+                    "price_output", "batch_discount"]
     search_fields = ["name", "model", "base_url"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -70,3 +71,12 @@ class RelabelDecisionAdmin(admin.ModelAdmin):
     list_display = ["job", "example", "docid", "stage1_flag", "stage2_flag", "decided_stage", "action"]
     list_filter = ["action", "decided_stage"]
     raw_id_fields = ["job", "example"]
+
+
+@admin.register(LLMBatch)
+class LLMBatchAdmin(admin.ModelAdmin):
+    list_display = ["remote_id", "job", "status", "total", "completed", "failed", "answered", "errors", "ingested",
+                    "created_at", "finished_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["job", "endpoint"]
+    exclude = ["custom_ids"]

@@ -56,6 +56,12 @@ class JobSerializer(serializers.Serializer):
     elapsed_seconds = serializers.FloatField()
     eta_seconds = serializers.FloatField(allow_null=True)
     stats = serializers.JSONField()
+    batch = serializers.BooleanField(help_text="batch mode: the calls go through the endpoint's Batch API")
+    batches = serializers.JSONField(help_text="batch mode: each batch's id, status and counts (total, completed, failed)")
+    cost = serializers.JSONField(
+        help_text="calls, batch_calls, input_tokens, output_tokens and cost (null when the endpoint has no prices), "
+                  "in all and per stage (stages)",
+    )
     error = serializers.CharField()
     created_at = serializers.DateTimeField()
 
@@ -69,6 +75,9 @@ def _job_body(job: LLMJob) -> dict:
         template=f"{job.template.name}:v{job.template.version}",
         percent=round(progress.percent, 1),
         created_at=job.created_at,
+        batch=job.batch,
+        batches=selectors.job_batches(job=job) if job.batch else [],
+        cost=selectors.job_cost(job=job),
     )
     return body
 
@@ -89,6 +98,16 @@ class JobCreateSerializer(serializers.Serializer):
     max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=20)
     rate_limit = serializers.FloatField(required=False, min_value=0, help_text="calls per second, 0 = unlimited")
     parameters = serializers.DictField(required=False, help_text="request parameters, e.g. {\"temperature\": 0}")
+    price_input = serializers.FloatField(required=False, min_value=0, help_text="the endpoint's price per 1M input tokens")
+    price_output = serializers.FloatField(required=False, min_value=0, help_text="the endpoint's price per 1M output tokens")
+    batch_discount = serializers.FloatField(
+        required=False, min_value=0, max_value=1, help_text="fraction off the price for batch-mode calls, e.g. 0.5",
+    )
+    batch = serializers.BooleanField(
+        required=False, default=False,
+        help_text="batch mode: the requests are uploaded as OpenAI Batch JSONL and sent as one batch (24 h window); "
+                  "the poll_llm_batches task reads the answers",
+    )
     logprobs = serializers.BooleanField(
         required=False, help_text="judge: ask the endpoint for top_logprobs and store the grade probabilities "
                                   "(default true; false for a server that refuses the parameters)",
@@ -189,7 +208,10 @@ class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         kind = d["kind"]
         if kind != JobKind.RELABEL:
             _collection(d)  # checked before an endpoint is created
-        endpoint_options = {k: d[k] for k in ("timeout", "max_attempts", "rate_limit", "parameters") if k in d}
+        endpoint_options = {
+            k: d[k] for k in ("timeout", "max_attempts", "rate_limit", "parameters", "price_input", "price_output",
+                              "batch_discount") if k in d
+        }
         if "logprobs" in d:
             endpoint_options["supports_logprobs"] = d["logprobs"]
         try:
@@ -236,6 +258,8 @@ class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise ApiError(str(exc), code="invalid", details={"prompt": [str(exc)]}) from exc
         except ValueError as exc:
             raise ApiError(str(exc), code="invalid") from exc
+        if d["batch"]:
+            job = services.job_batch_enable(job=job)
         services.job_start(job=job)
         job = selectors.job_list().get(pk=job.pk)
         return Response(JobSerializer(_job_body(job)).data, status=201)

@@ -83,6 +83,32 @@ class TransientBodyError(Exception):
     """A 200 answer whose body is not a usable completion (truncated JSON, no choices)."""
 
 
+def completion_body(model: str, request: CallRequest) -> dict[str, Any]:
+    """The JSON body of a chat completion request: what an online call posts and what a
+    batch-mode job writes as a line's ``body`` (``judges.batch``)."""
+    return {"model": model, "messages": request.messages, **request.parameters}
+
+
+def read_completion(body: Any, outcome: CallOutcome) -> None:
+    """Read a chat completion body into ``outcome`` (content, logprobs, tokens): the same
+    reading for an online answer and a batch output line. Raises TransientBodyError for
+    a body that is no usable completion."""
+    try:
+        content = body["choices"][0]["message"]["content"]
+    except (TypeError, KeyError, IndexError):
+        raise TransientBodyError(f"unusable completion body: {str(body)[:200]!r}") from None
+    if content is None:
+        raise TransientBodyError("completion without message content")
+    outcome.content = content
+    # A server that ignores the logprobs request sends none (or null): not an error.
+    logprobs = body["choices"][0].get("logprobs")
+    tokens = logprobs.get("content") if isinstance(logprobs, dict) else None
+    outcome.logprobs = tokens if isinstance(tokens, list) else None
+    usage = (body.get("usage") if isinstance(body, dict) else None) or {}
+    outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+    outcome.completion_tokens = int(usage.get("completion_tokens") or 0)
+
+
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, TransientBodyError, json.JSONDecodeError)):
         return True
@@ -192,28 +218,13 @@ class CallEngine:
             # its generic ``post`` keeps the SDK's transport, auth and error mapping
             # (RateLimitError, InternalServerError ...) and returns the JSON as is.
             body: Any = await self.clients[request.endpoint].post(
-                "/chat/completions",
-                body={"model": endpoint.model, "messages": request.messages, **request.parameters},
-                cast_to=object,
+                "/chat/completions", body=completion_body(endpoint.model, request), cast_to=object,
             )
-            try:
-                content = body["choices"][0]["message"]["content"]
-            except (TypeError, KeyError, IndexError):
-                raise TransientBodyError(f"unusable completion body: {str(body)[:200]!r}") from None
-            if content is None:
-                raise TransientBodyError("completion without message content")
+            read_completion(body, outcome)
         except Exception as exc:
             outcome.failed_attempts.append((_describe(exc), int((time.perf_counter() - started) * 1000)))
             raise
         outcome.latency_ms = int((time.perf_counter() - started) * 1000)
-        outcome.content = content
-        # A server that ignores the logprobs request sends none (or null): not an error.
-        logprobs = body["choices"][0].get("logprobs")
-        tokens = logprobs.get("content") if isinstance(logprobs, dict) else None
-        outcome.logprobs = tokens if isinstance(tokens, list) else None
-        usage = (body.get("usage") if isinstance(body, dict) else None) or {}
-        outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        outcome.completion_tokens = int(usage.get("completion_tokens") or 0)
 
     async def _call(self, request: CallRequest) -> CallOutcome:
         outcome = CallOutcome()
@@ -267,6 +278,11 @@ def _http_client(timeout: float):
         except RuntimeError:  # the SDK's aiohttp extra is not installed
             pass
     return None
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception as the one line an LLMCall's error keeps (\"APIStatusError 500: ...\")."""
+    return _describe(exc)
 
 
 def _describe(exc: BaseException) -> str:

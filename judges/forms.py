@@ -31,6 +31,10 @@ class LLMJobForm(forms.Form):
     samples = forms.IntegerField(min_value=1, max_value=15, initial=1, help_text="majority vote; a tie goes to the lower value")
     concurrency = forms.IntegerField(min_value=1, max_value=256, initial=16)
     assessor = forms.CharField(max_length=128, required=False, help_text="default <model>-<template>-v<version>")
+    batch = forms.BooleanField(
+        required=False, label="Batch mode",
+        help_text="send the calls through the endpoint's Batch API (answers within 24 h, at the batch price)",
+    )
     rounds = forms.IntegerField(min_value=1, max_value=5, initial=1, help_text="reasons: refinement rounds per query")
     generator = forms.ModelChoiceField(queryset=Assessor.objects.filter(kind=Assessor.LLM), required=False,
                                        help_text="pairwise: whose generated passages")

@@ -41,6 +41,13 @@ class Endpoint(models.Model):
         help_text="judge jobs ask for logprobs/top_logprobs of the answer (the grade probabilities); "
                   "turn off for a server that refuses the parameters (one that ignores them needs nothing)",
     )
+    # Prices are optional and in whatever currency the operator enters them; a job's cost
+    # (``judges.selectors.job_cost``) is known only for endpoints that have them.
+    price_input = models.FloatField(null=True, blank=True, help_text="price per 1M input (prompt) tokens")
+    price_output = models.FloatField(null=True, blank=True, help_text="price per 1M output (completion) tokens")
+    batch_discount = models.FloatField(
+        null=True, blank=True, help_text="fraction taken off the price of batch-mode calls, e.g. 0.5 for half price",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -55,6 +62,11 @@ class Endpoint(models.Model):
             errors["base_url"] = refusal
         if refusal := endpoint_policy.key_env_refusal(self.api_key_env):
             errors["api_key_env"] = refusal
+        for field in ("price_input", "price_output"):
+            if (value := getattr(self, field)) is not None and value < 0:
+                errors[field] = "a price cannot be negative"
+        if self.batch_discount is not None and not 0 <= self.batch_discount <= 1:
+            errors["batch_discount"] = "a fraction between 0 and 1 (0.5 = half price)"
         if errors:
             raise ValidationError(errors)
 
@@ -192,6 +204,9 @@ class LLMJob(models.Model):
     cached = models.IntegerField(default=0, help_text="answers taken from the call cache")
     tokens = models.BigIntegerField(default=0)
     stats = models.JSONField(default=dict, blank=True, help_text="e.g. calls and tokens per cascade stage")
+    batch = models.BooleanField(
+        default=False, help_text="batch mode: the calls go to the endpoint's Batch API (judges.batch), not one by one",
+    )
     created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -265,6 +280,8 @@ class LLMCall(models.Model):
     # The endpoint's top_logprobs at the answer's grade token, as sent ([{"token", "logprob"}]),
     # null when none were asked or returned; a cached answer gives its probabilities from it.
     logprobs = models.JSONField(null=True, blank=True)
+    # The batch that answered (or failed) this call; null for an online call.
+    batch = models.ForeignKey("LLMBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="llm_calls")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -279,6 +296,47 @@ class LLMCall(models.Model):
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+class LLMBatch(models.Model):
+    """One batch of a batch-mode job at the endpoint's Batch API (``judges.batch``).
+
+    ``status`` is the remote one (OpenAI's words); ``custom_ids`` are the cache keys
+    sent (one request per key, at most ``HARDQ_LLM_BATCH_MAX_REQUESTS``), so a key in an
+    open batch is never sent twice. ``ingested``: its output and error files were read
+    and every answer stored as an ``LLMCall``.
+    """
+
+    OPEN = ("validating", "in_progress", "finalizing", "cancelling")
+    FINAL = ("completed", "failed", "expired", "cancelled")
+
+    job = models.ForeignKey(LLMJob, on_delete=models.CASCADE, related_name="batches")
+    endpoint = models.ForeignKey(Endpoint, null=True, on_delete=models.SET_NULL, related_name="+")
+    remote_id = models.CharField(max_length=200)
+    input_file_id = models.CharField(max_length=200)
+    output_file_id = models.CharField(max_length=200, blank=True)
+    error_file_id = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, default="validating")
+    custom_ids = models.JSONField(default=list)
+    total = models.IntegerField(default=0, help_text="requests sent")
+    completed = models.IntegerField(default=0, help_text="the endpoint's count of answered requests")
+    failed = models.IntegerField(default=0, help_text="the endpoint's count of failed requests")
+    answered = models.IntegerField(default=0, help_text="answers stored from the output file")
+    errors = models.IntegerField(default=0, help_text="lines of the error file (retried, or failed for good)")
+    ingested = models.BooleanField(default=False)
+    error = models.TextField(blank=True, help_text="why the endpoint refused the whole batch")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "id"]
+
+    def __str__(self) -> str:
+        return f"batch {self.remote_id} of job {self.job_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
 
 
 class TrainingSet(models.Model):

@@ -6,12 +6,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Sum
 from django.utils import timezone
 
 from analysis import corpus_selectors
 from analysis.models import Assessor, Collection, Generation, Judgment, PairwisePreference, Passage, Query, RunRow
-from judges.models import JobKind, LLMJob, LLMJobItem, PromptTemplate, RelabelDecision, TrainingSet
+from judges.models import (
+    Endpoint, JobKind, LLMBatch, LLMCall, LLMJob, LLMJobItem, PromptTemplate, RelabelDecision, TrainingSet,
+)
 
 # The default template of each kind, by the short name the commands and the API accept.
 DEFAULT_TEMPLATES = {
@@ -154,6 +156,86 @@ def training_example_keys(*, training_set: TrainingSet) -> list[str]:
 def job_has_unfinished_items(*, job: LLMJob) -> bool:
     """Whether any item of the job is still pending or claimed."""
     return job.items.exclude(status__in=LLMJobItem.FINISHED).exists()
+
+
+def job_is_batch(*, job_id: int) -> bool:
+    """Whether the job runs in batch mode (``judges.batch``)."""
+    return LLMJob.objects.filter(pk=job_id, batch=True).exists()
+
+
+def batch_jobs_running() -> list[int]:
+    """The batch-mode jobs a poll steps: those running."""
+    return list(LLMJob.objects.filter(batch=True, status=LLMJob.RUNNING).order_by("id").values_list("id", flat=True))
+
+
+def cancelled_jobs_with_open_batches() -> list[int]:
+    """Cancelled jobs whose batches the endpoint has not closed yet."""
+    return list(
+        LLMJob.objects.filter(status=LLMJob.CANCELLED, batches__status__in=LLMBatch.OPEN)
+        .order_by("id").values_list("id", flat=True).distinct()
+    )
+
+
+def job_batches(*, job: LLMJob) -> list[dict[str, Any]]:
+    """The job's batches, oldest first, as the job page, the API and the commands show them."""
+    return [
+        {"id": b.remote_id, "status": b.status, "total": b.total, "completed": b.completed, "failed": b.failed,
+         "answered": b.answered, "errors": b.errors, "created_at": b.created_at, "finished_at": b.finished_at,
+         "error": b.error}
+        for b in LLMBatch.objects.filter(job=job).order_by("id")
+    ]
+
+
+def _cost(endpoint: Endpoint | None, *, input_tokens: int, output_tokens: int, in_batch: bool) -> float | None:
+    if endpoint is None or (endpoint.price_input is None and endpoint.price_output is None):
+        return None
+    cost = (input_tokens * (endpoint.price_input or 0.0) + output_tokens * (endpoint.price_output or 0.0)) / 1e6
+    if in_batch:
+        cost *= 1.0 - (endpoint.batch_discount or 0.0)
+    return cost
+
+
+def job_cost(*, job: LLMJob) -> dict[str, Any]:
+    """Tokens and cost of the calls the job made, in all and per stage (a cascade has two).
+
+    Cached answers cost the job nothing (the job that asked paid them). The cost is in
+    the endpoint's prices (per 1M input and output tokens); a batch-mode call costs
+    ``1 - batch_discount`` of it. ``cost`` is None when an endpoint that answered has no
+    price. One query: the job's calls grouped by stage, endpoint and batch or not::
+
+        {"calls": 500, "batch_calls": 500, "input_tokens": 61234, "output_tokens": 1500,
+         "cost": 0.0161, "stages": {"stage1": {... the same keys ...}}}
+    """
+    rows = (
+        LLMCall.objects.filter(job=job)
+        .annotate(in_batch=ExpressionWrapper(Q(batch__isnull=False), output_field=BooleanField()))
+        .values("stage", "endpoint_id", "in_batch").order_by()
+        .annotate(calls=Count("id"), input_tokens=Sum("prompt_tokens"), output_tokens=Sum("completion_tokens"))
+    )
+    endpoints = {e.pk: e for e in (job.endpoint, job.endpoint2) if e is not None}
+
+    def empty() -> dict[str, Any]:
+        return {"calls": 0, "batch_calls": 0, "input_tokens": 0, "output_tokens": 0, "cost": 0.0}
+
+    total: dict[str, Any] = empty()
+    stages: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        cost = _cost(endpoints.get(row["endpoint_id"]), input_tokens=row["input_tokens"] or 0,
+                     output_tokens=row["output_tokens"] or 0, in_batch=row["in_batch"])
+        for bucket in (total, stages.setdefault(f"stage{row['stage']}", empty())):
+            bucket["calls"] += row["calls"]
+            bucket["batch_calls"] += row["calls"] if row["in_batch"] else 0
+            bucket["input_tokens"] += row["input_tokens"] or 0
+            bucket["output_tokens"] += row["output_tokens"] or 0
+            bucket["cost"] = None if cost is None or bucket["cost"] is None else bucket["cost"] + cost
+    if not any(e.price_input is not None or e.price_output is not None for e in endpoints.values()):
+        total["cost"] = None
+        for bucket in stages.values():
+            bucket["cost"] = None
+    for bucket in (total, *stages.values()):
+        if bucket["cost"] is not None:
+            bucket["cost"] = round(bucket["cost"], 6)
+    return {**total, "stages": dict(sorted(stages.items()))}
 
 
 def jobs_to_resume() -> QuerySet[LLMJob]:

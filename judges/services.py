@@ -5,7 +5,9 @@ An API or a view calls these and nothing else:
   ``job_create_reasons`` / ``job_create_relabel``: build a job and its items;
 - ``job_start``: send the job's Celery task once the transaction commits;
 - ``job_resume``: put a stopped/killed job back on the queue (idempotent);
-- ``job_cancel``: stop a job; runners notice it at their next batch.
+- ``job_cancel``: stop a job; runners notice it at their next batch, a batch-mode
+  job's open batches are cancelled at the endpoint;
+- ``job_batch_enable``: put a new job in batch mode (``judges.batch``) before it starts.
 
 Reads (templates by name, the pairs to judge, the jobs to resume) are in
 ``judges.selectors``; a job's run (the Celery task's body) is in ``judges.runner``.
@@ -33,7 +35,7 @@ from judges.models import (
     TrainingExample,
     TrainingSet,
 )
-from judges.tasks import run_llm_job
+from judges.tasks import cancel_llm_batches, run_llm_job
 
 
 def endpoint_get_or_create(
@@ -47,19 +49,25 @@ def endpoint_get_or_create(
     rate_limit: float | None = None,
     parameters: dict | None = None,
     supports_logprobs: bool | None = None,
+    price_input: float | None = None,
+    price_output: float | None = None,
+    batch_discount: float | None = None,
 ) -> Endpoint:
     """The endpoint for (base URL, model), created or updated with the given settings.
 
     Raises ValidationError (field -> message) for a host or key variable the operator's
     rules refuse (``judges.endpoint_policy``); nothing is written then.
     """
-    Endpoint(base_url=base_url, model=model, api_key_env=api_key_env).clean()
+    Endpoint(base_url=base_url, model=model, api_key_env=api_key_env, price_input=price_input,
+             price_output=price_output, batch_discount=batch_discount).clean()
     name = name or f"{model}@{base_url}"
     endpoint, _ = Endpoint.objects.get_or_create(name=name, defaults={"base_url": base_url, "model": model})
     changed = []
     for field, value in (("base_url", base_url), ("model", model), ("api_key_env", api_key_env or endpoint.api_key_env),
                          ("timeout", timeout), ("max_attempts", max_attempts), ("rate_limit", rate_limit),
-                         ("parameters", parameters), ("supports_logprobs", supports_logprobs)):
+                         ("parameters", parameters), ("supports_logprobs", supports_logprobs),
+                         ("price_input", price_input), ("price_output", price_output),
+                         ("batch_discount", batch_discount)):
         if value is not None and getattr(endpoint, field) != value:
             setattr(endpoint, field, value)
             changed.append(field)
@@ -244,6 +252,21 @@ def job_create_from_form(*, data: dict[str, Any], created_by: AbstractBaseUser |
                               **common)
 
 
+def job_create_from_form_in_mode(*, data: dict[str, Any], created_by: AbstractBaseUser | None = None) -> LLMJob:
+    """``job_create_from_form``, in batch mode when the form's ``batch`` box is ticked."""
+    job = job_create_from_form(data=data, created_by=created_by)
+    return job_batch_enable(job=job) if data.get("batch") else job
+
+
+def job_batch_enable(*, job: LLMJob) -> LLMJob:
+    """Put a job that has not started in batch mode: its calls go to the endpoint's Batch
+    API (``judges.batch``). Raises ValueError for a job already started."""
+    if not LLMJob.objects.filter(pk=job.pk, status=LLMJob.PENDING, started_at__isnull=True).update(batch=True):
+        raise ValueError(f"job {job.pk} has started: batch mode is chosen before")
+    job.batch = True
+    return job
+
+
 def job_start(*, job: LLMJob) -> None:
     """Send the job's task(s) once the surrounding transaction commits (eager: runs them now).
 
@@ -268,9 +291,12 @@ def job_resume(*, job: LLMJob) -> LLMJob:
 
 
 def job_cancel(*, job: LLMJob) -> LLMJob:
-    """Stop a job: running runners give their claims back at their next batch."""
+    """Stop a job: running runners give their claims back at their next batch; a batch-mode
+    job's open batches are cancelled at the endpoint (a task, on commit)."""
     LLMJob.objects.filter(pk=job.pk).exclude(status=LLMJob.DONE).update(status=LLMJob.CANCELLED, finished_at=timezone.now())
     job.refresh_from_db()
+    if job.batch and job.status == LLMJob.CANCELLED:
+        transaction.on_commit(lambda: cancel_llm_batches.delay(job.pk))
     return job
 
 

@@ -27,7 +27,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @staff_required
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(selectors.job_list(), pk=pk)
-    context = {"progress": selectors.job_progress(job=job), "job": job}
+    context = {"progress": selectors.job_progress(job=job), "job": job, "cost": selectors.job_cost(job=job),
+               "batches": selectors.job_batches(job=job) if job.batch else []}
     if request.htmx:
         return render(request, "judges/_job_progress.html", context)
     context["pairwise_generator"] = selectors.job_pairwise_generator(job=job)
@@ -39,7 +40,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
     form = LLMJobForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
-            job = services.job_create_from_form(data=form.cleaned_data, created_by=request.user)
+            job = services.job_create_from_form_in_mode(data=form.cleaned_data, created_by=request.user)
             services.job_start(job=job)
         messages.success(request, f"Job {job.pk} started.")
         return redirect("judges:job_detail", pk=job.pk)

@@ -3,6 +3,10 @@
 Without a broker (``CELERY_BROKER_URL`` unset) the job's Celery task runs eagerly in this
 process with a tqdm progress bar; with a broker it is enqueued and the command waits,
 drawing the bar from the job's counters, unless ``--no-wait``.
+
+``--batch`` (every kind): the calls go to the endpoint's Batch API (``judges.batch``);
+the command sends the first batch and returns, the ``poll_llm_batches`` task (celery
+beat, or ``manage.py poll_batches``) reads the answers when they come.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from tqdm import tqdm
 
 from analysis import corpus_selectors
 from analysis.models import Collection
-from judges import runner, selectors, services
+from judges import batch, runner, selectors, services
 from judges.models import Endpoint, LLMJob
 from judges.tasks import run_llm_job
 
@@ -59,6 +63,16 @@ class LLMJobCommand(BaseCommand):
         parser.add_argument("--assessor", default="", help="assessor name (default <model>-<template>-v<version>)")
         parser.add_argument("--json", action="store_true", help="print one JSON object with the counts")
         parser.add_argument("--no-wait", action="store_true", help="with a broker: enqueue and return")
+        parser.add_argument(
+            "--batch", action="store_true",
+            help="batch mode: write the requests as OpenAI Batch JSONL, upload them (files API) and create a batch "
+                 "with the 24 h window; answers are read by the poll_llm_batches task (celery beat) or "
+                 "`manage.py poll_batches`; cached calls are not sent",
+        )
+        parser.add_argument("--price-input", type=float, help="the endpoint's price per 1M input tokens")
+        parser.add_argument("--price-output", type=float, help="the endpoint's price per 1M output tokens")
+        parser.add_argument("--batch-discount", type=float,
+                            help="fraction off the price for batch-mode calls, e.g. 0.5 (half price)")
 
     def endpoint(self, options, *, prefix: str = "", supports_logprobs: bool | None = None) -> Endpoint:
         p = prefix.replace("-", "_")
@@ -67,6 +81,7 @@ class LLMJobCommand(BaseCommand):
                 base_url=options[f"{p}base_url"], model=options[f"{p}model"], api_key_env=options[f"{p}api_key_env"],
                 timeout=options["timeout"], max_attempts=options["max_attempts"], rate_limit=options["rate_limit"],
                 parameters=parse_params(options["param"]), supports_logprobs=supports_logprobs,
+                **({} if prefix else {k: options.get(k) for k in ("price_input", "price_output", "batch_discount")}),
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
@@ -78,6 +93,10 @@ class LLMJobCommand(BaseCommand):
         return collection
 
     def run_job(self, job: LLMJob, options) -> LLMJob:
+        if options.get("batch"):
+            job = services.job_batch_enable(job=job)
+        if job.batch:
+            return self.send_batch(job)
         bar = tqdm(total=job.total, desc=f"job {job.pk} {job.kind}", unit="item", disable=None)
 
         def show(j: LLMJob) -> None:
@@ -106,16 +125,32 @@ class LLMJobCommand(BaseCommand):
         job.refresh_from_db()
         return job
 
+    def send_batch(self, job: LLMJob) -> LLMJob:
+        """Batch mode: the first step (what is cached is written at once, the rest sent)."""
+        if run_llm_job.app.conf.task_always_eager:
+            batch.job_batch_step(job_id=job.pk)
+        else:
+            services.job_start(job=job)
+        job.refresh_from_db()
+        return job
+
     def report(self, job: LLMJob, options, **extra) -> None:
         data = selectors.job_progress(job=job).as_json()
-        data.update({"job": job.pk, "judged": job.done, **extra})
+        data.update({"job": job.pk, "judged": job.done, "cost": selectors.job_cost(job=job), **extra})
+        if job.batch:
+            data["batches"] = selectors.job_batches(job=job)
         if options["json"]:
-            self.stdout.write(json.dumps(data))
+            self.stdout.write(json.dumps(data, default=str))
         else:
             self.stdout.write(
                 f"job {job.pk} {job.status}: {job.done} done, {job.invalid} invalid, {job.failed} failed of {job.total}; "
                 f"{job.calls} calls, {job.cached} cached, {job.tokens} tokens"
                 + (f" (assessor {job.assessor.name})" if job.assessor_id else "")
             )
+            for b in data.get("batches", []):
+                self.stdout.write(f"  batch {b['id']} {b['status']}: {b['total']} requests, {b['completed']} completed, "
+                                  f"{b['failed']} failed")
+            if job.batch and job.status == LLMJob.RUNNING:
+                self.stdout.write("  answers are read by the poll_llm_batches task (celery beat) or `manage.py poll_batches`")
         if job.status == LLMJob.FAILED:
             raise CommandError(f"job {job.pk} failed: {job.error}")
