@@ -78,6 +78,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("/api/collections/{name}/overlap/", "get"): admin_only(),
     ("/api/collections/{name}/export/", "get"): admin_only(400),  # no kind: a field error
     ("/api/collections/{name}/pairwise/", "get"): admin_only(),
+    ("/api/assessors/{name}/probes/", "get"): admin_only(),
     # --- LLM jobs (admins only; the job runs against the fake LLM server) ---
     ("/api/llm-jobs/", "get"): admin_only(),
     ("/api/llm-jobs/", "post"): admin_only(201, body=lambda w: {
