@@ -194,7 +194,7 @@ def cell_world(request, corpus, alice, bob, admin_user) -> dict:
         "/api/collections/": {"name": corpus.collection.name},
         "/api/queries/": {"id": corpus.queries[0].pk},
         "/api/passages/": {"id": corpus.passages[0].pk},
-        "/api/assessors/": {"id": corpus.official.pk},
+        "/api/assessors/": {"id": corpus.official.pk, "name": corpus.llm.name},
         "/api/judgments/": {"id": judgment.pk},
         "/api/runs/": {"id": corpus.run.pk},
     }
