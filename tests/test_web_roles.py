@@ -75,6 +75,7 @@ MATRIX: dict[str, Row] = {
     "judges:job_list": staff_only(),
     "judges:job_create": staff_only(),
     "judges:job_detail": staff_only(args=lambda w: [w["job"].pk]),
+    "judges:assessor_probes": staff_only(args=lambda w: ["official"]),
     "judges:job_control": staff_only(redirect_to("/judges/jobs/{job}/"), args=lambda w: [w["job"].pk, "cancel"],
                                      method="post"),
     # --- agreement (staff) ---

@@ -79,6 +79,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("/api/collections/{name}/export/", "get"): admin_only(400),  # no kind: a field error
     ("/api/collections/{name}/pairwise/", "get"): admin_only(),
     ("/api/pairwise/", "get"): admin_only(query=lambda w: {"collection": "dl19"}),
+    ("/api/assessors/{name}/probes/", "get"): admin_only(),
     # --- LLM jobs (admins only; the job runs against the fake LLM server) ---
     ("/api/llm-jobs/", "get"): admin_only(),
     ("/api/llm-jobs/", "post"): admin_only(201, body=lambda w: {
@@ -194,7 +195,7 @@ def cell_world(request, corpus, alice, bob, admin_user) -> dict:
         "/api/collections/": {"name": corpus.collection.name},
         "/api/queries/": {"id": corpus.queries[0].pk},
         "/api/passages/": {"id": corpus.passages[0].pk},
-        "/api/assessors/": {"id": corpus.official.pk},
+        "/api/assessors/": {"id": corpus.official.pk, "name": corpus.llm.name},
         "/api/judgments/": {"id": judgment.pk},
         "/api/runs/": {"id": corpus.run.pk},
     }
