@@ -33,6 +33,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context: dict = {
         "collections": collections, "tasks": Task.choices, "params": None, "error": None,
         "coverage_percent": f"{DEFAULT_COVERAGE:.0%}",
+        # LLM assessors' names link to their judge cards (not in the exported files)
+        "card_links": True,
     }
     try:
         params = report_params_parse(request.GET, n_boot=DASHBOARD_N_BOOT)

@@ -25,7 +25,7 @@ from analysis import agreement
 from analysis import agreement_selectors as labels
 from analysis.models import Assessor, Collection, Judgment
 from judges import probe_selectors
-from judges.models import LLMCall, LLMJob, LLMJobItem, PromptTemplate
+from judges.models import JobKind, LLMCall, LLMJob, LLMJobItem, PromptTemplate
 
 # The references a card compares with: assessors whose labels people would trust.
 REFERENCE_KINDS = (Assessor.OFFICIAL, Assessor.HUMAN)
@@ -88,8 +88,10 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def assessor_usage(*, assessor_ids: list[int], collection: Collection | None = None) -> dict[int, dict[str, Any]]:
-    """Per assessor: its LLM jobs' calls, tokens, invalid and failed items (one query)."""
-    jobs = LLMJob.objects.filter(assessor_id__in=assessor_ids)
+    """Per assessor: its LLM jobs' calls, tokens, invalid and failed items (one query).
+    Probe jobs, which run under the probed assessor's name, are the probes' own (their
+    figures are the probes' section), not the labels'."""
+    jobs = LLMJob.objects.filter(assessor_id__in=assessor_ids).exclude(kind=JobKind.PROBE)
     if collection is not None:
         jobs = jobs.filter(collection=collection)
     rows = jobs.values("assessor_id").annotate(
@@ -111,6 +113,7 @@ def configuration(*, assessor: Assessor, collection: Collection | None) -> dict[
     """
     jobs = list(
         LLMJob.objects.filter(assessor=assessor, **({"collection": collection} if collection else {}))
+        .exclude(kind=JobKind.PROBE)
         .select_related("endpoint", "template")
         .order_by("created_at")
     )

@@ -48,7 +48,7 @@ def judged(monkeypatch, tmp_path) -> dict:
     for name in RUN_FILES:  # the first 20 rows of each query, to keep the test quick
         lines = [l for l in (FIXTURES / "dl19" / name).read_text().splitlines() if int(l.split()[3]) <= 20]
         (tmp_path / name).write_text("\n".join(lines) + "\n")
-        call_command("import_run", str(tmp_path / name), "--collection", "dl19", "--system", name.split(".")[2],
+        call_command("import_run", str(tmp_path / name), "--collection", "dl19", "--system", name.split(".")[2] if "bm25" in name else "tas-b",
                      stdout=io.StringIO())
     official = list(Judgment.objects.filter(assessor__name="official").order_by("query_id", "passage_id")
                     .values_list("query_id", "passage_id", "grade"))
@@ -224,6 +224,8 @@ def test_probe_results_show_on_the_card_and_the_leaderboard(paper_data, client, 
                     for a in (gullible, honest)}
     card = card_selectors.judge_card(assessor=gullible.name, collection="dl19")
     [shown] = card["probes"]
+    # the probe job runs under the judge's name, but the configuration and usage are the labels' jobs
+    assert [j["kind"] for j in card["configuration"]["jobs"]] == ["judge"]
     expected = reported[gullible.name]["probes"]["injection"]
     assert shown["probe"] == "injection" and shown["n"] == expected["n"]
     assert shown["flip_rate"] == pytest.approx(expected["flip_rate"]) and shown["flip_rate"] > 0.9

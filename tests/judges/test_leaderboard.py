@@ -177,3 +177,16 @@ def test_leaderboard_is_for_staff(dl19_few_judges, client, alice):
     client.force_login(alice)
     assert client.get("/judges/leaderboard/", {"collection": "dl19"}).status_code == 403
     assert client.get("/api/judges/leaderboard/", {"collection": "dl19"}).status_code == 403
+
+
+def test_the_leaderboard_and_cards_are_linked_where_a_user_looks(dl19_few_judges, client, admin_user):
+    client.force_login(admin_user)
+    home = BeautifulSoup(client.get("/").content, "html.parser")
+    assert home.select_one("header nav a[href='/judges/leaderboard/']")
+    dashboard = BeautifulSoup(client.get("/agreement/", {"collection": "dl19"}).content, "html.parser")
+    assert dashboard.select_one("#leaderboard-link")["href"] == "/judges/leaderboard/?collection=dl19"
+    cards = {a.get_text(): a["href"] for a in dashboard.select("#coverage a.judge-card")}
+    assert cards["judge-00-rate-0.02"] == "/judges/assessors/judge-00-rate-0.02/?collection=dl19"
+    board = BeautifulSoup(client.get("/judges/leaderboard/", {"collection": "dl19"}).content, "html.parser")
+    link = board.select_one("#leaderboard tbody tr a")
+    assert client.get(link["href"]).status_code == 200
