@@ -76,6 +76,8 @@ MATRIX: dict[str, Row] = {
     "judges:job_create": staff_only(),
     "judges:job_detail": staff_only(args=lambda w: [w["job"].pk]),
     "judges:assessor_probes": staff_only(args=lambda w: ["official"]),
+    "judges:assessor_card": staff_only(args=lambda w: ["llm-judge"], query=lambda w: {"collection": w["collection"].name}),
+    "judges:leaderboard": staff_only(query=lambda w: {"collection": w["collection"].name, "reference": "llm-judge"}),
     "judges:job_control": staff_only(redirect_to("/judges/jobs/{job}/"), args=lambda w: [w["job"].pk, "cancel"],
                                      method="post"),
     # --- agreement (staff) ---

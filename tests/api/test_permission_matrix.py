@@ -80,6 +80,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("/api/collections/{name}/pairwise/", "get"): admin_only(),
     ("/api/pairwise/", "get"): admin_only(query=lambda w: {"collection": "dl19"}),
     ("/api/assessors/{name}/probes/", "get"): admin_only(),
+    ("/api/assessors/{name}/card/", "get"): admin_only(query=lambda w: {"collection": "dl19"}),
+    ("/api/judges/leaderboard/", "get"): admin_only(query=lambda w: {"collection": "dl19"}),
     # --- LLM jobs (admins only; the job runs against the fake LLM server) ---
     ("/api/llm-jobs/", "get"): admin_only(),
     ("/api/llm-jobs/", "post"): admin_only(201, body=lambda w: {
