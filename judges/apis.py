@@ -66,7 +66,7 @@ class JobSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def _job_body(job: LLMJob) -> dict:
+def _job_body(job: LLMJob, *, cost: dict | None = None) -> dict:
     progress = selectors.job_progress(job=job)
     body = progress.as_json()
     body.update(
@@ -77,7 +77,7 @@ def _job_body(job: LLMJob) -> dict:
         created_at=job.created_at,
         batch=job.batch,
         batches=selectors.job_batches(job=job) if job.batch else [],
-        cost=selectors.job_cost(job=job),
+        cost=cost if cost is not None else selectors.job_cost(job=job),
     )
     return body
 
@@ -186,7 +186,8 @@ class LLMJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(JobSerializer([_job_body(j) for j in page], many=True).data)
+        costs = selectors.jobs_cost(jobs=list(page))  # one query for the page, not one per job
+        return self.get_paginated_response(JobSerializer([_job_body(j, cost=costs[j.pk]) for j in page], many=True).data)
 
     def retrieve(self, request: Request, pk: str) -> Response:
         """Status and progress counts of one job."""

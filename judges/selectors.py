@@ -206,12 +206,24 @@ def job_cost(*, job: LLMJob) -> dict[str, Any]:
         {"calls": 500, "batch_calls": 500, "input_tokens": 61234, "output_tokens": 1500,
          "cost": 0.0161, "stages": {"stage1": {... the same keys ...}}}
     """
+    return jobs_cost(jobs=[job])[job.pk]
+
+
+def jobs_cost(*, jobs: list[LLMJob]) -> dict[int, dict[str, Any]]:
+    """``job_cost`` of several jobs (a page of the jobs list) in one query: job id -> cost."""
     rows = (
-        LLMCall.objects.filter(job=job)
+        LLMCall.objects.filter(job__in=[j.pk for j in jobs])
         .annotate(in_batch=ExpressionWrapper(Q(batch__isnull=False), output_field=BooleanField()))
-        .values("stage", "endpoint_id", "in_batch").order_by()
+        .values("job_id", "stage", "endpoint_id", "in_batch").order_by()
         .annotate(calls=Count("id"), input_tokens=Sum("prompt_tokens"), output_tokens=Sum("completion_tokens"))
     )
+    by_job: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_job.setdefault(row["job_id"], []).append(row)
+    return {job.pk: _cost_of(job, by_job.get(job.pk, [])) for job in jobs}
+
+
+def _cost_of(job: LLMJob, rows: list[dict[str, Any]]) -> dict[str, Any]:
     endpoints = {e.pk: e for e in (job.endpoint, job.endpoint2) if e is not None}
 
     def empty() -> dict[str, Any]:

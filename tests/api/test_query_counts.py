@@ -38,7 +38,8 @@ LISTS = [
     # token + the analysis + count + page of labels with their queries
     ("/api/analyses/{analysis}/labels/", 4),
     # token + count + page of jobs with endpoint, template, collection, assessor joined
-    ("/api/llm-jobs/", 3),
+    # + the page's calls grouped by job (its cost)
+    ("/api/llm-jobs/", 4),
     # cursor-paginated (no count): token + the job + page of calls
     ("/api/llm-jobs/{job}/calls/", 3),
     # token + campaigns with counts + the caller's done counts + annotators per campaign
