@@ -130,6 +130,28 @@ def _time_job(*, job_id: int, test_url: str, workers: int) -> tuple[float, float
     return elapsed, sum(seconds)
 
 
+def seed_collection(pairs: int):
+    """A collection "bench" of 100 queries with ``pairs`` officially judged pairs."""
+    from analysis.models import Assessor, Collection, Judgment, Passage, Query
+
+    n_queries = 100
+    per_query = -(-pairs // n_queries)
+    collection = Collection.objects.create(name="bench")
+    official = Assessor.objects.create(name="official", kind=Assessor.OFFICIAL)
+    queries = Query.objects.bulk_create(
+        [Query(collection=collection, qid=str(i), text=f"what is benchmark topic {i}") for i in range(n_queries)]
+    )
+    passages = Passage.objects.bulk_create(
+        [Passage(collection=collection, docid=f"{i}-{j}", text=f"Passage {j} on benchmark topic {i}, with some words.")
+         for i in range(n_queries) for j in range(per_query)], batch_size=5000,
+    )
+    Judgment.objects.bulk_create(
+        [Judgment(query=queries[k // per_query], passage=p, assessor=official, grade=k % 4)
+         for k, p in enumerate(passages)][:pairs], batch_size=5000,
+    )
+    return collection
+
+
 def workers_main(args: argparse.Namespace) -> None:
     """``--workers 1,3``: throughput per worker count (slow endpoint), overhead per call (fast)."""
     import django
@@ -138,7 +160,6 @@ def workers_main(args: argparse.Namespace) -> None:
     from django.db import connection
     from django.test.utils import setup_test_environment
 
-    from analysis.models import Assessor, Collection, Judgment, Passage, Query
     from judges import selectors, services
     from django.db.models import Avg
 
@@ -155,21 +176,7 @@ def workers_main(args: argparse.Namespace) -> None:
     print(f"judge_bench --workers {args.workers}: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     try:
-        n_queries = 100
-        per_query = -(-need // n_queries)
-        collection = Collection.objects.create(name="bench")
-        official = Assessor.objects.create(name="official", kind=Assessor.OFFICIAL)
-        queries = Query.objects.bulk_create(
-            [Query(collection=collection, qid=str(i), text=f"what is benchmark topic {i}") for i in range(n_queries)]
-        )
-        passages = Passage.objects.bulk_create(
-            [Passage(collection=collection, docid=f"{i}-{j}", text=f"Passage {j} on benchmark topic {i}, with some words.")
-             for i in range(n_queries) for j in range(per_query)], batch_size=5000,
-        )
-        Judgment.objects.bulk_create(
-            [Judgment(query=queries[k // per_query], passage=p, assessor=official, grade=k % 4)
-             for k, p in enumerate(passages)][:need], batch_size=5000,
-        )
+        collection = seed_collection(need)
         template = selectors.template_resolve(prompt="graded", kinds=["graded"])
 
         def job_for(name: str, *, calls: int, concurrency: int, workers: int) -> int:
@@ -243,28 +250,13 @@ def main() -> None:
 
     import openai
 
-    from analysis.models import Assessor, Collection, Judgment, Passage, Query
     from judges import runner, selectors, services
     from tests.judges.fake_llm import FakeConfig, FakeLLMProcess
 
     setup_test_environment()
     db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        n_queries = 100
-        per_query = -(-args.calls // n_queries)
-        collection = Collection.objects.create(name="bench")
-        official = Assessor.objects.create(name="official", kind=Assessor.OFFICIAL)
-        queries = Query.objects.bulk_create(
-            [Query(collection=collection, qid=str(i), text=f"what is benchmark topic {i}") for i in range(n_queries)]
-        )
-        passages = Passage.objects.bulk_create(
-            [Passage(collection=collection, docid=f"{i}-{j}", text=f"Passage {j} on benchmark topic {i}, with some words.")
-             for i in range(n_queries) for j in range(per_query)], batch_size=5000,
-        )
-        Judgment.objects.bulk_create(
-            [Judgment(query=queries[k // per_query], passage=p, assessor=official, grade=k % 4)
-             for k, p in enumerate(passages)][: args.calls], batch_size=5000,
-        )
+        collection = seed_collection(args.calls)
 
         with FakeLLMProcess(FakeConfig(latency=args.latency)) as server:
             # The reference: one call at a time with the SDK, as the reference scripts do.
